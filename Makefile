@@ -1,0 +1,29 @@
+# Recompra Pipelines. `make demo` and `make test` work on a fresh machine with Python >= 3.11.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: install demo test bench lint
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml setup.py
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# The whole product locally; `make demo ONCE=1` syncs today for the demo organizations and exits.
+demo: install
+	$(BIN)/recompra demo $(if $(ONCE),--once,)
+
+# Against RECOMPRA_TEST_DATABASE_URL's server when set, else an embedded PostgreSQL.
+test: install
+	$(BIN)/python -m pytest
+
+bench: install
+	$(BIN)/python -m bench.run
+
+lint: install
+	$(BIN)/ruff check recompra_pipelines recompra_pipelines_tests bench

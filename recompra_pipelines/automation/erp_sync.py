@@ -1,0 +1,105 @@
+"""The `erp_sync` job, its 5-minute schedule and the organizations sensor."""
+
+
+import os
+from datetime import UTC, datetime
+
+import dagster as dg
+
+from recompra_pipelines.assets.erp_sync import SYNC_ASSETS
+from recompra_pipelines.domain.sync_plan import SyncCadence, days_to_sync
+from recompra_pipelines.partitions import ORGANIZATIONS, day_partitions, org_day_key, org_day_partitions, organization_partitions
+from recompra_pipelines.resources.crm_database import CrmDatabase
+from recompra_pipelines.sync.organizations import active_integrated_organizations
+
+SYNC_TIMEZONE = "America/Sao_Paulo"
+IN_PROGRESS = [
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+]
+
+erp_sync_job = dg.define_asset_job(
+    "erp_sync",
+    selection=dg.AssetSelection.assets(*SYNC_ASSETS),
+    partitions_def=org_day_partitions,
+    executor_def=dg.in_process_executor,
+    description="Sync one organization's day from its ERP into the CRM tables.",
+)
+
+
+def sync_cadence() -> SyncCadence:
+    return SyncCadence(
+        lookback_days=int(os.environ.get("RECOMPRA_SYNC_LOOKBACK_DAYS", "1")),
+        lookback_every_minutes=int(os.environ.get("RECOMPRA_SYNC_LOOKBACK_EVERY_MINUTES", "30")),
+    )
+
+
+@dg.schedule(
+    cron_schedule="*/5 * * * *",
+    job=erp_sync_job,
+    execution_timezone=SYNC_TIMEZONE,
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+)
+def erp_sync_schedule(context: dg.ScheduleEvaluationContext, crm_db: CrmDatabase):
+    """Every 5 minutes: today for every active organization, the lookback days less often.
+
+    A partition whose previous run is still queued or running is skipped, so a slow ERP never
+    piles runs up; the run queue allows one run per organization at a time.
+    """
+    tick = context.scheduled_execution_time
+    registered = set(context.instance.get_dynamic_partitions(ORGANIZATIONS))
+    with crm_db.engine.connect() as conn:
+        orgs = active_integrated_organizations(conn)
+    busy = _partitions_in_progress(context.instance)
+    cadence = sync_cadence()
+    requests = []
+    for org in orgs:
+        if org.id not in registered:
+            context.log.info(f"organization {org.id} not registered yet; the sensor will add it")
+            continue
+        for day in days_to_sync(tick, org.timezone, cadence):
+            key = org_day_key(org.id, day)
+            if not day_partitions.has_partition_key(day.isoformat(), current_time=tick):
+                continue
+            if str(key) in busy:
+                context.log.info(f"{key} still has a run in progress; skipped this tick")
+                continue
+            requests.append(dg.RunRequest(run_key=f"{key}@{tick.astimezone(UTC):%Y%m%dT%H%M}", partition_key=key))
+    if not requests:
+        return dg.SkipReason("nothing to sync this tick")
+    return requests
+
+
+def _partitions_in_progress(instance: dg.DagsterInstance) -> set[str]:
+    runs = instance.get_runs(filters=dg.RunsFilter(job_name=erp_sync_job.name, statuses=IN_PROGRESS))
+    return {run.tags.get("dagster/partition") for run in runs if run.tags.get("dagster/partition")}
+
+
+@dg.sensor(
+    job=erp_sync_job,
+    minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+)
+def organizations_sensor(context: dg.SensorEvaluationContext, crm_db: CrmDatabase):
+    """Registers a partition for every organization with an active ERP integration, and
+    syncs today at once for a newly registered one. Organizations are never unregistered
+    (Dagster keeps stale status for re-added keys); deactivated ones are skipped by the schedule."""
+    registered = set(context.instance.get_dynamic_partitions(ORGANIZATIONS))
+    with crm_db.engine.connect() as conn:
+        orgs = active_integrated_organizations(conn)
+    new = [org for org in orgs if org.id not in registered]
+    if not new:
+        return dg.SkipReason("no new organizations")
+    now = datetime.now(UTC)
+    return dg.SensorResult(
+        dynamic_partitions_requests=[organization_partitions.build_add_request([org.id for org in new])],
+        run_requests=[
+            dg.RunRequest(
+                run_key=f"new-org:{org.id}",
+                partition_key=org_day_key(org.id, now.astimezone(org.timezone).date()),
+            )
+            for org in new
+        ],
+    )

@@ -1,0 +1,155 @@
+"""The `recompra` command (DESIGN §7): db, org, sync, simulate, demo."""
+
+from __future__ import annotations
+
+import secrets
+import sys
+from pathlib import Path
+
+import click
+
+from recompra_pipelines.db.engine import create_crm_engine, resolve_database_url
+
+
+def _database_url() -> str:
+    return resolve_database_url()
+
+
+@click.group()
+def main() -> None:
+    """Recompra Pipelines: keep the CRM in step with the ERPs."""
+
+
+@main.group()
+def db() -> None:
+    """The CRM database."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every pending migration (RECOMPRA_DATABASE_URL, else the embedded server)."""
+    from recompra_pipelines.db.migrate import upgrade
+
+    upgrade(_database_url())
+    click.echo("database is at the latest migration")
+
+
+@main.group()
+def org() -> None:
+    """Organizations."""
+
+
+@org.command("apply")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+def org_apply(file: Path) -> None:
+    """Create or update an organization from a YAML or JSON FILE; prints its id."""
+    from recompra_pipelines.orgfile.organization import OrgFileError, load_org_file
+
+    try:
+        org_file = load_org_file(file)
+    except OrgFileError as error:
+        raise click.ClickException(str(error)) from None
+    _apply(org_file)
+    click.echo(org_file.id)
+
+
+@org.command("add")
+@click.option("--name", required=True, help="Display name of the organization.")
+@click.option("--integration", required=True, help="Integration type, e.g. online-software.")
+@click.option("--token", required=True, help="The ERP token.")
+@click.option("--server-url", default=None, help="The ERP server base URL.")
+@click.option("--id", "org_id", default=None, help="Organization id (a slug); generated if omitted.")
+@click.option("--timezone", default="America/Sao_Paulo", show_default=True)
+@click.option("--effects-start", type=click.DateTime(["%Y-%m-%d"]), default=None,
+              help="First day with cashback, campaigns and messages (default: today).")
+def org_add(name, integration, token, server_url, org_id, timezone, effects_start) -> None:
+    """Create an organization with an ERP integration; prints the new id."""
+    from pydantic import ValidationError
+
+    from recompra_pipelines.orgfile.organization import OrgFile
+
+    org_id = org_id or _new_org_id(name)
+    try:
+        org_file = OrgFile.model_validate(
+            {
+                "id": org_id,
+                "name": name,
+                "timezone": timezone,
+                "effects_start": effects_start.date() if effects_start else None,
+                "integration": {"type": integration, "token": token, "server_url": server_url},
+            }
+        )
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg'].removeprefix('Value error, ')}"
+            for e in error.errors()
+        )
+        raise click.ClickException(f"invalid organization: {problems}") from None
+    if not _apply(org_file, create_only=True):  # False: the id is taken
+        raise click.ClickException(f"organization {org_id!r} already exists; use `recompra org apply` to change it")
+    click.echo(org_id)
+
+
+def _apply(org_file, create_only: bool = False) -> bool:
+    from recompra_pipelines.db.org_writer import apply_org_file
+    from recompra_pipelines.db.tables.sync import organizations
+
+    engine = create_crm_engine(_database_url())
+    try:
+        with engine.begin() as conn:
+            if create_only and conn.execute(
+                organizations.select().where(organizations.c.id == org_file.id)
+            ).first():
+                return False
+            return apply_org_file(conn, org_file)
+    finally:
+        engine.dispose()
+
+
+def _new_org_id(name: str) -> str:
+    from recompra_pipelines.domain.names import name_match_key
+
+    slug = "".join(c if c.isalnum() else "-" for c in name_match_key(name)).strip("-")
+    slug = "-".join(part for part in slug.split("-") if part)[:40] or "org"
+    return f"{slug}-{secrets.token_hex(3)}"
+
+
+@main.command("sync")
+@click.option("--org", "org_id", required=True, help="Organization id.")
+@click.option("--date", "day", required=True, type=click.DateTime(["%Y-%m-%d"]), help="Business day.")
+def sync(org_id: str, day) -> None:
+    """Materialize one org x day partition of the sync graph in this process."""
+    from recompra_pipelines.sync.materialize import SyncSummary, dagster_instance, format_table, sync_partition
+
+    summary = sync_partition(dagster_instance(), _database_url(), org_id, day.date())
+    if not summary.success:
+        raise click.ClickException(f"sync of {org_id} {day.date()} failed: {summary.error}")
+    click.echo(format_table([summary.row()], SyncSummary.COLUMNS))
+
+
+@main.group()
+def simulate() -> None:
+    """Local simulators that speak the real wire formats."""
+
+
+@simulate.command("erp")
+@click.option("--port", default=8765, show_default=True, type=int)
+@click.option("--host", default="127.0.0.1", show_default=True)
+def simulate_erp(port: int, host: str) -> None:
+    """Serve the Online Software `listarVendas001` API with deterministic data."""
+    from recompra_pipelines.simulators.erp_online_software import serve
+
+    serve(port=port, host=host)
+
+
+@main.command("demo")
+@click.option("--once", is_flag=True, help="Sync today for every demo organization, print a table, exit.")
+def demo(once: bool) -> None:
+    """Everything at once: database, migrations, demo organizations, simulators, Dagster."""
+    from recompra_pipelines.demo import run_demo
+
+    sys.exit(run_demo(once=once))
+
+
+if __name__ == "__main__":
+    main()

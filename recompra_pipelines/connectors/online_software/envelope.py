@@ -1,0 +1,35 @@
+"""The `resultado` envelope of an Online Software response (facts §1.2)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from recompra_pipelines.connectors.errors import ErpPayloadError
+
+
+def sales_records(text: str) -> list[Any]:
+    """The list under `resultado`, or ErpPayloadError saying what came instead.
+
+    Only the envelope is checked here: a bad record inside the list is the mapper's business
+    (it is quarantined alone), while a response that is not a list of sales at all fails the
+    run, because loading "nothing" from it could hide a whole day.
+    """
+    try:
+        body = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ErpPayloadError(f"response is not JSON ({error.msg} at char {error.pos}): {_excerpt(text)}") from None
+    if not isinstance(body, dict):
+        raise ErpPayloadError(f"response is a JSON {type(body).__name__}, not an object with 'resultado'")
+    if "resultado" not in body:
+        raise ErpPayloadError(f"response has no 'resultado' (keys: {', '.join(sorted(body)) or 'none'})")
+    result = body["resultado"]
+    if not isinstance(result, list):
+        shown = _excerpt(result) if isinstance(result, str) else type(result).__name__
+        raise ErpPayloadError(f"'resultado' is not a list of sales: {shown}")
+    return result
+
+
+def _excerpt(text: str, limit: int = 120) -> str:
+    text = " ".join(str(text).split())
+    return repr(text if len(text) <= limit else text[:limit] + "…")

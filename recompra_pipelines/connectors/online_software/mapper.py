@@ -1,0 +1,169 @@
+"""Online Software wire record -> canonical sale (facts §1.3–1.7), one field error at a time."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from pydantic import ValidationError
+
+from recompra_pipelines.connectors.online_software.schema import (
+    FISCAL_ITEM_FIELDS,
+    WireItem,
+    WireSale,
+)
+from recompra_pipelines.domain.parsing import (
+    parse_br_date,
+    parse_br_datetime,
+    parse_decimal,
+    parse_non_negative_decimal,
+    quantize_money,
+)
+from recompra_pipelines.domain.sales import (
+    CanonicalItem,
+    CanonicalSale,
+    RecordRejected,
+    record_hash,
+)
+
+# Online Software is a point-of-sale ERP: every sale is an in-store sale (facts §1.7).
+CHANNEL = "Loja Física"
+DELIVERY_MODE = "PRESENCIAL"
+
+
+def map_sale(record: Any, *, day: date, timezone: ZoneInfo) -> CanonicalSale:
+    """Map one `resultado` entry, or raise RecordRejected naming the first bad field."""
+    if not isinstance(record, dict):
+        raise RecordRejected("(registro)", f"expected an object, got {type(record).__name__}")
+    try:
+        wire = WireSale.model_validate(record)
+    except ValidationError as error:
+        first = error.errors()[0]
+        raise RecordRejected(_loc(first["loc"]), "expected a text or number value") from None
+
+    external_id = _text(wire.id)
+    if not external_id:
+        raise RecordRejected("id", "missing")
+    business_date = _field("data", parse_br_date, _required(wire.data, "data"))
+    if business_date != day:
+        raise RecordRejected(
+            "data", f"dated {business_date.isoformat()}, outside the requested day {day.isoformat()}"
+        )
+    total = quantize_money(_field("valor", parse_decimal, _required(wire.valor, "valor")))
+    nature = _text(_required(wire.natureza, "natureza"))
+    if not isinstance(wire.itens, list):
+        raise RecordRejected("itens", "expected a list of items")
+    items = tuple(_map_item(index, raw) for index, raw in enumerate(wire.itens, start=1))
+
+    return CanonicalSale(
+        external_id=external_id,
+        business_date=business_date,
+        erp_time=_erp_time(wire.datahora, business_date, timezone),
+        client_name=_text(wire.cliente) or None,
+        # The mobile first: a landline in `clientefone` cannot receive WhatsApp (facts §3.3).
+        client_phone=_text(wire.clientecelular) or _text(wire.clientefone) or None,
+        client_external_id=None,
+        seller_name=_text(wire.vendedor) or None,
+        partner_code=_text(wire.parceiro) or None,
+        total=total,
+        nature=nature.upper(),
+        model=_text(wire.modelo) or "N/A",
+        series=_text(wire.serie) or "N/A",
+        document=_text(wire.documento) or "N/A",
+        movement=_text(wire.movimento) or "N/A",
+        sale_type=_text(wire.tipo) or None,
+        situation=_text(wire.situacao) or "N/A",
+        access_key=_text(wire.chave) or None,
+        channel=CHANNEL,
+        delivery_mode=DELIVERY_MODE,
+        items=items,
+        content_hash=record_hash(record),
+    )
+
+
+def _map_item(line: int, raw: Any) -> CanonicalItem:
+    prefix = f"itens[{line - 1}]"
+    if not isinstance(raw, dict):
+        raise RecordRejected(prefix, f"expected an object, got {type(raw).__name__}")
+    try:
+        wire = WireItem.model_validate(raw)
+    except ValidationError as error:
+        first = error.errors()[0]
+        raise RecordRejected(f"{prefix}.{_loc(first['loc'])}", "expected a text or number value") from None
+
+    code = _text(wire.codigo)
+    if not code:
+        raise RecordRejected(f"{prefix}.codigo", "missing")
+    quantity = _field(f"{prefix}.qtde", parse_non_negative_decimal, _required(wire.qtde, f"{prefix}.qtde"))
+    unit_price = _field(
+        f"{prefix}.valorunit", parse_non_negative_decimal, _required(wire.valorunit, f"{prefix}.valorunit")
+    )
+    discount = quantize_money(
+        _field(f"{prefix}.vdesc", parse_non_negative_decimal, wire.vdesc if wire.vdesc not in (None, "") else "0")
+    )
+    total_cost = quantize_money(
+        _field(f"{prefix}.vcusto", parse_non_negative_decimal, wire.vcusto if wire.vcusto not in (None, "") else "0")
+    )
+    # The fiscal gross (vprod) is what the NF-e states; unit × quantity only when it is absent,
+    # since recomputing it loses the ERP's own rounding (peers R-BR-6).
+    if wire.vprod not in (None, ""):
+        gross = quantize_money(_field(f"{prefix}.vprod", parse_non_negative_decimal, wire.vprod))
+    else:
+        gross = quantize_money(unit_price * quantity)
+    unit_cost = (total_cost / quantity) if quantity else Decimal("0")
+    return CanonicalItem(
+        line=line,
+        product_code=code,
+        description=_text(wire.descricao) or code,
+        unit=_text(wire.unidade) or None,
+        group=_text(wire.grupo) or None,
+        ncm=_text(wire.ncm) or None,
+        product_type=_text(wire.tipo) or None,
+        quantity=quantity,
+        unit_price=unit_price,
+        gross=gross,
+        discount=discount,
+        net=gross - discount,
+        unit_cost=unit_cost.quantize(Decimal("0.0000000001")),
+        total_cost=total_cost,
+        extra={name: raw[name] for name in FISCAL_ITEM_FIELDS if name in raw},
+    )
+
+
+def _erp_time(raw: Any, business_date: date, timezone: ZoneInfo) -> datetime | None:
+    """The optional `datahora`, kept only when it is well formed and on the sale's own day."""
+    text = _text(raw)
+    if not text:
+        return None
+    try:
+        local = parse_br_datetime(text)
+    except ValueError:
+        return None
+    if local.date() != business_date:
+        return None
+    return local.replace(tzinfo=timezone)
+
+
+def _required(value: Any, field: str) -> Any:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise RecordRejected(field, "missing")
+    return value
+
+
+def _field(field: str, parse, value: Any):
+    try:
+        return parse(value)
+    except ValueError as error:
+        raise RecordRejected(field, str(error)) from None
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    return str(value).strip()
+
+
+def _loc(loc: tuple) -> str:
+    return ".".join(str(part) for part in loc)

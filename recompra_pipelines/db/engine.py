@@ -1,0 +1,65 @@
+"""Where the CRM database is: RECOMPRA_DATABASE_URL, or an embedded PostgreSQL for demo and tests.
+
+There is one dialect, PostgreSQL. Without a URL, pgserver runs a private server under
+`.recompra/pgdata` (RECOMPRA_HOME overrides `.recompra`) that keeps running between commands,
+so `make demo`, the CLI and Dagster's processes all see the same data.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import sqlalchemy as sa
+
+DATABASE_URL_ENV = "RECOMPRA_DATABASE_URL"
+HOME_ENV = "RECOMPRA_HOME"
+CRM_DATABASE_NAME = "recompra"
+
+
+def recompra_home() -> Path:
+    return Path(os.environ.get(HOME_ENV, ".recompra")).resolve()
+
+
+def with_psycopg_driver(url: str) -> str:
+    """SQLAlchemy needs the driver spelled out; we use psycopg 3 for the CRM database."""
+    for prefix in ("postgresql+psycopg2://", "postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def embedded_server_uri(database: str = "postgres") -> str:
+    """Start (or reuse) the embedded PostgreSQL and return a libpq URI for `database`."""
+    import pgserver  # imported lazily: only needed without a configured server
+
+    home = recompra_home()
+    home.mkdir(parents=True, exist_ok=True)
+    server = pgserver.get_server(home / "pgdata", cleanup_mode=None)
+    return server.get_uri(database)
+
+
+def ensure_database(server_url: str, name: str) -> str:
+    """Create database `name` on the server of `server_url` if missing; return its URL."""
+    url = sa.make_url(with_psycopg_driver(server_url))
+    engine = sa.create_engine(url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            exists = conn.scalar(sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name})
+            if not exists:
+                conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    finally:
+        engine.dispose()
+    return url.set(database=name).render_as_string(hide_password=False)
+
+
+def resolve_database_url() -> str:
+    """The CRM database URL: the configured one, else the embedded server's `recompra` database."""
+    configured = os.environ.get(DATABASE_URL_ENV)
+    if configured:
+        return with_psycopg_driver(configured)
+    return ensure_database(embedded_server_uri(), CRM_DATABASE_NAME)
+
+
+def create_crm_engine(url: str) -> sa.Engine:
+    return sa.create_engine(with_psycopg_driver(url), pool_pre_ping=True, pool_size=2, max_overflow=2)

@@ -1,0 +1,125 @@
+"""Raw ERP extracts: stored with their content hash before anything parses them (DESIGN §5.6)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from uuid import UUID
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+
+from recompra_pipelines.db.tables.sync import erp_raw_extracts, erp_staging_extracts
+
+
+@dataclass(frozen=True)
+class StoredExtract:
+    id: UUID
+    content_hash: str
+    integration_type: str
+    text: str
+    is_new: bool = False
+
+
+def store_extract(
+    conn: sa.Connection,
+    *,
+    org_id: str,
+    day: date,
+    integration_type: str,
+    request: dict,
+    status_code: int,
+    text: str,
+    content_hash: str,
+) -> StoredExtract:
+    """Keep one row per distinct response; seeing it again only bumps its capture time."""
+    statement = (
+        insert(erp_raw_extracts)
+        .values(
+            organizacao_id=org_id,
+            data_referencia=day,
+            integracao_tipo=integration_type,
+            requisicao=request,
+            status_http=status_code,
+            hash_conteudo=content_hash,
+            conteudo=text,
+            tamanho_bytes=len(text.encode()),
+        )
+        .on_conflict_do_update(
+            index_elements=["organizacao_id", "data_referencia", "integracao_tipo", "hash_conteudo"],
+            set_={
+                "ultima_captura_em": sa.func.now(),
+                "capturas": erp_raw_extracts.c.capturas + 1,
+            },
+        )
+        .returning(erp_raw_extracts.c.id, erp_raw_extracts.c.capturas)
+    )
+    row = conn.execute(statement).one()
+    return StoredExtract(
+        id=row.id,
+        content_hash=content_hash,
+        integration_type=integration_type,
+        text=text,
+        is_new=row.capturas == 1,
+    )
+
+
+def extract_is_stored(
+    conn: sa.Connection, org_id: str, day: date, integration_type: str, content_hash: str
+) -> bool:
+    return bool(
+        conn.scalar(
+            sa.select(sa.literal(1)).where(
+                erp_raw_extracts.c.organizacao_id == org_id,
+                erp_raw_extracts.c.data_referencia == day,
+                erp_raw_extracts.c.integracao_tipo == integration_type,
+                erp_raw_extracts.c.hash_conteudo == content_hash,
+            )
+        )
+    )
+
+
+def touch_extract(
+    conn: sa.Connection, org_id: str, day: date, integration_type: str, content_hash: str
+) -> UUID:
+    return conn.execute(
+        sa.update(erp_raw_extracts)
+        .where(
+            erp_raw_extracts.c.organizacao_id == org_id,
+            erp_raw_extracts.c.data_referencia == day,
+            erp_raw_extracts.c.integracao_tipo == integration_type,
+            erp_raw_extracts.c.hash_conteudo == content_hash,
+        )
+        .values(ultima_captura_em=sa.func.now(), capturas=erp_raw_extracts.c.capturas + 1)
+        .returning(erp_raw_extracts.c.id)
+    ).scalar_one()
+
+
+def latest_extract(conn: sa.Connection, org_id: str, day: date, *, with_text: bool = True) -> StoredExtract | None:
+    """The most recently captured response of an org x day."""
+    columns = [erp_raw_extracts.c.id, erp_raw_extracts.c.hash_conteudo, erp_raw_extracts.c.integracao_tipo]
+    if with_text:
+        columns.append(erp_raw_extracts.c.conteudo)
+    row = conn.execute(
+        sa.select(*columns)
+        .where(erp_raw_extracts.c.organizacao_id == org_id, erp_raw_extracts.c.data_referencia == day)
+        .order_by(erp_raw_extracts.c.ultima_captura_em.desc(), erp_raw_extracts.c.id)
+        .limit(1)
+    ).first()
+    if row is None:
+        return None
+    return StoredExtract(
+        id=row.id,
+        content_hash=row.hash_conteudo,
+        integration_type=row.integracao_tipo,
+        text=row.conteudo if with_text else "",
+    )
+
+
+def staged_extract_hash(conn: sa.Connection, org_id: str, day: date) -> str | None:
+    return conn.scalar(
+        sa.select(erp_staging_extracts.c.hash_conteudo).where(
+            erp_staging_extracts.c.organizacao_id == org_id,
+            erp_staging_extracts.c.data_referencia == day,
+        )
+    )

@@ -1,0 +1,242 @@
+"""Sales and items of one org x day from staging, plus the buyers' purchase totals.
+
+One `INSERT … SELECT … ON CONFLICT DO UPDATE … WHERE changed` per table: a sale whose ERP
+content, buyer, seller and partner are unchanged is not rewritten, and items are upserted in
+place by (sale, line) only for sales that changed, never deleted and re-inserted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from uuid import UUID
+
+import sqlalchemy as sa
+
+from recompra_pipelines.domain.normalization import DATE_ONLY
+
+
+@dataclass(frozen=True)
+class SalesCounts:
+    staged: int
+    inserted: int
+    updated: int
+    unchanged: int
+    cancelled: int
+    revalidated: int
+    items_inserted: int
+    items_updated: int
+    items_deleted: int
+    clients_totals_updated: int
+    valid_sales: int
+    valid_sales_total: Decimal
+
+
+UPSERT_SALES = f"""
+WITH staged AS (
+    SELECT s.*, v.id AS vendedor_id, p.id AS parceiro_id
+    FROM erp_staging_sales s
+    LEFT JOIN sellers v ON v.organizacao_id = s.organizacao_id AND v.identificador = s.vendedor_identificador
+    LEFT JOIN partners p ON p.organizacao_id = s.organizacao_id AND p.identificador = s.parceiro_identificador
+    WHERE s.organizacao_id = :org AND s.data_referencia = :day
+),
+previous AS (
+    SELECT sa.id, sa.valida, sa.cancelada, sa.cliente_id
+    FROM sales sa JOIN staged s
+      ON sa.organizacao_id = s.organizacao_id AND sa.integracao_tipo = s.integracao_tipo
+     AND sa.id_externo = s.id_externo
+),
+upserted AS (
+    INSERT INTO sales AS sa (
+        organizacao_id, integracao_tipo, id_externo, data_referencia, data_venda, data_venda_precisao,
+        cliente_id, vendedor_id, vendedor_nome, parceiro_id, parceiro, valor_total, custo_total,
+        documento, modelo, serie, movimento, natureza, tipo, situacao, chave, canal,
+        entrega_modalidade, valida, hash_conteudo, extracao_id)
+    SELECT organizacao_id, integracao_tipo, id_externo, data_referencia, data_venda, data_venda_precisao,
+        cliente_id, vendedor_id, vendedor_nome, parceiro_id, parceiro, valor_total, custo_total,
+        documento, modelo, serie, movimento, natureza, tipo, situacao, chave, canal,
+        entrega_modalidade, valida, hash_conteudo, :extract_id
+    FROM staged
+    ON CONFLICT (organizacao_id, integracao_tipo, id_externo) DO UPDATE SET
+        data_referencia = excluded.data_referencia,
+        -- Keep the best-known time: a time of day already known for this date is never
+        -- replaced by a coarser one (the old code reset every sale to midnight).
+        data_venda = CASE
+            WHEN excluded.data_venda_precisao = 'ERP' THEN excluded.data_venda
+            WHEN sa.data_referencia = excluded.data_referencia AND sa.data_venda_precisao <> '{DATE_ONLY}'
+                THEN sa.data_venda
+            ELSE excluded.data_venda END,
+        data_venda_precisao = CASE
+            WHEN excluded.data_venda_precisao = 'ERP' THEN excluded.data_venda_precisao
+            WHEN sa.data_referencia = excluded.data_referencia AND sa.data_venda_precisao <> '{DATE_ONLY}'
+                THEN sa.data_venda_precisao
+            ELSE excluded.data_venda_precisao END,
+        cliente_id = excluded.cliente_id,
+        vendedor_id = excluded.vendedor_id,
+        vendedor_nome = excluded.vendedor_nome,
+        parceiro_id = excluded.parceiro_id,
+        parceiro = excluded.parceiro,
+        valor_total = excluded.valor_total,
+        custo_total = excluded.custo_total,
+        documento = excluded.documento,
+        modelo = excluded.modelo,
+        serie = excluded.serie,
+        movimento = excluded.movimento,
+        natureza = excluded.natureza,
+        tipo = excluded.tipo,
+        situacao = excluded.situacao,
+        chave = excluded.chave,
+        canal = excluded.canal,
+        entrega_modalidade = excluded.entrega_modalidade,
+        valida = excluded.valida,
+        -- Cancelled: was valid, is not any more (facts §1.7). Valid again: a new revision.
+        cancelada = CASE WHEN excluded.valida THEN false
+                         WHEN sa.valida THEN true ELSE sa.cancelada END,
+        data_cancelamento = CASE WHEN excluded.valida THEN NULL
+                                 WHEN sa.valida THEN now() ELSE sa.data_cancelamento END,
+        validade_revisao = sa.validade_revisao + CASE WHEN sa.cancelada AND excluded.valida THEN 1 ELSE 0 END,
+        hash_conteudo = excluded.hash_conteudo,
+        extracao_id = excluded.extracao_id,
+        data_atualizacao = now()
+    WHERE sa.hash_conteudo IS DISTINCT FROM excluded.hash_conteudo
+       OR sa.cliente_id IS DISTINCT FROM excluded.cliente_id
+       OR sa.vendedor_id IS DISTINCT FROM excluded.vendedor_id
+       OR sa.parceiro_id IS DISTINCT FROM excluded.parceiro_id
+    RETURNING sa.id, sa.id_externo, sa.valida, sa.cancelada, sa.cliente_id
+)
+SELECT u.id, u.id_externo, u.valida, u.cancelada, u.cliente_id,
+       p.id IS NULL AS inserted, p.valida AS was_valid, p.cancelada AS was_cancelled,
+       p.cliente_id AS previous_cliente_id
+FROM upserted u LEFT JOIN previous p ON p.id = u.id
+"""
+
+UPSERT_ITEMS = """
+INSERT INTO sale_items AS si (
+    organizacao_id, venda_id, linha, produto_id, quantidade, valor_unitario,
+    valor_venda_total_bruto, valor_total_desconto, valor_venda_total_liquido,
+    valor_custo_unitario, valor_custo_total, metadados)
+SELECT i.organizacao_id, c.venda_id, i.linha, pr.id, i.quantidade, i.valor_unitario,
+       i.valor_venda_total_bruto, i.valor_total_desconto, i.valor_venda_total_liquido,
+       i.valor_custo_unitario, i.valor_custo_total, i.metadados
+FROM tmp_changed_sales c
+JOIN erp_staging_sale_items i
+  ON i.organizacao_id = :org AND i.data_referencia = :day AND i.venda_id_externo = c.id_externo
+JOIN products pr ON pr.organizacao_id = i.organizacao_id AND pr.codigo = i.produto_codigo
+ON CONFLICT (venda_id, linha) DO UPDATE SET
+    produto_id = excluded.produto_id,
+    quantidade = excluded.quantidade,
+    valor_unitario = excluded.valor_unitario,
+    valor_venda_total_bruto = excluded.valor_venda_total_bruto,
+    valor_total_desconto = excluded.valor_total_desconto,
+    valor_venda_total_liquido = excluded.valor_venda_total_liquido,
+    valor_custo_unitario = excluded.valor_custo_unitario,
+    valor_custo_total = excluded.valor_custo_total,
+    metadados = excluded.metadados,
+    data_atualizacao = now()
+WHERE (si.produto_id, si.quantidade, si.valor_unitario, si.valor_venda_total_bruto,
+       si.valor_total_desconto, si.valor_venda_total_liquido, si.valor_custo_unitario,
+       si.valor_custo_total, si.metadados)
+   IS DISTINCT FROM
+      (excluded.produto_id, excluded.quantidade, excluded.valor_unitario,
+       excluded.valor_venda_total_bruto, excluded.valor_total_desconto,
+       excluded.valor_venda_total_liquido, excluded.valor_custo_unitario,
+       excluded.valor_custo_total, excluded.metadados)
+RETURNING (xmax = 0) AS inserted
+"""
+
+DELETE_REMOVED_ITEMS = """
+DELETE FROM sale_items si
+USING tmp_changed_sales c
+WHERE si.venda_id = c.venda_id
+  AND NOT EXISTS (
+      SELECT 1 FROM erp_staging_sale_items i
+      WHERE i.organizacao_id = :org AND i.data_referencia = :day
+        AND i.venda_id_externo = c.id_externo AND i.linha = si.linha)
+"""
+
+# Purchase totals recomputed from the sale history (valid sales only), so re-runs, backfills,
+# cancellations and buyer changes all converge on the same numbers.
+REFRESH_CLIENT_TOTALS = """
+WITH touched AS (SELECT DISTINCT unnest(CAST(:client_ids AS uuid[])) AS id),
+totals AS (
+    SELECT t.id,
+           min(s.data_venda) AS primeira_data,
+           (array_agg(s.id ORDER BY s.data_venda, s.id))[1] AS primeira_id,
+           max(s.data_venda) AS ultima_data,
+           (array_agg(s.id ORDER BY s.data_venda DESC, s.id DESC))[1] AS ultima_id,
+           count(s.id) AS quantidade,
+           COALESCE(sum(s.valor_total), 0) AS valor
+    FROM touched t
+    LEFT JOIN sales s ON s.organizacao_id = :org AND s.cliente_id = t.id AND s.valida
+    GROUP BY t.id
+)
+UPDATE clients c SET
+    primeira_compra_data = totals.primeira_data,
+    primeira_compra_id = totals.primeira_id,
+    ultima_compra_data = totals.ultima_data,
+    ultima_compra_id = totals.ultima_id,
+    metadata_total_compras = totals.quantidade,
+    metadata_valor_total_compras = totals.valor,
+    data_atualizacao = now()
+FROM totals
+WHERE c.id = totals.id AND c.organizacao_id = :org
+  AND (c.primeira_compra_data, c.primeira_compra_id, c.ultima_compra_data, c.ultima_compra_id,
+       c.metadata_total_compras, c.metadata_valor_total_compras)
+      IS DISTINCT FROM
+      (totals.primeira_data, totals.primeira_id, totals.ultima_data, totals.ultima_id,
+       totals.quantidade::int, totals.valor)
+"""
+
+
+def load_sales(conn: sa.Connection, org_id: str, day: date, extract_id: UUID | None) -> SalesCounts:
+    params = {"org": org_id, "day": day}
+    changed = conn.execute(sa.text(UPSERT_SALES), {**params, "extract_id": extract_id}).all()
+
+    items_inserted = items_updated = items_deleted = 0
+    if changed:
+        conn.execute(
+            sa.text(
+                "CREATE TEMP TABLE tmp_changed_sales (venda_id uuid PRIMARY KEY, id_externo text) ON COMMIT DROP"
+            )
+        )
+        conn.execute(
+            sa.text("INSERT INTO tmp_changed_sales SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:ext AS text[]))"),
+            {"ids": [row.id for row in changed], "ext": [row.id_externo for row in changed]},
+        )
+        item_rows = conn.execute(sa.text(UPSERT_ITEMS), params).all()
+        items_inserted = sum(1 for r in item_rows if r.inserted)
+        items_updated = len(item_rows) - items_inserted
+        items_deleted = conn.execute(sa.text(DELETE_REMOVED_ITEMS), params).rowcount
+        conn.execute(sa.text("DROP TABLE tmp_changed_sales"))
+
+    touched = {row.cliente_id for row in changed} | {row.previous_cliente_id for row in changed}
+    touched.discard(None)
+    clients_updated = 0
+    if touched:
+        clients_updated = conn.execute(
+            sa.text(REFRESH_CLIENT_TOTALS), {"org": org_id, "client_ids": list(touched)}
+        ).rowcount
+
+    staged, valid, valid_total = conn.execute(
+        sa.text(
+            "SELECT count(*), count(*) FILTER (WHERE valida), COALESCE(sum(valor_total) FILTER (WHERE valida), 0) "
+            "FROM erp_staging_sales WHERE organizacao_id = :org AND data_referencia = :day"
+        ),
+        params,
+    ).one()
+    inserted = sum(1 for row in changed if row.inserted)
+    return SalesCounts(
+        staged=staged,
+        inserted=inserted,
+        updated=len(changed) - inserted,
+        unchanged=staged - len(changed),
+        cancelled=sum(1 for r in changed if not r.inserted and r.cancelada and not r.was_cancelled),
+        revalidated=sum(1 for r in changed if not r.inserted and r.was_cancelled and r.valida),
+        items_inserted=items_inserted,
+        items_updated=items_updated,
+        items_deleted=items_deleted,
+        clients_totals_updated=clients_updated,
+        valid_sales=valid,
+        valid_sales_total=valid_total,
+    )

@@ -1,0 +1,160 @@
+"""Staging of one org x day: the validated sales of its latest extract, and its quarantine."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+from uuid import UUID
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+
+from recompra_pipelines.db.bulk import copy_rows
+from recompra_pipelines.db.tables.sync import (
+    erp_quarantine,
+    erp_staging_extracts,
+    erp_staging_sale_items,
+    erp_staging_sales,
+)
+from recompra_pipelines.domain.normalization import NormalizedSale
+
+SALE_COLUMNS = (
+    "organizacao_id", "data_referencia", "id_externo", "integracao_tipo",
+    "cliente_nome", "cliente_nome_chave", "cliente_telefone", "cliente_telefone_base",
+    "cliente_telefone_e164", "cliente_id_externo", "vendedor_nome", "vendedor_identificador",
+    "parceiro", "parceiro_identificador", "parceiro_cpf_cnpj", "valor_total", "custo_total",
+    "itens_valor_liquido", "documento", "modelo", "serie", "movimento", "natureza", "tipo",
+    "situacao", "chave", "canal", "entrega_modalidade", "data_venda", "data_venda_precisao",
+    "valida", "hash_conteudo",
+)  # fmt: skip
+
+ITEM_COLUMNS = (
+    "organizacao_id", "data_referencia", "venda_id_externo", "linha", "produto_codigo",
+    "produto_descricao", "produto_unidade", "produto_grupo", "produto_ncm", "produto_tipo",
+    "quantidade", "valor_unitario", "valor_venda_total_bruto", "valor_total_desconto",
+    "valor_venda_total_liquido", "valor_custo_unitario", "valor_custo_total", "metadados",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class QuarantinedRecord:
+    external_id: str | None
+    field: str | None
+    reason: str
+    record: Any
+    record_hash: str
+
+
+@dataclass(frozen=True)
+class StagingSummary:
+    received: int
+    staged: int
+    quarantined: int
+    troco_dropped: int
+
+
+def replace_staging(
+    conn: sa.Connection,
+    *,
+    org_id: str,
+    day: date,
+    integration_type: str,
+    extract_id: UUID,
+    content_hash: str,
+    sales: Sequence[NormalizedSale],
+    quarantined: Sequence[QuarantinedRecord],
+    summary: StagingSummary,
+) -> None:
+    """Make staging hold exactly this extract's sales; record its quarantined records."""
+    for table in (erp_staging_sale_items, erp_staging_sales):
+        conn.execute(
+            sa.delete(table).where(table.c.organizacao_id == org_id, table.c.data_referencia == day)
+        )
+    copy_rows(conn, "erp_staging_sales", SALE_COLUMNS, (_sale_row(org_id, day, integration_type, s) for s in sales))
+    copy_rows(conn, "erp_staging_sale_items", ITEM_COLUMNS, _item_rows(org_id, day, sales))
+    _record_quarantine(conn, org_id, day, integration_type, extract_id, quarantined)
+    conn.execute(
+        insert(erp_staging_extracts)
+        .values(
+            organizacao_id=org_id,
+            data_referencia=day,
+            extracao_id=extract_id,
+            hash_conteudo=content_hash,
+            registros_recebidos=summary.received,
+            registros_validos=summary.staged,
+            registros_quarentena=summary.quarantined,
+            linhas_troco_descartadas=summary.troco_dropped,
+        )
+        .on_conflict_do_update(
+            index_elements=["organizacao_id", "data_referencia"],
+            set_={
+                "extracao_id": extract_id,
+                "hash_conteudo": content_hash,
+                "registros_recebidos": summary.received,
+                "registros_validos": summary.staged,
+                "registros_quarentena": summary.quarantined,
+                "linhas_troco_descartadas": summary.troco_dropped,
+                "normalizado_em": sa.func.now(),
+            },
+        )
+    )
+
+
+def _record_quarantine(
+    conn: sa.Connection,
+    org_id: str,
+    day: date,
+    integration_type: str,
+    extract_id: UUID,
+    quarantined: Sequence[QuarantinedRecord],
+) -> None:
+    if not quarantined:
+        return
+    statement = insert(erp_quarantine).on_conflict_do_update(
+        index_elements=["organizacao_id", "data_referencia", "integracao_tipo", "hash_registro"],
+        set_={"ultima_ocorrencia_em": sa.func.now(), "extracao_id": extract_id},
+    )
+    conn.execute(
+        statement,
+        [
+            {
+                "organizacao_id": org_id,
+                "data_referencia": day,
+                "integracao_tipo": integration_type,
+                "extracao_id": extract_id,
+                "id_externo": q.external_id,
+                "campo": q.field,
+                "motivo": q.reason,
+                "registro": q.record,
+                "hash_registro": q.record_hash,
+            }
+            for q in quarantined
+        ],
+    )
+
+
+def _sale_row(org_id: str, day: date, integration_type: str, n: NormalizedSale) -> tuple:
+    s, c, p = n.sale, n.client, n.partner
+    return (
+        org_id, day, s.external_id, integration_type,
+        c.name if c else None, c.name_key if c else None, c.phone if c else None,
+        c.phone_base if c else None, c.phone_e164 if c else None, c.external_id if c else None,
+        n.seller_name, n.seller_key,
+        p.code if p else (s.partner_code or "N/A"), p.identifier if p else None,
+        p.document if p else None,
+        s.total, s.total_cost, s.items_net_total, s.document, s.model, s.series, s.movement,
+        s.nature, s.sale_type, s.situation, s.access_key or "N/A", s.channel, s.delivery_mode,
+        n.sale_time, n.sale_time_precision, n.valid, s.content_hash,
+    )  # fmt: skip
+
+
+def _item_rows(org_id: str, day: date, sales: Sequence[NormalizedSale]):
+    for n in sales:
+        for i in n.sale.items:
+            yield (
+                org_id, day, n.sale.external_id, i.line, i.product_code, i.description, i.unit,
+                i.group, i.ncm, i.product_type, i.quantity, i.unit_price, i.gross, i.discount,
+                i.net, i.unit_cost, i.total_cost, i.extra or None,
+            )  # fmt: skip

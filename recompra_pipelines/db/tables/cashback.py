@@ -1,0 +1,255 @@
+"""The cashback ledger: the organization's program, each client's balance, and the entries.
+
+The ledger is append-mostly (peers R-LED-1..6). Every entry carries an idempotency key
+derived from the business event (``acumulo:<sale>:<revision>``, ``estorno:<entry>``,
+``expiracao:<lot>``…) with a unique index, so a retried or overlapping run can never
+credit or debit twice (DESIGN §5.2). Each accrual (ACÚMULO) is a *lot*: ``valor_restante``
+is what is left of it, and every debit that consumes lots (redemption, expiry, reversal)
+records which lots it took from in ``cashback_program_transaction_allocations``, so the
+FIFO consumption is auditable and a reversed redemption can give each lot back.
+
+The balance row is a cache of the ledger: ``saldo_valor_disponivel`` must equal the sum of
+the client's entries (an asset check proves it). It may go negative only when the program's
+policy for reversing already-redeemed cashback is ``SALDO-NEGATIVO`` (claw back).
+"""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+import sqlalchemy as sa
+
+from recompra_pipelines.db.tables.base import (
+    JSONB,
+    Money,
+    id_column,
+    inserted_at_column,
+    metadata,
+    organization_column,
+    updated_at_column,
+)
+
+Timestamp = sa.DateTime(timezone=True)
+
+AmountType = Literal["FIXO", "PERCENTUAL"]
+LedgerEntryType = Literal["ACÚMULO", "RESGATE", "EXPIRAÇÃO", "CANCELAMENTO"]
+LedgerEntryStatus = Literal["ATIVO", "CONSUMIDO", "EXPIRADO"]
+# What a sale cancellation does with the part of its cashback that was already redeemed:
+# BAIXA writes it off (the business absorbs it, recorded on the CANCELAMENTO entry);
+# SALDO-NEGATIVO claws it back (the balance goes negative and future accruals repay it).
+ConsumedReversalPolicy = Literal["BAIXA", "SALDO-NEGATIVO"]
+
+
+def checked_enum(name: str, values: object) -> sa.Enum:
+    """A text column limited to the values of a ``Literal`` by a CHECK constraint.
+
+    A CHECK (not a PostgreSQL ENUM type) keeps migrations to plain ``ALTER TABLE`` when a
+    value is added. ``name`` names the constraint (``ck_<table>_<name>``), so it must be
+    unique within its table: use the column name.
+    """
+    return sa.Enum(
+        *get_args(values),
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        validate_strings=True,
+        length=40,
+    )
+
+
+cashback_programs = sa.Table(
+    "cashback_programs",
+    metadata,
+    id_column(),
+    organization_column(),
+    sa.Column("acumulo_tipo", checked_enum("acumulo_tipo", AmountType), nullable=False),
+    # FIXO: reais per sale; PERCENTUAL: percent of the sale value (0–100).
+    sa.Column("acumulo_valor", Money, nullable=False),
+    sa.Column("acumulo_valor_parceiro", Money, nullable=False, server_default="0"),
+    sa.Column("acumulo_regra_valor_minimo", Money, nullable=False, server_default="0"),
+    sa.Column(
+        "acumulo_permitir_via_integracao",
+        sa.Boolean,
+        nullable=False,
+        server_default=sa.text("false"),
+    ),
+    # Days a lot stays usable after its accrual; NULL means lots never expire. (The old
+    # default 0 expired cashback the same evening — facts §9.3.8.)
+    sa.Column("expiracao_regra_validade_valor", sa.Integer, nullable=True),
+    sa.Column(
+        "resgate_limite_tipo", checked_enum("resgate_limite_tipo", AmountType), nullable=True
+    ),
+    sa.Column("resgate_limite_valor", Money, nullable=True),
+    sa.Column(
+        "cancelamento_consumido_politica",
+        checked_enum("cancelamento_consumido_politica", ConsumedReversalPolicy),
+        nullable=False,
+        server_default="BAIXA",
+    ),
+    sa.Column("ativo", sa.Boolean, nullable=False, server_default=sa.text("true")),
+    inserted_at_column(),
+    updated_at_column(),
+    sa.CheckConstraint(
+        "acumulo_valor >= 0 AND acumulo_valor_parceiro >= 0 AND acumulo_regra_valor_minimo >= 0",
+        name="valores_nao_negativos",
+    ),
+    sa.CheckConstraint(
+        "acumulo_tipo <> 'PERCENTUAL' OR (acumulo_valor <= 100 AND acumulo_valor_parceiro <= 100)",
+        name="acumulo_percentual_ate_100",
+    ),
+    sa.CheckConstraint(
+        "expiracao_regra_validade_valor IS NULL OR expiracao_regra_validade_valor > 0",
+        name="expiracao_positiva",
+    ),
+    sa.CheckConstraint(
+        "(resgate_limite_tipo IS NULL) = (resgate_limite_valor IS NULL)"
+        " AND (resgate_limite_valor IS NULL OR resgate_limite_valor >= 0)"
+        " AND (resgate_limite_tipo IS DISTINCT FROM 'PERCENTUAL' OR resgate_limite_valor <= 100)",
+        name="resgate_limite",
+    ),
+    # The program of an organization: at most one active at a time.
+    sa.Index(
+        "uq_cashback_programs_organizacao_id_ativo",
+        "organizacao_id",
+        unique=True,
+        postgresql_where=sa.text("ativo"),
+    ),
+)
+
+cashback_program_balances = sa.Table(
+    "cashback_program_balances",
+    metadata,
+    id_column(),
+    organization_column(),
+    sa.Column("programa_id", sa.Uuid, sa.ForeignKey("cashback_programs.id"), nullable=False),
+    sa.Column("cliente_id", sa.Uuid, sa.ForeignKey("clients.id"), nullable=False),
+    sa.Column("saldo_valor_disponivel", Money, nullable=False, server_default="0"),
+    sa.Column("saldo_valor_acumulado_total", Money, nullable=False, server_default="0"),
+    sa.Column("saldo_valor_resgatado_total", Money, nullable=False, server_default="0"),
+    inserted_at_column(),
+    updated_at_column(),
+    sa.CheckConstraint(
+        "saldo_valor_acumulado_total >= 0 AND saldo_valor_resgatado_total >= 0",
+        name="totais_nao_negativos",
+    ),
+    sa.UniqueConstraint(
+        "organizacao_id",
+        "programa_id",
+        "cliente_id",
+        name="uq_cashback_program_balances_cliente",
+    ),
+    sa.Index("ix_cashback_program_balances_cliente_id", "cliente_id"),
+)
+
+cashback_program_transactions = sa.Table(
+    "cashback_program_transactions",
+    metadata,
+    id_column(),
+    organization_column(),
+    sa.Column("programa_id", sa.Uuid, sa.ForeignKey("cashback_programs.id"), nullable=False),
+    sa.Column("cliente_id", sa.Uuid, sa.ForeignKey("clients.id"), nullable=False),
+    sa.Column("tipo", checked_enum("tipo", LedgerEntryType), nullable=False),
+    sa.Column("status", checked_enum("status", LedgerEntryStatus), nullable=False),
+    # Signed: credits positive, debits negative.
+    sa.Column("valor", Money, nullable=False),
+    # What is left of an accrual lot; always 0 on other entries.
+    sa.Column("valor_restante", Money, nullable=False, server_default="0"),
+    sa.Column("saldo_valor_anterior", Money, nullable=False),
+    sa.Column("saldo_valor_posterior", Money, nullable=False),
+    sa.Column("expiracao_data", Timestamp, nullable=True),
+    sa.Column("venda_id", sa.Uuid, sa.ForeignKey("sales.id"), nullable=True),
+    sa.Column("venda_valor", Money, nullable=True),
+    sa.Column("campanha_id", sa.Uuid, sa.ForeignKey("campaigns.id"), nullable=True),
+    # The lot (or entry) a reversal or expiry acts on.
+    sa.Column(
+        "transacao_origem_id",
+        sa.Uuid,
+        sa.ForeignKey(
+            "cashback_program_transactions.id",
+            name="fk_cashback_program_transactions_transacao_origem",
+        ),
+        nullable=True,
+    ),
+    sa.Column("chave_idempotencia", sa.Text, nullable=False),
+    sa.Column("metadados", JSONB, nullable=True),
+    # When the entry takes effect in business time (the sale's time for accruals from sales,
+    # so a backfill dates lots and their expiry from the sale, not from the run).
+    sa.Column("data_efetivacao", Timestamp, nullable=False, server_default=sa.func.now()),
+    inserted_at_column(),
+    updated_at_column(),
+    sa.CheckConstraint("valor_restante >= 0", name="valor_restante_nao_negativo"),
+    sa.CheckConstraint(
+        "tipo <> 'ACÚMULO' OR (valor > 0 AND valor_restante <= valor)", name="acumulo_positivo"
+    ),
+    sa.CheckConstraint("tipo = 'ACÚMULO' OR valor_restante = 0", name="restante_so_em_acumulo"),
+    sa.CheckConstraint("tipo NOT IN ('RESGATE', 'EXPIRAÇÃO') OR valor < 0", name="debito_negativo"),
+    sa.CheckConstraint(
+        "status <> 'CONSUMIDO' OR (tipo = 'ACÚMULO' AND valor_restante = 0)",
+        name="consumido_sem_restante",
+    ),
+    sa.CheckConstraint(
+        "saldo_valor_posterior = saldo_valor_anterior + valor", name="saldo_posterior_coerente"
+    ),
+    sa.UniqueConstraint(
+        "organizacao_id",
+        "chave_idempotencia",
+        name="uq_cashback_program_transactions_chave_idempotencia",
+    ),
+    sa.Index("ix_cashback_program_transactions_cliente", "organizacao_id", "cliente_id"),
+    sa.Index("ix_cashback_program_transactions_venda_id", "venda_id"),
+    sa.Index("ix_cashback_program_transactions_campanha_id", "campanha_id"),
+    sa.Index("ix_cashback_program_transactions_transacao_origem_id", "transacao_origem_id"),
+    # Open lots of a client in FIFO order (earliest expiry first) for redemption.
+    sa.Index(
+        "ix_cashback_program_transactions_lotes_abertos_cliente",
+        "organizacao_id",
+        "cliente_id",
+        "expiracao_data",
+        postgresql_where=sa.text("tipo = 'ACÚMULO' AND status = 'ATIVO'"),
+    ),
+    # Open lots by expiry date, for the expiry and expiring-soon jobs.
+    sa.Index(
+        "ix_cashback_program_transactions_lotes_abertos_expiracao",
+        "organizacao_id",
+        "expiracao_data",
+        postgresql_where=sa.text("tipo = 'ACÚMULO' AND status = 'ATIVO'"),
+    ),
+)
+
+# How much of which lot each debit consumed (R-LED-3): earliest expiry first, then oldest.
+cashback_program_transaction_allocations = sa.Table(
+    "cashback_program_transaction_allocations",
+    metadata,
+    id_column(),
+    organization_column(),
+    # The debit (RESGATE, EXPIRAÇÃO or CANCELAMENTO) …
+    sa.Column(
+        "transacao_id",
+        sa.Uuid,
+        sa.ForeignKey(
+            "cashback_program_transactions.id",
+            name="fk_cashback_program_transaction_allocations_transacao",
+        ),
+        nullable=False,
+    ),
+    # … and the ACÚMULO lot it took from.
+    sa.Column(
+        "lote_transacao_id",
+        sa.Uuid,
+        sa.ForeignKey(
+            "cashback_program_transactions.id",
+            name="fk_cashback_program_transaction_allocations_lote",
+        ),
+        nullable=False,
+    ),
+    sa.Column("valor", Money, nullable=False),
+    inserted_at_column(),
+    sa.CheckConstraint("valor > 0", name="valor_positivo"),
+    sa.UniqueConstraint(
+        "organizacao_id",
+        "transacao_id",
+        "lote_transacao_id",
+        name="uq_cashback_program_transaction_allocations_transacao_lote",
+    ),
+    sa.Index("ix_cashback_program_transaction_allocations_lote", "lote_transacao_id"),
+)

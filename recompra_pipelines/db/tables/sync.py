@@ -1,0 +1,344 @@
+"""Tables the ERP sync fills: organizations, the CRM entities, sales, raw extracts, quarantine, staging.
+
+Every write of the sync is an upsert on a natural key backed by a unique constraint here
+(DESIGN §5.1), so a crash, a retry or two overlapping runs can never create a duplicate.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from recompra_pipelines.db.tables.base import (
+    JSONB,
+    Money,
+    Quantity,
+    UnitPrice,
+    id_column,
+    inserted_at_column,
+    metadata,
+    organization_column,
+    updated_at_column,
+)
+
+Timestamp = sa.DateTime(timezone=True)
+
+organizations = sa.Table(
+    "organizations",
+    metadata,
+    # The id is also the Dagster dynamic partition key, so it must never hold `|`, `,` or spaces.
+    sa.Column("id", sa.Text, primary_key=True),
+    sa.Column("nome", sa.Text, nullable=False),
+    sa.Column("fuso_horario", sa.Text, nullable=False, server_default="America/Sao_Paulo"),
+    sa.Column("integracao_tipo", sa.Text, nullable=True),
+    # Holds the ERP token: read it only to call the ERP, never log or copy it anywhere.
+    sa.Column("integracao_configuracao", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
+    sa.Column("integracao_ativa", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("integracao_data_ativacao", Timestamp, nullable=True),
+    # Sales dated before this day load as history only: no cashback, campaigns or messages.
+    sa.Column("efeitos_data_inicio", sa.Date, nullable=True),
+    sa.Column("integracao_data_ultima_sincronizacao", Timestamp, nullable=True),
+    sa.Column("configuracao", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
+    inserted_at_column(),
+    updated_at_column(),
+    sa.CheckConstraint(r"id ~ '^[a-z0-9][a-z0-9_-]{0,62}$'", name="id_is_partition_safe"),
+)
+
+clients = sa.Table(
+    "clients",
+    metadata,
+    id_column(),
+    organization_column(),
+    sa.Column("nome", sa.Text, nullable=False),
+    # Matching key of the name: trimmed, spaces collapsed, case- and accent-folded.
+    sa.Column("nome_chave", sa.Text, nullable=False),
+    sa.Column("telefone", sa.Text, nullable=True),
+    sa.Column("telefone_base", sa.Text, nullable=True),
+    sa.Column("telefone_e164", sa.Text, nullable=True),
+    sa.Column("email", sa.Text, nullable=True),
+    sa.Column("cpf_cnpj", sa.Text, nullable=True),
+    sa.Column("data_nascimento", sa.Date, nullable=True),
+    sa.Column("id_externo", sa.Text, nullable=True),
+    sa.Column("canal_aquisicao", sa.Text, nullable=True),
+    sa.Column("primeira_compra_data", Timestamp, nullable=True),
+    sa.Column("primeira_compra_id", sa.Uuid, nullable=True),
+    sa.Column("ultima_compra_data", Timestamp, nullable=True),
+    sa.Column("ultima_compra_id", sa.Uuid, nullable=True),
+    sa.Column("metadata_total_compras", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("metadata_valor_total_compras", Money, nullable=False, server_default="0"),
+    sa.Column("analise_rfm_titulo", sa.Text, nullable=True, server_default="CLIENTES RECENTES"),
+    sa.Column("analise_rfm_ultima_atualizacao", Timestamp, nullable=True),
+    inserted_at_column(),
+    updated_at_column(),
+    # One client per external id, per phone, and per name among clients known by name only.
+    sa.Index(
+        "uq_clients_organizacao_id_id_externo",
+        "organizacao_id",
+        "id_externo",
+        unique=True,
+        postgresql_where=sa.text("id_externo IS NOT NULL"),
+    ),
+    sa.Index(
+        "uq_clients_organizacao_id_telefone_base",
+        "organizacao_id",
+        "telefone_base",
+        unique=True,
+        postgresql_where=sa.text("telefone_base IS NOT NULL"),
+    ),
+    sa.Index(
+        "uq_clients_organizacao_id_nome_chave_sem_telefone",
+        "organizacao_id",
+        "nome_chave",
+        unique=True,
+        postgresql_where=sa.text("telefone_base IS NULL AND id_externo IS NULL AND cpf_cnpj IS NULL"),
+    ),
+    sa.Index(
+        "uq_clients_organizacao_id_cpf_cnpj",
+        "organizacao_id",
+        "cpf_cnpj",
+        unique=True,
+        postgresql_where=sa.text("cpf_cnpj IS NOT NULL"),
+    ),
+    sa.Index("ix_clients_organizacao_id_nome_chave", "organizacao_id", "nome_chave"),
+)
+
+products = sa.Table(
+    "products",
+    metadata,
+    id_column(),
+    organization_column(),
+    sa.Column("codigo", sa.Text, nullable=False),
+    sa.Column("descricao", sa.Text, nullable=False),
+    sa.Column("unidade", sa.Text, nullable=True),
+    sa.Column("grupo", sa.Text, nullable=True),
+    sa.Column("ncm", sa.Text, nullable=True),
+    sa.Column("tipo", sa.Text, nullable=True),
+    inserted_at_column(),
+    updated_at_column(),
+    sa.UniqueConstraint("organizacao_id", "codigo"),
+)
+
+sellers = sa.Table(
+    "sellers",
+    metadata,
+    id_column(),
+    organization_column(),
+    sa.Column("nome", sa.Text, nullable=False),
+    # The name's matching key: "João " and "JOAO" are one seller.
+    sa.Column("identificador", sa.Text, nullable=False),
+    inserted_at_column(),
+    updated_at_column(),
+    sa.UniqueConstraint("organizacao_id", "identificador"),
+)
+
+partners = sa.Table(
+    "partners",
+    metadata,
+    id_column(),
+    organization_column(),
+    sa.Column("nome", sa.Text, nullable=False),
+    # Digits of the CPF/CNPJ when the ERP sends a document, else the trimmed raw code.
+    sa.Column("identificador", sa.Text, nullable=False),
+    sa.Column("codigo_afiliacao", sa.Text, nullable=False),
+    sa.Column("cpf_cnpj", sa.Text, nullable=True),
+    sa.Column("cliente_id", sa.Uuid, sa.ForeignKey("clients.id", ondelete="SET NULL"), nullable=True),
+    inserted_at_column(),
+    updated_at_column(),
+    sa.UniqueConstraint("organizacao_id", "identificador"),
+)
+
+sales = sa.Table(
+    "sales",
+    metadata,
+    id_column(),
+    organization_column(),
+    sa.Column("integracao_tipo", sa.Text, nullable=False),
+    sa.Column("id_externo", sa.Text, nullable=False),
+    # Business day of the sale in the organization's timezone (the partition's day).
+    sa.Column("data_referencia", sa.Date, nullable=False),
+    sa.Column("data_venda", Timestamp, nullable=False),
+    # Where data_venda's time of day comes from: ERP (the ERP's own time), CAPTURA (first seen
+    # by a sync the same day), DIA (only the date is known: local midnight).
+    sa.Column("data_venda_precisao", sa.Text, nullable=False),
+    sa.Column("cliente_id", sa.Uuid, sa.ForeignKey("clients.id", ondelete="SET NULL"), nullable=True),
+    sa.Column("vendedor_id", sa.Uuid, sa.ForeignKey("sellers.id", ondelete="SET NULL"), nullable=True),
+    sa.Column("vendedor_nome", sa.Text, nullable=False, server_default="N/A"),
+    sa.Column("parceiro_id", sa.Uuid, sa.ForeignKey("partners.id", ondelete="SET NULL"), nullable=True),
+    sa.Column("parceiro", sa.Text, nullable=False, server_default="N/A"),
+    sa.Column("valor_total", Money, nullable=False),
+    sa.Column("custo_total", Money, nullable=False),
+    sa.Column("documento", sa.Text, nullable=False, server_default="N/A"),
+    sa.Column("modelo", sa.Text, nullable=False, server_default="N/A"),
+    sa.Column("serie", sa.Text, nullable=False, server_default="N/A"),
+    sa.Column("movimento", sa.Text, nullable=False, server_default="N/A"),
+    sa.Column("natureza", sa.Text, nullable=False, server_default="N/A"),
+    sa.Column("tipo", sa.Text, nullable=True),
+    sa.Column("situacao", sa.Text, nullable=False, server_default="N/A"),
+    sa.Column("chave", sa.Text, nullable=False, server_default="N/A"),
+    sa.Column("canal", sa.Text, nullable=True),
+    sa.Column("entrega_modalidade", sa.Text, nullable=True),
+    # A valid sale counts for cashback, campaigns, counters and attribution.
+    sa.Column("valida", sa.Boolean, nullable=False),
+    # Set when a sale seen valid becomes invalid (facts §1.7); cleared if it becomes valid again.
+    sa.Column("cancelada", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("data_cancelamento", Timestamp, nullable=True),
+    # Bumped each time a cancelled sale becomes valid again, so its effects (keyed by sale and
+    # revision) happen again exactly once.
+    sa.Column("validade_revisao", sa.Integer, nullable=False, server_default="0"),
+    # Hash of the sale's ERP content (fields and items): unchanged content is never rewritten.
+    sa.Column("hash_conteudo", sa.Text, nullable=False),
+    sa.Column("extracao_id", sa.Uuid, nullable=True),
+    sa.Column("atribuicao_campanha_id", sa.Uuid, nullable=True),
+    sa.Column("atribuicao_interacao_id", sa.Uuid, nullable=True),
+    inserted_at_column(),
+    updated_at_column(),
+    sa.UniqueConstraint("organizacao_id", "integracao_tipo", "id_externo"),
+    sa.Index("ix_sales_organizacao_id_data_referencia", "organizacao_id", "data_referencia"),
+    sa.Index("ix_sales_cliente_id", "cliente_id"),
+)
+
+sale_items = sa.Table(
+    "sale_items",
+    metadata,
+    id_column(),
+    organization_column(),
+    sa.Column("venda_id", sa.Uuid, sa.ForeignKey("sales.id", ondelete="CASCADE"), nullable=False),
+    # Position of the item in the ERP's list (1-based): the line's natural key inside its sale.
+    sa.Column("linha", sa.Integer, nullable=False),
+    sa.Column("produto_id", sa.Uuid, sa.ForeignKey("products.id"), nullable=False),
+    sa.Column("quantidade", Quantity, nullable=False),
+    sa.Column("valor_unitario", UnitPrice, nullable=False),
+    sa.Column("valor_venda_total_bruto", Money, nullable=False),
+    sa.Column("valor_total_desconto", Money, nullable=False),
+    sa.Column("valor_venda_total_liquido", Money, nullable=False),
+    sa.Column("valor_custo_unitario", UnitPrice, nullable=False),
+    sa.Column("valor_custo_total", Money, nullable=False),
+    sa.Column("metadados", JSONB, nullable=True),
+    inserted_at_column(),
+    updated_at_column(),
+    sa.UniqueConstraint("venda_id", "linha"),
+    sa.Index("ix_sale_items_organizacao_id_produto_id", "organizacao_id", "produto_id"),
+)
+
+erp_raw_extracts = sa.Table(
+    "erp_raw_extracts",
+    metadata,
+    id_column(),
+    organization_column(),
+    sa.Column("data_referencia", sa.Date, nullable=False),
+    sa.Column("integracao_tipo", sa.Text, nullable=False),
+    # The request without its secrets (the token is never stored).
+    sa.Column("requisicao", JSONB, nullable=False),
+    sa.Column("status_http", sa.Integer, nullable=False),
+    sa.Column("hash_conteudo", sa.Text, nullable=False),
+    # The response body exactly as received, parseable or not.
+    sa.Column("conteudo", sa.Text, nullable=False),
+    sa.Column("tamanho_bytes", sa.Integer, nullable=False),
+    sa.Column("primeira_captura_em", Timestamp, nullable=False, server_default=sa.func.now()),
+    sa.Column("ultima_captura_em", Timestamp, nullable=False, server_default=sa.func.now()),
+    sa.Column("capturas", sa.Integer, nullable=False, server_default="1"),
+    # The same response seen again only bumps ultima_captura_em: one row per distinct content.
+    sa.UniqueConstraint("organizacao_id", "data_referencia", "integracao_tipo", "hash_conteudo"),
+    sa.Index(
+        "ix_erp_raw_extracts_latest",
+        "organizacao_id",
+        "data_referencia",
+        sa.text("ultima_captura_em DESC"),
+    ),
+)
+
+erp_quarantine = sa.Table(
+    "erp_quarantine",
+    metadata,
+    id_column(),
+    organization_column(),
+    sa.Column("data_referencia", sa.Date, nullable=False),
+    sa.Column("integracao_tipo", sa.Text, nullable=False),
+    sa.Column("extracao_id", sa.Uuid, nullable=False),
+    sa.Column("id_externo", sa.Text, nullable=True),
+    sa.Column("campo", sa.Text, nullable=True),
+    sa.Column("motivo", sa.Text, nullable=False),
+    sa.Column("registro", JSONB, nullable=True),
+    sa.Column("hash_registro", sa.Text, nullable=False),
+    sa.Column("primeira_ocorrencia_em", Timestamp, nullable=False, server_default=sa.func.now()),
+    sa.Column("ultima_ocorrencia_em", Timestamp, nullable=False, server_default=sa.func.now()),
+    sa.UniqueConstraint("organizacao_id", "data_referencia", "integracao_tipo", "hash_registro"),
+)
+
+# Staging: the normalized, validated sales of the latest extract of one org x day. The
+# normalization step replaces an org x day's rows; the entity and sales steps read them with
+# set-based SQL. Not CRM data: it can always be rebuilt from erp_raw_extracts.
+erp_staging_extracts = sa.Table(
+    "erp_staging_extracts",
+    metadata,
+    organization_column(primary_key=True),
+    sa.Column("data_referencia", sa.Date, primary_key=True),
+    sa.Column("extracao_id", sa.Uuid, nullable=False),
+    sa.Column("hash_conteudo", sa.Text, nullable=False),
+    sa.Column("registros_recebidos", sa.Integer, nullable=False),
+    sa.Column("registros_validos", sa.Integer, nullable=False),
+    sa.Column("registros_quarentena", sa.Integer, nullable=False),
+    sa.Column("linhas_troco_descartadas", sa.Integer, nullable=False),
+    sa.Column("normalizado_em", Timestamp, nullable=False, server_default=sa.func.now()),
+)
+
+erp_staging_sales = sa.Table(
+    "erp_staging_sales",
+    metadata,
+    organization_column(primary_key=True),
+    sa.Column("data_referencia", sa.Date, primary_key=True),
+    sa.Column("id_externo", sa.Text, primary_key=True),
+    sa.Column("integracao_tipo", sa.Text, nullable=False),
+    sa.Column("cliente_nome", sa.Text, nullable=True),
+    sa.Column("cliente_nome_chave", sa.Text, nullable=True),
+    sa.Column("cliente_telefone", sa.Text, nullable=True),
+    sa.Column("cliente_telefone_base", sa.Text, nullable=True),
+    sa.Column("cliente_telefone_e164", sa.Text, nullable=True),
+    sa.Column("cliente_id_externo", sa.Text, nullable=True),
+    sa.Column("vendedor_nome", sa.Text, nullable=False),
+    sa.Column("vendedor_identificador", sa.Text, nullable=True),
+    sa.Column("parceiro", sa.Text, nullable=False),
+    sa.Column("parceiro_identificador", sa.Text, nullable=True),
+    sa.Column("parceiro_cpf_cnpj", sa.Text, nullable=True),
+    sa.Column("valor_total", Money, nullable=False),
+    sa.Column("custo_total", Money, nullable=False),
+    sa.Column("itens_valor_liquido", Money, nullable=False),
+    sa.Column("documento", sa.Text, nullable=False),
+    sa.Column("modelo", sa.Text, nullable=False),
+    sa.Column("serie", sa.Text, nullable=False),
+    sa.Column("movimento", sa.Text, nullable=False),
+    sa.Column("natureza", sa.Text, nullable=False),
+    sa.Column("tipo", sa.Text, nullable=True),
+    sa.Column("situacao", sa.Text, nullable=False),
+    sa.Column("chave", sa.Text, nullable=False),
+    sa.Column("canal", sa.Text, nullable=True),
+    sa.Column("entrega_modalidade", sa.Text, nullable=True),
+    sa.Column("data_venda", Timestamp, nullable=False),
+    sa.Column("data_venda_precisao", sa.Text, nullable=False),
+    sa.Column("valida", sa.Boolean, nullable=False),
+    sa.Column("hash_conteudo", sa.Text, nullable=False),
+    # Filled by the entity step (client matching); read by the sales step.
+    sa.Column("cliente_id", sa.Uuid, nullable=True),
+)
+
+erp_staging_sale_items = sa.Table(
+    "erp_staging_sale_items",
+    metadata,
+    organization_column(primary_key=True),
+    sa.Column("data_referencia", sa.Date, primary_key=True),
+    sa.Column("venda_id_externo", sa.Text, primary_key=True),
+    sa.Column("linha", sa.Integer, primary_key=True),
+    sa.Column("produto_codigo", sa.Text, nullable=False),
+    sa.Column("produto_descricao", sa.Text, nullable=False),
+    sa.Column("produto_unidade", sa.Text, nullable=True),
+    sa.Column("produto_grupo", sa.Text, nullable=True),
+    sa.Column("produto_ncm", sa.Text, nullable=True),
+    sa.Column("produto_tipo", sa.Text, nullable=True),
+    sa.Column("quantidade", Quantity, nullable=False),
+    sa.Column("valor_unitario", UnitPrice, nullable=False),
+    sa.Column("valor_venda_total_bruto", Money, nullable=False),
+    sa.Column("valor_total_desconto", Money, nullable=False),
+    sa.Column("valor_venda_total_liquido", Money, nullable=False),
+    sa.Column("valor_custo_unitario", UnitPrice, nullable=False),
+    sa.Column("valor_custo_total", Money, nullable=False),
+    sa.Column("metadados", JSONB, nullable=True),
+)

@@ -1,0 +1,135 @@
+"""`make demo`: the whole product on one machine, against the local simulators.
+
+Embedded PostgreSQL (unless RECOMPRA_DATABASE_URL is set), migrations, the demo organizations
+of `examples/demo/` applied through `org apply`, the ERP simulator on 127.0.0.1:8765, and
+Dagster (UI on http://127.0.0.1:3000, daemon running the schedule and sensor). With `--once`
+it syncs today for every demo organization, prints a table and exits.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from contextlib import ExitStack
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import click
+import sqlalchemy as sa
+
+from recompra_pipelines.db.engine import (
+    DATABASE_URL_ENV,
+    create_crm_engine,
+    ensure_database,
+    recompra_home,
+    resolve_database_url,
+)
+from recompra_pipelines.db.migrate import upgrade
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEMO_ORG_FILES = sorted((PROJECT_ROOT / "examples" / "demo").glob("*.*"))
+ERP_SIMULATOR_PORT = 8765
+DAGSTER_UI_PORT = 3000
+
+
+def run_demo(*, once: bool) -> int:
+    database_url = resolve_database_url()
+    os.environ[DATABASE_URL_ENV] = database_url
+    upgrade(database_url)
+    with ExitStack() as stack:
+        _start_erp_simulator(stack, in_thread=once)
+        org_ids = _apply_demo_orgs()
+        if once:
+            return _sync_today(database_url, org_ids)
+        return _run_dagster(database_url)
+
+
+def _start_erp_simulator(stack: ExitStack, *, in_thread: bool) -> None:
+    if _port_in_use(ERP_SIMULATOR_PORT):
+        click.echo(f"ERP simulator: reusing what listens on 127.0.0.1:{ERP_SIMULATOR_PORT}")
+        return
+    if in_thread:
+        from recompra_pipelines.simulators.erp_online_software import OnlineSoftwareSimulator
+
+        stack.enter_context(OnlineSoftwareSimulator().run_in_thread(port=ERP_SIMULATOR_PORT))
+    else:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "recompra_pipelines.cli", "simulate", "erp", "--port", str(ERP_SIMULATOR_PORT)]
+        )
+        stack.callback(process.terminate)
+    click.echo(f"ERP simulator on http://127.0.0.1:{ERP_SIMULATOR_PORT}")
+
+
+def _apply_demo_orgs() -> list[str]:
+    from recompra_pipelines.db.org_writer import apply_org_file
+    from recompra_pipelines.orgfile.organization import load_org_file
+
+    engine = create_crm_engine(os.environ[DATABASE_URL_ENV])
+    org_ids = []
+    try:
+        for path in DEMO_ORG_FILES:
+            org_file = load_org_file(path)
+            with engine.begin() as conn:
+                apply_org_file(conn, org_file)
+            org_ids.append(org_file.id)
+    finally:
+        engine.dispose()
+    click.echo(f"demo organizations: {', '.join(org_ids)}")
+    return org_ids
+
+
+def _sync_today(database_url: str, org_ids: list[str]) -> int:
+    from recompra_pipelines.sync.materialize import (
+        SyncSummary,
+        dagster_instance,
+        format_table,
+        sync_partition,
+    )
+
+    instance = dagster_instance()
+    engine = create_crm_engine(database_url)
+    with engine.connect() as conn:
+        zones = dict(conn.execute(sa.text("SELECT id, fuso_horario FROM organizations WHERE id = ANY(:ids)"), {"ids": org_ids}).all())
+    engine.dispose()
+    summaries = [
+        sync_partition(instance, database_url, org_id, datetime.now(ZoneInfo(zones[org_id])).date())
+        for org_id in org_ids
+    ]
+    click.echo(format_table([s.row() for s in summaries], SyncSummary.COLUMNS))
+    failed = [s for s in summaries if not s.success]
+    for summary in failed:
+        click.echo(f"sync of {summary.org_id} failed: {summary.error}", err=True)
+    return 1 if failed else 0
+
+
+def _run_dagster(database_url: str) -> int:
+    """Dagster's own storage goes in a `dagster` database on the same server (dagster.yaml)."""
+    home = recompra_home() / "dagster_home"
+    home.mkdir(parents=True, exist_ok=True)
+    shutil.copy(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
+    dagster_db = sa.make_url(ensure_database(database_url, "dagster")).set(drivername="postgresql+psycopg2")
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "DAGSTER_PG_URL": dagster_db.render_as_string(hide_password=False),
+    }
+    click.echo(f"Dagster UI on http://127.0.0.1:{DAGSTER_UI_PORT} (Ctrl-C stops everything)")
+    command = [
+        sys.executable, "-m", "dagster", "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"),
+        "-h", "127.0.0.1", "-p", str(DAGSTER_UI_PORT),
+    ]  # fmt: skip
+    process = subprocess.Popen(command, env=env, cwd=PROJECT_ROOT)
+    try:
+        return process.wait()
+    except KeyboardInterrupt:
+        process.terminate()
+        return process.wait()
+
+
+def _port_in_use(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0

@@ -1,0 +1,155 @@
+"""Which CRM client a sale belongs to (DESIGN §5 "Client matching").
+
+Order of evidence: the ERP's own client id, then the phone's `telefone_base`, then the
+normalized name. The old code matched on the name first, so two people with the same name
+became one client; here two records whose valid phones differ are never merged on the name.
+
+A record without a phone matches a client known by that name only; failing that, the single
+client with that name (who gave a phone before); with several such clients it cannot tell who
+bought, so the purchase goes to the name-only client (created if needed) instead of a guess.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+from uuid import UUID
+
+K = TypeVar("K")
+
+
+@dataclass(frozen=True)
+class ClientEvidence:
+    """What one sale says about its buyer (already normalized)."""
+
+    name: str
+    name_key: str
+    phone: str | None = None
+    phone_base: str | None = None
+    phone_e164: str | None = None
+    external_id: str | None = None
+
+
+@dataclass(frozen=True)
+class KnownClient:
+    id: UUID
+    name_key: str
+    phone_base: str | None
+    external_id: str | None
+
+
+@dataclass
+class NewClient:
+    name: str
+    name_key: str
+    phone: str | None
+    phone_base: str | None
+    phone_e164: str | None
+    external_id: str | None
+
+
+@dataclass(frozen=True)
+class PhoneFill:
+    """An existing client known by name only, now seen with a phone."""
+
+    client_id: UUID
+    phone: str
+    phone_base: str
+    phone_e164: str | None
+
+
+@dataclass
+class MatchResult(Generic[K]):
+    # sale key -> an existing client's id, or the index of a client in `new_clients`
+    existing: dict[K, UUID] = field(default_factory=dict)
+    created: dict[K, int] = field(default_factory=dict)
+    new_clients: list[NewClient] = field(default_factory=list)
+    phone_fills: list[PhoneFill] = field(default_factory=list)
+
+
+Ref = tuple[str, UUID | int]  # ("known", id) or ("new", index)
+
+
+def match_clients(
+    records: Iterable[tuple[K, ClientEvidence]], known: Iterable[KnownClient]
+) -> MatchResult[K]:
+    """Assign every record to a known client or to a new one, in the given record order."""
+    result: MatchResult[K] = MatchResult()
+    by_external: dict[str, Ref] = {}
+    by_phone: dict[str, Ref] = {}
+    by_name: dict[str, list[tuple[Ref, bool]]] = {}  # name key -> [(ref, has phone)]
+
+    def index(ref: Ref, name_key: str, phone_base: str | None, external_id: str | None) -> None:
+        if external_id:
+            by_external.setdefault(external_id, ref)
+        if phone_base:
+            by_phone.setdefault(phone_base, ref)
+        entries = by_name.setdefault(name_key, [])
+        entries[:] = [entry for entry in entries if entry[0] != ref]
+        entries.append((ref, bool(phone_base)))
+
+    for client in known:
+        index(("known", client.id), client.name_key, client.phone_base, client.external_id)
+
+    for key, evidence in records:
+        ref = (
+            (evidence.external_id and by_external.get(evidence.external_id))
+            or (evidence.phone_base and by_phone.get(evidence.phone_base))
+            or _by_name(by_name.get(evidence.name_key, []), has_phone=bool(evidence.phone_base))
+        )
+        if ref and evidence.phone_base and evidence.phone_base not in by_phone:
+            # Matched on the name by a client without a phone: it now has one.
+            _give_phone(result, ref, evidence)
+            index(ref, evidence.name_key, evidence.phone_base, None)
+        if not ref:
+            result.new_clients.append(
+                NewClient(
+                    name=evidence.name,
+                    name_key=evidence.name_key,
+                    phone=evidence.phone,
+                    phone_base=evidence.phone_base,
+                    phone_e164=evidence.phone_e164,
+                    external_id=evidence.external_id,
+                )
+            )
+            ref = ("new", len(result.new_clients) - 1)
+            index(ref, evidence.name_key, evidence.phone_base, evidence.external_id)
+        elif evidence.external_id and evidence.external_id not in by_external:
+            index(ref, evidence.name_key, None, evidence.external_id)
+
+        kind, target = ref
+        if kind == "known":
+            result.existing[key] = target  # type: ignore[assignment]
+        else:
+            result.created[key] = target  # type: ignore[assignment]
+    return result
+
+
+def _by_name(entries: list[tuple[Ref, bool]], *, has_phone: bool) -> Ref | None:
+    name_only = [ref for ref, with_phone in entries if not with_phone]
+    if name_only:
+        return name_only[0]
+    if has_phone:
+        # A different phone under the same name is a different person.
+        return None
+    with_phone = [ref for ref, phone in entries if phone]
+    return with_phone[0] if len(with_phone) == 1 else None
+
+
+def _give_phone(result: MatchResult, ref: Ref, evidence: ClientEvidence) -> None:
+    kind, target = ref
+    if kind == "known":
+        result.phone_fills.append(
+            PhoneFill(
+                client_id=target,  # type: ignore[arg-type]
+                phone=evidence.phone or "",
+                phone_base=evidence.phone_base or "",
+                phone_e164=evidence.phone_e164,
+            )
+        )
+    else:
+        client = result.new_clients[target]  # type: ignore[index]
+        client.phone = evidence.phone
+        client.phone_base = evidence.phone_base
+        client.phone_e164 = evidence.phone_e164

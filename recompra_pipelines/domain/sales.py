@@ -1,0 +1,175 @@
+"""The canonical sale: what every ERP connector maps its wire records to, and the rules on it.
+
+A connector turns one wire record into a `CanonicalSale` or raises `RecordRejected` naming the
+field; everything after that (matching, staging, upserts, effects) is ERP-agnostic.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, Generic, TypeVar
+
+# Natures that make an Online Software record a sale (facts §1.6; NFCE per the later upstream).
+VALID_NATURES = frozenset({"SN01", "NFCE"})
+
+# Repeated ids ("troco" lines, facts §1.8): the real sale is the occurrence whose value equals
+# its items' net total within this tolerance (the upstream's own figure).
+ITEMS_TOTAL_TOLERANCE = Decimal("0.011")
+
+
+def record_hash(record: Any) -> str:
+    """Stable hash of a wire record: equal for equal content whatever the key order."""
+    canonical = json.dumps(record, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class RecordRejected(ValueError):
+    """A wire record that cannot become a sale; `field` names the offending field."""
+
+    def __init__(self, field: str, reason: str):
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class CanonicalItem:
+    line: int
+    product_code: str
+    description: str
+    unit: str | None
+    group: str | None
+    ncm: str | None
+    product_type: str | None
+    quantity: Decimal
+    unit_price: Decimal
+    gross: Decimal
+    discount: Decimal
+    net: Decimal
+    unit_cost: Decimal
+    total_cost: Decimal
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CanonicalSale:
+    external_id: str
+    business_date: date
+    # The ERP's own time of the sale (aware, organization timezone), when it sends one.
+    erp_time: datetime | None
+    client_name: str | None
+    client_phone: str | None
+    client_external_id: str | None
+    seller_name: str | None
+    partner_code: str | None
+    total: Decimal
+    nature: str
+    model: str
+    series: str
+    document: str
+    movement: str
+    sale_type: str | None
+    situation: str
+    access_key: str | None
+    channel: str | None
+    delivery_mode: str | None
+    items: tuple[CanonicalItem, ...]
+    # Hash of the wire record: equal hashes mean nothing about the sale changed at the ERP.
+    content_hash: str
+
+    @property
+    def items_net_total(self) -> Decimal:
+        return sum((item.net for item in self.items), Decimal("0"))
+
+    @property
+    def total_cost(self) -> Decimal:
+        return sum((item.total_cost for item in self.items), Decimal("0"))
+
+    @property
+    def looks_cancelled(self) -> bool:
+        return self.total <= 0 or self.situation == "02"
+
+
+def is_valid_sale(nature: str, total: Decimal) -> bool:
+    """A sale counts (cashback, campaigns, counters) when its nature is a sale and it has value.
+
+    The old code only looked at the nature, yet treated a value of 0 as a cancellation (facts
+    §1.7); requiring both keeps "valid" and "cancelled" exact opposites.
+    """
+    return nature.strip().upper() in VALID_NATURES and total > 0
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Occurrence(Generic[T]):
+    """A parsed sale with whatever the caller needs to carry along (e.g. its raw record)."""
+
+    sale: CanonicalSale
+    payload: T
+
+
+@dataclass(frozen=True)
+class RepeatedIdResolution(Generic[T]):
+    kept: list[Occurrence[T]]
+    # Cash-movement ("troco") lines dropped in favour of the real sale with the same id.
+    dropped: list[Occurrence[T]]
+    # Ids whose occurrences cannot be told apart: every occurrence goes to quarantine.
+    ambiguous: dict[str, list[Occurrence[T]]]
+
+
+def resolve_repeated_ids(occurrences: Sequence[Occurrence[T]]) -> RepeatedIdResolution[T]:
+    """Keep one occurrence per external id (facts §1.8).
+
+    Online Software repeats a sale's id for cash movements: the same items with another value.
+    Identical repeats collapse. Otherwise the real sale is the one whose value matches its
+    items' net total; among several matches, or when none matches, a cancelled-looking one
+    (value ≤ 0 or situação 02) wins when it is the only one. Anything else is ambiguous and is
+    quarantined rather than guessed.
+    """
+    by_id: dict[str, list[Occurrence[T]]] = {}
+    for occurrence in occurrences:
+        by_id.setdefault(occurrence.sale.external_id, []).append(occurrence)
+
+    kept: list[Occurrence[T]] = []
+    dropped: list[Occurrence[T]] = []
+    ambiguous: dict[str, list[Occurrence[T]]] = {}
+    for external_id, group in by_id.items():
+        distinct = _distinct_by_content(group)
+        if len(distinct) == 1:
+            kept.append(distinct[0])
+            dropped.extend(o for o in group if o is not distinct[0])
+            continue
+        winner = _pick_real_sale(distinct)
+        if winner is None:
+            ambiguous[external_id] = group
+        else:
+            kept.append(winner)
+            dropped.extend(o for o in group if o is not winner)
+    return RepeatedIdResolution(kept=kept, dropped=dropped, ambiguous=ambiguous)
+
+
+def _distinct_by_content(group: list[Occurrence[T]]) -> list[Occurrence[T]]:
+    seen: dict[str, Occurrence[T]] = {}
+    for occurrence in group:
+        seen.setdefault(occurrence.sale.content_hash, occurrence)
+    return list(seen.values())
+
+
+def _pick_real_sale(group: list[Occurrence[T]]) -> Occurrence[T] | None:
+    matching = [
+        o for o in group if abs(o.sale.total - o.sale.items_net_total) <= ITEMS_TOTAL_TOLERANCE
+    ]
+    if len(matching) == 1:
+        return matching[0]
+    pool = matching or group
+    cancelled = [o for o in pool if o.sale.looks_cancelled]
+    if len(cancelled) == 1:
+        return cancelled[0]
+    return None

@@ -1,0 +1,42 @@
+"""Organization x day partitions (DESIGN §4).
+
+Keys read `2026-11-28|<org id>` (Dagster orders dimensions by name). The day dimension is in
+São Paulo time and includes today (`end_offset=1`), so the 5-minute sync of the open day is a
+valid partition. Organizations are a dynamic dimension, registered by the organizations sensor.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import dagster as dg
+
+ORGANIZATIONS = "organizations"
+PARTITIONS_START_DATE = "2024-01-01"
+DAY_TIMEZONE = "America/Sao_Paulo"
+
+organization_partitions = dg.DynamicPartitionsDefinition(name=ORGANIZATIONS)
+day_partitions = dg.DailyPartitionsDefinition(
+    start_date=PARTITIONS_START_DATE, timezone=DAY_TIMEZONE, end_offset=1
+)
+org_day_partitions = dg.MultiPartitionsDefinition({"date": day_partitions, "org": organization_partitions})
+
+
+@dataclass(frozen=True)
+class OrgDay:
+    org_id: str
+    day: date
+
+
+def org_day_key(org_id: str, day: date) -> dg.MultiPartitionKey:
+    return dg.MultiPartitionKey({"date": day.isoformat(), "org": org_id})
+
+
+def org_day_of(context: dg.AssetExecutionContext | dg.AssetCheckExecutionContext) -> OrgDay:
+    """The partition of a run, whether Dagster hands us a MultiPartitionKey or a plain string."""
+    key = context.partition_key
+    if not isinstance(key, dg.MultiPartitionKey):
+        key = org_day_partitions.get_partition_key_from_str(key)
+    by_dimension = key.keys_by_dimension
+    return OrgDay(org_id=by_dimension["org"], day=date.fromisoformat(by_dimension["date"]))

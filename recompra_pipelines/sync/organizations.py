@@ -1,0 +1,58 @@
+"""Reading an organization's sync settings from the CRM database."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+
+from recompra_pipelines.db.tables.sync import organizations
+
+
+class UnknownOrganization(LookupError):
+    pass
+
+
+@dataclass(frozen=True)
+class Organization:
+    id: str
+    name: str
+    timezone: ZoneInfo
+    integration_type: str | None
+    integration_config: dict[str, Any]
+    integration_active: bool
+    effects_start: date | None
+
+    def __repr__(self) -> str:  # the integration config holds secrets
+        return f"Organization(id={self.id!r}, integration_type={self.integration_type!r})"
+
+
+def load_organization(conn: sa.Connection, org_id: str) -> Organization:
+    row = conn.execute(sa.select(organizations).where(organizations.c.id == org_id)).first()
+    if row is None:
+        raise UnknownOrganization(f"organization {org_id!r} does not exist (create it with `recompra org apply`)")
+    return _from_row(row)
+
+
+def active_integrated_organizations(conn: sa.Connection) -> list[Organization]:
+    rows = conn.execute(
+        sa.select(organizations)
+        .where(organizations.c.integracao_ativa, organizations.c.integracao_tipo.is_not(None))
+        .order_by(organizations.c.id)
+    ).all()
+    return [_from_row(row) for row in rows]
+
+
+def _from_row(row) -> Organization:
+    return Organization(
+        id=row.id,
+        name=row.nome,
+        timezone=ZoneInfo(row.fuso_horario),
+        integration_type=row.integracao_tipo,
+        integration_config=dict(row.integracao_configuracao or {}),
+        integration_active=row.integracao_ativa,
+        effects_start=row.efeitos_data_inicio,
+    )

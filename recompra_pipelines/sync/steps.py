@@ -1,0 +1,215 @@
+"""The steps of one org x day sync, each one transaction under the organization's lock.
+
+Dagster assets call these; so do the CLI and the benchmarks. Each step reads what the previous
+one wrote to the database, so any step can be re-run alone, and re-running is always safe.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID
+
+import sqlalchemy as sa
+
+from recompra_pipelines.connectors.errors import ErpPayloadError
+from recompra_pipelines.connectors.registry import FetchSettings, connector_for
+from recompra_pipelines.db.bulk import lock_organization
+from recompra_pipelines.db.entities import EntityCounts, upsert_entities
+from recompra_pipelines.db.extracts import (
+    extract_is_stored,
+    latest_extract,
+    staged_extract_hash,
+    store_extract,
+    touch_extract,
+)
+from recompra_pipelines.db.sales_load import SalesCounts, load_sales
+from recompra_pipelines.db.staging import QuarantinedRecord, StagingSummary, replace_staging
+from recompra_pipelines.db.tables.sync import erp_staging_extracts, organizations
+from recompra_pipelines.domain.normalization import normalize_sale
+from recompra_pipelines.domain.sales import (
+    Occurrence,
+    RecordRejected,
+    record_hash,
+    resolve_repeated_ids,
+)
+from recompra_pipelines.sync.organizations import Organization, load_organization
+
+
+class SyncError(RuntimeError):
+    """A step cannot go on; the message names the organization and day."""
+
+
+@dataclass(frozen=True)
+class ExtractResult:
+    extract_id: UUID
+    content_hash: str
+    new_content: bool
+    size_bytes: int
+    attempts: int
+
+
+@dataclass(frozen=True)
+class NormalizeResult:
+    extract_id: UUID
+    already_staged: bool
+    received: int = 0
+    staged: int = 0
+    quarantined: int = 0
+    troco_dropped: int = 0
+    quarantined_by_field: dict[str, int] = field(default_factory=dict)
+
+
+def fetch_raw_extract(
+    engine: sa.Engine, org_id: str, day: date, settings: FetchSettings = FetchSettings()
+) -> ExtractResult:
+    """Ask the ERP for the day and store the response, untouched, before anything parses it."""
+    with engine.connect() as conn:
+        org = _integrated(load_organization(conn, org_id))
+    connector = connector_for(org.integration_type)
+    raw = connector.fetch_day(org.integration_config, day, settings)
+    with engine.begin() as conn:
+        lock_organization(conn, org_id)
+        if extract_is_stored(conn, org_id, day, connector.integration_type, raw.content_hash):
+            extract_id, new_content = (
+                touch_extract(conn, org_id, day, connector.integration_type, raw.content_hash),
+                False,
+            )
+        else:
+            stored = store_extract(
+                conn,
+                org_id=org_id,
+                day=day,
+                integration_type=connector.integration_type,
+                request=raw.request,
+                status_code=raw.status_code,
+                text=raw.text,
+                content_hash=raw.content_hash,
+            )
+            extract_id, new_content = stored.id, stored.is_new
+        conn.execute(
+            sa.update(organizations)
+            .where(organizations.c.id == org_id)
+            .values(integracao_data_ultima_sincronizacao=sa.func.now())
+        )
+    return ExtractResult(
+        extract_id=extract_id,
+        content_hash=raw.content_hash,
+        new_content=new_content,
+        size_bytes=len(raw.text.encode()),
+        attempts=raw.attempts,
+    )
+
+
+def normalize_sales(engine: sa.Engine, org_id: str, day: date, now: datetime) -> NormalizeResult:
+    """Validate the latest extract into staging; bad records go to quarantine, the rest loads."""
+    with engine.begin() as conn:
+        lock_organization(conn, org_id)
+        org = load_organization(conn, org_id)
+        extract = latest_extract(conn, org_id, day)
+        if extract is None:
+            raise SyncError(f"organization {org_id}, day {day}: no ERP extract stored; fetch it first")
+        if staged_extract_hash(conn, org_id, day) == extract.content_hash:
+            return NormalizeResult(extract_id=extract.id, already_staged=True)
+
+        connector = connector_for(extract.integration_type)
+        try:
+            records = connector.records(extract.text)
+        except ErpPayloadError as error:
+            raise SyncError(
+                f"organization {org_id}, day {day}: ERP payload cannot be read: {error} "
+                f"(raw response kept as erp_raw_extracts id {extract.id})"
+            ) from None
+
+        quarantined: list[QuarantinedRecord] = []
+        parsed: list[Occurrence[Any]] = []
+        for record in records:
+            try:
+                sale = connector.map_record(record, day=day, timezone=org.timezone)
+            except RecordRejected as rejection:
+                quarantined.append(_quarantined(record, rejection.field, rejection.reason))
+            else:
+                parsed.append(Occurrence(sale=sale, payload=record))
+
+        repeated = resolve_repeated_ids(parsed)
+        for external_id, group in repeated.ambiguous.items():
+            for occurrence in group:
+                quarantined.append(
+                    _quarantined(
+                        occurrence.payload,
+                        "id",
+                        f"id {external_id} repeated {len(group)} times and no occurrence is "
+                        "identifiable as the real sale (facts §1.8)",
+                    )
+                )
+        normalized = [normalize_sale(o.sale, org.timezone, now) for o in repeated.kept]
+        summary = StagingSummary(
+            received=len(records),
+            staged=len(normalized),
+            quarantined=len(quarantined),
+            troco_dropped=len(repeated.dropped),
+        )
+        replace_staging(
+            conn,
+            org_id=org_id,
+            day=day,
+            integration_type=extract.integration_type,
+            extract_id=extract.id,
+            content_hash=extract.content_hash,
+            sales=normalized,
+            quarantined=quarantined,
+            summary=summary,
+        )
+    return NormalizeResult(
+        extract_id=extract.id,
+        already_staged=False,
+        received=summary.received,
+        staged=summary.staged,
+        quarantined=summary.quarantined,
+        troco_dropped=summary.troco_dropped,
+        quarantined_by_field=dict(Counter(_field_family(q.field) for q in quarantined)),
+    )
+
+
+def upsert_day_entities(engine: sa.Engine, org_id: str, day: date) -> EntityCounts:
+    with engine.begin() as conn:
+        lock_organization(conn, org_id)
+        return upsert_entities(conn, org_id, day)
+
+
+def load_day_sales(engine: sa.Engine, org_id: str, day: date) -> SalesCounts:
+    with engine.begin() as conn:
+        lock_organization(conn, org_id)
+        extract_id = conn.scalar(
+            sa.select(erp_staging_extracts.c.extracao_id).where(
+                erp_staging_extracts.c.organizacao_id == org_id,
+                erp_staging_extracts.c.data_referencia == day,
+            )
+        )
+        return load_sales(conn, org_id, day, extract_id)
+
+
+def _integrated(org: Organization) -> Organization:
+    if not org.integration_type:
+        raise SyncError(f"organization {org.id} has no ERP integration configured")
+    return org
+
+
+def _quarantined(record: Any, field_name: str, reason: str) -> QuarantinedRecord:
+    external_id = record.get("id") if isinstance(record, dict) else None
+    return QuarantinedRecord(
+        external_id=None if external_id is None else str(external_id),
+        field=field_name,
+        reason=reason,
+        record=record,
+        record_hash=record_hash(record),
+    )
+
+
+def _field_family(field_name: str | None) -> str:
+    """`itens[3].qtde` -> `itens.qtde`: metadata keys that do not grow with the data."""
+    if not field_name:
+        return "registro"
+    return field_name.split("[")[0] + ("." + field_name.split(".")[-1] if "]." in field_name else "")
