@@ -119,7 +119,7 @@ class BadRequest(ValueError):
 
 @dataclass(frozen=True)
 class ListarVendasCall:
-    token: str
+    token: str = field(repr=False)
     start: date
     end: date
     dtinicio: str
@@ -404,13 +404,17 @@ def create_app(simulator: OnlineSoftwareSimulator) -> Starlette:
         return response.to_starlette()
 
     async def token_config(request: Request) -> Response:
-        token = request.path_params["token"]
+        token = request.path_params.get("token")
         if request.method == "GET":
             cfg = simulator.config_for(token)
             return JSONResponse({"known": simulator.is_known(token), "config": cfg.as_dict()})
         changes = await _json_object(request)
         if isinstance(changes, Response):
             return changes
+        if token is None:  # the token in the body keeps it out of URLs and client logs
+            token = changes.pop("token", None)
+            if not isinstance(token, str):
+                return JSONResponse({"erro": "token nao informado"}, 400)
         try:
             cfg = simulator.configure(token, **changes)
         except (TypeError, ValueError) as exc:
@@ -453,6 +457,7 @@ def create_app(simulator: OnlineSoftwareSimulator) -> Starlette:
     return Starlette(
         routes=[
             Route(LISTAR_VENDAS_PATH, listar_vendas, methods=["POST"]),
+            Route("/_sim/tokens", token_config, methods=["POST"]),
             Route("/_sim/tokens/{token:path}", token_config, methods=["GET", "POST"]),
             Route("/_sim/clock", clock, methods=["GET", "POST"]),
             Route("/_sim/settings", settings, methods=["POST"]),

@@ -86,6 +86,16 @@ class TokenConfig:
             value = getattr(self, name)
             if not isinstance(value, int | float) or not 0 <= value <= 1:
                 raise ValueError(f"{name} must be a number in [0, 1]")
+        for name in ("customer_pool_size", "product_catalogue_size", "max_window_days"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise ValueError(f"{name} must be a positive integer or null")
+        if not all(isinstance(d, int) and 0 <= d <= 6 for d in self.closed_weekdays):
+            raise ValueError("closed_weekdays must list weekday numbers 0 (Monday) to 6")
+        for name in ("latency_seconds", "retry_after_seconds"):
+            value = getattr(self, name)
+            if not isinstance(value, int | float) or value < 0:
+                raise ValueError(f"{name} must be a non-negative number")
         if self.response_mode not in RESPONSE_MODES:
             raise ValueError(f"response_mode must be one of {RESPONSE_MODES}")
         if not all(isinstance(code, int) and 100 <= code <= 599 for code in self.fail_next):
@@ -190,7 +200,7 @@ def _item_template(product: fake.Product, price_decimals: int, sep: str) -> str:
 
 
 _PLACEMENTS = ("fone", "celular", "landline_and_mobile", "landline", "both_same", "none")
-_PLACEMENT_WEIGHTS = (55, 12, 8, 5, 5, 15)
+_PLACEMENT_WEIGHTS = (60, 10, 8, 5, 7, 10)
 
 
 def _customer(rng: random.Random, areas: tuple[str, ...]) -> Customer:
@@ -366,7 +376,7 @@ class _DayCache:
             self.days.clear()
 
 
-DAY_CACHE = _DayCache(budget_chars=150_000_000)
+DAY_CACHE = _DayCache(budget_chars=100_000_000)
 
 
 def generate_day(token: str, cfg: TokenConfig, day: date) -> tuple[DayRecord, ...]:
@@ -640,13 +650,17 @@ def _window(
 def malformed_positions(
     token: str, cfg: TokenConfig, start: date, end: date, served: list[tuple[str | None, str]]
 ) -> dict[int, str]:
-    """Which records (by position) get which malformation; only ids served once qualify."""
+    """Which records (by position) get which malformation. Only generated ids served once and
+    not overridden qualify, so each malformed record is exactly one broken sale."""
     if not cfg.malformed_records or not served:
         return {}
     counts: dict[str | None, int] = {}
     for sid, _ in served:
         counts[sid] = counts.get(sid, 0) + 1
-    candidates = [i for i, (sid, _) in enumerate(served) if sid is not None and counts[sid] == 1]
+    candidates = [
+        i for i, (sid, _) in enumerate(served)
+        if sid is not None and counts[sid] == 1 and sid not in cfg.overrides
+    ]
     rng = random.Random(stable_seed("malformed", token, cfg.seed_salt, start, end))
     chosen = sorted(rng.sample(candidates, min(cfg.malformed_records, len(candidates))))
     offset = rng.randrange(len(MALFORMATIONS))
@@ -697,8 +711,10 @@ def _override(sale: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
     return new
 
 
-def _dated_within(sale: dict[str, Any], start: date, end: date) -> bool:
+def _dated_within(sale: Any, start: date, end: date) -> bool:
     """Injected sales follow their ``data`` when it is a real date; otherwise always served."""
+    if not isinstance(sale, dict):
+        return True
     try:
         day = datetime.strptime(str(sale.get("data")), "%d/%m/%Y").date()
     except ValueError:

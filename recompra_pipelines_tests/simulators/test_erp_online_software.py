@@ -409,7 +409,8 @@ def test_request_log_and_logs_never_show_the_token(
 ) -> None:
     secret = "s3cr3t-Token-9f8e7d"
     caplog.set_level(logging.DEBUG)
-    client.post(f"/_sim/tokens/{secret}", json={"fail_next": [503]})
+    configured = client.post("/_sim/tokens", json={"token": secret, "fail_next": [503]})
+    assert configured.status_code == 200 and secret not in configured.text
     listar(client, secret)
     listar(client, secret)
     client.post(LISTAR_VENDAS_PATH, json={"token": secret, "rotina": "x"})
