@@ -8,7 +8,8 @@ valid partition. Organizations are a dynamic dimension, registered by the organi
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 import dagster as dg
 
@@ -27,6 +28,15 @@ org_day_partitions = dg.MultiPartitionsDefinition({"date": day_partitions, "org"
 class OrgDay:
     org_id: str
     day: date
+
+
+def is_partition_day(day: date, at: datetime) -> bool:
+    """Whether `day` is a partition at time `at`: from the start date up to São Paulo's today.
+
+    An organization east of São Paulo (Noronha) has no partition for its new day until São
+    Paulo's midnight, a quirk of one shared day dimension.
+    """
+    return date.fromisoformat(PARTITIONS_START_DATE) <= day <= at.astimezone(ZoneInfo(DAY_TIMEZONE)).date()
 
 
 def org_day_key(org_id: str, day: date) -> dg.MultiPartitionKey:

@@ -8,7 +8,13 @@ import dagster as dg
 
 from recompra_pipelines.assets.erp_sync import SYNC_ASSETS
 from recompra_pipelines.domain.sync_plan import SyncCadence, days_to_sync
-from recompra_pipelines.partitions import ORGANIZATIONS, day_partitions, org_day_key, org_day_partitions, organization_partitions
+from recompra_pipelines.partitions import (
+    ORGANIZATIONS,
+    is_partition_day,
+    org_day_key,
+    org_day_partitions,
+    organization_partitions,
+)
 from recompra_pipelines.resources.crm_database import CrmDatabase
 from recompra_pipelines.sync.organizations import active_integrated_organizations
 
@@ -61,7 +67,7 @@ def erp_sync_schedule(context: dg.ScheduleEvaluationContext, crm_db: CrmDatabase
             continue
         for day in days_to_sync(tick, org.timezone, cadence):
             key = org_day_key(org.id, day)
-            if not day_partitions.has_partition_key(day.isoformat(), current_time=tick):
+            if not is_partition_day(day, tick):
                 continue
             if str(key) in busy:
                 context.log.info(f"{key} still has a run in progress; skipped this tick")

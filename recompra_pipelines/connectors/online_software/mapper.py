@@ -166,4 +166,5 @@ def _text(value: Any) -> str:
 
 
 def _loc(loc: tuple) -> str:
-    return ".".join(str(part) for part in loc)
+    """The field name alone: pydantic adds the union member tried (`valor.str`) after it."""
+    return str(loc[0]) if loc else "(registro)"

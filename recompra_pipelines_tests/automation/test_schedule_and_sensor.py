@@ -1,0 +1,134 @@
+"""The 5-minute schedule and the organizations sensor, evaluated through Dagster's contexts."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import dagster as dg
+import pytest
+import sqlalchemy as sa
+
+from recompra_pipelines.automation.erp_sync import erp_sync_schedule, organizations_sensor
+from recompra_pipelines.definitions import defs
+from recompra_pipelines.domain.sync_plan import SyncCadence, days_to_sync
+from recompra_pipelines.partitions import ORGANIZATIONS
+from recompra_pipelines.resources.crm_database import CrmDatabase
+from recompra_pipelines_tests.helpers import new_org
+
+SP = ZoneInfo("America/Sao_Paulo")
+
+
+@pytest.fixture
+def orgs(engine, erp_simulator):
+    _, url = erp_simulator
+    active_a, _ = new_org(engine, url)
+    active_b, _ = new_org(engine, url, timezone="America/Manaus")
+    inactive, _ = new_org(engine, url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE organizations SET integracao_ativa = false WHERE id = :o"), {"o": inactive})
+    return active_a, active_b, inactive
+
+
+def _tick(instance, database_url, when: datetime):
+    with dg.build_schedule_context(
+        instance=instance,
+        scheduled_execution_time=when,
+        resources={"crm_db": CrmDatabase(url=database_url)},
+        repository_def=defs.get_repository_def(),
+    ) as context:
+        return erp_sync_schedule.evaluate_tick(context)
+
+
+def _keys(tick, org_ids):
+    return sorted(r.partition_key for r in tick.run_requests if r.partition_key.split("|")[1] in org_ids)
+
+
+def test_each_tick_syncs_today_for_every_active_registered_org(instance, database_url, orgs):
+    active_a, active_b, inactive = orgs
+    instance.add_dynamic_partitions(ORGANIZATIONS, list(orgs))
+
+    tick = _tick(instance, database_url, datetime(2026, 11, 29, 14, 35, tzinfo=SP))
+
+    assert _keys(tick, orgs) == sorted([f"2026-11-29|{active_a}", f"2026-11-29|{active_b}"])
+    request = next(r for r in tick.run_requests if r.partition_key.endswith(active_a))
+    assert request.tags["dagster/partition/org"] == active_a
+    assert request.run_key == f"2026-11-29|{active_a}@20261129T1735"
+
+
+def test_lookback_days_at_the_lower_cadence_and_right_after_midnight(instance, database_url, orgs):
+    active_a, _, _ = orgs
+    instance.add_dynamic_partitions(ORGANIZATIONS, [active_a])
+
+    half_hour = _tick(instance, database_url, datetime(2026, 11, 29, 14, 30, tzinfo=SP))
+    midnight = _tick(instance, database_url, datetime(2026, 11, 29, 0, 0, tzinfo=SP))
+
+    assert _keys(half_hour, {active_a}) == [f"2026-11-28|{active_a}", f"2026-11-29|{active_a}"]
+    assert _keys(midnight, {active_a}) == [f"2026-11-28|{active_a}", f"2026-11-29|{active_a}"]
+
+
+def test_organization_timezone_decides_its_today(instance, database_url, orgs):
+    _, manaus, _ = orgs
+    instance.add_dynamic_partitions(ORGANIZATIONS, [manaus])
+    # 00:30 in São Paulo is still 23:30 of the day before in Manaus.
+    tick = _tick(instance, database_url, datetime(2026, 11, 29, 0, 35, tzinfo=SP))
+    assert _keys(tick, {manaus}) == [f"2026-11-28|{manaus}"]
+
+
+def test_unregistered_orgs_are_left_to_the_sensor_without_failing_the_tick(instance, database_url, orgs):
+    active_a, active_b, _ = orgs
+    instance.add_dynamic_partitions(ORGANIZATIONS, [active_a])
+    tick = _tick(instance, database_url, datetime(2026, 11, 29, 14, 35, tzinfo=SP))
+    assert _keys(tick, orgs) == [f"2026-11-29|{active_a}"]
+
+
+def test_a_partition_with_a_run_in_progress_is_not_piled_up(instance, database_url, orgs):
+    active_a, active_b, _ = orgs
+    instance.add_dynamic_partitions(ORGANIZATIONS, [active_a, active_b])
+    busy_key = f"2026-11-29|{active_a}"
+    instance.add_run(
+        dg.DagsterRun(
+            job_name="erp_sync",
+            run_id=str(uuid.uuid4()),
+            status=dg.DagsterRunStatus.STARTED,
+            tags={"dagster/partition": busy_key, "dagster/partition/org": active_a},
+        )
+    )
+    tick = _tick(instance, database_url, datetime(2026, 11, 29, 14, 35, tzinfo=SP))
+    assert _keys(tick, orgs) == [f"2026-11-29|{active_b}"]
+
+
+def test_sensor_registers_new_active_orgs_and_syncs_their_today(instance, database_url, orgs):
+    active_a, active_b, inactive = orgs
+    with dg.build_sensor_context(instance=instance, resources={"crm_db": CrmDatabase(url=database_url)}) as context:
+        result = organizations_sensor(context)
+
+    (add_request,) = result.dynamic_partitions_requests
+    assert add_request.partitions_def_name == ORGANIZATIONS
+    assert {active_a, active_b} <= set(add_request.partition_keys)
+    assert inactive not in add_request.partition_keys
+    run_keys = {r.run_key for r in result.run_requests}
+    assert {f"new-org:{active_a}", f"new-org:{active_b}"} <= run_keys
+
+    instance.add_dynamic_partitions(ORGANIZATIONS, list(add_request.partition_keys))
+    with dg.build_sensor_context(instance=instance, resources={"crm_db": CrmDatabase(url=database_url)}) as context:
+        again = organizations_sensor(context)
+    assert isinstance(again, dg.SkipReason)
+
+
+@pytest.mark.parametrize(
+    "local, expected_days",
+    [("2026-11-29T14:35", 1), ("2026-11-29T14:30", 2), ("2026-11-29T14:34", 2), ("2026-11-29T00:00", 2), ("2026-11-29T00:05", 1)],
+)
+def test_days_to_sync(local, expected_days):
+    tick = datetime.fromisoformat(local).replace(tzinfo=SP)
+    days = days_to_sync(tick, SP, SyncCadence(lookback_days=1, lookback_every_minutes=30))
+    assert len(days) == expected_days and days[0].isoformat() == "2026-11-29"
+
+
+def test_cadence_is_validated():
+    with pytest.raises(ValueError):
+        SyncCadence(lookback_every_minutes=1)
+    with pytest.raises(ValueError):
+        SyncCadence(lookback_days=-1)
