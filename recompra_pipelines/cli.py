@@ -58,10 +58,16 @@ def org_apply(file: Path) -> None:
 @click.option("--integration", required=True, help="Integration type, e.g. online-software.")
 @click.option("--token", required=True, help="The ERP token.")
 @click.option("--server-url", default=None, help="The ERP server base URL.")
-@click.option("--id", "org_id", default=None, help="Organization id (a slug); generated if omitted.")
+@click.option(
+    "--id", "org_id", default=None, help="Organization id (a slug); generated if omitted."
+)
 @click.option("--timezone", default="America/Sao_Paulo", show_default=True)
-@click.option("--effects-start", type=click.DateTime(["%Y-%m-%d"]), default=None,
-              help="First day with cashback, campaigns and messages (default: today).")
+@click.option(
+    "--effects-start",
+    type=click.DateTime(["%Y-%m-%d"]),
+    default=None,
+    help="First day with cashback, campaigns and messages (default: today).",
+)
 def org_add(name, integration, token, server_url, org_id, timezone, effects_start) -> None:
     """Create an organization with an ERP integration; prints the new id."""
     from pydantic import ValidationError
@@ -86,7 +92,9 @@ def org_add(name, integration, token, server_url, org_id, timezone, effects_star
         )
         raise click.ClickException(f"invalid organization: {problems}") from None
     if not _apply(org_file, create_only=True):  # False: the id is taken
-        raise click.ClickException(f"organization {org_id!r} already exists; use `recompra org apply` to change it")
+        raise click.ClickException(
+            f"organization {org_id!r} already exists; use `recompra org apply` to change it"
+        )
     click.echo(org_id)
 
 
@@ -97,9 +105,12 @@ def _apply(org_file, create_only: bool = False) -> bool:
     engine = create_crm_engine(_database_url())
     try:
         with engine.begin() as conn:
-            if create_only and conn.execute(
-                organizations.select().where(organizations.c.id == org_file.id)
-            ).first():
+            if (
+                create_only
+                and conn.execute(
+                    organizations.select().where(organizations.c.id == org_file.id)
+                ).first()
+            ):
                 return False
             return apply_org_file(conn, org_file)
     finally:
@@ -116,10 +127,17 @@ def _new_org_id(name: str) -> str:
 
 @main.command("sync")
 @click.option("--org", "org_id", required=True, help="Organization id.")
-@click.option("--date", "day", required=True, type=click.DateTime(["%Y-%m-%d"]), help="Business day.")
+@click.option(
+    "--date", "day", required=True, type=click.DateTime(["%Y-%m-%d"]), help="Business day."
+)
 def sync(org_id: str, day) -> None:
     """Materialize one org x day partition of the sync graph in this process."""
-    from recompra_pipelines.sync.materialize import SyncSummary, dagster_instance, format_table, sync_partition
+    from recompra_pipelines.sync.materialize import (
+        SyncSummary,
+        dagster_instance,
+        format_table,
+        sync_partition,
+    )
 
     summary = sync_partition(dagster_instance(), _database_url(), org_id, day.date())
     if not summary.success:
@@ -135,15 +153,27 @@ def simulate() -> None:
 @simulate.command("erp")
 @click.option("--port", default=8765, show_default=True, type=int)
 @click.option("--host", default="127.0.0.1", show_default=True)
-def simulate_erp(port: int, host: str) -> None:
+@click.option(
+    "--clock-start",
+    default=None,
+    metavar="HH:MM",
+    help="Start the simulated clock at this time of today (São Paulo) and let it run; "
+    "default: the real time. Stores sell from 08:00 to 22:00.",
+)
+def simulate_erp(port: int, host: str, clock_start: str | None) -> None:
     """Serve the Online Software `listarVendas001` API with deterministic data."""
-    from recompra_pipelines.simulators.erp_online_software import serve
+    from recompra_pipelines.simulators.erp_online_software import OnlineSoftwareSimulator, serve
 
-    serve(port=port, host=host)
+    simulator = OnlineSoftwareSimulator()
+    if clock_start:
+        simulator.start_clock_today_at(clock_start)
+    serve(port=port, host=host, simulator=simulator)
 
 
 @main.command("demo")
-@click.option("--once", is_flag=True, help="Sync today for every demo organization, print a table, exit.")
+@click.option(
+    "--once", is_flag=True, help="Sync today for every demo organization, print a table, exit."
+)
 def demo(once: bool) -> None:
     """Everything at once: database, migrations, demo organizations, simulators, Dagster."""
     from recompra_pipelines.demo import run_demo

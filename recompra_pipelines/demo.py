@@ -33,6 +33,9 @@ from recompra_pipelines.db.migrate import upgrade
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEMO_ORG_FILES = sorted((PROJECT_ROOT / "examples" / "demo").glob("*.*"))
 ERP_SIMULATOR_PORT = 8765
+# The demo stores' simulated clock starts late in their business day (08:00-22:00), so the demo
+# has sales at any real hour, and new sales and cancellations keep arriving for a while.
+DEMO_CLOCK_START = "18:00"
 DAGSTER_UI_PORT = 3000
 
 
@@ -55,10 +58,22 @@ def _start_erp_simulator(stack: ExitStack, *, in_thread: bool) -> None:
     if in_thread:
         from recompra_pipelines.simulators.erp_online_software import OnlineSoftwareSimulator
 
-        stack.enter_context(OnlineSoftwareSimulator().run_in_thread(port=ERP_SIMULATOR_PORT))
+        simulator = OnlineSoftwareSimulator()
+        simulator.start_clock_today_at(DEMO_CLOCK_START)
+        stack.enter_context(simulator.run_in_thread(port=ERP_SIMULATOR_PORT))
     else:
         process = subprocess.Popen(
-            [sys.executable, "-m", "recompra_pipelines.cli", "simulate", "erp", "--port", str(ERP_SIMULATOR_PORT)]
+            [
+                sys.executable,
+                "-m",
+                "recompra_pipelines.cli",
+                "simulate",
+                "erp",
+                "--port",
+                str(ERP_SIMULATOR_PORT),
+                "--clock-start",
+                DEMO_CLOCK_START,
+            ]  # fmt: skip
         )
         stack.callback(process.terminate)
     click.echo(f"ERP simulator on http://127.0.0.1:{ERP_SIMULATOR_PORT}")
@@ -93,7 +108,12 @@ def _sync_today(database_url: str, org_ids: list[str]) -> int:
     instance = dagster_instance()
     engine = create_crm_engine(database_url)
     with engine.connect() as conn:
-        zones = dict(conn.execute(sa.text("SELECT id, fuso_horario FROM organizations WHERE id = ANY(:ids)"), {"ids": org_ids}).all())
+        zones = dict(
+            conn.execute(
+                sa.text("SELECT id, fuso_horario FROM organizations WHERE id = ANY(:ids)"),
+                {"ids": org_ids},
+            ).all()
+        )
     engine.dispose()
     summaries = [
         sync_partition(instance, database_url, org_id, datetime.now(ZoneInfo(zones[org_id])).date())
@@ -111,7 +131,9 @@ def _run_dagster(database_url: str) -> int:
     home = recompra_home() / "dagster_home"
     home.mkdir(parents=True, exist_ok=True)
     shutil.copy(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
-    dagster_db = sa.make_url(ensure_database(database_url, "dagster")).set(drivername="postgresql+psycopg2")
+    dagster_db = sa.make_url(ensure_database(database_url, "dagster")).set(
+        drivername="postgresql+psycopg2"
+    )
     env = {
         **os.environ,
         "DAGSTER_HOME": str(home),

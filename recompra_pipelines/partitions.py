@@ -21,7 +21,9 @@ organization_partitions = dg.DynamicPartitionsDefinition(name=ORGANIZATIONS)
 day_partitions = dg.DailyPartitionsDefinition(
     start_date=PARTITIONS_START_DATE, timezone=DAY_TIMEZONE, end_offset=1
 )
-org_day_partitions = dg.MultiPartitionsDefinition({"date": day_partitions, "org": organization_partitions})
+org_day_partitions = dg.MultiPartitionsDefinition(
+    {"date": day_partitions, "org": organization_partitions}
+)
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,11 @@ def is_partition_day(day: date, at: datetime) -> bool:
     An organization east of São Paulo (Noronha) has no partition for its new day until São
     Paulo's midnight, a quirk of one shared day dimension.
     """
-    return date.fromisoformat(PARTITIONS_START_DATE) <= day <= at.astimezone(ZoneInfo(DAY_TIMEZONE)).date()
+    return (
+        date.fromisoformat(PARTITIONS_START_DATE)
+        <= day
+        <= at.astimezone(ZoneInfo(DAY_TIMEZONE)).date()
+    )
 
 
 def org_day_key(org_id: str, day: date) -> dg.MultiPartitionKey:

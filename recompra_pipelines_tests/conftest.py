@@ -41,7 +41,9 @@ def database_url(database_server_url: str) -> Iterator[str]:
     upgrade(url)
     os.environ["RECOMPRA_DATABASE_URL"] = url
     yield url
-    admin = sa.create_engine(database_server_url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+    admin = sa.create_engine(
+        database_server_url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool
+    )
     with admin.connect() as conn:
         conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()

@@ -19,7 +19,14 @@ from recompra_pipelines.resources.erp import ErpConnectors
 CRM_TABLES = ("clients", "products", "sellers", "partners", "sales", "sale_items")
 
 
-def new_org(engine: sa.Engine, server_url: str, *, token: str | None = None, org_id: str | None = None, **extra) -> tuple[str, str]:
+def new_org(
+    engine: sa.Engine,
+    server_url: str,
+    *,
+    token: str | None = None,
+    org_id: str | None = None,
+    **extra,
+) -> tuple[str, str]:
     """Create an Online Software organization; returns (org id, token)."""
     org_id = org_id or f"org-{secrets.token_hex(4)}"
     token = token or f"token-{org_id}"
@@ -37,10 +44,23 @@ def new_org(engine: sa.Engine, server_url: str, *, token: str | None = None, org
 
 
 def fast_erp() -> ErpConnectors:
-    return ErpConnectors(timeout_seconds=10, max_attempts=3, backoff_seconds=0.01, max_backoff_seconds=0.05, max_retry_after_seconds=0.2)
+    return ErpConnectors(
+        timeout_seconds=10,
+        max_attempts=3,
+        backoff_seconds=0.01,
+        max_backoff_seconds=0.05,
+        max_retry_after_seconds=0.2,
+    )
 
 
-def materialize_day(instance: dg.DagsterInstance, database_url: str, org_id: str, day: date, *, raise_on_error: bool = True):
+def materialize_day(
+    instance: dg.DagsterInstance,
+    database_url: str,
+    org_id: str,
+    day: date,
+    *,
+    raise_on_error: bool = True,
+):
     if not instance.has_dynamic_partition(ORGANIZATIONS, org_id):
         instance.add_dynamic_partitions(ORGANIZATIONS, [org_id])
     return dg.materialize(
@@ -62,7 +82,10 @@ def row_versions(engine: sa.Engine, org_id: str) -> dict[str, dict]:
     with engine.connect() as conn:
         return {
             table: dict(
-                conn.execute(sa.text(f"SELECT id, xmin::text FROM {table} WHERE organizacao_id = :org"), {"org": org_id}).all()
+                conn.execute(
+                    sa.text(f"SELECT id, xmin::text FROM {table} WHERE organizacao_id = :org"),
+                    {"org": org_id},
+                ).all()
             )
             for table in CRM_TABLES
         }

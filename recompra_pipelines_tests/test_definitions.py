@@ -23,7 +23,12 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_definitions_load():
     dg.Definitions.validate_loadable(defs)
     job = defs.resolve_job_def("erp_sync")
-    assert {node.name for node in job.graph.node_defs} >= {"erp_raw_extract", "erp_normalized_sales", "crm_entities", "crm_sales"}
+    assert {node.name for node in job.graph.node_defs} >= {
+        "erp_raw_extract",
+        "erp_normalized_sales",
+        "crm_entities",
+        "crm_sales",
+    }
     assert defs.resolve_schedule_def("erp_sync_schedule").cron_schedule == "*/5 * * * *"
     assert defs.resolve_sensor_def("organizations_sensor")
     check_keys = {key.name for key in defs.resolve_asset_graph().asset_check_keys}
@@ -40,8 +45,12 @@ def test_workspace_loads_with_the_dagster_cli(tmp_path):
     assert completed.returncode == 0, completed.stdout + completed.stderr
 
 
-def test_dagster_yaml_runs_on_postgres_with_one_run_per_organization(tmp_path, database_server_url, monkeypatch):
-    url = sa.make_url(ensure_database(database_server_url, "recompra_dagster_test")).set(drivername="postgresql+psycopg2")
+def test_dagster_yaml_runs_on_postgres_with_one_run_per_organization(
+    tmp_path, database_server_url, monkeypatch
+):
+    url = sa.make_url(ensure_database(database_server_url, "recompra_dagster_test")).set(
+        drivername="postgresql+psycopg2"
+    )
     monkeypatch.setenv("DAGSTER_PG_URL", url.render_as_string(hide_password=False))
     shutil.copy(ROOT / "dagster.yaml", tmp_path / "dagster.yaml")
 
@@ -49,7 +58,11 @@ def test_dagster_yaml_runs_on_postgres_with_one_run_per_organization(tmp_path, d
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"
         assert instance.get_runs() == []
         limits = instance.get_concurrency_config().run_queue_config.tag_concurrency_limits
-        assert {"key": "dagster/partition/org", "value": {"applyLimitPerUniqueValue": True}, "limit": 1} in limits
+        assert {
+            "key": "dagster/partition/org",
+            "value": {"applyLimitPerUniqueValue": True},
+            "limit": 1,
+        } in limits
 
 
 def test_migrations_match_the_table_definitions(engine):

@@ -4,7 +4,6 @@ Thin shells: each asset calls one step of `recompra_pipelines.sync.steps` (one t
 under the organization's lock) and reports counts as numeric metadata, never names or phones.
 """
 
-
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -51,7 +50,9 @@ def erp_raw_extract(
     deps=[erp_raw_extract],
     kinds={"postgres"},
 )
-def erp_normalized_sales(context: dg.AssetExecutionContext, crm_db: CrmDatabase) -> dg.MaterializeResult:
+def erp_normalized_sales(
+    context: dg.AssetExecutionContext, crm_db: CrmDatabase
+) -> dg.MaterializeResult:
     """The latest extract validated into staging, one row per sale and per item.
 
     A record that fails validation goes to `erp_quarantine` with the field and reason while the
@@ -118,7 +119,9 @@ def crm_sales(context: dg.AssetExecutionContext, crm_db: CrmDatabase) -> dg.Mate
         if name != "valid_sales_total"
     }
     # Money as integer centavos: exact, and still plottable across partitions.
-    metadata["valid_sales_total_centavos"] = dg.MetadataValue.int(int(counts.valid_sales_total * 100))
+    metadata["valid_sales_total_centavos"] = dg.MetadataValue.int(
+        int(counts.valid_sales_total * 100)
+    )
     return dg.MaterializeResult(metadata=metadata)
 
 

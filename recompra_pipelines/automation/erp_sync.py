@@ -1,6 +1,5 @@
 """The `erp_sync` job, its 5-minute schedule and the organizations sensor."""
 
-
 import os
 from datetime import UTC, datetime
 
@@ -72,14 +71,20 @@ def erp_sync_schedule(context: dg.ScheduleEvaluationContext, crm_db: CrmDatabase
             if str(key) in busy:
                 context.log.info(f"{key} still has a run in progress; skipped this tick")
                 continue
-            requests.append(dg.RunRequest(run_key=f"{key}@{tick.astimezone(UTC):%Y%m%dT%H%M}", partition_key=key))
+            requests.append(
+                dg.RunRequest(
+                    run_key=f"{key}@{tick.astimezone(UTC):%Y%m%dT%H%M}", partition_key=key
+                )
+            )
     if not requests:
         return dg.SkipReason("nothing to sync this tick")
     return requests
 
 
 def _partitions_in_progress(instance: dg.DagsterInstance) -> set[str]:
-    runs = instance.get_runs(filters=dg.RunsFilter(job_name=erp_sync_job.name, statuses=IN_PROGRESS))
+    runs = instance.get_runs(
+        filters=dg.RunsFilter(job_name=erp_sync_job.name, statuses=IN_PROGRESS)
+    )
     return {run.tags.get("dagster/partition") for run in runs if run.tags.get("dagster/partition")}
 
 
@@ -100,7 +105,9 @@ def organizations_sensor(context: dg.SensorEvaluationContext, crm_db: CrmDatabas
         return dg.SkipReason("no new organizations")
     now = datetime.now(UTC)
     return dg.SensorResult(
-        dynamic_partitions_requests=[organization_partitions.build_add_request([org.id for org in new])],
+        dynamic_partitions_requests=[
+            organization_partitions.build_add_request([org.id for org in new])
+        ],
         run_requests=[
             dg.RunRequest(
                 run_key=f"new-org:{org.id}",

@@ -1,6 +1,5 @@
 """Data-quality alerts on the ERP sync of one org x day (they page someone when they fail)."""
 
-
 import dagster as dg
 import sqlalchemy as sa
 
@@ -40,7 +39,9 @@ def erp_raw_extract_is_readable(
             description=f"ERP payload cannot be read: {error}",
             metadata={"raw_extract_id": str(extract.id)},
         )
-    return dg.AssetCheckResult(passed=True, metadata={"records": dg.MetadataValue.int(len(records))})
+    return dg.AssetCheckResult(
+        passed=True, metadata={"records": dg.MetadataValue.int(len(records))}
+    )
 
 
 @dg.asset_check(asset=erp_normalized_sales, partitions_def=org_day_partitions)
@@ -135,7 +136,8 @@ def crm_sales_match_staging(
         ).one()
     counts = dict(row._mapping)
     return dg.AssetCheckResult(
-        passed=counts["staged_sales"] == counts["loaded_sales"] and counts["staged_items"] == counts["loaded_items"],
+        passed=counts["staged_sales"] == counts["loaded_sales"]
+        and counts["staged_items"] == counts["loaded_items"],
         severity=dg.AssetCheckSeverity.ERROR,
         metadata={name: dg.MetadataValue.int(value) for name, value in counts.items()},
     )

@@ -32,7 +32,9 @@ class Connector(Protocol):
     # Keys of the organization's integration config that are secrets (never logged or stored).
     secret_keys: frozenset[str]
 
-    def fetch_day(self, config: dict[str, Any], day: date, settings: FetchSettings) -> RawExtract: ...
+    def fetch_day(
+        self, config: dict[str, Any], day: date, settings: FetchSettings
+    ) -> RawExtract: ...
 
     def records(self, text: str) -> list[Any]: ...
 
@@ -67,4 +69,6 @@ def connector_for(integration_type: str) -> Connector:
         return CONNECTORS[integration_type]
     except KeyError:
         known = ", ".join(sorted(CONNECTORS))
-        raise ValueError(f"unknown integration type {integration_type!r} (known: {known})") from None
+        raise ValueError(
+            f"unknown integration type {integration_type!r} (known: {known})"
+        ) from None

@@ -45,7 +45,9 @@ def ensure_database(server_url: str, name: str) -> str:
     engine = sa.create_engine(url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
     try:
         with engine.connect() as conn:
-            exists = conn.scalar(sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name})
+            exists = conn.scalar(
+                sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}
+            )
             if not exists:
                 conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     finally:
@@ -62,4 +64,6 @@ def resolve_database_url() -> str:
 
 
 def create_crm_engine(url: str) -> sa.Engine:
-    return sa.create_engine(with_psycopg_driver(url), pool_pre_ping=True, pool_size=2, max_overflow=2)
+    return sa.create_engine(
+        with_psycopg_driver(url), pool_pre_ping=True, pool_size=2, max_overflow=2
+    )

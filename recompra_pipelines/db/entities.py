@@ -162,7 +162,9 @@ def _resolve_clients(conn: sa.Connection, org_id: str, day: date) -> dict[str, i
         params,
     ).all()
     anonymous = conn.scalar(
-        sa.text(f"SELECT count(*) FROM erp_staging_sales WHERE {STAGED} AND cliente_nome_chave IS NULL"),
+        sa.text(
+            f"SELECT count(*) FROM erp_staging_sales WHERE {STAGED} AND cliente_nome_chave IS NULL"
+        ),
         params,
     )
     records = [
@@ -191,7 +193,13 @@ def _resolve_clients(conn: sa.Connection, org_id: str, day: date) -> dict[str, i
                 WHERE id = :id AND organizacao_id = :org AND telefone_base IS NULL
                 """
             ),
-            {"phone": fill.phone, "base": fill.phone_base, "e164": fill.phone_e164, "id": fill.client_id, "org": org_id},
+            {
+                "phone": fill.phone,
+                "base": fill.phone_base,
+                "e164": fill.phone_e164,
+                "id": fill.client_id,
+                "org": org_id,
+            },
         )
     assignments = [(key, client_id) for key, client_id in match.existing.items()]
     assignments += [(key, new_ids[index]) for key, index in match.created.items()]
@@ -224,7 +232,12 @@ def _known_clients(conn: sa.Connection, org_id: str, day: date) -> list[KnownCli
         ),
         {"org": org_id, "day": day},
     ).all()
-    return [KnownClient(id=r.id, name_key=r.nome_chave, phone_base=r.telefone_base, external_id=r.id_externo) for r in rows]
+    return [
+        KnownClient(
+            id=r.id, name_key=r.nome_chave, phone_base=r.telefone_base, external_id=r.id_externo
+        )
+        for r in rows
+    ]
 
 
 def _insert_new_clients(conn: sa.Connection, org_id: str, new_clients) -> list[UUID]:

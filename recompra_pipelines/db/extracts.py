@@ -46,7 +46,12 @@ def store_extract(
             tamanho_bytes=len(text.encode()),
         )
         .on_conflict_do_update(
-            index_elements=["organizacao_id", "data_referencia", "integracao_tipo", "hash_conteudo"],
+            index_elements=[
+                "organizacao_id",
+                "data_referencia",
+                "integracao_tipo",
+                "hash_conteudo",
+            ],
             set_={
                 "ultima_captura_em": sa.func.now(),
                 "capturas": erp_raw_extracts.c.capturas + 1,
@@ -95,14 +100,22 @@ def touch_extract(
     ).scalar_one()
 
 
-def latest_extract(conn: sa.Connection, org_id: str, day: date, *, with_text: bool = True) -> StoredExtract | None:
+def latest_extract(
+    conn: sa.Connection, org_id: str, day: date, *, with_text: bool = True
+) -> StoredExtract | None:
     """The most recently captured response of an org x day."""
-    columns = [erp_raw_extracts.c.id, erp_raw_extracts.c.hash_conteudo, erp_raw_extracts.c.integracao_tipo]
+    columns = [
+        erp_raw_extracts.c.id,
+        erp_raw_extracts.c.hash_conteudo,
+        erp_raw_extracts.c.integracao_tipo,
+    ]
     if with_text:
         columns.append(erp_raw_extracts.c.conteudo)
     row = conn.execute(
         sa.select(*columns)
-        .where(erp_raw_extracts.c.organizacao_id == org_id, erp_raw_extracts.c.data_referencia == day)
+        .where(
+            erp_raw_extracts.c.organizacao_id == org_id, erp_raw_extracts.c.data_referencia == day
+        )
         .order_by(erp_raw_extracts.c.ultima_captura_em.desc(), erp_raw_extracts.c.id)
         .limit(1)
     ).first()

@@ -41,7 +41,9 @@ def apply_org_file(conn: sa.Connection, org: OrgFile) -> bool:
     if current is None:
         conn.execute(sa.insert(organizations).values(id=org.id, **desired))
     else:
-        changed = {name: value for name, value in desired.items() if getattr(current, name) != value}
+        changed = {
+            name: value for name, value in desired.items() if getattr(current, name) != value
+        }
         if changed:
             conn.execute(
                 sa.update(organizations)

@@ -201,7 +201,9 @@ def load_sales(conn: sa.Connection, org_id: str, day: date, extract_id: UUID | N
             )
         )
         conn.execute(
-            sa.text("INSERT INTO tmp_changed_sales SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:ext AS text[]))"),
+            sa.text(
+                "INSERT INTO tmp_changed_sales SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:ext AS text[]))"
+            ),
             {"ids": [row.id for row in changed], "ext": [row.id_externo for row in changed]},
         )
         item_rows = conn.execute(sa.text(UPSERT_ITEMS), params).all()

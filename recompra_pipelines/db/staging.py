@@ -72,7 +72,12 @@ def replace_staging(
         conn.execute(
             sa.delete(table).where(table.c.organizacao_id == org_id, table.c.data_referencia == day)
         )
-    copy_rows(conn, "erp_staging_sales", SALE_COLUMNS, (_sale_row(org_id, day, integration_type, s) for s in sales))
+    copy_rows(
+        conn,
+        "erp_staging_sales",
+        SALE_COLUMNS,
+        (_sale_row(org_id, day, integration_type, s) for s in sales),
+    )
     copy_rows(conn, "erp_staging_sale_items", ITEM_COLUMNS, _item_rows(org_id, day, sales))
     _record_quarantine(conn, org_id, day, integration_type, extract_id, quarantined)
     conn.execute(

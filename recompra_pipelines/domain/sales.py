@@ -24,7 +24,9 @@ ITEMS_TOTAL_TOLERANCE = Decimal("0.011")
 
 def record_hash(record: Any) -> str:
     """Stable hash of a wire record: equal for equal content whatever the key order."""
-    canonical = json.dumps(record, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    canonical = json.dumps(
+        record, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str
+    )
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 

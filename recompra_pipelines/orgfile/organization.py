@@ -17,7 +17,15 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from recompra_pipelines.connectors.registry import CONNECTORS
 from recompra_pipelines.orgfile.engagement import EngagementConfig
@@ -48,7 +56,9 @@ class IntegrationConfig(_Model):
     def _known_type(cls, value: str) -> str:
         normalized = value.strip().upper().replace("_", "-")
         if normalized not in CONNECTORS:
-            raise ValueError(f"unknown integration type {value!r}; known: {', '.join(sorted(CONNECTORS))}")
+            raise ValueError(
+                f"unknown integration type {value!r}; known: {', '.join(sorted(CONNECTORS))}"
+            )
         return normalized
 
     @field_validator("server_url")

@@ -1,6 +1,5 @@
 """The CRM database as a Dagster resource."""
 
-
 import dagster as dg
 import sqlalchemy as sa
 from pydantic import PrivateAttr

@@ -1,6 +1,5 @@
 """How politely the sync talks to ERPs: timeouts and retries, shared by every connector."""
 
-
 import dagster as dg
 
 from recompra_pipelines.connectors.http import RetrySettings

@@ -217,6 +217,12 @@ class OnlineSoftwareSimulator:
             self._clock_started = time.monotonic()
             self._clock_running = running
 
+    def start_clock_today_at(self, hh_mm: str) -> None:
+        """Run the clock from ``HH:MM`` of today (store time): a demo at 6 a.m. still has sales."""
+        hour, minute = (int(part) for part in hh_mm.split(":"))
+        today = datetime.now(self.timezone).date()
+        self.set_now(datetime(today.year, today.month, today.day, hour, minute), running=True)
+
     def advance(self, **delta: float) -> datetime:
         """Move a pinned clock forward, e.g. ``advance(hours=2)``."""
         with self._lock:
@@ -241,7 +247,9 @@ class OnlineSoftwareSimulator:
         ``response_mode``/``non_list_resultado`` aside): clock cut, cancellations, overrides,
         malformations and injected sales included."""
         day = date.fromisoformat(day) if isinstance(day, str) else day
-        return json.loads(resultado_json(token, self.config_for(token), day, day, self._local_now()))
+        return json.loads(
+            resultado_json(token, self.config_for(token), day, day, self._local_now())
+        )
 
     def malformed_ids_for(self, token: str, day: date | str) -> dict[str, str]:
         """Sale id -> malformation (one of ``MALFORMATIONS``) in the response for ``day``."""
@@ -291,8 +299,10 @@ class OnlineSoftwareSimulator:
                 raise RuntimeError("the Online Software simulator did not start")
             time.sleep(0.01)
         try:
-            yield f"http://[{host}]:{bound_port}" if family == socket.AF_INET6 else (
-                f"http://{host}:{bound_port}"
+            yield (
+                f"http://[{host}]:{bound_port}"
+                if family == socket.AF_INET6
+                else (f"http://{host}:{bound_port}")
             )
         finally:
             server.should_exit = True
@@ -330,8 +340,12 @@ class OnlineSoftwareSimulator:
         self._record(entry)
         log.info(
             "listvends %s %s..%s -> %s records=%s fault=%s",
-            entry["token_ref"], entry["dtinicio"], entry["dtfim"], response.status,
-            response.records, response.fault,
+            entry["token_ref"],
+            entry["dtinicio"],
+            entry["dtfim"],
+            response.status,
+            response.records,
+            response.fault,
         )
         return response
 
@@ -482,7 +496,9 @@ async def _json_object(request: Request) -> dict[str, Any] | Response:
 # -- running it ------------------------------------------------------------------------------
 
 
-def serve(port: int, host: str = "127.0.0.1", simulator: OnlineSoftwareSimulator | None = None) -> None:
+def serve(
+    port: int, host: str = "127.0.0.1", simulator: OnlineSoftwareSimulator | None = None
+) -> None:
     """Run the simulator in the foreground (``recompra simulate erp --port N``)."""
     simulator = simulator or OnlineSoftwareSimulator()
     log.info("Online Software simulator on http://%s:%s%s", host, port, LISTAR_VENDAS_PATH)

@@ -81,8 +81,14 @@ class TokenConfig:
     def validate(self) -> None:
         if not isinstance(self.sales_per_day, int) or not 0 <= self.sales_per_day <= 999_999:
             raise ValueError("sales_per_day must be an integer in [0, 999999]")
-        for name in ("comma_decimal_fraction", "datahora_fraction", "anonymous_fraction",
-                     "cancel_fraction", "troco_fraction", "daily_variation"):
+        for name in (
+            "comma_decimal_fraction",
+            "datahora_fraction",
+            "anonymous_fraction",
+            "cancel_fraction",
+            "troco_fraction",
+            "daily_variation",
+        ):
             value = getattr(self, name)
             if not isinstance(value, int | float) or not 0 <= value <= 1:
                 raise ValueError(f"{name} must be a number in [0, 1]")
@@ -112,9 +118,16 @@ class TokenConfig:
     def generation_key(self) -> tuple[Any, ...]:
         """The fields that decide the generated data (faults excluded)."""
         return (
-            self.sales_per_day, self.comma_decimal_fraction, self.datahora_fraction,
-            self.seed_salt, self.anonymous_fraction, self.cancel_fraction, self.troco_fraction,
-            self.daily_variation, tuple(self.closed_weekdays), self.customer_pool_size,
+            self.sales_per_day,
+            self.comma_decimal_fraction,
+            self.datahora_fraction,
+            self.seed_salt,
+            self.anonymous_fraction,
+            self.cancel_fraction,
+            self.troco_fraction,
+            self.daily_variation,
+            tuple(self.closed_weekdays),
+            self.customer_pool_size,
             self.product_catalogue_size,
         )
 
@@ -239,7 +252,8 @@ def store_for(token: str, seed_salt: str, customer_pool: int, catalogue_size: in
     products = fake.product_catalogue(rng, catalogue_size, profile, accented=rng.random() < 0.3)
     sellers = tuple(rng.sample(fake.SELLER_NAMES, rng.randint(3, 8)))
     partners = tuple(
-        fake.cpf(rng, valid=rng.random() < 0.9) if rng.random() < 0.6
+        fake.cpf(rng, valid=rng.random() < 0.9)
+        if rng.random() < 0.6
         else fake.cnpj(rng, valid=rng.random() < 0.9)
         for _ in range(rng.randint(5, 20))
     )
@@ -292,6 +306,7 @@ def _round_hundred_thousandths(amount: int) -> int:
 
 
 # -- one day ---------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True, slots=True)
 class DayRecord:
@@ -417,7 +432,9 @@ class _DayBuilder:
                     DayRecord(at, sale_id, text, cancelled_at, _with_items(cancelled, items))
                 )
             elif sale["natureza"] == "SN01" and rng.random() < self.cfg.troco_fraction:
-                troco = DayRecord(at, sale_id, _with_items(self._troco_line(sale, net_cents), items))
+                troco = DayRecord(
+                    at, sale_id, _with_items(self._troco_line(sale, net_cents), items)
+                )
                 real = DayRecord(at, sale_id, text)
                 records.extend((troco, real) if rng.random() < 0.5 else (real, troco))
             else:
@@ -504,7 +521,8 @@ class _DayBuilder:
         else:  # without a phone, a shortened name would make a different person
             name_style = rng.choice(fake.NAME_STYLES[:-1])
         phone_style = (
-            customer.phone_style if rng.random() < 0.8
+            customer.phone_style
+            if rng.random() < 0.8
             else _pick(rng, fake.MOBILE_STYLES, _PHONE_STYLE_CUMULATIVE)
         )
         return (
@@ -534,7 +552,12 @@ class _DayBuilder:
         if modelo in ("55", "65"):
             serie = rng.randint(1, self.store.registers) if modelo == "65" else 1
             chave = fake.nfe_access_key(
-                self.store.uf, self.yymm, self.store.issuer_cnpj, modelo, serie, numero,
+                self.store.uf,
+                self.yymm,
+                self.store.issuer_cnpj,
+                modelo,
+                serie,
+                numero,
                 rng.randrange(100_000_000),
             )
             return str(numero), str(serie), chave
@@ -572,11 +595,13 @@ class _DayBuilder:
                 net_exact += gross_exact
             cost = (  # a few products have no cost registered
                 (product.price_cents * product.cost_per_mille * milli + 500_000) // 1_000_000 / 100
-                if rng.random() < 0.98 else 0
+                if rng.random() < 0.98
+                else 0
             )
-            items.append(templates[index] % (
-                _quantity(milli, fixed_qty, sep), _money(gross_cents, sep), vdesc, repr(cost)
-            ))
+            items.append(
+                templates[index]
+                % (_quantity(milli, fixed_qty, sep), _money(gross_cents, sep), vdesc, repr(cost))
+            )
         return "[" + ",".join(items) + "]", net_exact
 
 
@@ -629,7 +654,11 @@ def _window(
         for rec in generate_day(token, cfg, day):
             if rec.at > cutoff:
                 break
-            if rec.cancelled_json is not None and rec.cancelled_at is not None and rec.cancelled_at <= cutoff:
+            if (
+                rec.cancelled_json is not None
+                and rec.cancelled_at is not None
+                and rec.cancelled_at <= cutoff
+            ):
                 served.append((rec.sale_id, rec.cancelled_json))
             else:
                 served.append((rec.sale_id, rec.json))
@@ -637,7 +666,8 @@ def _window(
     if cfg.overrides:
         served = [
             (sid, _encode(_override(json.loads(text), cfg.overrides[sid])))
-            if sid in cfg.overrides else (sid, text)
+            if sid in cfg.overrides
+            else (sid, text)
             for sid, text in served
         ]
     for index, kind in malformed_positions(token, cfg, start, end, served).items():
@@ -658,7 +688,8 @@ def malformed_positions(
     for sid, _ in served:
         counts[sid] = counts.get(sid, 0) + 1
     candidates = [
-        i for i, (sid, _) in enumerate(served)
+        i
+        for i, (sid, _) in enumerate(served)
         if sid is not None and counts[sid] == 1 and sid not in cfg.overrides
     ]
     rng = random.Random(stable_seed("malformed", token, cfg.seed_salt, start, end))

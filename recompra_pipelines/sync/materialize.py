@@ -25,7 +25,16 @@ class SyncSummary:
     quarantined: int
     error: str | None = None
 
-    COLUMNS = ("org", "day", "fetched", "inserted", "updated", "unchanged", "cancelled", "quarantined")
+    COLUMNS = (
+        "org",
+        "day",
+        "fetched",
+        "inserted",
+        "updated",
+        "unchanged",
+        "cancelled",
+        "quarantined",
+    )
 
     def row(self) -> tuple:
         return (self.org_id, self.day.isoformat(), self.fetched, self.inserted, self.updated,
@@ -34,10 +43,16 @@ class SyncSummary:
 
 def dagster_instance() -> dg.DagsterInstance:
     """The DAGSTER_HOME instance when there is one (runs show in the UI), else an ephemeral one."""
-    return dg.DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else dg.DagsterInstance.ephemeral()
+    return (
+        dg.DagsterInstance.get()
+        if os.environ.get("DAGSTER_HOME")
+        else dg.DagsterInstance.ephemeral()
+    )
 
 
-def sync_partition(instance: dg.DagsterInstance, database_url: str, org_id: str, day: date) -> SyncSummary:
+def sync_partition(
+    instance: dg.DagsterInstance, database_url: str, org_id: str, day: date
+) -> SyncSummary:
     from recompra_pipelines.definitions import defs
 
     os.environ[DATABASE_URL_ENV] = database_url
@@ -49,7 +64,9 @@ def sync_partition(instance: dg.DagsterInstance, database_url: str, org_id: str,
     )
     if not result.success:
         failures = [event.message for event in result.all_events if event.is_failure]
-        return SyncSummary(org_id, day, False, 0, 0, 0, 0, 0, 0, error="; ".join(f for f in failures if f)[:2000])
+        return SyncSummary(
+            org_id, day, False, 0, 0, 0, 0, 0, 0, error="; ".join(f for f in failures if f)[:2000]
+        )
     sales = _metadata(result, "crm_sales")
     engine = create_crm_engine(database_url)
     try:
@@ -82,6 +99,11 @@ def _metadata(result: dg.ExecuteInProcessResult, node: str) -> dict[str, int]:
 def format_table(rows: list[tuple], columns: tuple[str, ...]) -> str:
     cells = [tuple(str(c) for c in columns)] + [tuple(str(c) for c in row) for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
-    lines = ["  ".join(cell.ljust(widths[i]) if i < 2 else cell.rjust(widths[i]) for i, cell in enumerate(row)) for row in cells]
+    lines = [
+        "  ".join(
+            cell.ljust(widths[i]) if i < 2 else cell.rjust(widths[i]) for i, cell in enumerate(row)
+        )
+        for row in cells
+    ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)

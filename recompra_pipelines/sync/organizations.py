@@ -33,7 +33,9 @@ class Organization:
 def load_organization(conn: sa.Connection, org_id: str) -> Organization:
     row = conn.execute(sa.select(organizations).where(organizations.c.id == org_id)).first()
     if row is None:
-        raise UnknownOrganization(f"organization {org_id!r} does not exist (create it with `recompra org apply`)")
+        raise UnknownOrganization(
+            f"organization {org_id!r} does not exist (create it with `recompra org apply`)"
+        )
     return _from_row(row)
 
 

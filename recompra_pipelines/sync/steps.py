@@ -110,7 +110,9 @@ def normalize_sales(engine: sa.Engine, org_id: str, day: date, now: datetime) ->
         org = load_organization(conn, org_id)
         extract = latest_extract(conn, org_id, day)
         if extract is None:
-            raise SyncError(f"organization {org_id}, day {day}: no ERP extract stored; fetch it first")
+            raise SyncError(
+                f"organization {org_id}, day {day}: no ERP extract stored; fetch it first"
+            )
         if staged_extract_hash(conn, org_id, day) == extract.content_hash:
             return NormalizeResult(extract_id=extract.id, already_staged=True)
 
@@ -212,4 +214,6 @@ def _field_family(field_name: str | None) -> str:
     """`itens[3].qtde` -> `itens.qtde`: metadata keys that do not grow with the data."""
     if not field_name:
         return "registro"
-    return field_name.split("[")[0] + ("." + field_name.split(".")[-1] if "]." in field_name else "")
+    return field_name.split("[")[0] + (
+        "." + field_name.split(".")[-1] if "]." in field_name else ""
+    )

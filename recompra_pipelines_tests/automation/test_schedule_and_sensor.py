@@ -27,7 +27,10 @@ def orgs(engine, erp_simulator):
     active_b, _ = new_org(engine, url, timezone="America/Manaus")
     inactive, _ = new_org(engine, url)
     with engine.begin() as conn:
-        conn.execute(sa.text("UPDATE organizations SET integracao_ativa = false WHERE id = :o"), {"o": inactive})
+        conn.execute(
+            sa.text("UPDATE organizations SET integracao_ativa = false WHERE id = :o"),
+            {"o": inactive},
+        )
     return active_a, active_b, inactive
 
 
@@ -42,7 +45,9 @@ def _tick(instance, database_url, when: datetime):
 
 
 def _keys(tick, org_ids):
-    return sorted(r.partition_key for r in tick.run_requests if r.partition_key.split("|")[1] in org_ids)
+    return sorted(
+        r.partition_key for r in tick.run_requests if r.partition_key.split("|")[1] in org_ids
+    )
 
 
 def test_each_tick_syncs_today_for_every_active_registered_org(instance, database_url, orgs):
@@ -76,7 +81,9 @@ def test_organization_timezone_decides_its_today(instance, database_url, orgs):
     assert _keys(tick, {manaus}) == [f"2026-11-28|{manaus}"]
 
 
-def test_unregistered_orgs_are_left_to_the_sensor_without_failing_the_tick(instance, database_url, orgs):
+def test_unregistered_orgs_are_left_to_the_sensor_without_failing_the_tick(
+    instance, database_url, orgs
+):
     active_a, active_b, _ = orgs
     instance.add_dynamic_partitions(ORGANIZATIONS, [active_a])
     tick = _tick(instance, database_url, datetime(2026, 11, 29, 14, 35, tzinfo=SP))
@@ -101,7 +108,9 @@ def test_a_partition_with_a_run_in_progress_is_not_piled_up(instance, database_u
 
 def test_sensor_registers_new_active_orgs_and_syncs_their_today(instance, database_url, orgs):
     active_a, active_b, inactive = orgs
-    with dg.build_sensor_context(instance=instance, resources={"crm_db": CrmDatabase(url=database_url)}) as context:
+    with dg.build_sensor_context(
+        instance=instance, resources={"crm_db": CrmDatabase(url=database_url)}
+    ) as context:
         result = organizations_sensor(context)
 
     (add_request,) = result.dynamic_partitions_requests
@@ -112,14 +121,22 @@ def test_sensor_registers_new_active_orgs_and_syncs_their_today(instance, databa
     assert {f"new-org:{active_a}", f"new-org:{active_b}"} <= run_keys
 
     instance.add_dynamic_partitions(ORGANIZATIONS, list(add_request.partition_keys))
-    with dg.build_sensor_context(instance=instance, resources={"crm_db": CrmDatabase(url=database_url)}) as context:
+    with dg.build_sensor_context(
+        instance=instance, resources={"crm_db": CrmDatabase(url=database_url)}
+    ) as context:
         again = organizations_sensor(context)
     assert isinstance(again, dg.SkipReason)
 
 
 @pytest.mark.parametrize(
     "local, expected_days",
-    [("2026-11-29T14:35", 1), ("2026-11-29T14:30", 2), ("2026-11-29T14:34", 2), ("2026-11-29T00:00", 2), ("2026-11-29T00:05", 1)],
+    [
+        ("2026-11-29T14:35", 1),
+        ("2026-11-29T14:30", 2),
+        ("2026-11-29T14:34", 2),
+        ("2026-11-29T00:00", 2),
+        ("2026-11-29T00:05", 1),
+    ],
 )
 def test_days_to_sync(local, expected_days):
     tick = datetime.fromisoformat(local).replace(tzinfo=SP)

@@ -28,7 +28,9 @@ def _org_yaml(org_id: str, url: str, **overrides) -> str:
     return json.dumps(lines)
 
 
-def test_org_apply_creates_then_changes_nothing_on_reapply(tmp_path, engine, erp_simulator, monkeypatch):
+def test_org_apply_creates_then_changes_nothing_on_reapply(
+    tmp_path, engine, erp_simulator, monkeypatch
+):
     _, url = erp_simulator
     monkeypatch.setenv("TEST_OS_TOKEN", "token-from-env")
     org_id = f"cli-{secrets.token_hex(3)}"
@@ -40,21 +42,40 @@ def test_org_apply_creates_then_changes_nothing_on_reapply(tmp_path, engine, erp
     assert first.exit_code == 0, first.output
     assert first.output.strip() == org_id
     with engine.connect() as conn:
-        row = conn.execute(sa.text("SELECT * FROM organizations WHERE id = :o"), {"o": org_id}).one()
-        versions = conn.execute(sa.text("SELECT xmin::text FROM organizations WHERE id = :o"), {"o": org_id}).scalar()
+        row = conn.execute(
+            sa.text("SELECT * FROM organizations WHERE id = :o"), {"o": org_id}
+        ).one()
+        versions = conn.execute(
+            sa.text("SELECT xmin::text FROM organizations WHERE id = :o"), {"o": org_id}
+        ).scalar()
     assert row.integracao_tipo == "ONLINE-SOFTWARE"
     assert row.integracao_configuracao == {"token": "token-from-env", "server_url": url}
     assert str(row.efeitos_data_inicio) == "2026-11-01"
-    assert count(engine, "SELECT count(*) FROM cashback_programs WHERE organizacao_id = :o", o=org_id) == 1
+    assert (
+        count(engine, "SELECT count(*) FROM cashback_programs WHERE organizacao_id = :o", o=org_id)
+        == 1
+    )
 
     again = runner.invoke(main, ["org", "apply", str(path)])
     assert again.exit_code == 0
     with engine.connect() as conn:
-        assert conn.execute(sa.text("SELECT xmin::text FROM organizations WHERE id = :o"), {"o": org_id}).scalar() == versions
+        assert (
+            conn.execute(
+                sa.text("SELECT xmin::text FROM organizations WHERE id = :o"), {"o": org_id}
+            ).scalar()
+            == versions
+        )
 
     path.write_text(_org_yaml(org_id, url, name="Loja Renomeada"))
     assert runner.invoke(main, ["org", "apply", str(path)]).exit_code == 0
-    assert count(engine, "SELECT count(*) FROM organizations WHERE id = :o AND nome = 'Loja Renomeada'", o=org_id) == 1
+    assert (
+        count(
+            engine,
+            "SELECT count(*) FROM organizations WHERE id = :o AND nome = 'Loja Renomeada'",
+            o=org_id,
+        )
+        == 1
+    )
 
 
 def test_org_apply_reports_every_problem_with_its_field(tmp_path, monkeypatch):
@@ -67,7 +88,12 @@ def test_org_apply_reports_every_problem_with_its_field(tmp_path, monkeypatch):
     )
     result = CliRunner().invoke(main, ["org", "apply", str(path)])
     assert result.exit_code != 0
-    for expected in ("id:", "timezone: unknown IANA timezone 'Mars/Olympus'", "integration.type: unknown integration type 'sap'", "13:00"):
+    for expected in (
+        "id:",
+        "timezone: unknown IANA timezone 'Mars/Olympus'",
+        "integration.type: unknown integration type 'sap'",
+        "13:00",
+    ):
         assert expected in result.output, expected
 
 
@@ -87,7 +113,21 @@ def test_org_add_then_sync_one_partition(engine, erp_simulator, monkeypatch, tmp
     simulator.configure(token, sales_per_day=12)
     runner = CliRunner()
 
-    added = runner.invoke(main, ["org", "add", "--name", "Ótica São João", "--integration", "online-software", "--token", token, "--server-url", url])
+    added = runner.invoke(
+        main,
+        [
+            "org",
+            "add",
+            "--name",
+            "Ótica São João",
+            "--integration",
+            "online-software",
+            "--token",
+            token,
+            "--server-url",
+            url,
+        ],
+    )
     assert added.exit_code == 0, added.output
     org_id = added.output.strip()
     assert org_id.startswith("otica-sao-joao-")
@@ -96,12 +136,35 @@ def test_org_add_then_sync_one_partition(engine, erp_simulator, monkeypatch, tmp
     synced = runner.invoke(main, ["sync", "--org", org_id, "--date", DAY.isoformat()])
     assert synced.exit_code == 0, synced.output
     header, _, row = synced.stdout.strip().splitlines()
-    assert header.split() == ["org", "day", "fetched", "inserted", "updated", "unchanged", "cancelled", "quarantined"]
+    assert header.split() == [
+        "org",
+        "day",
+        "fetched",
+        "inserted",
+        "updated",
+        "unchanged",
+        "cancelled",
+        "quarantined",
+    ]
     cells = row.split()
     assert cells[:2] == [org_id, DAY.isoformat()] and int(cells[3]) == 12
     assert token not in synced.output
 
-    duplicate = runner.invoke(main, ["org", "add", "--id", org_id, "--name", "x", "--integration", "online-software", "--token", "t"])
+    duplicate = runner.invoke(
+        main,
+        [
+            "org",
+            "add",
+            "--id",
+            org_id,
+            "--name",
+            "x",
+            "--integration",
+            "online-software",
+            "--token",
+            "t",
+        ],
+    )
     assert duplicate.exit_code != 0 and "already exists" in duplicate.output
 
 

@@ -21,12 +21,19 @@ SP = ZoneInfo("America/Sao_Paulo")
 SECRET = "s3cr3t-token-value"
 
 
-def client(url: str, sleeps: list[float], token: str = SECRET, attempts: int = 4) -> OnlineSoftwareClient:
+def client(
+    url: str, sleeps: list[float], token: str = SECRET, attempts: int = 4
+) -> OnlineSoftwareClient:
     return OnlineSoftwareClient(
         token=token,
         server_url=url,
         timeout_seconds=5,
-        retry=RetrySettings(max_attempts=attempts, backoff_seconds=0.001, max_backoff_seconds=0.002, max_retry_after_seconds=30),
+        retry=RetrySettings(
+            max_attempts=attempts,
+            backoff_seconds=0.001,
+            max_backoff_seconds=0.002,
+            max_retry_after_seconds=30,
+        ),
         sleep=sleeps.append,
     )
 
@@ -35,7 +42,11 @@ def test_request_is_the_real_wire_format(erp_simulator):
     simulator, url = erp_simulator
     simulator.configure(SECRET, sales_per_day=5)
     extract = client(url, []).list_sales(DAY)
-    assert extract.request == {"rotina": "listarVendas001", "dtinicio": "20112026", "dtfim": "20112026"}
+    assert extract.request == {
+        "rotina": "listarVendas001",
+        "dtinicio": "20112026",
+        "dtfim": "20112026",
+    }
     assert len(sales_records(extract.text)) >= 5
     logged = simulator.requests_for(SECRET)[-1]
     assert logged["token"] == "***"
@@ -62,7 +73,12 @@ def test_other_4xx_are_not_retried_and_the_token_never_shows(erp_simulator, capl
     simulator, url = erp_simulator
     sleeps: list[float] = []
     caplog.set_level(logging.DEBUG)
-    bad = OnlineSoftwareClient(token=SECRET, server_url=url + "/nao-existe.php", retry=RetrySettings(max_attempts=3), sleep=sleeps.append)
+    bad = OnlineSoftwareClient(
+        token=SECRET,
+        server_url=url + "/nao-existe.php",
+        retry=RetrySettings(max_attempts=3),
+        sleep=sleeps.append,
+    )
     with pytest.raises(ErpRequestError) as raised:
         bad.list_sales(DAY)
     assert "HTTP 404" in str(raised.value) and "not retried" in str(raised.value)
@@ -74,7 +90,9 @@ def test_retries_give_up_with_a_clear_error(erp_simulator):
     simulator, url = erp_simulator
     token = "always-failing"
     simulator.configure(token, fail_next=[502, 502, 502])
-    with pytest.raises(ErpRequestError, match=r"listarVendas001 for 2026-11-20: HTTP 502 after 3 attempts"):
+    with pytest.raises(
+        ErpRequestError, match=r"listarVendas001 for 2026-11-20: HTTP 502 after 3 attempts"
+    ):
         client(url, [], token=token, attempts=3).list_sales(DAY)
 
 
@@ -117,7 +135,12 @@ def test_mapper_reads_strings_commas_and_the_optional_time():
     assert sale.client_phone == "34999998888"  # the mobile, not the landline
     assert sale.erp_time.isoformat() == "2026-11-20T14:05:09-03:00"
     (item,) = sale.items
-    assert (item.quantity, item.gross, item.discount, item.net) == (Decimal("2.000"), Decimal("50.00"), Decimal("4.10"), Decimal("45.90"))
+    assert (item.quantity, item.gross, item.discount, item.net) == (
+        Decimal("2.000"),
+        Decimal("50.00"),
+        Decimal("4.10"),
+        Decimal("45.90"),
+    )
     assert item.total_cost == Decimal("30.50") and item.unit_cost == Decimal("15.25")
     assert item.extra == {"cfop": "5102"}
 
@@ -143,7 +166,11 @@ def test_mapper_rejects_a_bad_field_by_name(change, field, reason):
 
 def test_mapper_rejects_bad_items_by_position():
     item = RECORD["itens"][0]
-    for change, field in (({"qtde": "-1"}, "itens[1].qtde"), ({"codigo": " "}, "itens[1].codigo"), ({"vcusto": float("nan")}, "itens[1].vcusto")):
+    for change, field in (
+        ({"qtde": "-1"}, "itens[1].qtde"),
+        ({"codigo": " "}, "itens[1].codigo"),
+        ({"vcusto": float("nan")}, "itens[1].vcusto"),
+    ):
         record = {**RECORD, "itens": [item, {**item, **change}]}
         with pytest.raises(RecordRejected) as raised:
             map_sale(record, day=DAY, timezone=SP)
@@ -151,6 +178,13 @@ def test_mapper_rejects_bad_items_by_position():
 
 
 def test_a_time_on_another_day_or_malformed_is_ignored():
-    assert map_sale({**RECORD, "datahora": "21/11/2026 10:00"}, day=DAY, timezone=SP).erp_time is None
-    assert map_sale({**RECORD, "datahora": "20/11/2026 25:00"}, day=DAY, timezone=SP).erp_time is None
-    assert map_sale({**RECORD, "datahora": "20/11/2026 10:00"}, day=DAY, timezone=SP).erp_time.hour == 10
+    assert (
+        map_sale({**RECORD, "datahora": "21/11/2026 10:00"}, day=DAY, timezone=SP).erp_time is None
+    )
+    assert (
+        map_sale({**RECORD, "datahora": "20/11/2026 25:00"}, day=DAY, timezone=SP).erp_time is None
+    )
+    assert (
+        map_sale({**RECORD, "datahora": "20/11/2026 10:00"}, day=DAY, timezone=SP).erp_time.hour
+        == 10
+    )

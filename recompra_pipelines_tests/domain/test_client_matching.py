@@ -10,7 +10,9 @@ from hypothesis import strategies as st
 from recompra_pipelines.domain.client_matching import ClientEvidence, KnownClient, match_clients
 
 
-def evidence(name: str, phone_base: str | None = None, external_id: str | None = None) -> ClientEvidence:
+def evidence(
+    name: str, phone_base: str | None = None, external_id: str | None = None
+) -> ClientEvidence:
     return ClientEvidence(
         name=name,
         name_key=name.lower(),
@@ -22,12 +24,16 @@ def evidence(name: str, phone_base: str | None = None, external_id: str | None =
 
 
 def known(name: str, phone_base: str | None = None, external_id: str | None = None) -> KnownClient:
-    return KnownClient(id=uuid4(), name_key=name.lower(), phone_base=phone_base, external_id=external_id)
+    return KnownClient(
+        id=uuid4(), name_key=name.lower(), phone_base=phone_base, external_id=external_id
+    )
 
 
 def test_external_id_wins_over_phone_and_name():
     by_id, by_phone = known("ana", external_id="c-1"), known("ana", phone_base="3499998888")
-    result = match_clients([("s1", evidence("ana", "3499998888", external_id="c-1"))], [by_id, by_phone])
+    result = match_clients(
+        [("s1", evidence("ana", "3499998888", external_id="c-1"))], [by_id, by_phone]
+    )
     assert result.existing == {"s1": by_id.id}
 
 
@@ -60,14 +66,21 @@ def test_name_only_record_with_two_same_named_clients_goes_to_a_name_only_client
 
 def test_a_name_only_client_gains_the_phone_it_is_later_seen_with():
     client = known("ana")
-    result = match_clients([("s1", evidence("ana", "3499998888")), ("s2", evidence("ana", "3499998888"))], [client])
+    result = match_clients(
+        [("s1", evidence("ana", "3499998888")), ("s2", evidence("ana", "3499998888"))], [client]
+    )
     assert result.existing == {"s1": client.id, "s2": client.id}
     assert [(f.client_id, f.phone_base) for f in result.phone_fills] == [(client.id, "3499998888")]
 
 
 def test_records_of_one_batch_share_new_clients():
     result = match_clients(
-        [("s1", evidence("bia")), ("s2", evidence("bia", "3499998888")), ("s3", evidence("BIA".lower()))], []
+        [
+            ("s1", evidence("bia")),
+            ("s2", evidence("bia", "3499998888")),
+            ("s3", evidence("BIA".lower())),
+        ],
+        [],
     )
     assert len(result.new_clients) == 1
     assert result.new_clients[0].phone_base == "3499998888"
@@ -82,7 +95,10 @@ records = st.lists(st.tuples(names, phones), max_size=25)
 @given(records, records)
 def test_matching_invariants(existing_records, incoming):
     known_clients = []
-    for name, phone in existing_records:  # a valid starting state: unique phones, one name-only per name
+    for (
+        name,
+        phone,
+    ) in existing_records:  # a valid starting state: unique phones, one name-only per name
         if phone and any(k.phone_base == phone for k in known_clients):
             continue
         if not phone and any(k.name_key == name and k.phone_base is None for k in known_clients):
@@ -97,8 +113,12 @@ def test_matching_invariants(existing_records, incoming):
     final_phone = {k.id: k.phone_base for k in known_clients}
     final_phone.update({f.client_id: f.phone_base for f in result.phone_fills})
     final_phone.update({("new", i): c.phone_base for i, c in enumerate(result.new_clients)})
-    final_name = {k.id: k.name_key for k in known_clients} | {("new", i): c.name_key for i, c in enumerate(result.new_clients)}
-    assigned = {key: cid for key, cid in result.existing.items()} | {key: ("new", i) for key, i in result.created.items()}
+    final_name = {k.id: k.name_key for k in known_clients} | {
+        ("new", i): c.name_key for i, c in enumerate(result.new_clients)
+    }
+    assigned = {key: cid for key, cid in result.existing.items()} | {
+        key: ("new", i) for key, i in result.created.items()
+    }
     for key, record in batch:
         client = assigned[key]
         # A record with a phone always lands on the client holding that phone.

@@ -5,10 +5,18 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from recompra_pipelines.domain.sales import CanonicalItem, CanonicalSale, Occurrence, is_valid_sale, resolve_repeated_ids
+from recompra_pipelines.domain.sales import (
+    CanonicalItem,
+    CanonicalSale,
+    Occurrence,
+    is_valid_sale,
+    resolve_repeated_ids,
+)
 
 
-def sale(external_id: str, total: str, items_net: str = "24.25", situation: str = "00", tag: str = "") -> Occurrence[str]:
+def sale(
+    external_id: str, total: str, items_net: str = "24.25", situation: str = "00", tag: str = ""
+) -> Occurrence[str]:
     item = CanonicalItem(
         line=1, product_code="P1", description="Produto", unit="UN", group=None, ncm=None, product_type=None,
         quantity=Decimal("1"), unit_price=Decimal(items_net), gross=Decimal(items_net), discount=Decimal("0"),
@@ -55,7 +63,9 @@ def test_when_none_matches_a_single_cancelled_looking_one_wins():
 
 
 def test_when_several_match_a_single_cancelled_looking_one_wins():
-    resolution = resolve_repeated_ids([sale("1", "24.25", situation="02"), sale("1", "24.25", tag="x")])
+    resolution = resolve_repeated_ids(
+        [sale("1", "24.25", situation="02"), sale("1", "24.25", tag="x")]
+    )
     assert kept(resolution) == ["1/24.25/02"]
 
 

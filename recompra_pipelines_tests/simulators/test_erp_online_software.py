@@ -24,15 +24,57 @@ DAY = date(2026, 11, 27)  # a Friday
 NOW = datetime(2026, 11, 28, 10, 0, 0)  # store-local; DAY is yesterday, complete
 
 SALE_FIELDS = {
-    "id", "cliente", "clientefone", "clientecelular", "documento", "modelo", "serie", "valor",
-    "movimento", "data", "datahora", "vendedor", "natureza", "tipo", "parceiro", "situacao",
-    "chave", "itens",
+    "id",
+    "cliente",
+    "clientefone",
+    "clientecelular",
+    "documento",
+    "modelo",
+    "serie",
+    "valor",
+    "movimento",
+    "data",
+    "datahora",
+    "vendedor",
+    "natureza",
+    "tipo",
+    "parceiro",
+    "situacao",
+    "chave",
+    "itens",
 }
-REQUIRED_SALE_FIELDS = SALE_FIELDS - {"datahora", "clientefone", "clientecelular", "parceiro", "chave"}
+REQUIRED_SALE_FIELDS = SALE_FIELDS - {
+    "datahora",
+    "clientefone",
+    "clientecelular",
+    "parceiro",
+    "chave",
+}
 ITEM_STRING_FIELDS = (
-    "codigo", "descricao", "unidade", "qtde", "valorunit", "vprod", "vdesc", "baseicms", "percent",
-    "icms", "cst_icms", "csosn", "cst_pis", "cfop", "vfrete", "vseg", "voutro", "vipi", "vicmsst",
-    "vicms_desonera", "cest", "tipo", "ncm", "grupo",
+    "codigo",
+    "descricao",
+    "unidade",
+    "qtde",
+    "valorunit",
+    "vprod",
+    "vdesc",
+    "baseicms",
+    "percent",
+    "icms",
+    "cst_icms",
+    "csosn",
+    "cst_pis",
+    "cfop",
+    "vfrete",
+    "vseg",
+    "voutro",
+    "vipi",
+    "vicmsst",
+    "vicms_desonera",
+    "cest",
+    "tipo",
+    "ncm",
+    "grupo",
 )
 NUMBER = re.compile(r"-?\d+[.,]\d+|-?\d+")
 MONEY = re.compile(r"-?\d+[.,]\d{2}")
@@ -73,7 +115,9 @@ def listar(
     )
 
 
-def sales(client: httpx.Client, token: str, start: date = DAY, end: date | None = None) -> list[dict[str, Any]]:
+def sales(
+    client: httpx.Client, token: str, start: date = DAY, end: date | None = None
+) -> list[dict[str, Any]]:
     response = listar(client, token, start, end)
     assert response.status_code == 200, response.text
     resultado = response.json()["resultado"]
@@ -164,7 +208,9 @@ def test_data_is_deterministic_per_token_and_day(
     assert sales(client, "loja-a") != first.json()["resultado"]
 
 
-def test_multi_day_window_concatenates_days(sim: OnlineSoftwareSimulator, client: httpx.Client) -> None:
+def test_multi_day_window_concatenates_days(
+    sim: OnlineSoftwareSimulator, client: httpx.Client
+) -> None:
     start = DAY - timedelta(days=2)
     window = sales(client, "loja-a", start, DAY)
     by_day = [sales(client, "loja-a", start + timedelta(days=n)) for n in range(3)]
@@ -177,8 +223,12 @@ def test_customers_come_back_with_messy_names_and_phones(
 ) -> None:
     sim.configure("loja-a", sales_per_day=300)
     week = sales(client, "loja-a", DAY - timedelta(days=6), DAY)
-    anonymous = [s for s in week if s["cliente"].split() == ["AO", "CONSUMIDOR"]
-                 or " ".join(s["cliente"].split()).upper() == "AO CONSUMIDOR"]
+    anonymous = [
+        s
+        for s in week
+        if s["cliente"].split() == ["AO", "CONSUMIDOR"]
+        or " ".join(s["cliente"].split()).upper() == "AO CONSUMIDOR"
+    ]
     assert 0.08 < len(anonymous) / len(week) < 0.25
     assert any(s["cliente"] != "AO CONSUMIDOR" for s in anonymous)
 
@@ -220,8 +270,10 @@ def test_today_grows_with_the_clock_and_cancellations_appear_later(
     assert snapshots[10].keys() <= snapshots[14].keys() <= snapshots[23].keys()
 
     cancelled_later = [
-        sale_id for sale_id, sale in snapshots[23].items()
-        if sale["situacao"] == "02" and sale["natureza"] == "SN02"
+        sale_id
+        for sale_id, sale in snapshots[23].items()
+        if sale["situacao"] == "02"
+        and sale["natureza"] == "SN02"
         and any(snapshots[h].get(sale_id, {}).get("natureza") == "SN01" for h in (10, 14, 18))
     ]
     assert cancelled_later
@@ -233,7 +285,9 @@ def test_today_grows_with_the_clock_and_cancellations_appear_later(
     assert len(final) >= len(snapshots[23])
 
 
-def test_troco_lines_repeat_ids_at_volume(sim: OnlineSoftwareSimulator, client: httpx.Client) -> None:
+def test_troco_lines_repeat_ids_at_volume(
+    sim: OnlineSoftwareSimulator, client: httpx.Client
+) -> None:
     sim.configure("loja-grande", sales_per_day=3000)
     records = sales(client, "loja-grande")
     ids = Counter(s["id"] for s in records)
@@ -271,7 +325,10 @@ def test_fail_next_is_served_in_order_then_recovers(
     assert [listar(client, "loja-a").status_code for _ in range(4)] == [500, 503, 429, 200]
     assert listar(client, "loja-b").status_code == 200
     assert [r["fault"] for r in sim.requests_for("loja-a")] == [
-        "fail_next:500", "fail_next:503", "fail_next:429", None,
+        "fail_next:500",
+        "fail_next:503",
+        "fail_next:429",
+        None,
     ]
 
 
@@ -280,7 +337,12 @@ def test_latency_is_applied(sim: OnlineSoftwareSimulator, client: httpx.Client) 
     with pytest.raises(httpx.ReadTimeout):
         client.post(
             LISTAR_VENDAS_PATH,
-            json={"token": "loja-lenta", "rotina": ROTINA, "dtinicio": "27112026", "dtfim": "27112026"},
+            json={
+                "token": "loja-lenta",
+                "rotina": ROTINA,
+                "dtinicio": "27112026",
+                "dtfim": "27112026",
+            },
             timeout=0.05,
         )
 

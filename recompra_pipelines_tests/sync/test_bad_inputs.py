@@ -12,7 +12,9 @@ from recompra_pipelines_tests.helpers import count, materialize_day, metadata, n
 DAY = date(2026, 11, 18)
 
 
-def test_malformed_records_are_quarantined_while_the_rest_loads(engine, database_url, erp_simulator, instance):
+def test_malformed_records_are_quarantined_while_the_rest_loads(
+    engine, database_url, erp_simulator, instance
+):
     simulator, url = erp_simulator
     org_id, token = new_org(engine, url)
     simulator.configure(token, sales_per_day=40)
@@ -29,7 +31,9 @@ def test_malformed_records_are_quarantined_while_the_rest_loads(engine, database
     assert normalized["quarantined"] == 3
     with engine.connect() as conn:
         rows = conn.execute(
-            sa.text("SELECT id_externo, campo, motivo, registro FROM erp_quarantine WHERE organizacao_id = :o"),
+            sa.text(
+                "SELECT id_externo, campo, motivo, registro FROM erp_quarantine WHERE organizacao_id = :o"
+            ),
             {"o": org_id},
         ).all()
     assert {row.id_externo for row in rows} == set(broken)
@@ -42,10 +46,15 @@ def test_malformed_records_are_quarantined_while_the_rest_loads(engine, database
     # Once the ERP sends the records right again, they load (and quarantine keeps its history).
     simulator.configure(token, malformed_records=0)
     assert materialize_day(instance, database_url, org_id, DAY).success
-    assert count(engine, "SELECT count(*) FROM erp_quarantine WHERE organizacao_id = :o", o=org_id) == 3
+    assert (
+        count(engine, "SELECT count(*) FROM erp_quarantine WHERE organizacao_id = :o", o=org_id)
+        == 3
+    )
 
 
-def test_a_new_sale_with_a_bad_field_names_org_day_record_and_field(engine, database_url, erp_simulator, instance):
+def test_a_new_sale_with_a_bad_field_names_org_day_record_and_field(
+    engine, database_url, erp_simulator, instance
+):
     simulator, url = erp_simulator
     org_id, token = new_org(engine, url)
     good = simulator.sales_for(token, DAY)[0]
@@ -59,13 +68,20 @@ def test_a_new_sale_with_a_bad_field_names_org_day_record_and_field(engine, data
     with engine.connect() as conn:
         reasons = dict(
             conn.execute(
-                sa.text("SELECT id_externo, campo || ': ' || motivo FROM erp_quarantine WHERE organizacao_id = :o"),
+                sa.text(
+                    "SELECT id_externo, campo || ': ' || motivo FROM erp_quarantine WHERE organizacao_id = :o"
+                ),
                 {"o": org_id},
             ).all()
         )
-    assert reasons == {"bad-1": "itens[0].qtde: must not be negative: '-2'", "bad-2": "valor: not a number: 'NaN'"}
+    assert reasons == {
+        "bad-1": "itens[0].qtde: must not be negative: '-2'",
+        "bad-2": "valor: not a number: 'NaN'",
+    }
     assert count(engine, "SELECT count(*) FROM sales WHERE organizacao_id = :o", o=org_id) == 5
-    warnings = [e.user_message for e in instance.all_logs(result.run_id) if "quarantined" in e.user_message]
+    warnings = [
+        e.user_message for e in instance.all_logs(result.run_id) if "quarantined" in e.user_message
+    ]
     assert warnings == [
         f"2 record(s) quarantined for organization {org_id}, day {DAY} by field: "
         "{'itens.qtde': 1, 'valor': 1} (see erp_quarantine)"
@@ -85,7 +101,11 @@ def test_an_unreadable_payload_fails_the_run_keeps_the_raw_response_and_changes_
     result = materialize_day(instance, database_url, org_id, DAY, raise_on_error=False)
 
     assert not result.success
-    check = next(e for e in result.get_asset_check_evaluations() if e.check_name == "erp_raw_extract_is_readable")
+    check = next(
+        e
+        for e in result.get_asset_check_evaluations()
+        if e.check_name == "erp_raw_extract_is_readable"
+    )
     assert not check.passed
     assert "'resultado' is not a list of sales" in check.description
     assert "Erro interno" in check.description
@@ -102,7 +122,9 @@ def test_an_unreadable_payload_fails_the_run_keeps_the_raw_response_and_changes_
     simulator.configure(token, non_list_resultado=None)
 
 
-def test_html_error_page_with_status_200_is_unreadable(engine, database_url, erp_simulator, instance):
+def test_html_error_page_with_status_200_is_unreadable(
+    engine, database_url, erp_simulator, instance
+):
     simulator, url = erp_simulator
     org_id, token = new_org(engine, url)
     simulator.configure(token, sales_per_day=3, response_mode="html_error")
@@ -110,6 +132,10 @@ def test_html_error_page_with_status_200_is_unreadable(engine, database_url, erp
     result = materialize_day(instance, database_url, org_id, DAY, raise_on_error=False)
 
     assert not result.success
-    check = next(e for e in result.get_asset_check_evaluations() if e.check_name == "erp_raw_extract_is_readable")
+    check = next(
+        e
+        for e in result.get_asset_check_evaluations()
+        if e.check_name == "erp_raw_extract_is_readable"
+    )
     assert "not JSON" in check.description
     assert count(engine, "SELECT count(*) FROM sales WHERE organizacao_id = :o", o=org_id) == 0

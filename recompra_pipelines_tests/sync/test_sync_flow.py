@@ -23,18 +23,42 @@ def test_a_day_loads_every_sale_item_and_entity(engine, database_url, erp_simula
     assert all(e.passed for e in result.get_asset_check_evaluations())
     loaded = metadata(result, "crm_sales")
     assert loaded["inserted"] == len(distinct_ids) == loaded["staged"]
-    assert count(engine, "SELECT count(*) FROM sales WHERE organizacao_id = :o", o=org_id) == len(distinct_ids)
-    assert count(engine, "SELECT count(DISTINCT id_externo) FROM sales WHERE organizacao_id = :o", o=org_id) == len(distinct_ids)
-    anonymous = {r["id"] for r in records if is_anonymous_client(r["cliente"])}
-    assert count(engine, "SELECT count(*) FROM sales WHERE organizacao_id = :o AND cliente_id IS NULL", o=org_id) == len(anonymous)
-    assert count(engine, "SELECT count(*) FROM clients WHERE organizacao_id = :o AND nome ILIKE '%consumidor%'", o=org_id) == 0
-    kept_items = sum(len(r["itens"]) for r in {r["id"]: r for r in records if _matches_items(r)}.values())
-    assert count(engine, "SELECT count(*) FROM sale_items WHERE organizacao_id = :o", o=org_id) == kept_items
-    assert count(engine, "SELECT count(*) FROM products WHERE organizacao_id = :o", o=org_id) == len(
-        {i["codigo"] for r in records for i in r["itens"]}
+    assert count(engine, "SELECT count(*) FROM sales WHERE organizacao_id = :o", o=org_id) == len(
+        distinct_ids
     )
+    assert count(
+        engine, "SELECT count(DISTINCT id_externo) FROM sales WHERE organizacao_id = :o", o=org_id
+    ) == len(distinct_ids)
+    anonymous = {r["id"] for r in records if is_anonymous_client(r["cliente"])}
+    assert count(
+        engine,
+        "SELECT count(*) FROM sales WHERE organizacao_id = :o AND cliente_id IS NULL",
+        o=org_id,
+    ) == len(anonymous)
+    assert (
+        count(
+            engine,
+            "SELECT count(*) FROM clients WHERE organizacao_id = :o AND nome ILIKE '%consumidor%'",
+            o=org_id,
+        )
+        == 0
+    )
+    kept_items = sum(
+        len(r["itens"]) for r in {r["id"]: r for r in records if _matches_items(r)}.values()
+    )
+    assert (
+        count(engine, "SELECT count(*) FROM sale_items WHERE organizacao_id = :o", o=org_id)
+        == kept_items
+    )
+    assert count(
+        engine, "SELECT count(*) FROM products WHERE organizacao_id = :o", o=org_id
+    ) == len({i["codigo"] for r in records for i in r["itens"]})
     # Money is exact: the stored day total equals the sum of the ERP's strings.
-    valid_total = count(engine, "SELECT COALESCE(sum(valor_total), 0) FROM sales WHERE organizacao_id = :o AND valida", o=org_id)
+    valid_total = count(
+        engine,
+        "SELECT COALESCE(sum(valor_total), 0) FROM sales WHERE organizacao_id = :o AND valida",
+        o=org_id,
+    )
     assert loaded["valid_sales_total_centavos"] == int(valid_total * 100)
 
 
@@ -44,9 +68,13 @@ def _matches_items(record) -> bool:
     from recompra_pipelines.domain.parsing import parse_decimal
 
     net = sum(
-        (parse_decimal(i.get("vprod") or "0") - parse_decimal(i.get("vdesc") or "0")) for i in record["itens"]
+        (parse_decimal(i.get("vprod") or "0") - parse_decimal(i.get("vdesc") or "0"))
+        for i in record["itens"]
     )
-    return abs(parse_decimal(record["valor"]) - net) <= Decimal("0.011") or parse_decimal(record["valor"]) <= 0
+    return (
+        abs(parse_decimal(record["valor"]) - net) <= Decimal("0.011")
+        or parse_decimal(record["valor"]) <= 0
+    )
 
 
 def test_rerunning_an_unchanged_day_writes_no_row(engine, database_url, erp_simulator, instance):
@@ -65,11 +93,19 @@ def test_rerunning_an_unchanged_day_writes_no_row(engine, database_url, erp_simu
     assert metadata(again, "erp_normalized_sales")["already_staged"] is True
     sales = metadata(again, "crm_sales")
     assert (sales["inserted"], sales["updated"], sales["unchanged"]) == (0, 0, sales["staged"])
-    assert count(engine, "SELECT count(*) FROM erp_raw_extracts WHERE organizacao_id = :o", o=org_id) == 1
-    assert count(engine, "SELECT capturas FROM erp_raw_extracts WHERE organizacao_id = :o", o=org_id) == 2
+    assert (
+        count(engine, "SELECT count(*) FROM erp_raw_extracts WHERE organizacao_id = :o", o=org_id)
+        == 1
+    )
+    assert (
+        count(engine, "SELECT capturas FROM erp_raw_extracts WHERE organizacao_id = :o", o=org_id)
+        == 2
+    )
 
 
-def test_two_organizations_with_identical_erp_data_stay_separate(engine, database_url, erp_simulator, instance):
+def test_two_organizations_with_identical_erp_data_stay_separate(
+    engine, database_url, erp_simulator, instance
+):
     simulator, url = erp_simulator
     shared_token = "token-shared-by-two-orgs"
     simulator.configure(shared_token, sales_per_day=30)
@@ -84,13 +120,19 @@ def test_two_organizations_with_identical_erp_data_stay_separate(engine, databas
         b = count(engine, f"SELECT count(*) FROM {table} WHERE organizacao_id = :o", o=second)
         assert a == b > 0, table
     # No row of one organization points at another's.
-    assert count(
-        engine,
-        """SELECT count(*) FROM sales s JOIN clients c ON c.id = s.cliente_id
+    assert (
+        count(
+            engine,
+            """SELECT count(*) FROM sales s JOIN clients c ON c.id = s.cliente_id
            WHERE s.organizacao_id <> c.organizacao_id""",
-    ) == 0
-    assert count(
-        engine,
-        """SELECT count(*) FROM sale_items i JOIN products p ON p.id = i.produto_id
+        )
+        == 0
+    )
+    assert (
+        count(
+            engine,
+            """SELECT count(*) FROM sale_items i JOIN products p ON p.id = i.produto_id
            WHERE i.organizacao_id <> p.organizacao_id""",
-    ) == 0
+        )
+        == 0
+    )

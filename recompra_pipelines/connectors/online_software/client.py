@@ -60,7 +60,12 @@ class OnlineSoftwareClient:
         kwargs = {"sleep": self._sleep} if self._sleep else {}
         with httpx.Client(timeout=self._timeout) as http:
             outcome = post_json_with_retries(
-                http, self._url, request.model_dump(), retry=self._retry, describe=describe, **kwargs
+                http,
+                self._url,
+                request.model_dump(),
+                retry=self._retry,
+                describe=describe,
+                **kwargs,
             )
         response = outcome.response
         if response.status_code >= 400:

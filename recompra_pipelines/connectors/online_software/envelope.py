@@ -18,11 +18,17 @@ def sales_records(text: str) -> list[Any]:
     try:
         body = json.loads(text)
     except json.JSONDecodeError as error:
-        raise ErpPayloadError(f"response is not JSON ({error.msg} at char {error.pos}): {_excerpt(text)}") from None
+        raise ErpPayloadError(
+            f"response is not JSON ({error.msg} at char {error.pos}): {_excerpt(text)}"
+        ) from None
     if not isinstance(body, dict):
-        raise ErpPayloadError(f"response is a JSON {type(body).__name__}, not an object with 'resultado'")
+        raise ErpPayloadError(
+            f"response is a JSON {type(body).__name__}, not an object with 'resultado'"
+        )
     if "resultado" not in body:
-        raise ErpPayloadError(f"response has no 'resultado' (keys: {', '.join(sorted(body)) or 'none'})")
+        raise ErpPayloadError(
+            f"response has no 'resultado' (keys: {', '.join(sorted(body)) or 'none'})"
+        )
     result = body["resultado"]
     if not isinstance(result, list):
         shown = _excerpt(result) if isinstance(result, str) else type(result).__name__

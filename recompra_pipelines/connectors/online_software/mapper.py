@@ -49,7 +49,8 @@ def map_sale(record: Any, *, day: date, timezone: ZoneInfo) -> CanonicalSale:
     business_date = _field("data", parse_br_date, _required(wire.data, "data"))
     if business_date != day:
         raise RecordRejected(
-            "data", f"dated {business_date.isoformat()}, outside the requested day {day.isoformat()}"
+            "data",
+            f"dated {business_date.isoformat()}, outside the requested day {day.isoformat()}",
         )
     total = quantize_money(_field("valor", parse_decimal, _required(wire.valor, "valor")))
     nature = _text(_required(wire.natureza, "natureza"))
@@ -91,20 +92,34 @@ def _map_item(line: int, raw: Any) -> CanonicalItem:
         wire = WireItem.model_validate(raw)
     except ValidationError as error:
         first = error.errors()[0]
-        raise RecordRejected(f"{prefix}.{_loc(first['loc'])}", "expected a text or number value") from None
+        raise RecordRejected(
+            f"{prefix}.{_loc(first['loc'])}", "expected a text or number value"
+        ) from None
 
     code = _text(wire.codigo)
     if not code:
         raise RecordRejected(f"{prefix}.codigo", "missing")
-    quantity = _field(f"{prefix}.qtde", parse_non_negative_decimal, _required(wire.qtde, f"{prefix}.qtde"))
+    quantity = _field(
+        f"{prefix}.qtde", parse_non_negative_decimal, _required(wire.qtde, f"{prefix}.qtde")
+    )
     unit_price = _field(
-        f"{prefix}.valorunit", parse_non_negative_decimal, _required(wire.valorunit, f"{prefix}.valorunit")
+        f"{prefix}.valorunit",
+        parse_non_negative_decimal,
+        _required(wire.valorunit, f"{prefix}.valorunit"),
     )
     discount = quantize_money(
-        _field(f"{prefix}.vdesc", parse_non_negative_decimal, wire.vdesc if wire.vdesc not in (None, "") else "0")
+        _field(
+            f"{prefix}.vdesc",
+            parse_non_negative_decimal,
+            wire.vdesc if wire.vdesc not in (None, "") else "0",
+        )
     )
     total_cost = quantize_money(
-        _field(f"{prefix}.vcusto", parse_non_negative_decimal, wire.vcusto if wire.vcusto not in (None, "") else "0")
+        _field(
+            f"{prefix}.vcusto",
+            parse_non_negative_decimal,
+            wire.vcusto if wire.vcusto not in (None, "") else "0",
+        )
     )
     # The fiscal gross (vprod) is what the NF-e states; unit × quantity only when it is absent,
     # since recomputing it loses the ERP's own rounding (peers R-BR-6).

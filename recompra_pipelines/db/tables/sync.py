@@ -31,7 +31,9 @@ organizations = sa.Table(
     sa.Column("fuso_horario", sa.Text, nullable=False, server_default="America/Sao_Paulo"),
     sa.Column("integracao_tipo", sa.Text, nullable=True),
     # Holds the ERP token: read it only to call the ERP, never log or copy it anywhere.
-    sa.Column("integracao_configuracao", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")),
+    sa.Column(
+        "integracao_configuracao", JSONB, nullable=False, server_default=sa.text("'{}'::jsonb")
+    ),
     sa.Column("integracao_ativa", sa.Boolean, nullable=False, server_default=sa.true()),
     sa.Column("integracao_data_ativacao", Timestamp, nullable=True),
     # Sales dated before this day load as history only: no cashback, campaigns or messages.
@@ -89,7 +91,9 @@ clients = sa.Table(
         "organizacao_id",
         "nome_chave",
         unique=True,
-        postgresql_where=sa.text("telefone_base IS NULL AND id_externo IS NULL AND cpf_cnpj IS NULL"),
+        postgresql_where=sa.text(
+            "telefone_base IS NULL AND id_externo IS NULL AND cpf_cnpj IS NULL"
+        ),
     ),
     sa.Index(
         "uq_clients_organizacao_id_cpf_cnpj",
@@ -140,7 +144,9 @@ partners = sa.Table(
     sa.Column("identificador", sa.Text, nullable=False),
     sa.Column("codigo_afiliacao", sa.Text, nullable=False),
     sa.Column("cpf_cnpj", sa.Text, nullable=True),
-    sa.Column("cliente_id", sa.Uuid, sa.ForeignKey("clients.id", ondelete="SET NULL"), nullable=True),
+    sa.Column(
+        "cliente_id", sa.Uuid, sa.ForeignKey("clients.id", ondelete="SET NULL"), nullable=True
+    ),
     inserted_at_column(),
     updated_at_column(),
     sa.UniqueConstraint("organizacao_id", "identificador"),
@@ -159,10 +165,16 @@ sales = sa.Table(
     # Where data_venda's time of day comes from: ERP (the ERP's own time), CAPTURA (first seen
     # by a sync the same day), DIA (only the date is known: local midnight).
     sa.Column("data_venda_precisao", sa.Text, nullable=False),
-    sa.Column("cliente_id", sa.Uuid, sa.ForeignKey("clients.id", ondelete="SET NULL"), nullable=True),
-    sa.Column("vendedor_id", sa.Uuid, sa.ForeignKey("sellers.id", ondelete="SET NULL"), nullable=True),
+    sa.Column(
+        "cliente_id", sa.Uuid, sa.ForeignKey("clients.id", ondelete="SET NULL"), nullable=True
+    ),
+    sa.Column(
+        "vendedor_id", sa.Uuid, sa.ForeignKey("sellers.id", ondelete="SET NULL"), nullable=True
+    ),
     sa.Column("vendedor_nome", sa.Text, nullable=False, server_default="N/A"),
-    sa.Column("parceiro_id", sa.Uuid, sa.ForeignKey("partners.id", ondelete="SET NULL"), nullable=True),
+    sa.Column(
+        "parceiro_id", sa.Uuid, sa.ForeignKey("partners.id", ondelete="SET NULL"), nullable=True
+    ),
     sa.Column("parceiro", sa.Text, nullable=False, server_default="N/A"),
     sa.Column("valor_total", Money, nullable=False),
     sa.Column("custo_total", Money, nullable=False),
