@@ -184,7 +184,7 @@ def _resolve_clients(conn: sa.Connection, org_id: str, day: date) -> dict[str, i
     match = match_clients(records, _known_clients(conn, org_id, day))
 
     new_ids = _insert_new_clients(conn, org_id, match.new_clients)
-    for fill in match.phone_fills:
+    if match.phone_fills:
         conn.execute(
             sa.text(
                 """
@@ -193,13 +193,16 @@ def _resolve_clients(conn: sa.Connection, org_id: str, day: date) -> dict[str, i
                 WHERE id = :id AND organizacao_id = :org AND telefone_base IS NULL
                 """
             ),
-            {
-                "phone": fill.phone,
-                "base": fill.phone_base,
-                "e164": fill.phone_e164,
-                "id": fill.client_id,
-                "org": org_id,
-            },
+            [
+                {
+                    "phone": f.phone,
+                    "base": f.phone_base,
+                    "e164": f.phone_e164,
+                    "id": f.client_id,
+                    "org": org_id,
+                }
+                for f in match.phone_fills
+            ],
         )
     assignments = [(key, client_id) for key, client_id in match.existing.items()]
     assignments += [(key, new_ids[index]) for key, index in match.created.items()]

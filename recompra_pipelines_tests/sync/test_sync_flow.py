@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import date
 
+import sqlalchemy as sa
+
 from recompra_pipelines.domain.names import is_anonymous_client
 from recompra_pipelines_tests.helpers import count, materialize_day, metadata, new_org, row_versions
 
@@ -136,3 +138,22 @@ def test_two_organizations_with_identical_erp_data_stay_separate(
         )
         == 0
     )
+
+
+def test_the_erp_token_is_never_stored_or_logged(engine, database_url, erp_simulator, instance):
+    simulator, url = erp_simulator
+    secret = "super-secret-os-token-123"
+    org_id, _ = new_org(engine, url, token=secret)
+    simulator.configure(secret, sales_per_day=5, fail_next=[503])
+
+    result = materialize_day(instance, database_url, org_id, DAY)
+
+    assert result.success
+    logs = " ".join(str(entry) for entry in instance.all_logs(result.run_id))
+    assert secret not in logs
+    with engine.connect() as conn:
+        stored = conn.execute(
+            sa.text("SELECT requisicao::text || conteudo FROM erp_raw_extracts WHERE organizacao_id = :o"), {"o": org_id}
+        ).scalar()
+    assert secret not in stored
+    assert metadata(result, "erp_raw_extract")["http_attempts"] == 2
