@@ -8,9 +8,9 @@ from datetime import date
 import dagster as dg
 import sqlalchemy as sa
 
-from recompra_pipelines.assets.erp_sync import SYNC_ASSETS
-from recompra_pipelines.checks.erp_sync_checks import SYNC_CHECKS
+from recompra_pipelines.automation.erp_sync import SYNC_GRAPH
 from recompra_pipelines.db.org_writer import apply_org_file
+from recompra_pipelines.definitions import defs
 from recompra_pipelines.orgfile.organization import OrgFile
 from recompra_pipelines.partitions import ORGANIZATIONS, org_day_key
 from recompra_pipelines.resources.crm_database import CrmDatabase
@@ -64,7 +64,8 @@ def materialize_day(
     if not instance.has_dynamic_partition(ORGANIZATIONS, org_id):
         instance.add_dynamic_partitions(ORGANIZATIONS, [org_id])
     return dg.materialize(
-        [*SYNC_ASSETS, *SYNC_CHECKS],
+        [*defs.assets, *defs.asset_checks],
+        selection=SYNC_GRAPH,
         partition_key=str(org_day_key(org_id, day)),
         instance=instance,
         resources={"crm_db": CrmDatabase(url=database_url), "erp": fast_erp()},

@@ -29,6 +29,10 @@ def test_definitions_load():
         "crm_entities",
         "crm_sales",
     }
+    assert {key.name for key in job.asset_layer.asset_graph.asset_check_keys} >= {
+        "erp_raw_extract_is_readable",
+        "crm_sales_match_staging",
+    }
     assert defs.resolve_schedule_def("erp_sync_schedule").cron_schedule == "*/5 * * * *"
     assert defs.resolve_sensor_def("organizations_sensor")
     check_keys = {key.name for key in defs.resolve_asset_graph().asset_check_keys}

@@ -13,7 +13,7 @@ from recompra_pipelines.resources.crm_database import CrmDatabase
 from recompra_pipelines.resources.erp import ErpConnectors
 from recompra_pipelines.sync import steps
 
-GROUP = "erp_sync"
+GROUP = "erp_sync"  # the per org x day sync job selects this group
 
 
 @dg.asset(

@@ -3,7 +3,6 @@
 import dagster as dg
 import sqlalchemy as sa
 
-from recompra_pipelines.assets.erp_sync import crm_sales, erp_normalized_sales, erp_raw_extract
 from recompra_pipelines.connectors.errors import ErpPayloadError
 from recompra_pipelines.connectors.registry import connector_for
 from recompra_pipelines.db.extracts import latest_extract, staged_extract_hash
@@ -16,7 +15,7 @@ QUARANTINE_RATE_WARN = 0.05
 SALE_TOTAL_TOLERANCE = "0.05"
 
 
-@dg.asset_check(asset=erp_raw_extract, partitions_def=org_day_partitions, blocking=True)
+@dg.asset_check(asset="erp_raw_extract", partitions_def=org_day_partitions, blocking=True)
 def erp_raw_extract_is_readable(
     context: dg.AssetCheckExecutionContext, crm_db: CrmDatabase
 ) -> dg.AssetCheckResult:
@@ -44,7 +43,7 @@ def erp_raw_extract_is_readable(
     )
 
 
-@dg.asset_check(asset=erp_normalized_sales, partitions_def=org_day_partitions)
+@dg.asset_check(asset="erp_normalized_sales", partitions_def=org_day_partitions)
 def erp_quarantine_rate(
     context: dg.AssetCheckExecutionContext, crm_db: CrmDatabase
 ) -> dg.AssetCheckResult:
@@ -70,7 +69,7 @@ def erp_quarantine_rate(
     )
 
 
-@dg.asset_check(asset=crm_sales, partitions_def=org_day_partitions)
+@dg.asset_check(asset="crm_sales", partitions_def=org_day_partitions)
 def crm_sales_no_duplicate_keys(
     context: dg.AssetCheckExecutionContext, crm_db: CrmDatabase
 ) -> dg.AssetCheckResult:
@@ -108,7 +107,7 @@ def crm_sales_no_duplicate_keys(
     )
 
 
-@dg.asset_check(asset=crm_sales, partitions_def=org_day_partitions)
+@dg.asset_check(asset="crm_sales", partitions_def=org_day_partitions)
 def crm_sales_match_staging(
     context: dg.AssetCheckExecutionContext, crm_db: CrmDatabase
 ) -> dg.AssetCheckResult:
@@ -143,7 +142,7 @@ def crm_sales_match_staging(
     )
 
 
-@dg.asset_check(asset=crm_sales, partitions_def=org_day_partitions)
+@dg.asset_check(asset="crm_sales", partitions_def=org_day_partitions)
 def crm_sale_totals_match_items(
     context: dg.AssetCheckExecutionContext, crm_db: CrmDatabase
 ) -> dg.AssetCheckResult:

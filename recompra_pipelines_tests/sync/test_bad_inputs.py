@@ -29,7 +29,9 @@ def test_malformed_records_are_quarantined_while_the_rest_loads(
     assert result.success
     normalized = metadata(result, "erp_normalized_sales")
     assert normalized["quarantined"] == 3
-    rate = next(e for e in result.get_asset_check_evaluations() if e.check_name == "erp_quarantine_rate")
+    rate = next(
+        e for e in result.get_asset_check_evaluations() if e.check_name == "erp_quarantine_rate"
+    )
     assert not rate.passed and rate.severity.value == "WARN"  # 3 of ~40 records is above 5 %
     with engine.connect() as conn:
         rows = conn.execute(
@@ -143,7 +145,9 @@ def test_html_error_page_with_status_200_is_unreadable(
     assert count(engine, "SELECT count(*) FROM sales WHERE organizacao_id = :o", o=org_id) == 0
 
 
-def test_a_sale_whose_value_disagrees_with_its_items_raises_a_warning(engine, database_url, erp_simulator, instance):
+def test_a_sale_whose_value_disagrees_with_its_items_raises_a_warning(
+    engine, database_url, erp_simulator, instance
+):
     simulator, url = erp_simulator
     org_id, token = new_org(engine, url)
     good = simulator.sales_for(token, DAY)[0]
@@ -153,6 +157,10 @@ def test_a_sale_whose_value_disagrees_with_its_items_raises_a_warning(engine, da
     result = materialize_day(instance, database_url, org_id, DAY)
 
     assert result.success  # a warning, not a failure
-    check = next(e for e in result.get_asset_check_evaluations() if e.check_name == "crm_sale_totals_match_items")
+    check = next(
+        e
+        for e in result.get_asset_check_evaluations()
+        if e.check_name == "crm_sale_totals_match_items"
+    )
     assert not check.passed and check.severity.value == "WARN"
     assert check.metadata["outside_tolerance"].value == 1

@@ -22,7 +22,8 @@ def test_a_day_loads_every_sale_item_and_entity(engine, database_url, erp_simula
     result = materialize_day(instance, database_url, org_id, DAY)
 
     assert result.success
-    assert all(e.passed for e in result.get_asset_check_evaluations())
+    checks = result.get_asset_check_evaluations()
+    assert len(checks) == 5 and all(e.passed for e in checks)
     loaded = metadata(result, "crm_sales")
     assert loaded["inserted"] == len(distinct_ids) == loaded["staged"]
     assert count(engine, "SELECT count(*) FROM sales WHERE organizacao_id = :o", o=org_id) == len(
@@ -153,7 +154,10 @@ def test_the_erp_token_is_never_stored_or_logged(engine, database_url, erp_simul
     assert secret not in logs
     with engine.connect() as conn:
         stored = conn.execute(
-            sa.text("SELECT requisicao::text || conteudo FROM erp_raw_extracts WHERE organizacao_id = :o"), {"o": org_id}
+            sa.text(
+                "SELECT requisicao::text || conteudo FROM erp_raw_extracts WHERE organizacao_id = :o"
+            ),
+            {"o": org_id},
         ).scalar()
     assert secret not in stored
     assert metadata(result, "erp_raw_extract")["http_attempts"] == 2
