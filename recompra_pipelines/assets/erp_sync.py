@@ -20,7 +20,6 @@ GROUP = "erp_sync"  # the per org x day sync job selects this group
     partitions_def=org_day_partitions,
     group_name=GROUP,
     kinds={"postgres"},
-    pool="erp_api",
 )
 def erp_raw_extract(
     context: dg.AssetExecutionContext, crm_db: CrmDatabase, erp: ErpConnectors
