@@ -46,6 +46,8 @@ class OnlineSoftwareConnector:
     secret_keys = frozenset({"token"})
 
     def fetch_day(self, config: dict[str, Any], day: date, settings: FetchSettings) -> RawExtract:
+        if not str(config.get("token") or "").strip():
+            raise ValueError("the Online Software integration config has no token")
         client = OnlineSoftwareClient(
             token=config["token"],
             server_url=config.get("server_url"),

@@ -14,7 +14,7 @@ from uuid import UUID
 
 import sqlalchemy as sa
 
-from recompra_pipelines.connectors.errors import ErpPayloadError
+from recompra_pipelines.connectors.errors import ErpPayloadError, ErpRequestError
 from recompra_pipelines.connectors.registry import FetchSettings, connector_for
 from recompra_pipelines.db.bulk import lock_organization
 from recompra_pipelines.db.entities import EntityCounts, upsert_entities
@@ -69,7 +69,10 @@ def fetch_raw_extract(
     with engine.connect() as conn:
         org = _integrated(load_organization(conn, org_id))
     connector = connector_for(org.integration_type)
-    raw = connector.fetch_day(org.integration_config, day, settings)
+    try:
+        raw = connector.fetch_day(org.integration_config, day, settings)
+    except (ErpRequestError, ValueError) as error:
+        raise SyncError(f"organization {org_id}, day {day}: {error}") from None
     with engine.begin() as conn:
         lock_organization(conn, org_id)
         if extract_is_stored(conn, org_id, day, connector.integration_type, raw.content_hash):

@@ -164,3 +164,23 @@ def test_a_sale_whose_value_disagrees_with_its_items_raises_a_warning(
     )
     assert not check.passed and check.severity.value == "WARN"
     assert check.metadata["outside_tolerance"].value == 1
+
+
+def test_an_erp_that_keeps_failing_fails_the_run_naming_org_and_day(
+    engine, database_url, erp_simulator, instance
+):
+    simulator, url = erp_simulator
+    org_id, token = new_org(engine, url)
+    simulator.configure(token, fail_next=[503, 503, 503])
+
+    result = materialize_day(instance, database_url, org_id, DAY, raise_on_error=False)
+
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    message = failure.step_failure_data.error.to_string()
+    assert f"organization {org_id}, day {DAY}" in message and "HTTP 503 after 3 attempts" in message
+    assert token not in message
+    assert (
+        count(engine, "SELECT count(*) FROM erp_raw_extracts WHERE organizacao_id = :o", o=org_id)
+        == 0
+    )
