@@ -51,8 +51,9 @@ def _server() -> Iterator[tuple[str, str]]:
     configured = os.environ.get(BENCH_DATABASE_URL_ENV)
     if configured:
         url = sa.make_url(with_psycopg_driver(configured))
-        yield url.render_as_string(hide_password=False), (
-            f"{BENCH_DATABASE_URL_ENV} ({url.host or 'local socket'}:{url.port or 5432})"
+        yield (
+            url.render_as_string(hide_password=False),
+            (f"{BENCH_DATABASE_URL_ENV} ({url.host or 'local socket'}:{url.port or 5432})"),
         )
         return
     import pgserver

@@ -11,12 +11,12 @@ class Figure:
     name: str
     value: str
     target: str = "—"
-    meets: bool | None = None  # None: no target
+    meets: bool | None = None  # None: no target, or not measured
 
     @property
     def verdict(self) -> str:
         if self.meets is None:
-            return "—"
+            return "—" if self.target == "—" else "n/a"
         return "yes" if self.meets else "NO"
 
     def as_dict(self) -> dict:

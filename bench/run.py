@@ -1,6 +1,6 @@
 """`make bench`: the performance figures of DESIGN §8, all measured in one run.
 
-    .venv/bin/python -m bench.run [--sales 20000] [--day 2026-11-20]
+    .venv/bin/python -m bench.run [--sales 20000] [--day 2026-11-20] [--budget 180]
 
 1. A fresh PostgreSQL database (RECOMPRA_BENCH_DATABASE_URL's server, else an embedded
    pgserver), migrated; the Online Software simulator serving from a thread of this process.
@@ -12,8 +12,10 @@
 5. Org B (new token, same volume): the whole graph through a Dagster `materialize` of the
    partition, against a COPY of its own rows.
 
-Prints a table (figure, target, met?) and writes bench/results/latest.md and latest.json.
-Targets are reported, never enforced: the exit status is 0 whatever the figures.
+Every measured run has a time budget (--budget): past it, the run's statements on the bench
+database are cancelled and the figure is reported as not finished. Prints a table (figure,
+target, met?) and writes bench/results/latest.md and latest.json. Targets are reported, never
+enforced: the exit status is 0 whatever the figures.
 """
 
 from __future__ import annotations
@@ -23,11 +25,12 @@ import json
 import logging
 import os
 import platform
-import resource
 import secrets
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import warnings
 from datetime import UTC, date, datetime, timedelta
@@ -36,7 +39,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from bench.copy_baseline import TARGET_KIND, CopyBaseline, measure_copy
+from bench.copy_baseline import TARGET_KIND, measure_copy
 from bench.database import bench_database
 from bench.report import FIGURE_HEADER, Figure, figure_rows, markdown_table, text_table
 from bench.sync_once import STEPS
@@ -60,18 +63,27 @@ MIB = 1024**2
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Recompra performance benchmark (DESIGN §8)")
-    parser.add_argument("--sales", type=int, default=20_000, help="sales per org x day (default 20000)")
+    parser.add_argument(
+        "--sales", type=int, default=20_000, help="sales per org x day (default 20000)"
+    )
     parser.add_argument("--day", type=date.fromisoformat, default=DEFAULT_DAY, help="a past day")
-    parser.add_argument("--copy-runs", type=int, default=3, help="COPY baseline repetitions (median)")
+    parser.add_argument(
+        "--budget", type=float, default=180.0, help="seconds allowed per measured run"
+    )
+    parser.add_argument(
+        "--copy-runs", type=int, default=3, help="COPY baseline repetitions (median)"
+    )
     parser.add_argument("--out-dir", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     warnings.filterwarnings("ignore", module="dagster")
+    # A TERM (e.g. a CI timeout) still drops the bench database and stops the embedded server.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     started = time.perf_counter()
-    report = run(args.sales, args.day, args.copy_runs)
+    report = run(args)
     report["bench_wall_seconds"] = time.perf_counter() - started
-    write_outputs(report, args.out_dir)
+    write_outputs(report, args.out_dir, "latest")
     return 0
 
 
@@ -79,7 +91,8 @@ def say(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-def run(sales: int, day: date, copy_runs: int) -> dict[str, Any]:
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    day: date = args.day
     report: dict[str, Any] = {
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "git": _git_revision(),
@@ -88,56 +101,88 @@ def run(sales: int, day: date, copy_runs: int) -> dict[str, Any]:
             "platform": platform.platform(),
             "cpus": os.cpu_count(),
         },
-        "sales_per_day": sales,
+        "sales_per_day": args.sales,
         "day": day.isoformat(),
+        "budget_seconds": args.budget,
+        "skipped": {},
     }
     with bench_database() as db:
         say(f"database {db.name} on {db.server}, migrated")
         engine = create_crm_engine(db.url)
         with engine.connect() as conn:
             report["postgres"] = conn.scalar(sa.text("SHOW server_version"))
+            report["postgres_settings"] = {
+                name: conn.scalar(sa.text(f"SHOW {name}"))
+                for name in ("shared_buffers", "work_mem", "synchronous_commit", "fsync", "jit")
+            }
+        report["load_average_start"] = _load_average()
         report["database_server"] = db.server
         simulator = OnlineSoftwareSimulator()
         # Pinned two days after `day`: the day is complete whatever the wall clock says.
         simulator.set_now(datetime.combine(day + timedelta(days=2), datetime.min.time()))
         with simulator.run_in_thread() as base_url:
-            run_tag = secrets.token_hex(3)
-            org_a, token_a = _new_org(engine, simulator, base_url, f"bench-{run_tag}-a", sales, day, report, "org_a")
+            tag = secrets.token_hex(3)
+            org_a = _new_org(
+                engine, simulator, base_url, f"bench-{tag}-a", args.sales, day, report, "org_a"
+            )
 
-            say(f"org A: first sync of {sales} sales (subprocess, four step functions)")
-            first = _sync_in_subprocess(db.url, org_a, day)
-            report["first_sync"] = first
-            report["first_sync"]["rusage_children_max_rss_bytes"] = _children_max_rss()
+            say(
+                f"org A: first sync of {args.sales} sales (subprocess, four step functions, budget {args.budget:.0f} s)"
+            )
+            first = report["first_sync"] = _sync_in_subprocess(db.url, org_a, day, args)
             report["org_a"]["crm_rows"] = _crm_counts(engine, org_a, day)
+            _say_outcome("first sync", first)
 
-            say("org A: plain COPY baseline of the same rows")
-            copy_a = measure_copy(engine, org_a, day, runs=copy_runs)
-            report["copy_baseline_a"] = copy_a.as_dict()
+            if first["completed"]:
+                say("org A: plain COPY baseline of the same rows")
+                report["copy_baseline_a"] = measure_copy(
+                    engine, org_a, day, runs=args.copy_runs
+                ).as_dict()
 
-            say("org A: re-run of the unchanged day")
-            before = _row_versions(engine, org_a)
-            rerun = _sync_in_subprocess(db.url, org_a, day)
-            after = _row_versions(engine, org_a)
-            report["rerun"] = rerun
-            report["rerun"]["crm_rows_changed"] = _changed_rows(before, after)
+                say("org A: re-run of the unchanged day")
+                before = _row_versions(engine, org_a)
+                rerun = report["rerun"] = _sync_in_subprocess(db.url, org_a, day, args)
+                after = _row_versions(engine, org_a)
+                rerun["crm_rows_changed"] = _changed_rows(before, after)
+                _say_outcome("re-run", rerun)
 
-            say("org B: whole graph through Dagster (new token, same volume)")
-            org_b, _ = _new_org(engine, simulator, base_url, f"bench-{run_tag}-b", sales, day, report, "org_b")
-            report["dagster"] = _materialize(db.url, org_b, day)
-            report["org_b"]["crm_rows"] = _crm_counts(engine, org_b, day)
-            say("org B: plain COPY baseline of its rows")
-            copy_b = measure_copy(engine, org_b, day, runs=copy_runs)
-            report["copy_baseline_b"] = copy_b.as_dict()
+                say("org B: whole graph through Dagster (new token, same volume)")
+                org_b = _new_org(
+                    engine, simulator, base_url, f"bench-{tag}-b", args.sales, day, report, "org_b"
+                )
+                dagster = report["dagster"] = _materialize(db.url, org_b, day, args)
+                report["org_b"]["crm_rows"] = _crm_counts(engine, org_b, day)
+                say(f"Dagster run: success={dagster['success']} in {dagster['seconds']:.1f} s")
+                if dagster["success"]:
+                    say("org B: plain COPY baseline of its rows")
+                    report["copy_baseline_b"] = measure_copy(
+                        engine, org_b, day, runs=args.copy_runs
+                    ).as_dict()
+            else:
+                reason = "the first sync did not finish, so there are no CRM rows to copy or re-run"
+                report["skipped"] = {
+                    "copy_baseline": reason,
+                    "rerun": reason,
+                    "dagster": "the whole graph runs the same steps as the first sync, which did not finish",
+                }
         engine.dispose()
 
-    report["figures"] = [f.as_dict() for f in _figures(report, copy_a, copy_b)]
+    report["load_average_end"] = _load_average()
+    report["figures"] = [f.as_dict() for f in _figures(report)]
     return report
+
+
+def _load_average() -> list[float] | None:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
 
 
 # -- setup -------------------------------------------------------------------------------------
 
 
-def _new_org(engine, simulator, base_url, org_id, sales, day, report, key) -> tuple[str, str]:
+def _new_org(engine, simulator, base_url, org_id, sales, day, report, key) -> str:
     token = f"token-{org_id}-{secrets.token_hex(4)}"
     simulator.configure(token, sales_per_day=sales)
     started = time.perf_counter()
@@ -159,38 +204,106 @@ def _new_org(engine, simulator, base_url, org_id, sales, day, report, key) -> tu
     )
     with engine.begin() as conn:
         apply_org_file(conn, org_file)
-    return org_id, token
+    return org_id
+
+
+class Watchdog:
+    """Past `seconds`, cancel every running statement on the bench database (ours alone), and
+    keep doing so until the measured run ends: the run fails instead of running for hours."""
+
+    def __init__(self, url: str, seconds: float) -> None:
+        self._url, self._seconds = url, seconds
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="bench-watchdog", daemon=True)
+        self.fired = False
+
+    def __enter__(self) -> Watchdog:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def _watch(self) -> None:
+        if self._stop.wait(self._seconds):
+            return
+        self.fired = True
+        engine = sa.create_engine(
+            self._url, poolclass=sa.pool.NullPool, isolation_level="AUTOCOMMIT"
+        )
+        try:
+            while not self._stop.is_set():
+                with engine.connect() as conn:
+                    conn.execute(
+                        sa.text(
+                            "SELECT pg_cancel_backend(pid) FROM pg_stat_activity "
+                            "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                            "AND state = 'active'"
+                        )
+                    )
+                self._stop.wait(2)
+        finally:
+            engine.dispose()
 
 
 # -- measurements ----------------------------------------------------------------------------
 
 
-def _sync_in_subprocess(url: str, org_id: str, day: date) -> dict[str, Any]:
+# `sh` forks the sync (a command followed by `exit` is not exec'd in place): ru_maxrss counts the
+# address space a process was exec'd from, so a direct spawn from this big process (simulator,
+# generated days) would report our RSS, not the sync's.
+FORKING_SHELL = ("/bin/sh", "-c", '"$0" "$@"; exit $?')
+
+
+def _sync_in_subprocess(
+    url: str, org_id: str, day: date, args: argparse.Namespace
+) -> dict[str, Any]:
+    command = [sys.executable, "-m", "bench.sync_once", "--org", org_id, "--day", day.isoformat()]
     with tempfile.TemporaryDirectory(prefix="recompra-bench-") as directory:
         out = Path(directory) / "result.json"
         started = time.perf_counter()
-        completed = subprocess.run(
-            [sys.executable, "-m", "bench.sync_once", "--org", org_id, "--day", day.isoformat(), "--out", str(out)],
-            cwd=ROOT,
-            env={**os.environ, DATABASE_URL_ENV: url},
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        killed = False
+        with Watchdog(url, args.budget) as watchdog:
+            process = subprocess.Popen(
+                [*FORKING_SHELL, *command, "--out", str(out)],
+                cwd=ROOT,
+                env={**os.environ, DATABASE_URL_ENV: url},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                start_new_session=True,  # its own process group: sh and the sync are killed together
+            )
+            try:
+                _, stderr = process.communicate(timeout=args.budget + 60)
+            except subprocess.TimeoutExpired:  # stuck outside SQL, where the watchdog cannot reach
+                killed = True
+                os.killpg(process.pid, signal.SIGKILL)
+                _, stderr = process.communicate()
         wall = time.perf_counter() - started
-        if completed.returncode != 0:
-            raise RuntimeError(f"bench.sync_once failed ({completed.returncode}):\n{completed.stderr[-4000:]}")
+        if not out.exists():
+            raise RuntimeError(f"bench.sync_once wrote no result:\n{stderr[-4000:]}")
         result = json.loads(out.read_text(encoding="utf-8"))
     result["process_wall_seconds"] = wall  # interpreter start and imports included
+    result["budget_exceeded"] = watchdog.fired or killed
+    result["killed"] = killed
+    if not result["completed"] and killed:
+        result["error"] = result.get("error") or "killed by the bench after the time budget"
     return result
 
 
-def _children_max_rss() -> int:
-    kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return kib if sys.platform == "darwin" else kib * 1024
+def _say_outcome(what: str, result: dict[str, Any]) -> None:
+    if result["completed"]:
+        steps = ", ".join(f"{k} {v:.1f}" for k, v in result["step_seconds"].items())
+        say(f"{what}: {result['total_seconds']:.1f} s ({steps})")
+    else:
+        say(
+            f"{what} DID NOT FINISH: step {result['failed_step'] or '?'} after {result['total_seconds']:.0f} s "
+            f"(budget exceeded: {result['budget_exceeded']}; {result['error']})"
+        )
 
 
-def _materialize(url: str, org_id: str, day: date) -> dict[str, Any]:
+def _materialize(url: str, org_id: str, day: date, args: argparse.Namespace) -> dict[str, Any]:
     import dagster as dg
 
     from recompra_pipelines.assets.erp_sync import SYNC_ASSETS
@@ -199,7 +312,8 @@ def _materialize(url: str, org_id: str, day: date) -> dict[str, Any]:
     from recompra_pipelines.resources.crm_database import CrmDatabase
     from recompra_pipelines.resources.erp import ErpConnectors
 
-    with dg.instance_for_test() as instance:
+    # Twice the budget: the graph adds its asset checks and Dagster's own work to the steps.
+    with dg.instance_for_test() as instance, Watchdog(url, 2 * args.budget) as watchdog:
         instance.add_dynamic_partitions(ORGANIZATIONS, [org_id])
         started = time.perf_counter()
         result = dg.materialize(
@@ -207,23 +321,19 @@ def _materialize(url: str, org_id: str, day: date) -> dict[str, Any]:
             partition_key=str(org_day_key(org_id, day)),
             instance=instance,
             resources={"crm_db": CrmDatabase(url=url), "erp": ErpConnectors()},
-            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+            run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
             raise_on_error=False,
         )
         seconds = time.perf_counter() - started
-        steps = {
-            stat.step_key: (stat.end_time or 0) - (stat.start_time or 0)
-            for stat in instance.get_run_step_stats(result.run_id)
-        }
-        checks = {
-            evaluation.check_name: evaluation.passed
-            for evaluation in result.get_asset_check_evaluations()
-        }
+        stats = instance.get_run_step_stats(result.run_id)
+        checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     return {
         "success": result.success,
         "seconds": seconds,
+        "budget_exceeded": watchdog.fired,
         "assets": [a.key.to_user_string() for a in SYNC_ASSETS],
-        "step_seconds": steps,
+        "step_seconds": {s.step_key: (s.end_time or 0) - (s.start_time or 0) for s in stats},
+        "step_status": {s.step_key: str(s.status.value if s.status else None) for s in stats},
         "checks_passed": checks,
     }
 
@@ -231,11 +341,16 @@ def _materialize(url: str, org_id: str, day: date) -> dict[str, Any]:
 def _crm_counts(engine: sa.Engine, org_id: str, day: date) -> dict[str, int]:
     with engine.connect() as conn:
         counts = {
-            table: conn.scalar(sa.text(f"SELECT count(*) FROM {table} WHERE organizacao_id = :org"), {"org": org_id})
+            table: conn.scalar(
+                sa.text(f"SELECT count(*) FROM {table} WHERE organizacao_id = :org"),
+                {"org": org_id},
+            )
             for table in CRM_TABLES
         }
         counts["erp_quarantine"] = conn.scalar(
-            sa.text("SELECT count(*) FROM erp_quarantine WHERE organizacao_id = :org AND data_referencia = :day"),
+            sa.text(
+                "SELECT count(*) FROM erp_quarantine WHERE organizacao_id = :org AND data_referencia = :day"
+            ),
             {"org": org_id, "day": day},
         )
     return counts
@@ -248,7 +363,8 @@ def _row_versions(engine: sa.Engine, org_id: str) -> dict[str, dict[str, str]]:
             table: {
                 str(row_id): xmin
                 for row_id, xmin in conn.execute(
-                    sa.text(f"SELECT id, xmin::text FROM {table} WHERE organizacao_id = :org"), {"org": org_id}
+                    sa.text(f"SELECT id, xmin::text FROM {table} WHERE organizacao_id = :org"),
+                    {"org": org_id},
                 )
             }
             for table in CRM_TABLES
@@ -256,80 +372,177 @@ def _row_versions(engine: sa.Engine, org_id: str) -> dict[str, dict[str, str]]:
 
 
 def _changed_rows(before: dict, after: dict) -> dict[str, int]:
-    changed = {}
-    for table in CRM_TABLES:
-        old, new = before[table], after[table]
-        changed[table] = sum(1 for k in old.keys() | new.keys() if old.get(k) != new.get(k))
-    return changed
+    return {
+        table: sum(
+            1
+            for k in before[table].keys() | after[table].keys()
+            if before[table].get(k) != after[table].get(k)
+        )
+        for table in CRM_TABLES
+    }
 
 
 # -- figures ---------------------------------------------------------------------------------
 
 
-def _figures(report: dict[str, Any], copy_a: CopyBaseline, copy_b: CopyBaseline) -> list[Figure]:
-    first, rerun, dagster = report["first_sync"], report["rerun"], report["dagster"]
-    rows_a = copy_a.total_rows
-    sync_seconds = first["total_seconds"]
-    sync_ratio = copy_a.seconds / sync_seconds
-    rerun_ratio = rerun["total_seconds"] / sync_seconds
-    changed = sum(rerun["crm_rows_changed"].values())
-    graph_ratio = copy_b.seconds / dagster["seconds"]
-    peak = first["max_rss_bytes"]
-    rows_desc = f"{copy_a.rows['sales']:,} sales + {copy_a.rows['sale_items']:,} items"
-    return [
-        Figure(
-            "Sync stage, first run (fetch→normalize→entities→sales, no Dagster)",
-            f"{sync_seconds:.2f} s = {rows_a / sync_seconds:,.0f} rows/s ({rows_desc})",
-        ),
-        Figure(
-            "Plain COPY of the same rows (median of runs)",
-            f"{copy_a.seconds:.2f} s = {rows_a / copy_a.seconds:,.0f} rows/s",
-        ),
-        Figure(
-            "Sync stage vs COPY, throughput ratio (COPY time ÷ sync time)",
-            f"{sync_ratio:.3f}",
-            f"≥ {TARGET_SYNC_RATIO}",
-            sync_ratio >= TARGET_SYNC_RATIO,
-        ),
-        Figure(
-            "Re-run of the unchanged day, time ÷ first run",
-            f"{rerun_ratio:.3f} ({rerun['total_seconds']:.2f} s)",
-            f"≤ {TARGET_RERUN_RATIO}",
-            rerun_ratio <= TARGET_RERUN_RATIO,
-        ),
-        Figure(
-            "Re-run: CRM rows written (xmin of sales, sale_items, clients, products, sellers, partners)",
-            f"{changed}",
-            "0",
-            changed == 0,
-        ),
-        Figure(
-            "Whole graph via Dagster materialize (org B; only the 4 sync assets + checks exist yet)",
-            f"{dagster['seconds']:.2f} s = {copy_b.total_rows / dagster['seconds']:,.0f} rows/s"
-            + ("" if dagster["success"] else " (RUN FAILED)"),
-        ),
-        Figure(
-            "Whole graph vs COPY of its rows, throughput ratio",
-            f"{graph_ratio:.3f} (COPY {copy_b.seconds:.2f} s)",
-            f"≥ {TARGET_GRAPH_RATIO}",
-            graph_ratio >= TARGET_GRAPH_RATIO and dagster["success"],
-        ),
+def _figures(report: dict[str, Any]) -> list[Figure]:
+    budget = report["budget_seconds"]
+    first = report["first_sync"]
+    copy_a, copy_b = report.get("copy_baseline_a"), report.get("copy_baseline_b")
+    rerun, dagster = report.get("rerun"), report.get("dagster")
+    not_measured = "not measured: " + report["skipped"].get("rerun", "")
+    figures: list[Figure] = []
+
+    if first["completed"]:
+        rows = copy_a["total_rows"]
+        rows_desc = f"{copy_a['rows']['sales']:,} sales + {copy_a['rows']['sale_items']:,} items"
+        figures.append(
+            Figure(
+                "Sync stage, first run (fetch→normalize→entities→sales, no Dagster)",
+                f"{first['total_seconds']:.2f} s = {rows / first['total_seconds']:,.0f} rows/s ({rows_desc})",
+            )
+        )
+        figures.append(
+            Figure(
+                "Plain COPY of the same rows (median of runs)",
+                f"{copy_a['seconds_median']:.2f} s = {copy_a['rows_per_second']:,.0f} rows/s",
+            )
+        )
+        ratio = copy_a["seconds_median"] / first["total_seconds"]
+        figures.append(
+            Figure(
+                "Sync stage vs COPY, throughput ratio (COPY time ÷ sync time)",
+                f"{ratio:.3f}",
+                f"≥ {TARGET_SYNC_RATIO}",
+                ratio >= TARGET_SYNC_RATIO,
+            )
+        )
+    else:
+        figures.append(
+            Figure(
+                "Sync stage, first run (fetch→normalize→entities→sales, no Dagster)",
+                f"DID NOT FINISH: step `{first['failed_step']}` still running when the {budget:.0f} s budget "
+                "ran out (statement cancelled)"
+                if first["budget_exceeded"]
+                else f"FAILED in step `{first['failed_step']}`: {first['error']}",
+            )
+        )
+        figures.append(Figure("Plain COPY of the same rows", not_measured))
+        figures.append(
+            Figure(
+                "Sync stage vs COPY, throughput ratio (COPY time ÷ sync time)",
+                not_measured,
+                f"≥ {TARGET_SYNC_RATIO}",
+                None,
+            )
+        )
+
+    if rerun and rerun["completed"]:
+        ratio = rerun["total_seconds"] / first["total_seconds"]
+        changed = sum(rerun["crm_rows_changed"].values())
+        figures.append(
+            Figure(
+                "Re-run of the unchanged day, time ÷ first run",
+                f"{ratio:.3f} ({rerun['total_seconds']:.2f} s)",
+                f"≤ {TARGET_RERUN_RATIO}",
+                ratio <= TARGET_RERUN_RATIO,
+            )
+        )
+        figures.append(
+            Figure(
+                "Re-run: CRM rows written (xmin of sales, sale_items, clients, products, sellers, partners)",
+                f"{changed}"
+                + (
+                    ""
+                    if not changed
+                    else " ("
+                    + ", ".join(
+                        f"{table} {n}" for table, n in rerun["crm_rows_changed"].items() if n
+                    )
+                    + ")"
+                ),
+                "0",
+                changed == 0,
+            )
+        )
+    else:
+        why = (
+            not_measured
+            if rerun is None
+            else f"re-run failed in step `{rerun['failed_step']}`: {rerun['error']}"
+        )
+        figures.append(
+            Figure(
+                "Re-run of the unchanged day, time ÷ first run",
+                why,
+                f"≤ {TARGET_RERUN_RATIO}",
+                None,
+            )
+        )
+        figures.append(Figure("Re-run: CRM rows written", why, "0", None))
+
+    graph_name = (
+        "Whole graph via Dagster materialize (org B; only the 4 sync assets + their checks exist)"
+    )
+    if dagster and dagster["success"]:
+        ratio = copy_b["seconds_median"] / dagster["seconds"]
+        figures.append(
+            Figure(
+                graph_name,
+                f"{dagster['seconds']:.2f} s = {copy_b['total_rows'] / dagster['seconds']:,.0f} rows/s",
+            )
+        )
+        figures.append(
+            Figure(
+                "Whole graph vs COPY of its rows, throughput ratio",
+                f"{ratio:.3f} (COPY {copy_b['seconds_median']:.2f} s)",
+                f"≥ {TARGET_GRAPH_RATIO}",
+                ratio >= TARGET_GRAPH_RATIO,
+            )
+        )
+    else:
+        if dagster is None:
+            why = "not measured: " + report["skipped"].get("dagster", "")
+        else:
+            failed = [k for k, v in dagster["step_status"].items() if v == "FAILURE"]
+            why = (
+                f"run FAILED after {dagster['seconds']:.0f} s (failed steps: {', '.join(failed) or '?'}"
+                + (f"; {2 * budget:.0f} s budget exceeded" if dagster["budget_exceeded"] else "")
+                + ")"
+            )
+        figures.append(Figure(graph_name, why))
+        figures.append(
+            Figure(
+                "Whole graph vs COPY of its rows, throughput ratio",
+                why,
+                f"≥ {TARGET_GRAPH_RATIO}",
+                None,
+            )
+        )
+
+    peak = first.get("max_rss_bytes", 0)
+    complete = first["completed"]
+    figures.append(
         Figure(
             "Peak RSS of the first-sync subprocess (ru_maxrss)",
-            f"{peak / MIB:,.0f} MiB",
+            f"{peak / MIB:,.0f} MiB"
+            + ("" if complete else f" (up to step `{first['failed_step']}`: run incomplete)"),
             f"≤ {TARGET_PEAK_BYTES // MIB} MiB",
-            peak <= TARGET_PEAK_BYTES,
-        ),
-    ]
+            False if peak > TARGET_PEAK_BYTES else (True if complete else None),
+        )
+    )
+    return figures
 
 
 def _step_rows(result: dict[str, Any]) -> list[tuple[str, str, str]]:
-    total = result["total_seconds"]
-    rows = [
-        (name, f"{result['step_seconds'][name]:.2f}", f"{100 * result['step_seconds'][name] / total:.0f} %")
-        for name in STEPS
-    ]
-    rows.append(("total", f"{total:.2f}", "100 %"))
+    total = result["total_seconds"] or 1e-9
+    rows = []
+    for name in STEPS:
+        if name in result["step_seconds"]:
+            seconds = result["step_seconds"][name]
+            note = "" if name != result.get("failed_step") else " (did not finish)"
+            rows.append((name + note, f"{seconds:.2f}", f"{100 * seconds / total:.0f} %"))
+    rows.append(("total", f"{result['total_seconds']:.2f}", "100 %"))
     return rows
 
 
@@ -337,61 +550,113 @@ def _profile_rows(result: dict[str, Any], per_step: int = 8) -> list[tuple[str, 
     rows = []
     for step in STEPS:
         entries = sorted(
-            (p for p in result["profile"] if p["step"] == step), key=lambda p: p["seconds"], reverse=True
+            (p for p in result["profile"] if p["step"] == step), key=lambda p: -p["seconds"]
         )
         for p in entries[:per_step]:
-            if p["seconds"] < 0.01:
-                continue
-            rows.append((step, p["label"], f"{p['seconds']:.2f}", f"{p['calls']:,}"))
+            if p["seconds"] >= 0.01:
+                rows.append((step, p["label"], f"{p['seconds']:.2f}", f"{p['calls']:,}"))
     return rows
 
 
 def _context_lines(report: dict[str, Any]) -> list[str]:
-    a, first, copy_a = report["org_a"], report["first_sync"], report["copy_baseline_a"]
-    fetch = first["results"]["fetch"]
-    normalize = first["results"]["normalize"]
+    a, first = report["org_a"], report["first_sync"]
     crm = a["crm_rows"]
-    dagster = report["dagster"]
-    return [
+    settings = ", ".join(f"{k}={v}" for k, v in report["postgres_settings"].items())
+    lines = [
         f"Run {report['generated_at']}, git {report['git']}, Python {report['machine']['python']}, "
-        f"{report['machine']['cpus']} CPUs, PostgreSQL {report['postgres']} ({report['database_server']}).",
-        f"Day {report['day']}, {report['sales_per_day']:,} sales/day per org: the simulator served "
-        f"{a['erp_records']:,} records with {a['erp_items']:,} items ({fetch['size_bytes'] / MIB:,.1f} MiB of JSON); "
-        f"staged {normalize['staged']:,}, quarantined {normalize['quarantined']:,}, troco lines dropped "
-        f"{normalize['troco_dropped']:,}.",
-        f"Org A in the CRM after the sync: {crm['sales']:,} sales, {crm['sale_items']:,} items, "
-        f"{crm['clients']:,} clients, {crm['products']:,} products, {crm['sellers']:,} sellers, "
-        f"{crm['partners']:,} partners.",
-        f"Simulator day generation ({a['simulator_generation_seconds']:.1f} s) happens before the "
-        "timed runs; serving the cached day over HTTP is inside `fetch`.",
-        f"COPY baseline target: {TARGET_KIND}. Timed: COPY sales + COPY items + COMMIT, "
-        f"psycopg write_row from Python tuples; runs {', '.join(f'{s:.2f}' for s in copy_a['seconds_runs'])} s. "
-        f"Server share alone (pre-encoded COPY text): {copy_a['server_only_seconds_median']:.2f} s.",
-        f"Sync subprocess wall time incl. interpreter start and imports: {first['process_wall_seconds']:.1f} s; "
-        f"its RSS high-water mark before the sync started (imports): "
-        f"{first['max_rss_bytes_before_sync'] / MIB:,.0f} MiB; RUSAGE_CHILDREN cross-check "
-        f"{first['rusage_children_max_rss_bytes'] / MIB:,.0f} MiB.",
-        f"Dagster run success: {dagster['success']}; asset checks passed: "
-        + ", ".join(f"{k}={v}" for k, v in sorted(dagster["checks_passed"].items()))
-        + ". The ledger and campaign assets of DESIGN §8's whole-graph target do not exist yet.",
+        f"{report['machine']['cpus']} CPUs, load average (1/5/15 min) {report['load_average_start']} at start, "
+        f"{report['load_average_end']} at end: other work on the machine inflates every time.",
+        f"PostgreSQL {report['postgres']} ({report['database_server']}; {settings}).",
     ]
+    fetch = first["results"].get("fetch", {})
+    normalize = first["results"].get("normalize", {})
+    lines.append(
+        f"Day {report['day']}, {report['sales_per_day']:,} sales/day per org: the simulator served "
+        f"{a['erp_records']:,} records with {a['erp_items']:,} items"
+        + (f" ({fetch['size_bytes'] / MIB:,.1f} MiB of JSON)" if "size_bytes" in fetch else "")
+        + (
+            f"; staged {normalize['staged']:,}, quarantined {normalize['quarantined']:,}, troco lines dropped "
+            f"{normalize['troco_dropped']:,}."
+            if "staged" in normalize
+            else "."
+        )
+    )
+    lines.append(
+        f"Org A in the CRM after the first sync: {crm['sales']:,} sales, {crm['sale_items']:,} items, "
+        f"{crm['clients']:,} clients, {crm['products']:,} products, {crm['sellers']:,} sellers, {crm['partners']:,} partners."
+    )
+    lines.append(
+        f"Simulator day generation ({a['simulator_generation_seconds']:.1f} s) happens before the timed runs; "
+        "serving the cached day over HTTP is inside `fetch`. Time budget per measured run: "
+        f"{report['budget_seconds']:.0f} s."
+    )
+    copy_a = report.get("copy_baseline_a")
+    if copy_a:
+        lines.append(
+            f"COPY baseline target: {TARGET_KIND}. Timed: COPY sales + COPY items + COMMIT, psycopg write_row "
+            f"from Python tuples; runs {', '.join(f'{s:.2f}' for s in copy_a['seconds_runs'])} s. Server share "
+            f"alone (pre-encoded COPY text): {copy_a['server_only_seconds_median']:.2f} s."
+        )
+    lines.append(
+        f"Sync subprocess wall time incl. interpreter start and imports: {first['process_wall_seconds']:.1f} s; "
+        f"its ru_maxrss before the sync started (imports): {first['max_rss_bytes_before_sync'] / MIB:,.0f} MiB; "
+        + (
+            f"cross-check, peak RSS of its own address space (VmHWM): {first['vm_hwm_bytes'] / MIB:,.0f} MiB. "
+            if first.get("vm_hwm_bytes")
+            else ""
+        )
+        + "It is started through `sh`, which forks it: exec'd straight from the bench process, its "
+        "ru_maxrss would start at the bench's own RSS (Linux keeps the exec'ing address space's peak)."
+    )
+    dagster = report.get("dagster")
+    if dagster:
+        lines.append(
+            f"Dagster run success: {dagster['success']}; asset checks passed: "
+            + (
+                ", ".join(f"{k}={v}" for k, v in sorted(dagster["checks_passed"].items()))
+                or "none ran"
+            )
+            + ". DESIGN §8's whole-graph target includes the ledger and campaign assets; only the sync "
+            "assets are in this graph."
+        )
+    for what, reason in report["skipped"].items():
+        lines.append(f"Skipped {what}: {reason}.")
+    return lines
 
 
-def write_outputs(report: dict[str, Any], out_dir: Path) -> None:
+def write_outputs(report: dict[str, Any], out_dir: Path, stem: str) -> None:
     figures = [Figure(**f) for f in report["figures"]]
     step_header = ("Step", "Seconds", "Share")
-    profile_header = ("Step", "Where (nested: a function's time includes its SQL/COPY)", "Seconds", "Calls")
-    dagster_rows = [(k, f"{v:.2f}") for k, v in sorted(report["dagster"]["step_seconds"].items(), key=lambda kv: -kv[1])]
-    dagster_rows.append(("whole materialize() call", f"{report['dagster']['seconds']:.2f}"))
-
+    profile_header = (
+        "Step",
+        "Where (nested: a function's time includes its SQL/COPY)",
+        "Seconds",
+        "Calls",
+    )
     sections = [
         ("Figures", FIGURE_HEADER, figure_rows(figures)),
         ("First sync, per step", step_header, _step_rows(report["first_sync"])),
-        ("First sync, profile (top entries per step)", profile_header, _profile_rows(report["first_sync"])),
-        ("Re-run of the unchanged day, per step", step_header, _step_rows(report["rerun"])),
-        ("Re-run, profile", profile_header, _profile_rows(report["rerun"], per_step=4)),
-        ("Dagster materialize (org B), per step", ("Step", "Seconds"), dagster_rows),
+        (
+            "First sync, profile (top entries per step)",
+            profile_header,
+            _profile_rows(report["first_sync"]),
+        ),
     ]
+    if report.get("rerun"):
+        sections += [
+            ("Re-run of the unchanged day, per step", step_header, _step_rows(report["rerun"])),
+            ("Re-run, profile", profile_header, _profile_rows(report["rerun"], per_step=4)),
+        ]
+    if report.get("dagster"):
+        dagster = report["dagster"]
+        rows = [
+            (k, dagster["step_status"].get(k, ""), f"{v:.2f}")
+            for k, v in sorted(dagster["step_seconds"].items(), key=lambda kv: -kv[1])
+        ]
+        rows.append(("whole materialize() call", "", f"{dagster['seconds']:.2f}"))
+        sections.append(
+            ("Dagster materialize (org B), per step", ("Step", "Status", "Seconds"), rows)
+        )
     context = _context_lines(report)
 
     print()
@@ -401,27 +666,33 @@ def write_outputs(report: dict[str, Any], out_dir: Path) -> None:
         print()
     for line in context:
         print(f"- {line}")
-    print(f"\nbench wall time {report['bench_wall_seconds']:.0f} s; written {out_dir}/latest.md and latest.json")
+    print(
+        f"\nbench wall time {report['bench_wall_seconds']:.0f} s; written {out_dir}/{stem}.md and {stem}.json"
+    )
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    markdown = ["# Recompra benchmark (DESIGN §8)", ""]
-    markdown += [f"- {line}" for line in context] + [""]
+    markdown = ["# Recompra benchmark (DESIGN §8)", "", *(f"- {line}" for line in context), ""]
     for title, header, rows in sections:
         markdown += [f"## {title}", "", markdown_table(header, rows), ""]
-    markdown.append(f"Benchmark wall time {report['bench_wall_seconds']:.0f} s. Targets are reported, not enforced.")
-    (out_dir / "latest.md").write_text("\n".join(markdown) + "\n", encoding="utf-8")
-    (out_dir / "latest.json").write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
+    markdown.append(
+        f"Benchmark wall time {report['bench_wall_seconds']:.0f} s. Targets are reported, not enforced."
+    )
+    (out_dir / f"{stem}.md").write_text("\n".join(markdown) + "\n", encoding="utf-8")
+    (out_dir / f"{stem}.json").write_text(
+        json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8"
+    )
 
 
 def _git_revision() -> str:
     try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT, capture_output=True, text=True, check=True
-        ).stdout.strip()
-        return head + ("+dirty" if dirty else "")
+
+        def git(*args: str) -> str:
+            return subprocess.run(
+                ["git", *args], cwd=ROOT, capture_output=True, text=True, check=True
+            ).stdout.strip()
+
+        dirty = git("status", "--porcelain", "--untracked-files=no")
+        return git("rev-parse", "--short", "HEAD") + ("+dirty" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
 

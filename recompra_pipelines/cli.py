@@ -170,6 +170,24 @@ def simulate_erp(port: int, host: str, clock_start: str | None) -> None:
     serve(port=port, host=host, simulator=simulator)
 
 
+@simulate.command("whatsapp")
+@click.option("--port", default=8766, show_default=True, type=int)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option(
+    "--org-file",
+    "org_files",
+    multiple=True,
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="Register this org file's WhatsApp number and templates (repeatable); "
+    "default: accept any number and token, validate no templates.",
+)
+def simulate_whatsapp(port: int, host: str, org_files: tuple[Path, ...]) -> None:
+    """Serve the WhatsApp Cloud API `/messages` endpoint (point WHATSAPP_GRAPH_URL here)."""
+    from recompra_pipelines.simulators.whatsapp import serve, simulator_for_org_files
+
+    serve(port=port, host=host, simulator=simulator_for_org_files(org_files) if org_files else None)
+
+
 @main.command("demo")
 @click.option(
     "--once", is_flag=True, help="Sync today for every demo organization, print a table, exit."

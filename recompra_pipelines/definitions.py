@@ -2,24 +2,50 @@
 
 import dagster as dg
 
+from recompra_pipelines.assets.campaigns import CAMPAIGN_ASSETS
+from recompra_pipelines.assets.cashback import CASHBACK_ASSETS
+from recompra_pipelines.assets.cashback_expiry import cashback_expiry
 from recompra_pipelines.assets.erp_sync import SYNC_ASSETS
+from recompra_pipelines.assets.maintenance import erp_retention
+from recompra_pipelines.assets.whatsapp_dispatch import WHATSAPP_ASSETS
+from recompra_pipelines.automation.cashback_expiry import (
+    cashback_expiry_job,
+    cashback_expiry_schedule,
+)
 from recompra_pipelines.automation.erp_sync import (
     erp_sync_job,
     erp_sync_schedule,
     organizations_sensor,
 )
+from recompra_pipelines.automation.maintenance import erp_retention_job, erp_retention_schedule
+from recompra_pipelines.automation.whatsapp_dispatch import (
+    whatsapp_dispatch,
+    whatsapp_dispatch_sensor,
+)
+from recompra_pipelines.checks.campaign_checks import CAMPAIGN_CHECKS
+from recompra_pipelines.checks.cashback_checks import CASHBACK_CHECKS
 from recompra_pipelines.checks.erp_sync_checks import SYNC_CHECKS
+from recompra_pipelines.checks.whatsapp_checks import WHATSAPP_CHECKS
 from recompra_pipelines.resources.crm_database import CrmDatabase
 from recompra_pipelines.resources.erp import ErpConnectors
+from recompra_pipelines.resources.whatsapp import WhatsAppCloudApi
 
 defs = dg.Definitions(
-    assets=SYNC_ASSETS,
-    asset_checks=SYNC_CHECKS,
-    jobs=[erp_sync_job],
-    schedules=[erp_sync_schedule],
-    sensors=[organizations_sensor],
+    assets=[
+        *SYNC_ASSETS,
+        erp_retention,
+        *WHATSAPP_ASSETS,
+        *CASHBACK_ASSETS,
+        cashback_expiry,
+        *CAMPAIGN_ASSETS,
+    ],
+    asset_checks=[*SYNC_CHECKS, *WHATSAPP_CHECKS, *CASHBACK_CHECKS, *CAMPAIGN_CHECKS],
+    jobs=[erp_sync_job, erp_retention_job, whatsapp_dispatch, cashback_expiry_job],
+    schedules=[erp_sync_schedule, erp_retention_schedule, cashback_expiry_schedule],
+    sensors=[organizations_sensor, whatsapp_dispatch_sensor],
     resources={
         "crm_db": CrmDatabase(url=dg.EnvVar("RECOMPRA_DATABASE_URL")),
         "erp": ErpConnectors(),
+        "whatsapp": WhatsAppCloudApi(),
     },
 )

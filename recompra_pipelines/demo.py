@@ -33,6 +33,8 @@ from recompra_pipelines.db.migrate import upgrade
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEMO_ORG_FILES = sorted((PROJECT_ROOT / "examples" / "demo").glob("*.*"))
 ERP_SIMULATOR_PORT = 8765
+WHATSAPP_SIMULATOR_PORT = 8766
+CARDAPIO_WEB_SIMULATOR_PORT = 8767
 # The demo stores' simulated clock starts late in their business day (08:00-22:00), so the demo
 # has sales at any real hour, and new sales and cancellations keep arriving for a while.
 DEMO_CLOCK_START = "18:00"
@@ -45,6 +47,8 @@ def run_demo(*, once: bool) -> int:
     upgrade(database_url)
     with ExitStack() as stack:
         _start_erp_simulator(stack, in_thread=once)
+        _start_cardapio_web_simulator(stack)
+        _start_whatsapp_simulator(stack)
         org_ids = _apply_demo_orgs()
         if once:
             return _sync_today(database_url, org_ids)
@@ -77,6 +81,34 @@ def _start_erp_simulator(stack: ExitStack, *, in_thread: bool) -> None:
         )
         stack.callback(process.terminate)
     click.echo(f"ERP simulator on http://127.0.0.1:{ERP_SIMULATOR_PORT}")
+
+
+def _start_cardapio_web_simulator(stack: ExitStack) -> None:
+    """The CardápioWeb simulator, in this process (it lives as long as the demo does)."""
+    if _port_in_use(CARDAPIO_WEB_SIMULATOR_PORT):
+        click.echo(f"CardápioWeb simulator: reusing 127.0.0.1:{CARDAPIO_WEB_SIMULATOR_PORT}")
+        return
+    from recompra_pipelines.simulators.erp_cardapio_web import CardapioWebSimulator
+
+    simulator = CardapioWebSimulator()
+    simulator.start_clock_today_at(DEMO_CLOCK_START)
+    stack.enter_context(simulator.run_in_thread(port=CARDAPIO_WEB_SIMULATOR_PORT))
+    click.echo(f"CardápioWeb simulator on http://127.0.0.1:{CARDAPIO_WEB_SIMULATOR_PORT}")
+
+
+def _start_whatsapp_simulator(stack: ExitStack) -> None:
+    """The Cloud API simulator, knowing the demo numbers and templates, in this process;
+    Dagster's processes inherit WHATSAPP_GRAPH_URL pointing at it."""
+    from recompra_pipelines.messaging.cloud_api import GRAPH_URL_ENV
+    from recompra_pipelines.simulators.whatsapp import simulator_for_org_files
+
+    if _port_in_use(WHATSAPP_SIMULATOR_PORT):
+        click.echo(f"WhatsApp simulator: reusing 127.0.0.1:{WHATSAPP_SIMULATOR_PORT}")
+    else:
+        simulator = simulator_for_org_files(DEMO_ORG_FILES)
+        stack.enter_context(simulator.run_in_thread(port=WHATSAPP_SIMULATOR_PORT))
+        click.echo(f"WhatsApp simulator on http://127.0.0.1:{WHATSAPP_SIMULATOR_PORT}")
+    os.environ[GRAPH_URL_ENV] = f"http://127.0.0.1:{WHATSAPP_SIMULATOR_PORT}"
 
 
 def _apply_demo_orgs() -> list[str]:

@@ -17,6 +17,10 @@ from recompra_pipelines.db.engine import create_crm_engine, ensure_database, wit
 from recompra_pipelines.db.migrate import upgrade
 
 TEST_DATABASE_URL_ENV = "RECOMPRA_TEST_DATABASE_URL"
+# Sync-graph runs in tests send no WhatsApp message unless a test enables it, and nothing in a
+# test run can reach Meta.
+os.environ.setdefault("RECOMPRA_WHATSAPP_DISPATCH", "off")
+os.environ.setdefault("WHATSAPP_GRAPH_URL", "http://127.0.0.1:9")
 
 
 @pytest.fixture(scope="session")

@@ -60,15 +60,18 @@ def materialize_day(
     day: date,
     *,
     raise_on_error: bool = True,
+    selection: dg.AssetSelection = SYNC_GRAPH,
 ):
+    """Run the org x day sync graph (or `selection` of it) as the `erp_sync` job would."""
     if not instance.has_dynamic_partition(ORGANIZATIONS, org_id):
         instance.add_dynamic_partitions(ORGANIZATIONS, [org_id])
     return dg.materialize(
         [*defs.assets, *defs.asset_checks],
-        selection=SYNC_GRAPH,
+        selection=selection,
         partition_key=str(org_day_key(org_id, day)),
         instance=instance,
-        resources={"crm_db": CrmDatabase(url=database_url), "erp": fast_erp()},
+        # Every resource the definitions bind, with the test database and fast ERP retries.
+        resources={**defs.resources, "crm_db": CrmDatabase(url=database_url), "erp": fast_erp()},
         raise_on_error=raise_on_error,
     )
 

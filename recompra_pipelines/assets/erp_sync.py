@@ -38,6 +38,7 @@ def erp_raw_extract(
             "new_content": result.new_content,
             "size_bytes": dg.MetadataValue.int(result.size_bytes),
             "http_attempts": dg.MetadataValue.int(result.attempts),
+            "pending_records": dg.MetadataValue.int(result.pending),
             "content_hash": result.content_hash[:16],
         }
     )
@@ -66,6 +67,16 @@ def erp_normalized_sales(
             f"{result.quarantined} record(s) quarantined for organization {part.org_id}, day "
             f"{part.day} by field: {result.quarantined_by_field} (see erp_quarantine)"
         )
+    if result.pending:
+        context.log.warning(
+            f"{result.pending} record(s) listed by the ERP but not delivered for organization "
+            f"{part.org_id}, day {part.day}: left as they are, fetched again by the next run"
+        )
+    if result.warnings:
+        context.log.warning(
+            f"unknown ERP values loaded for organization {part.org_id}, day {part.day}: "
+            f"{result.warnings}"
+        )
     metadata: dict[str, object] = {"already_staged": result.already_staged}
     if not result.already_staged:
         metadata.update(
@@ -73,6 +84,8 @@ def erp_normalized_sales(
             staged=dg.MetadataValue.int(result.staged),
             quarantined=dg.MetadataValue.int(result.quarantined),
             troco_lines_dropped=dg.MetadataValue.int(result.troco_dropped),
+            pending=dg.MetadataValue.int(result.pending),
+            unknown_values=dg.MetadataValue.int(sum(result.warnings.values())),
         )
     return dg.MaterializeResult(metadata=metadata)
 

@@ -73,8 +73,9 @@ def erp_quarantine_rate(
 def crm_sales_no_duplicate_keys(
     context: dg.AssetCheckExecutionContext, crm_db: CrmDatabase
 ) -> dg.AssetCheckResult:
-    """No natural key is stored twice: sales by ERP id, items by line, the day's buyers by
-    phone, products by code (the unique constraints make this a tripwire for schema drift)."""
+    """No natural key is stored twice: the day's sales by ERP id and items by line, the
+    organization's clients by phone and products by code (the unique constraints make this a
+    tripwire for schema drift)."""
     part = org_day_of(context)
     queries = {
         "duplicate_sales": """
@@ -84,16 +85,13 @@ def crm_sales_no_duplicate_keys(
             SELECT count(*) FROM (SELECT 1 FROM sale_items i JOIN sales s ON s.id = i.venda_id
             WHERE s.organizacao_id = :org AND s.data_referencia = :day
             GROUP BY i.venda_id, i.linha HAVING count(*) > 1) d""",
+        # Organization-wide: the unique indexes make these index-only scans.
         "duplicate_client_phones": """
-            SELECT count(*) FROM (SELECT 1 FROM clients c WHERE c.organizacao_id = :org
-            AND c.telefone_base IN (SELECT cl.telefone_base FROM sales s JOIN clients cl ON cl.id = s.cliente_id
-                                    WHERE s.organizacao_id = :org AND s.data_referencia = :day)
-            GROUP BY c.telefone_base HAVING count(*) > 1) d""",
+            SELECT count(*) FROM (SELECT 1 FROM clients WHERE organizacao_id = :org
+            AND telefone_base IS NOT NULL GROUP BY telefone_base HAVING count(*) > 1) d""",
         "duplicate_products": """
-            SELECT count(*) FROM (SELECT 1 FROM products p WHERE p.organizacao_id = :org
-            AND p.codigo IN (SELECT produto_codigo FROM erp_staging_sale_items
-                             WHERE organizacao_id = :org AND data_referencia = :day)
-            GROUP BY p.codigo HAVING count(*) > 1) d""",
+            SELECT count(*) FROM (SELECT 1 FROM products WHERE organizacao_id = :org
+            GROUP BY codigo HAVING count(*) > 1) d""",
     }
     with crm_db.engine.connect() as conn:
         counts = {

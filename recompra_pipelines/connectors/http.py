@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol
 
 import httpx
 
@@ -34,6 +35,14 @@ class HttpOutcome:
     attempts: int
 
 
+class Pace(Protocol):
+    """A shared rate limiter (e.g. a token bucket) that every attempt goes through."""
+
+    def acquire(self) -> None: ...
+
+    def hold(self, seconds: float) -> None: ...
+
+
 def post_json_with_retries(
     client: httpx.Client,
     url: str,
@@ -44,10 +53,31 @@ def post_json_with_retries(
     sleep: Callable[[float], None] = time.sleep,
 ) -> HttpOutcome:
     """POST `body` and return the first non-retryable response; `describe` names the call in errors."""
+    return send_with_retries(
+        lambda: client.post(url, json=body), retry=retry, describe=describe, sleep=sleep
+    )
+
+
+def send_with_retries(
+    send: Callable[[], httpx.Response],
+    *,
+    retry: RetrySettings,
+    describe: str,
+    sleep: Callable[[float], None] = time.sleep,
+    pace: Pace | None = None,
+) -> HttpOutcome:
+    """Call `send` until it gives a non-retryable response.
+
+    With a `pace`, every attempt first takes a token from it, and a 429's wait is put on the
+    pace instead of slept here: every other call sharing that limit (this run's or a later
+    run's in the same process) then waits for the ERP's Retry-After too.
+    """
     last_problem = ""
     for attempt in range(1, retry.max_attempts + 1):
+        if pace is not None:
+            pace.acquire()
         try:
-            response = client.post(url, json=body)
+            response = send()
         except httpx.TimeoutException:
             last_problem = "timed out"
             wait = _backoff(attempt, retry)
@@ -59,6 +89,9 @@ def post_json_with_retries(
                 return HttpOutcome(response=response, attempts=attempt)
             last_problem = f"HTTP {response.status_code}"
             wait = _retry_after(response, retry) if response.status_code == 429 else None
+            if wait is not None and pace is not None:
+                pace.hold(wait)
+                continue
             if wait is None:
                 wait = _backoff(attempt, retry)
         if attempt < retry.max_attempts:

@@ -14,6 +14,7 @@ from uuid import UUID
 import sqlalchemy as sa
 
 from recompra_pipelines.db.bulk import copy_rows
+from recompra_pipelines.db.client_locations import upsert_client_locations
 from recompra_pipelines.domain.client_matching import ClientEvidence, KnownClient, match_clients
 from recompra_pipelines.domain.names import name_match_key
 
@@ -33,6 +34,7 @@ class EntityCounts:
     partner_clients_inserted: int
     products_inserted: int
     products_completed: int
+    client_locations_inserted: int = 0
 
 
 def upsert_entities(conn: sa.Connection, org_id: str, day: date) -> EntityCounts:
@@ -40,6 +42,7 @@ def upsert_entities(conn: sa.Connection, org_id: str, day: date) -> EntityCounts
     partner_clients, partners = _upsert_partners(conn, org_id, day)
     products_inserted, products_completed = _upsert_products(conn, org_id, day)
     clients = _resolve_clients(conn, org_id, day)
+    locations = upsert_client_locations(conn, org_id, day)
     return EntityCounts(
         clients_inserted=clients["inserted"],
         clients_phone_added=clients["phone_added"],
@@ -50,6 +53,7 @@ def upsert_entities(conn: sa.Connection, org_id: str, day: date) -> EntityCounts
         partner_clients_inserted=partner_clients,
         products_inserted=products_inserted,
         products_completed=products_completed,
+        client_locations_inserted=locations,
     )
 
 
@@ -152,11 +156,14 @@ def _resolve_clients(conn: sa.Connection, org_id: str, day: date) -> dict[str, i
     staged = conn.execute(
         sa.text(
             f"""
-            SELECT id_externo, cliente_nome, cliente_nome_chave, cliente_telefone,
-                   cliente_telefone_base, cliente_telefone_e164, cliente_id_externo
-            FROM erp_staging_sales
-            WHERE {STAGED} AND cliente_nome_chave IS NOT NULL
-            ORDER BY data_venda, id_externo
+            SELECT s.id_externo, s.cliente_nome, s.cliente_nome_chave, s.cliente_telefone,
+                   s.cliente_telefone_base, s.cliente_telefone_e164, s.cliente_id_externo,
+                   sa.cliente_id AS cliente_atual
+            FROM erp_staging_sales s
+            LEFT JOIN sales sa ON sa.organizacao_id = s.organizacao_id
+             AND sa.integracao_tipo = s.integracao_tipo AND sa.id_externo = s.id_externo
+            WHERE {_staged("s")} AND s.cliente_nome_chave IS NOT NULL
+            ORDER BY s.data_venda, s.id_externo
             """
         ),
         params,
@@ -181,7 +188,8 @@ def _resolve_clients(conn: sa.Connection, org_id: str, day: date) -> dict[str, i
         )
         for row in staged
     ]
-    match = match_clients(records, _known_clients(conn, org_id, day))
+    stored = {row.id_externo: row.cliente_atual for row in staged if row.cliente_atual}
+    match = match_clients(records, _known_clients(conn, org_id, day), previous=stored)
 
     new_ids = _insert_new_clients(conn, org_id, match.new_clients)
     if match.phone_fills:
@@ -292,18 +300,28 @@ def _record_assignments(conn: sa.Connection, org_id: str, day: date, assignments
         )
     )
     copy_rows(conn, "tmp_client_assignments", ("id_externo", "cliente_id"), assignments)
+    # Temp tables have no statistics until analyzed; without them the planner loops.
+    conn.execute(sa.text("ANALYZE tmp_client_assignments"))
+    params = {"org": org_id, "day": day}
     conn.execute(
         sa.text(
             f"""
             UPDATE erp_staging_sales s SET cliente_id = a.cliente_id
-            FROM erp_staging_sales s2
-            LEFT JOIN tmp_client_assignments a ON a.id_externo = s2.id_externo
-            WHERE {_staged("s2")}
-              AND s.organizacao_id = s2.organizacao_id AND s.data_referencia = s2.data_referencia
-              AND s.id_externo = s2.id_externo
+            FROM tmp_client_assignments a
+            WHERE {_staged("s")} AND s.id_externo = a.id_externo
               AND s.cliente_id IS DISTINCT FROM a.cliente_id
             """
         ),
-        {"org": org_id, "day": day},
+        params,
+    )
+    conn.execute(
+        sa.text(
+            f"""
+            UPDATE erp_staging_sales s SET cliente_id = NULL
+            WHERE {_staged("s")} AND s.cliente_id IS NOT NULL
+              AND NOT EXISTS (SELECT 1 FROM tmp_client_assignments a WHERE a.id_externo = s.id_externo)
+            """
+        ),
+        params,
     )
     conn.execute(sa.text("DROP TABLE tmp_client_assignments"))

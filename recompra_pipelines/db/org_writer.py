@@ -37,6 +37,10 @@ def apply_org_file(conn: sa.Connection, org: OrgFile) -> bool:
         "integracao_ativa": active,
         "integracao_data_ativacao": activated_at,
         "efeitos_data_inicio": effects_start,
+        "configuracao": {
+            **(dict(current.configuracao or {}) if current else {}),
+            "campanhas": org.campaign_settings.stored(),
+        },
     }
     if current is None:
         conn.execute(sa.insert(organizations).values(id=org.id, **desired))

@@ -41,7 +41,7 @@ WITH staged AS (
     LEFT JOIN partners p ON p.organizacao_id = s.organizacao_id AND p.identificador = s.parceiro_identificador
     WHERE s.organizacao_id = :org AND s.data_referencia = :day
 ),
-previous AS (
+previous AS MATERIALIZED (
     SELECT sa.id, sa.valida, sa.cancelada, sa.cliente_id
     FROM sales sa JOIN staged s
       ON sa.organizacao_id = s.organizacao_id AND sa.integracao_tipo = s.integracao_tipo
@@ -52,11 +52,15 @@ upserted AS (
         organizacao_id, integracao_tipo, id_externo, data_referencia, data_venda, data_venda_precisao,
         cliente_id, vendedor_id, vendedor_nome, parceiro_id, parceiro, valor_total, custo_total,
         documento, modelo, serie, movimento, natureza, tipo, situacao, chave, canal,
-        entrega_modalidade, valida, hash_conteudo, extracao_id)
+        entrega_modalidade, valida, hash_conteudo, extracao_id,
+        valor_desconto, valor_taxa_entrega, valor_taxa_servico, valor_taxa_adicional,
+        descontos, pagamentos)
     SELECT organizacao_id, integracao_tipo, id_externo, data_referencia, data_venda, data_venda_precisao,
         cliente_id, vendedor_id, vendedor_nome, parceiro_id, parceiro, valor_total, custo_total,
         documento, modelo, serie, movimento, natureza, tipo, situacao, chave, canal,
-        entrega_modalidade, valida, hash_conteudo, :extract_id
+        entrega_modalidade, valida, hash_conteudo, :extract_id,
+        valor_desconto, valor_taxa_entrega, valor_taxa_servico, valor_taxa_adicional,
+        descontos, pagamentos
     FROM staged
     ON CONFLICT (organizacao_id, integracao_tipo, id_externo) DO UPDATE SET
         data_referencia = excluded.data_referencia,
@@ -89,6 +93,12 @@ upserted AS (
         chave = excluded.chave,
         canal = excluded.canal,
         entrega_modalidade = excluded.entrega_modalidade,
+        valor_desconto = excluded.valor_desconto,
+        valor_taxa_entrega = excluded.valor_taxa_entrega,
+        valor_taxa_servico = excluded.valor_taxa_servico,
+        valor_taxa_adicional = excluded.valor_taxa_adicional,
+        descontos = excluded.descontos,
+        pagamentos = excluded.pagamentos,
         valida = excluded.valida,
         -- Cancelled: was valid, is not any more (facts §1.7). Valid again: a new revision.
         cancelada = CASE WHEN excluded.valida THEN false
@@ -206,6 +216,8 @@ def load_sales(conn: sa.Connection, org_id: str, day: date, extract_id: UUID | N
             ),
             {"ids": [row.id for row in changed], "ext": [row.id_externo for row in changed]},
         )
+        # A 100,000-item day's hash join spills to disk at the default 4 MB.
+        conn.execute(sa.text("SET LOCAL work_mem = '64MB'"))
         item_rows = conn.execute(sa.text(UPSERT_ITEMS), params).all()
         items_inserted = sum(1 for r in item_rows if r.inserted)
         items_updated = len(item_rows) - items_inserted

@@ -28,6 +28,8 @@ SALE_COLUMNS = (
     "itens_valor_liquido", "documento", "modelo", "serie", "movimento", "natureza", "tipo",
     "situacao", "chave", "canal", "entrega_modalidade", "data_venda", "data_venda_precisao",
     "valida", "hash_conteudo",
+    "valor_desconto", "valor_taxa_entrega", "valor_taxa_servico", "valor_taxa_adicional",
+    "descontos", "pagamentos", "entrega_endereco",
 )  # fmt: skip
 
 ITEM_COLUMNS = (
@@ -79,6 +81,15 @@ def replace_staging(
         (_sale_row(org_id, day, integration_type, s) for s in sales),
     )
     copy_rows(conn, "erp_staging_sale_items", ITEM_COLUMNS, _item_rows(org_id, day, sales))
+    # The next steps join staging with the CRM tables on these keys; without fresh statistics
+    # (autovacuum analyzes only later) the planner picks nested loops that take minutes.
+    conn.execute(
+        sa.text(
+            "ANALYZE erp_staging_sales (organizacao_id, data_referencia, id_externo, integracao_tipo,"
+            " vendedor_identificador, parceiro_identificador, cliente_telefone_base, cliente_nome_chave),"
+            " erp_staging_sale_items (organizacao_id, data_referencia, venda_id_externo, produto_codigo)"
+        )
+    )
     _record_quarantine(conn, org_id, day, integration_type, extract_id, quarantined)
     conn.execute(
         insert(erp_staging_extracts)
@@ -152,6 +163,9 @@ def _sale_row(org_id: str, day: date, integration_type: str, n: NormalizedSale) 
         s.total, s.total_cost, s.items_net_total, s.document, s.model, s.series, s.movement,
         s.nature, s.sale_type, s.situation, s.access_key or "N/A", s.channel, s.delivery_mode,
         n.sale_time, n.sale_time_precision, n.valid, s.content_hash,
+        s.discount_total, s.delivery_fee, s.service_fee, s.additional_fee,
+        list(s.discounts) or None, list(s.payments) or None,
+        s.delivery_address.as_record() if s.delivery_address else None,
     )  # fmt: skip
 
 

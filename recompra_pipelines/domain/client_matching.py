@@ -11,7 +11,7 @@ bought, so the purchase goes to the name-only client (created if needed) instead
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 from uuid import UUID
@@ -72,10 +72,24 @@ Ref = tuple[str, UUID | int]  # ("known", id) or ("new", index)
 
 
 def match_clients(
-    records: Iterable[tuple[K, ClientEvidence]], known: Iterable[KnownClient]
+    records: Iterable[tuple[K, ClientEvidence]],
+    known: Iterable[KnownClient],
+    previous: Mapping[K, UUID] | None = None,
 ) -> MatchResult[K]:
-    """Assign every record to a known client or to a new one, in the given record order."""
+    """Assign every record to a known client or to a new one.
+
+    Records with an ERP id or a phone go first, then the name-only ones, so that what a name
+    can match does not depend on where in the day a phone shows up. `previous` holds the client
+    each sale is already stored with: a name-only record keeps it while the names still
+    agree, so re-runs and later ticks of the same day never move a purchase between clients
+    as more same-named clients become known.
+    """
     result: MatchResult[K] = MatchResult()
+    known = list(known)
+    name_of_known = {client.id: client.name_key for client in known}
+    previous = previous or {}
+    records = list(records)
+    records.sort(key=lambda record: not (record[1].external_id or record[1].phone_base))
     by_external: dict[str, Ref] = {}
     by_phone: dict[str, Ref] = {}
     by_name: dict[str, list[tuple[Ref, bool]]] = {}  # name key -> [(ref, has phone)]
@@ -93,9 +107,15 @@ def match_clients(
         index(("known", client.id), client.name_key, client.phone_base, client.external_id)
 
     for key, evidence in records:
+        kept = previous.get(key)
         ref = (
             (evidence.external_id and by_external.get(evidence.external_id))
             or (evidence.phone_base and by_phone.get(evidence.phone_base))
+            or (
+                ("known", kept)
+                if not evidence.phone_base and kept and name_of_known.get(kept) == evidence.name_key
+                else None
+            )
             or _by_name(by_name.get(evidence.name_key, []), has_phone=bool(evidence.phone_base))
         )
         if ref and evidence.phone_base and evidence.phone_base not in by_phone:

@@ -14,6 +14,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
+from recompra_pipelines.domain.addresses import DeliveryAddress
+
 # Natures that make an Online Software record a sale (facts §1.6; NFCE per the later upstream).
 VALID_NATURES = frozenset({"SN01", "NFCE"})
 
@@ -83,6 +85,18 @@ class CanonicalSale:
     items: tuple[CanonicalItem, ...]
     # Hash of the wire record: equal hashes mean nothing about the sale changed at the ERP.
     content_hash: str
+    # Order-level amounts of ERPs that send them (delivery apps); None when the ERP does not.
+    discount_total: Decimal | None = None
+    delivery_fee: Decimal | None = None
+    service_fee: Decimal | None = None
+    additional_fee: Decimal | None = None
+    # The ERP's discount and payment lines as sent (JSON values), kept on the sale.
+    discounts: tuple[dict[str, Any], ...] = ()
+    payments: tuple[dict[str, Any], ...] = ()
+    delivery_address: DeliveryAddress | None = None
+    # Values the connector did not recognise but loaded anyway (enum drift), e.g.
+    # "sales_channel: unknown value 'tiktok'": reported by the run, never a rejection.
+    warnings: tuple[str, ...] = ()
 
     @property
     def items_net_total(self) -> Decimal:

@@ -9,8 +9,6 @@ See README "Organizations" and `examples/`.
 from __future__ import annotations
 
 import json
-import os
-import re
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
@@ -21,7 +19,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    SecretStr,
+    PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
@@ -42,14 +40,17 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class IntegrationConfig(_Model):
-    """The ERP connection. `type` accepts `ONLINE-SOFTWARE` or `online-software`."""
+class IntegrationConfig(BaseModel):
+    """The ERP connection: `type` (e.g. `ONLINE-SOFTWARE` or `online-software`), `active`, and
+    the fields of that type's connector, validated by its `config_model` (Online Software:
+    `server_url`, `token`/`token_env`; CardápioWeb: `merchant_id`, `api_key`/`api_key_env`,
+    `server_url`, rate limits)."""
+
+    model_config = ConfigDict(extra="allow")
 
     type: str
     active: bool = True
-    server_url: str | None = None
-    token: SecretStr | None = None
-    token_env: str | None = None
+    _settings: BaseModel | None = PrivateAttr(default=None)
 
     @field_validator("type")
     @classmethod
@@ -61,31 +62,38 @@ class IntegrationConfig(_Model):
             )
         return normalized
 
-    @field_validator("server_url")
-    @classmethod
-    def _http_url(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(r"^https?://[^\s/$.?#][^\s]*$", value):
-            raise ValueError(f"server_url must be an http(s) URL, got {value!r}")
-        return value
-
     @model_validator(mode="after")
-    def _resolve_token(self) -> IntegrationConfig:
-        if (self.token is None) == (self.token_env is None):
-            raise ValueError("give exactly one of token or token_env")
-        if self.token_env is not None:
-            value = os.environ.get(self.token_env, "").strip()
-            if not value:
-                raise ValueError(f"token_env: environment variable {self.token_env} is not set")
-            self.token = SecretStr(value)
-        if not self.token.get_secret_value().strip():
-            raise ValueError("token is empty")
+    def _connector_settings(self) -> IntegrationConfig:
+        model = CONNECTORS[self.type].config_model
+        try:
+            self._settings = model.model_validate(self.model_extra or {})
+        except ValidationError as error:
+            raise ValueError(
+                "; ".join(
+                    f"{'.'.join(str(p) for p in e['loc']) + ': ' if e['loc'] else ''}"
+                    f"{e['msg'].removeprefix('Value error, ')}"
+                    for e in error.errors()
+                )
+            ) from None
         return self
 
     def stored_config(self) -> dict[str, Any]:
-        config: dict[str, Any] = {"token": self.token.get_secret_value()}
-        if self.server_url:
-            config["server_url"] = self.server_url
-        return config
+        return self._settings.stored_config()
+
+
+class CampaignSettings(_Model):
+    """Organization-wide limits on purchase-triggered campaigns."""
+
+    # At most this many marketing messages per client per organization-local day (None: no cap).
+    daily_message_cap: int | None = Field(default=None, ge=1)
+    # Sales first seen more than this many days after their date (a late backfill) fire nothing.
+    max_sale_age_days: int = Field(default=3, ge=0)
+
+    def stored(self) -> dict[str, Any]:
+        return {
+            "limite_diario_mensagens": self.daily_message_cap,
+            "idade_maxima_venda_dias": self.max_sale_age_days,
+        }
 
 
 class OrgFile(EngagementConfig):
@@ -96,6 +104,7 @@ class OrgFile(EngagementConfig):
     # Default: the day the integration was first activated.
     effects_start: date | None = None
     integration: IntegrationConfig | None = None
+    campaign_settings: CampaignSettings = Field(default_factory=CampaignSettings)
 
     @field_validator("timezone")
     @classmethod

@@ -25,6 +25,15 @@ class Organization:
     integration_config: dict[str, Any]
     integration_active: bool
     effects_start: date | None
+    settings: dict[str, Any]
+
+    @property
+    def daily_message_cap(self) -> int | None:
+        return self.settings.get("campanhas", {}).get("limite_diario_mensagens")
+
+    @property
+    def max_sale_age_days(self) -> int:
+        return self.settings.get("campanhas", {}).get("idade_maxima_venda_dias", 3)
 
     def __repr__(self) -> str:  # the integration config holds secrets
         return f"Organization(id={self.id!r}, integration_type={self.integration_type!r})"
@@ -57,4 +66,5 @@ def _from_row(row) -> Organization:
         integration_config=dict(row.integracao_configuracao or {}),
         integration_active=row.integracao_ativa,
         effects_start=row.efeitos_data_inicio,
+        settings=dict(row.configuracao or {}),
     )

@@ -15,7 +15,7 @@ from uuid import UUID
 import sqlalchemy as sa
 
 from recompra_pipelines.connectors.errors import ErpPayloadError, ErpRequestError
-from recompra_pipelines.connectors.registry import FetchSettings, connector_for
+from recompra_pipelines.connectors.registry import FetchSettings, connector_for, pending_ids
 from recompra_pipelines.db.bulk import lock_organization
 from recompra_pipelines.db.entities import EntityCounts, upsert_entities
 from recompra_pipelines.db.extracts import (
@@ -49,6 +49,8 @@ class ExtractResult:
     new_content: bool
     size_bytes: int
     attempts: int
+    # Records the ERP listed but did not deliver (e.g. a failed CardápioWeb detail call).
+    pending: int = 0
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,10 @@ class NormalizeResult:
     quarantined: int = 0
     troco_dropped: int = 0
     quarantined_by_field: dict[str, int] = field(default_factory=dict)
+    # Listed by the ERP but not delivered: left as they are, fetched again by the next run.
+    pending: int = 0
+    # Unknown values loaded anyway (enum drift): "field: unknown value 'x'" -> records.
+    warnings: dict[str, int] = field(default_factory=dict)
 
 
 def fetch_raw_extract(
@@ -68,9 +74,16 @@ def fetch_raw_extract(
     """Ask the ERP for the day and store the response, untouched, before anything parses it."""
     with engine.connect() as conn:
         org = _integrated(load_organization(conn, org_id))
-    connector = connector_for(org.integration_type)
+        connector = connector_for(org.integration_type)
+        previous = None
+        if getattr(connector, "uses_previous_extract", False):
+            stored = latest_extract(conn, org_id, day)
+            if stored is not None and stored.integration_type == connector.integration_type:
+                previous = stored.text
     try:
-        raw = connector.fetch_day(org.integration_config, day, settings)
+        raw = connector.fetch_day(
+            org.integration_config, day, settings, timezone=org.timezone, previous=previous
+        )
     except (ErpRequestError, ValueError) as error:
         raise SyncError(f"organization {org_id}, day {day}: {error}") from None
     with engine.begin() as conn:
@@ -103,6 +116,7 @@ def fetch_raw_extract(
         new_content=new_content,
         size_bytes=len(raw.text.encode()),
         attempts=raw.attempts,
+        pending=len(pending_ids(connector, raw.text)),
     )
 
 
@@ -111,13 +125,15 @@ def normalize_sales(engine: sa.Engine, org_id: str, day: date, now: datetime) ->
     with engine.begin() as conn:
         lock_organization(conn, org_id)
         org = load_organization(conn, org_id)
-        extract = latest_extract(conn, org_id, day)
-        if extract is None:
+        latest = latest_extract(conn, org_id, day, with_text=False)
+        if latest is None:
             raise SyncError(
                 f"organization {org_id}, day {day}: no ERP extract stored; fetch it first"
             )
-        if staged_extract_hash(conn, org_id, day) == extract.content_hash:
-            return NormalizeResult(extract_id=extract.id, already_staged=True)
+        if staged_extract_hash(conn, org_id, day) == latest.content_hash:
+            # Staging already holds this content: nothing to read, parse or write.
+            return NormalizeResult(extract_id=latest.id, already_staged=True)
+        extract = latest_extract(conn, org_id, day)
 
         connector = connector_for(extract.integration_type)
         try:
@@ -128,6 +144,7 @@ def normalize_sales(engine: sa.Engine, org_id: str, day: date, now: datetime) ->
                 f"(raw response kept as erp_raw_extracts id {extract.id})"
             ) from None
 
+        pending = pending_ids(connector, extract.text)
         quarantined: list[QuarantinedRecord] = []
         parsed: list[Occurrence[Any]] = []
         for record in records:
@@ -175,6 +192,8 @@ def normalize_sales(engine: sa.Engine, org_id: str, day: date, now: datetime) ->
         quarantined=summary.quarantined,
         troco_dropped=summary.troco_dropped,
         quarantined_by_field=dict(Counter(_field_family(q.field) for q in quarantined)),
+        pending=len(pending),
+        warnings=dict(Counter(w for o in repeated.kept for w in o.sale.warnings)),
     )
 
 

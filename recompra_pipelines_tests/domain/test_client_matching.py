@@ -131,3 +131,28 @@ def test_matching_invariants(existing_records, incoming):
     assert len(held) == len(set(held))
     name_only = [final_name[c] for c, p in final_phone.items() if p is None]
     assert len(name_only) == len(set(name_only))
+
+
+def test_a_stored_name_only_purchase_stays_with_its_client_as_namesakes_appear():
+    # 10:00: "Cecília" without phone went to the only Cecília known, who has a phone.
+    first = known("cecilia", phone_base="4371929441")
+    morning = match_clients([("s1", evidence("cecilia"))], [first])
+    assert morning.existing == {"s1": first.id}
+    # 14:00: a second Cecília with another phone appears; the morning sale must not move.
+    second = known("cecilia", phone_base="1198887777")
+    later = match_clients(
+        [("s1", evidence("cecilia")), ("s2", evidence("cecilia", "1198887777"))],
+        [first, second],
+        previous={"s1": first.id},
+    )
+    assert later.existing == {"s1": first.id, "s2": second.id} and not later.new_clients
+
+
+def test_phones_are_matched_before_names_whatever_the_order_of_the_day():
+    name_only = known("dora")
+    result = match_clients(
+        [("s1", evidence("dora")), ("s2", evidence("dora", "3499998888"))], [name_only]
+    )
+    # The phone arrives later in the day but is matched first: it completes the name-only client,
+    # which remains the single Dora for the phone-less sale.
+    assert result.existing == {"s1": name_only.id, "s2": name_only.id}

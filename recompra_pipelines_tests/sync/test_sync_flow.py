@@ -23,7 +23,12 @@ def test_a_day_loads_every_sale_item_and_entity(engine, database_url, erp_simula
 
     assert result.success
     checks = result.get_asset_check_evaluations()
-    assert len(checks) == 5 and all(e.passed for e in checks)
+    sync_checks = [
+        e
+        for e in checks
+        if e.asset_key.path[0] in {"erp_raw_extract", "erp_normalized_sales", "crm_sales"}
+    ]
+    assert len(sync_checks) == 5 and all(e.passed for e in checks)
     loaded = metadata(result, "crm_sales")
     assert loaded["inserted"] == len(distinct_ids) == loaded["staged"]
     assert count(engine, "SELECT count(*) FROM sales WHERE organizacao_id = :o", o=org_id) == len(
@@ -83,10 +88,11 @@ def _matches_items(record) -> bool:
 def test_rerunning_an_unchanged_day_writes_no_row(engine, database_url, erp_simulator, instance):
     simulator, url = erp_simulator
     org_id, token = new_org(engine, url)
-    simulator.configure(token, sales_per_day=40)
+    # A busy day from a small customer pool: namesakes with and without phones, repeat buyers.
+    simulator.configure(token, sales_per_day=400, customer_pool_size=120)
     assert materialize_day(instance, database_url, org_id, DAY).success
     before = row_versions(engine, org_id)
-    assert sum(len(rows) for rows in before.values()) > 100
+    assert sum(len(rows) for rows in before.values()) > 1000
 
     again = materialize_day(instance, database_url, org_id, DAY)
 

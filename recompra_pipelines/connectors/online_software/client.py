@@ -2,31 +2,19 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import date
 
 import httpx
 
 from recompra_pipelines.connectors.errors import ErpRequestError
+from recompra_pipelines.connectors.extract import RawExtract, content_hash
 from recompra_pipelines.connectors.http import RetrySettings, post_json_with_retries
 from recompra_pipelines.connectors.online_software.schema import (
     DEFAULT_SERVER_URL,
     LISTAR_VENDAS_PATH,
     ListSalesRequest,
 )
-
-
-@dataclass(frozen=True)
-class RawExtract:
-    """One ERP response exactly as received, with the request minus its secrets."""
-
-    request: dict
-    status_code: int
-    text: str
-    content_hash: str
-    attempts: int
 
 
 def sales_url(server_url: str | None) -> str:
@@ -78,7 +66,7 @@ class OnlineSoftwareClient:
             request=request.without_secrets(),
             status_code=response.status_code,
             text=text,
-            content_hash=hashlib.sha256(text.encode()).hexdigest(),
+            content_hash=content_hash(text),
             attempts=outcome.attempts,
         )
 

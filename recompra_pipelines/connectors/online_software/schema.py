@@ -2,8 +2,9 @@
 
 Numbers arrive as strings ("45.90", sometimes "45,90"), except the item's `vcusto`, a JSON
 number; dates are DD/MM/YYYY with an optional DD/MM/YYYY HH:mm[:ss] `datahora`. The models
-keep every value as the ERP sent it (unknown keys included); the mapper does the parsing, so a
-bad value is reported with its field name instead of failing the whole payload.
+keep the values the mapper reads as the ERP sent them (the mapper parses them, so a bad value is
+reported with its field name instead of failing the whole payload); other keys are ignored
+here - the raw record itself is stored in the extract and hashed whole.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ class ListSalesRequest(BaseModel):
 
 
 class WireItem(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="ignore")
 
     codigo: WireScalar = None
     descricao: WireScalar = None
@@ -61,7 +62,7 @@ FISCAL_ITEM_FIELDS = (
 
 
 class WireSale(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="ignore")
 
     id: WireScalar = None
     cliente: WireScalar = None

@@ -159,6 +159,9 @@ cashback_program_transactions = sa.Table(
     sa.Column("expiracao_data", Timestamp, nullable=True),
     sa.Column("venda_id", sa.Uuid, sa.ForeignKey("sales.id"), nullable=True),
     sa.Column("venda_valor", Money, nullable=True),
+    # The sale's validade_revisao when the accrual was made: an accrual of an older revision
+    # (the sale was cancelled and became valid again) is reversed, the new one accrues anew.
+    sa.Column("venda_revisao", sa.Integer, nullable=True),
     sa.Column("campanha_id", sa.Uuid, sa.ForeignKey("campaigns.id"), nullable=True),
     # The lot (or entry) a reversal or expiry acts on.
     sa.Column(
@@ -170,6 +173,9 @@ cashback_program_transactions = sa.Table(
         ),
         nullable=True,
     ),
+    # On a CANCELAMENTO under policy BAIXA: the already-redeemed part of the reversed lot
+    # that the business wrote off instead of clawing it back.
+    sa.Column("valor_baixa", Money, nullable=False, server_default="0"),
     sa.Column("chave_idempotencia", sa.Text, nullable=False),
     sa.Column("metadados", JSONB, nullable=True),
     # When the entry takes effect in business time (the sale's time for accruals from sales,
@@ -178,6 +184,10 @@ cashback_program_transactions = sa.Table(
     inserted_at_column(),
     updated_at_column(),
     sa.CheckConstraint("valor_restante >= 0", name="valor_restante_nao_negativo"),
+    sa.CheckConstraint(
+        "valor_baixa >= 0 AND (tipo = 'CANCELAMENTO' OR valor_baixa = 0)",
+        name="baixa_so_em_cancelamento",
+    ),
     sa.CheckConstraint(
         "tipo <> 'ACÚMULO' OR (valor > 0 AND valor_restante <= valor)", name="acumulo_positivo"
     ),

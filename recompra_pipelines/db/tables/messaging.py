@@ -185,3 +185,25 @@ chat_messages = sa.Table(
         postgresql_where=sa.text("whatsapp_message_id IS NOT NULL"),
     ),
 )
+
+# WhatsApp throughput limits shared by every dispatcher (R-WA-3), as GCRA "theoretical arrival
+# times": one row per phone-number id (``destinatario = ''``: at most N messages a second) and
+# one per (phone-number id, recipient) (1 message per 6 s, Meta's pair rate). A dispatcher takes
+# a slot with one atomic upsert, so parallel runs and processes never exceed the limits together.
+whatsapp_send_limits = sa.Table(
+    "whatsapp_limites_envio",
+    metadata,
+    id_column(),
+    organization_column(),
+    sa.Column("whatsapp_telefone_id", sa.Text, nullable=False),
+    # The recipient's digits (the `to`), or '' for the number-wide limit.
+    sa.Column("destinatario", sa.Text, nullable=False),
+    # The next moment a message may go out under this limit.
+    sa.Column("proxima_liberacao_data", Timestamp, nullable=False),
+    sa.UniqueConstraint(
+        "organizacao_id",
+        "whatsapp_telefone_id",
+        "destinatario",
+        name="uq_whatsapp_limites_envio_chave",
+    ),
+)

@@ -188,6 +188,16 @@ sales = sa.Table(
     sa.Column("chave", sa.Text, nullable=False, server_default="N/A"),
     sa.Column("canal", sa.Text, nullable=True),
     sa.Column("entrega_modalidade", sa.Text, nullable=True),
+    # Order-level amounts of ERPs that send them (CardápioWeb); NULL when the ERP does not.
+    sa.Column("valor_desconto", Money, nullable=True),
+    sa.Column("valor_taxa_entrega", Money, nullable=True),
+    sa.Column("valor_taxa_servico", Money, nullable=True),
+    sa.Column("valor_taxa_adicional", Money, nullable=True),
+    # The ERP's discount and payment lines as sent (a later cashback redemption or a payment
+    # mix report reads them; the old code summed discounts into an unused field and dropped
+    # payments).
+    sa.Column("descontos", JSONB, nullable=True),
+    sa.Column("pagamentos", JSONB, nullable=True),
     # A valid sale counts for cashback, campaigns, counters and attribution.
     sa.Column("valida", sa.Boolean, nullable=False),
     # Set when a sale seen valid becomes invalid (facts §1.7); cleared if it becomes valid again.
@@ -229,6 +239,33 @@ sale_items = sa.Table(
     updated_at_column(),
     sa.UniqueConstraint("venda_id", "linha"),
     sa.Index("ix_sale_items_organizacao_id_produto_id", "organizacao_id", "produto_id"),
+)
+
+client_locations = sa.Table(
+    "client_locations",
+    metadata,
+    id_column(),
+    organization_column(),
+    sa.Column(
+        "cliente_id", sa.Uuid, sa.ForeignKey("clients.id", ondelete="CASCADE"), nullable=False
+    ),
+    # Hash of the normalized address: one row per real address of a client.
+    sa.Column("chave", sa.Text, nullable=False),
+    sa.Column("logradouro", sa.Text, nullable=False),
+    sa.Column("numero", sa.Text, nullable=True),
+    sa.Column("complemento", sa.Text, nullable=True),
+    sa.Column("bairro", sa.Text, nullable=True),
+    sa.Column("cidade", sa.Text, nullable=True),
+    sa.Column("estado", sa.Text, nullable=True),
+    sa.Column("cep", sa.Text, nullable=True),
+    sa.Column("referencia", sa.Text, nullable=True),
+    sa.Column("latitude", sa.Text, nullable=True),
+    sa.Column("longitude", sa.Text, nullable=True),
+    sa.Column("integracao_tipo", sa.Text, nullable=False),
+    sa.Column("ultima_venda_data", Timestamp, nullable=True),
+    inserted_at_column(),
+    updated_at_column(),
+    sa.UniqueConstraint("organizacao_id", "cliente_id", "chave"),
 )
 
 erp_raw_extracts = sa.Table(
@@ -324,6 +361,14 @@ erp_staging_sales = sa.Table(
     sa.Column("chave", sa.Text, nullable=False),
     sa.Column("canal", sa.Text, nullable=True),
     sa.Column("entrega_modalidade", sa.Text, nullable=True),
+    sa.Column("valor_desconto", Money, nullable=True),
+    sa.Column("valor_taxa_entrega", Money, nullable=True),
+    sa.Column("valor_taxa_servico", Money, nullable=True),
+    sa.Column("valor_taxa_adicional", Money, nullable=True),
+    sa.Column("descontos", JSONB, nullable=True),
+    sa.Column("pagamentos", JSONB, nullable=True),
+    # The delivery address (with its matching key), for the buyer's client locations.
+    sa.Column("entrega_endereco", JSONB, nullable=True),
     sa.Column("data_venda", Timestamp, nullable=False),
     sa.Column("data_venda_precisao", sa.Text, nullable=False),
     sa.Column("valida", sa.Boolean, nullable=False),

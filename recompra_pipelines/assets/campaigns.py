@@ -1,0 +1,61 @@
+"""Campaign interactions triggered by the day's purchases, and attribution of the day's sales."""
+
+from datetime import UTC, datetime
+
+import dagster as dg
+
+from recompra_pipelines.partitions import org_day_of, org_day_partitions
+from recompra_pipelines.resources.crm_database import CrmDatabase
+from recompra_pipelines.sync import campaign_steps
+
+GROUP = "erp_sync"
+
+
+@dg.asset(
+    partitions_def=org_day_partitions,
+    group_name=GROUP,
+    deps=["cashback_ledger"],
+    kinds={"postgres"},
+)
+def campaign_interactions(
+    context: dg.AssetExecutionContext, crm_db: CrmDatabase
+) -> dg.MaterializeResult:
+    """One interaction per (campaign, client, sale revision) for the day's valid purchases.
+
+    Triggers (PRIMEIRA-COMPRA, NOVA-COMPRA, QUANTIDADE-TOTAL-COMPRAS, VALOR-TOTAL-COMPRAS, and
+    after the ledger step CASHBACK-ACUMULADO) are
+    decided from the client's whole sale history, so re-runs and backfills agree. Segmentation,
+    frequency rules and the organization's daily cap apply; a skipped candidate is recorded
+    with its reason. Sales before the effects start, or first seen too long after their day,
+    fire nothing. A cancelled sale withdraws its own unsent interactions. Campaign cashback is
+    credited through the ledger, once per interaction.
+    """
+    part = org_day_of(context)
+    counts = campaign_steps.create_purchase_interactions(
+        crm_db.engine, part.org_id, part.day, datetime.now(UTC)
+    )
+    return dg.MaterializeResult(
+        metadata={name: dg.MetadataValue.int(v) for name, v in vars(counts).items()}
+    )
+
+
+@dg.asset(
+    partitions_def=org_day_partitions,
+    group_name=GROUP,
+    deps=[campaign_interactions],
+    kinds={"postgres"},
+)
+def sale_attribution(
+    context: dg.AssetExecutionContext, crm_db: CrmDatabase
+) -> dg.MaterializeResult:
+    """Each valid sale credited to the last message sent to its client within the campaign's
+    window before the sale (`campaign_conversions`), with the conversion type and deltas from
+    the client's earlier valid purchases. A cancelled sale loses its conversion."""
+    part = org_day_of(context)
+    counts = campaign_steps.attribute_sales(crm_db.engine, part.org_id, part.day)
+    return dg.MaterializeResult(
+        metadata={name: dg.MetadataValue.int(v) for name, v in vars(counts).items()}
+    )
+
+
+CAMPAIGN_ASSETS = [campaign_interactions, sale_attribution]

@@ -1,0 +1,49 @@
+"""The cashback ledger step of the per org x day sync graph.
+
+Runs after `crm_sales` in the same run (group `erp_sync`), so every sync — the 5-minute
+tick, the lookback days, a backfill — reconciles the ledger with the day's sales.
+"""
+
+import dagster as dg
+
+from recompra_pipelines.partitions import org_day_of, org_day_partitions
+from recompra_pipelines.resources.crm_database import CrmDatabase
+from recompra_pipelines.sync.ledger_steps import reconcile_day_cashback
+
+
+def centavos(value) -> dg.MetadataValue:
+    """Money as integer centavos: exact, and still plottable across partitions."""
+    return dg.MetadataValue.int(int(value * 100))
+
+
+@dg.asset(
+    partitions_def=org_day_partitions,
+    group_name="erp_sync",
+    deps=["crm_sales"],
+    kinds={"postgres"},
+)
+def cashback_ledger(context: dg.AssetExecutionContext, crm_db: CrmDatabase) -> dg.MaterializeResult:
+    """Cashback for the day's sales: accruals for valid sales (buyer and partner), reversals
+    for cancelled ones, each exactly once under retries, overlapping runs and backfills.
+
+    A reconciliation, not an "on insert" effect: it computes which accruals should exist
+    (one per sale, revision and beneficiary, by idempotency key) and adds what is missing, and
+    reverses every accrual whose sale is no longer valid. A re-run over unchanged sales writes
+    nothing.
+    """
+    part = org_day_of(context)
+    counts = reconcile_day_cashback(crm_db.engine, part.org_id, part.day)
+    return dg.MaterializeResult(
+        metadata={
+            "accruals": dg.MetadataValue.int(counts.accruals),
+            "partner_accruals": dg.MetadataValue.int(counts.partner_accruals),
+            "reversals": dg.MetadataValue.int(counts.reversals),
+            "balances_created": dg.MetadataValue.int(counts.balances_created),
+            "accrued_centavos": centavos(counts.accrued),
+            "reversed_centavos": centavos(counts.reversed),
+            "written_off_centavos": centavos(counts.written_off),
+        }
+    )
+
+
+CASHBACK_ASSETS = [cashback_ledger]

@@ -1,0 +1,31 @@
+"""Daily cashback expiry per organization (group `cashback_daily`, its own job)."""
+
+import dagster as dg
+
+from recompra_pipelines.assets.cashback import centavos
+from recompra_pipelines.partitions import org_day_of, org_day_partitions
+from recompra_pipelines.resources.crm_database import CrmDatabase
+from recompra_pipelines.sync.ledger_steps import expire_day_cashback
+
+CASHBACK_DAILY_GROUP = "cashback_daily"
+
+
+@dg.asset(partitions_def=org_day_partitions, group_name=CASHBACK_DAILY_GROUP, kinds={"postgres"})
+def cashback_expiry(context: dg.AssetExecutionContext, crm_db: CrmDatabase) -> dg.MaterializeResult:
+    """Writes off the lots due on the partition's organization-local day.
+
+    One EXPIRAÇÃO entry per due lot, for exactly what is left of it and linked to it (key
+    `expiracao:<lot>`): re-running a day, or backfilling a range of days, expires nothing
+    twice. Lots expire at the start of the local day their validity ends (counted from the
+    sale's date), so the partition of day D writes off every lot with `expiracao_data` up to
+    D's local midnight that is still active.
+    """
+    part = org_day_of(context)
+    counts = expire_day_cashback(crm_db.engine, part.org_id, part.day)
+    return dg.MaterializeResult(
+        metadata={
+            "expired_lots": dg.MetadataValue.int(counts.expired_lots),
+            "clients": dg.MetadataValue.int(counts.clients),
+            "expired_centavos": centavos(counts.expired),
+        }
+    )

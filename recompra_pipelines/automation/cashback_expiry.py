@@ -1,0 +1,63 @@
+"""The `cashback_daily` job (cashback expiry) and its schedule: one run per organization-local day."""
+
+import os
+
+import dagster as dg
+
+from recompra_pipelines.assets.cashback_expiry import CASHBACK_DAILY_GROUP
+from recompra_pipelines.domain.cashback import latest_expiry_day
+from recompra_pipelines.partitions import (
+    ORGANIZATIONS,
+    is_partition_day,
+    org_day_key,
+    org_day_partitions,
+)
+from recompra_pipelines.resources.crm_database import CrmDatabase
+from recompra_pipelines.sync.organizations import active_integrated_organizations
+
+cashback_expiry_job = dg.define_asset_job(
+    "cashback_daily",
+    selection=dg.AssetSelection.groups(CASHBACK_DAILY_GROUP),
+    partitions_def=org_day_partitions,
+    executor_def=dg.in_process_executor,
+    description="Write off the cashback lots due on one organization-local day.",
+)
+
+
+def expiry_hour() -> int:
+    """Local hour after which a day's expiry runs (``RECOMPRA_CASHBACK_EXPIRY_HOUR``, 0:
+    right after local midnight, when the lots due that day stopped being usable)."""
+    return int(os.environ.get("RECOMPRA_CASHBACK_EXPIRY_HOUR", "0"))
+
+
+@dg.schedule(
+    cron_schedule="5 * * * *",
+    job=cashback_expiry_job,
+    execution_timezone="America/Sao_Paulo",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+)
+def cashback_expiry_schedule(context: dg.ScheduleEvaluationContext, crm_db: CrmDatabase):
+    """Hourly: for each registered active organization, its latest local day whose expiry hour
+    has passed. The run key names the organization and day, so each day runs once however
+    many ticks see it; a missed day is backfilled from the UI (Assets → cashback_expiry)."""
+    tick = context.scheduled_execution_time
+    registered = set(context.instance.get_dynamic_partitions(ORGANIZATIONS))
+    with crm_db.engine.connect() as conn:
+        orgs = active_integrated_organizations(conn)
+    hour = expiry_hour()
+    requests = []
+    for org in orgs:
+        if org.id not in registered:
+            continue
+        day = latest_expiry_day(tick.astimezone(org.timezone), hour)
+        if not is_partition_day(day, tick):
+            continue
+        requests.append(
+            dg.RunRequest(
+                run_key=f"cashback-expiry:{org.id}:{day.isoformat()}",
+                partition_key=org_day_key(org.id, day),
+            )
+        )
+    if not requests:
+        return dg.SkipReason("no organization is due for expiry")
+    return requests

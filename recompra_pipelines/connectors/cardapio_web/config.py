@@ -1,0 +1,56 @@
+"""The org file's `integration` section for CardápioWeb (facts §2.1): merchant id and API key.
+
+The rate limits default to the documented ones; they are configurable so a simulator (or a
+merchant with a raised limit) can go faster.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+
+from recompra_pipelines.connectors.cardapio_web.schema import (
+    DETAILS_PER_MINUTE,
+    HISTORY_PER_MINUTE,
+)
+from recompra_pipelines.connectors.config import http_url, resolve_secret
+
+
+class CardapioWebConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    merchant_id: str = Field(min_length=1)
+    api_key: SecretStr | None = None
+    api_key_env: str | None = None
+    server_url: str | None = None
+    history_per_minute: float = Field(HISTORY_PER_MINUTE, gt=0)
+    details_per_minute: float = Field(DETAILS_PER_MINUTE, gt=0)
+
+    @field_validator("merchant_id", mode="before")
+    @classmethod
+    def _merchant_as_text(cls, value: Any) -> Any:
+        return str(value).strip() if isinstance(value, int | str) else value
+
+    @field_validator("server_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        return http_url(value)
+
+    @model_validator(mode="after")
+    def _resolve_key(self) -> CardapioWebConfig:
+        self.api_key = resolve_secret(self.api_key, self.api_key_env, "api_key")
+        return self
+
+    def stored_config(self) -> dict[str, Any]:
+        config: dict[str, Any] = {
+            "merchant_id": self.merchant_id,
+            "api_key": self.api_key.get_secret_value(),
+        }
+        if self.server_url:
+            config["server_url"] = self.server_url
+        if self.history_per_minute != HISTORY_PER_MINUTE:
+            config["history_per_minute"] = self.history_per_minute
+        if self.details_per_minute != DETAILS_PER_MINUTE:
+            config["details_per_minute"] = self.details_per_minute
+        return config

@@ -1,0 +1,33 @@
+"""The org file's `integration` section for Online Software: a token and the server's URL."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, SecretStr, field_validator, model_validator
+
+from recompra_pipelines.connectors.config import http_url, resolve_secret
+
+
+class OnlineSoftwareConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    server_url: str | None = None
+    token: SecretStr | None = None
+    token_env: str | None = None
+
+    @field_validator("server_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        return http_url(value)
+
+    @model_validator(mode="after")
+    def _resolve_token(self) -> OnlineSoftwareConfig:
+        self.token = resolve_secret(self.token, self.token_env, "token")
+        return self
+
+    def stored_config(self) -> dict[str, Any]:
+        config: dict[str, Any] = {"token": self.token.get_secret_value()}
+        if self.server_url:
+            config["server_url"] = self.server_url
+        return config

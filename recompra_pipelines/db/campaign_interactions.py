@@ -1,0 +1,281 @@
+"""Reading campaigns and purchases, and writing interactions, for one org x day."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime, time
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+
+from recompra_pipelines.db.bulk import copy_rows
+from recompra_pipelines.domain.campaign_rules import (
+    PURCHASE_TRIGGERS,
+    SKIP_REASONS,
+    Campaign,
+    Decision,
+    PastInteraction,
+    Period,
+    Purchase,
+    idempotency_key,
+    purchase_context,
+    schedule,
+)
+
+INTERACTION_TITLE = "Envio de mensagem automática via campanha {title}"
+CANCELLED_SALE = "VENDA_CANCELADA"
+
+
+def active_campaigns(
+    conn: sa.Connection, org_id: str, triggers: Sequence[str] = PURCHASE_TRIGGERS
+) -> list[Campaign]:
+    rows = conn.execute(
+        sa.text(
+            """
+            SELECT c.*, COALESCE(array_agg(s.segmentacao) FILTER (WHERE s.segmentacao IS NOT NULL), '{}') AS segmentacoes
+            FROM campaigns c LEFT JOIN campaign_segmentations s ON s.campanha_id = c.id
+            WHERE c.organizacao_id = :org AND c.ativo AND c.gatilho_tipo = ANY(:triggers)
+            GROUP BY c.id ORDER BY c.id
+            """
+        ),
+        {"org": org_id, "triggers": list(triggers)},
+    ).all()
+    return [_campaign(row) for row in rows]
+
+
+def _period(value: int | None, unit: str | None) -> Period | None:
+    return Period(value, unit or "DIAS") if value else None
+
+
+def _campaign(row) -> Campaign:
+    return Campaign(
+        id=row.id,
+        title=row.titulo,
+        trigger=row.gatilho_tipo,
+        segmentations=frozenset(row.segmentacoes),
+        new_purchase_minimum=row.gatilho_nova_compra_valor_minimo,
+        purchase_count=row.gatilho_quantidade_total_compras,
+        purchase_total=row.gatilho_valor_total_compras,
+        new_cashback_minimum=row.gatilho_novo_cashback_acumulado_valor_minimo,
+        total_cashback_minimum=row.gatilho_total_cashback_acumulado_valor_minimo,
+        allow_repeat=row.permitir_recorrencia,
+        min_interval=_period(row.frequencia_intervalo_valor, row.frequencia_intervalo_medida),
+        delay=_period(row.execucao_agendada_valor, row.execucao_agendada_medida),
+        block=row.execucao_agendada_bloco,
+        cashback_type=row.cashback_geracao_tipo if row.cashback_geracao_ativo else None,
+        cashback_value=row.cashback_geracao_valor if row.cashback_geracao_ativo else None,
+        cashback_expiry=_period(
+            row.cashback_geracao_expiracao_valor, row.cashback_geracao_expiracao_medida
+        ),
+    )
+
+
+# The day's valid sales with a client, each placed in the client's whole history of valid
+# sales (position and running total), with when the sync first saw it.
+PURCHASES = """
+WITH day_sales AS (
+    SELECT id, cliente_id FROM sales
+    WHERE organizacao_id = :org AND data_referencia = :day AND valida AND cliente_id IS NOT NULL
+),
+history AS (
+    SELECT h.id,
+           row_number() OVER w AS posicao,
+           sum(h.valor_total) OVER w AS total_acumulado
+    FROM sales h
+    WHERE h.organizacao_id = :org AND h.valida AND h.cliente_id IN (SELECT cliente_id FROM day_sales)
+    WINDOW w AS (PARTITION BY h.cliente_id ORDER BY h.data_venda, h.id
+                 ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
+)
+SELECT s.id, s.validade_revisao, s.cliente_id, s.valor_total, s.data_venda, s.data_insercao,
+       s.vendedor_nome, h.posicao, h.total_acumulado, c.analise_rfm_titulo,
+       t.valor AS cashback_acumulado, t.saldo_valor_posterior AS cashback_saldo_apos
+FROM day_sales d
+JOIN sales s ON s.id = d.id
+JOIN history h ON h.id = d.id
+JOIN clients c ON c.id = s.cliente_id
+LEFT JOIN cashback_program_transactions t
+  ON t.organizacao_id = :org AND t.venda_id = s.id AND t.cliente_id = s.cliente_id
+ AND t.tipo = 'ACÚMULO' AND t.campanha_id IS NULL AND t.metadados->>'ator' = 'COMPRADOR'
+ AND t.venda_revisao = s.validade_revisao
+ORDER BY s.data_venda, s.id
+"""
+
+
+def day_purchases(conn: sa.Connection, org_id: str, day: date) -> list[tuple[Purchase, datetime]]:
+    """(purchase, first seen) for the org x day's valid sales with a client."""
+    rows = conn.execute(sa.text(PURCHASES), {"org": org_id, "day": day}).all()
+    return [
+        (
+            Purchase(
+                sale_id=row.id,
+                sale_revision=row.validade_revisao,
+                client_id=row.cliente_id,
+                value=row.valor_total,
+                time=row.data_venda,
+                position=row.posicao,
+                running_total=row.total_acumulado,
+                rfm_title=row.analise_rfm_titulo,
+                seller_name=None if row.vendedor_nome == "N/A" else row.vendedor_nome,
+                cashback_accrued=row.cashback_acumulado,
+                cashback_balance_after=row.cashback_saldo_apos,
+            ),
+            row.data_insercao,
+        )
+        for row in rows
+    ]
+
+
+def existing_keys(conn: sa.Connection, org_id: str, keys: Sequence[str]) -> set[str]:
+    if not keys:
+        return set()
+    rows = conn.execute(
+        sa.text(
+            "SELECT chave_idempotencia FROM interactions WHERE organizacao_id = :org AND chave_idempotencia = ANY(:keys)"
+        ),
+        {"org": org_id, "keys": list(keys)},
+    ).scalars()
+    return set(rows)
+
+
+def interaction_history(
+    conn: sa.Connection, org_id: str, client_ids: Sequence[Any], timezone: ZoneInfo
+) -> list[PastInteraction]:
+    """The clients' interactions that count for frequency and the daily cap: every one not
+    skipped or cancelled, at the time of the event that triggered it."""
+    if not client_ids:
+        return []
+    rows = conn.execute(
+        sa.text(
+            """
+            SELECT campanha_id, cliente_id,
+                   COALESCE((metadados->>'dataGatilho')::timestamptz, data_insercao) AS momento
+            FROM interactions
+            WHERE organizacao_id = :org AND cliente_id = ANY(:clients)
+              AND status_envio IS DISTINCT FROM 'IGNORADO'
+            """
+        ),
+        {"org": org_id, "clients": list(client_ids)},
+    ).all()
+    return [
+        PastInteraction(
+            campaign_id=row.campanha_id,
+            client_id=row.cliente_id,
+            trigger_time=row.momento,
+            local_day=row.momento.astimezone(timezone).date(),
+        )
+        for row in rows
+    ]
+
+
+def balances(
+    conn: sa.Connection, org_id: str, client_ids: Sequence[Any]
+) -> dict[Any, tuple[Decimal, Decimal]]:
+    """Cashback available and lifetime accrued per client, in the organization's active program."""
+    if not client_ids:
+        return {}
+    rows = conn.execute(
+        sa.text(
+            """
+            SELECT b.cliente_id, b.saldo_valor_disponivel, b.saldo_valor_acumulado_total
+            FROM cashback_program_balances b
+            JOIN cashback_programs p ON p.id = b.programa_id AND p.ativo
+            WHERE b.organizacao_id = :org AND b.cliente_id = ANY(:clients)
+            """
+        ),
+        {"org": org_id, "clients": list(client_ids)},
+    ).all()
+    return {
+        row.cliente_id: (row.saldo_valor_disponivel, row.saldo_valor_acumulado_total)
+        for row in rows
+    }
+
+
+INTERACTION_COLUMNS = (
+    "organizacao_id", "cliente_id", "campanha_id", "venda_id", "tipo", "titulo", "descricao",
+    "agendamento_data_referencia", "agendamento_bloco_referencia", "metadados",
+    "chave_idempotencia", "status_envio", "erro_codigo", "erro_envio",
+    "envio_proxima_tentativa_data", "whatsapp_template_id",
+)  # fmt: skip
+
+
+def insert_interactions(
+    conn: sa.Connection,
+    org_id: str,
+    decisions: Sequence[Decision],
+    timezone: ZoneInfo,
+    now: datetime,
+    balances_by_client: dict[Any, tuple[Decimal, Decimal]],
+) -> list[tuple[Any, Decision]]:
+    """Insert one interaction per decision (skips included, with their reason); returns the
+    (interaction id, decision) pairs actually inserted - a concurrent run's rows are kept."""
+    if not decisions:
+        return []
+    conn.execute(
+        sa.text(
+            "CREATE TEMP TABLE tmp_interactions (LIKE interactions INCLUDING DEFAULTS) ON COMMIT DROP"
+        )
+    )
+    templates = dict(
+        conn.execute(
+            sa.text("SELECT id, whatsapp_template_id FROM campaigns WHERE organizacao_id = :org"),
+            {"org": org_id},
+        ).all()
+    )
+    by_key = {}
+    rows = []
+    for decision in decisions:
+        campaign, purchase = decision.campaign, decision.purchase
+        key = idempotency_key(campaign, purchase)
+        by_key[key] = decision
+        send_day, block = schedule(campaign, purchase.time, timezone)
+        send_at = (
+            now
+            if block is None
+            else datetime.combine(send_day, time.fromisoformat(block), tzinfo=timezone)
+        )
+        available, lifetime = balances_by_client.get(
+            purchase.client_id, (Decimal("0.00"), Decimal("0.00"))
+        )
+        rows.append(
+            (
+                org_id, purchase.client_id, campaign.id, purchase.sale_id, "ENVIO-MENSAGEM",
+                INTERACTION_TITLE.format(title=campaign.title), campaign.trigger, send_day, block,
+                purchase_context(purchase, available, lifetime), key,
+                "IGNORADO" if decision.skip_reason else "PENDENTE",
+                decision.skip_reason, SKIP_REASONS.get(decision.skip_reason or ""),
+                None if decision.skip_reason else send_at, templates.get(campaign.id),
+            )
+        )  # fmt: skip
+    copy_rows(conn, "tmp_interactions", INTERACTION_COLUMNS, rows)
+    columns = ", ".join(INTERACTION_COLUMNS)
+    inserted = conn.execute(
+        sa.text(
+            f"""
+            INSERT INTO interactions ({columns})
+            SELECT {columns} FROM tmp_interactions
+            ON CONFLICT (organizacao_id, chave_idempotencia) DO NOTHING
+            RETURNING id, chave_idempotencia
+            """
+        )
+    ).all()
+    conn.execute(sa.text("DROP TABLE tmp_interactions"))
+    return [(row.id, by_key[row.chave_idempotencia]) for row in inserted]
+
+
+def cancel_interactions_of_cancelled_sales(conn: sa.Connection, org_id: str, day: date) -> int:
+    """A cancelled sale withdraws its own unsent interactions - and nobody else's."""
+    return conn.execute(
+        sa.text(
+            """
+            UPDATE interactions i
+               SET status_envio = 'IGNORADO', erro_codigo = :code,
+                   erro_envio = 'a venda que disparou a interação foi cancelada', data_atualizacao = now()
+              FROM sales s
+             WHERE s.organizacao_id = :org AND s.data_referencia = :day AND s.cancelada
+               AND i.organizacao_id = :org AND i.venda_id = s.id AND i.status_envio = 'PENDENTE'
+            """
+        ),
+        {"org": org_id, "day": day, "code": CANCELLED_SALE},
+    ).rowcount

@@ -1,0 +1,703 @@
+"""The cashback ledger's SQL: reconciliation of a day's sales, campaign cashback, redemption
+and expiry, all written through one path.
+
+Every operation follows the same four moves, inside the caller's transaction:
+
+1. decide *what should exist* with set-based queries and find what is missing by its
+   idempotency key (``acumulo:<sale>:r<revision>:<role>:<client>``, ``estorno:<lot>``,
+   ``expiracao:<lot>``, ``campanha:<campaign>:interacao:<interaction>``,
+   ``resgate:<reference>``); an unchanged re-run finds nothing and writes nothing;
+2. lock the affected balance rows (``FOR UPDATE``, in id order, so two writers never
+   deadlock) and only then read the open lots and debts — every writer of a client's lots
+   holds that client's balance lock, so what is read cannot change underneath;
+3. let ``domain.cashback.Book`` apply the rules (amounts, FIFO, reversal split);
+4. write entries, allocations and lot consumption in bulk, and move each balance by SQL
+   increments (``saldo = saldo + delta``), never by writing back a value read earlier
+   (facts §9.3.9: the old absolute writes lost concurrent point-of-sale redemptions).
+
+The sync and expiry steps also hold the organization's advisory lock (DESIGN §5.3); a
+point-of-sale redemption needs only the client's balance row lock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+
+from recompra_pipelines.db.tables.cashback import (
+    cashback_program_transaction_allocations,
+    cashback_program_transactions,
+)
+from recompra_pipelines.domain.cashback import (
+    ZERO,
+    Book,
+    CashbackError,
+    Debt,
+    InsufficientBalance,
+    OpenLot,
+    RedemptionRejected,
+    ReversibleLot,
+    accrual_amount,
+    expiry_cutoff,
+    local_midnight,
+    lot_expiry,
+    redemption_cap,
+)
+from recompra_pipelines.domain.parsing import quantize_money
+
+AccountKey = tuple[UUID, UUID]  # (programa_id, cliente_id)
+
+
+class LedgerConflict(RuntimeError):
+    """An entry's idempotency key appeared between our read and our write: someone wrote the
+    ledger without the locks. The transaction is rolled back rather than guessing."""
+
+
+@dataclass(frozen=True)
+class Program:
+    id: UUID
+    accrual_kind: str
+    accrual_rate: Decimal
+    partner_rate: Decimal
+    minimum_sale_value: Decimal
+    via_integration: bool
+    validity_days: int | None
+    limit_kind: str | None
+    limit_value: Decimal | None
+    reversal_policy: str
+
+
+@dataclass
+class LedgerCounts:
+    """What one reconciliation wrote (money in reais; assets report centavos)."""
+
+    accruals: int = 0
+    partner_accruals: int = 0
+    reversals: int = 0
+    balances_created: int = 0
+    accrued: Decimal = ZERO
+    reversed: Decimal = ZERO
+    written_off: Decimal = ZERO
+
+
+@dataclass(frozen=True)
+class Redemption:
+    """The result of ``redeem``: the RESGATE entry, and which lots paid for it."""
+
+    transaction_id: UUID
+    amount: Decimal
+    balance_after: Decimal
+    allocations: list[tuple[UUID, Decimal]]
+    replayed: bool = False
+
+
+@dataclass
+class ExpiryCounts:
+    expired_lots: int = 0
+    expired: Decimal = ZERO
+    clients: int = 0
+
+
+# ------------------------------------------------------------------------------ reads
+
+
+def active_program(conn: sa.Connection, org_id: str) -> Program | None:
+    """The organization's active program (at most one, by a partial unique index)."""
+    row = conn.execute(
+        sa.text(
+            """
+            SELECT id, acumulo_tipo, acumulo_valor, acumulo_valor_parceiro,
+                   acumulo_regra_valor_minimo, acumulo_permitir_via_integracao,
+                   expiracao_regra_validade_valor, resgate_limite_tipo, resgate_limite_valor,
+                   cancelamento_consumido_politica
+            FROM cashback_programs WHERE organizacao_id = :org AND ativo
+            """
+        ),
+        {"org": org_id},
+    ).first()
+    if row is None:
+        return None
+    return Program(
+        id=row.id,
+        accrual_kind=row.acumulo_tipo,
+        accrual_rate=row.acumulo_valor,
+        partner_rate=row.acumulo_valor_parceiro,
+        minimum_sale_value=row.acumulo_regra_valor_minimo,
+        via_integration=row.acumulo_permitir_via_integracao,
+        validity_days=row.expiracao_regra_validade_valor,
+        limit_kind=row.resgate_limite_tipo,
+        limit_value=row.resgate_limite_valor,
+        reversal_policy=row.cancelamento_consumido_politica,
+    )
+
+
+def _org_settings(conn: sa.Connection, org_id: str) -> tuple[ZoneInfo, date | None]:
+    row = conn.execute(
+        sa.text("SELECT fuso_horario, efeitos_data_inicio FROM organizations WHERE id = :org"),
+        {"org": org_id},
+    ).first()
+    if row is None:
+        raise CashbackError(f"organization {org_id!r} does not exist")
+    return ZoneInfo(row.fuso_horario), row.efeitos_data_inicio
+
+
+def _entry_id_by_key(conn: sa.Connection, org_id: str, key: str):
+    return conn.execute(
+        sa.text(
+            "SELECT id, cliente_id, valor, saldo_valor_posterior FROM cashback_program_transactions "
+            "WHERE organizacao_id = :org AND chave_idempotencia = :key"
+        ),
+        {"org": org_id, "key": key},
+    ).first()
+
+
+# ------------------------------------------------------------------------------ books
+
+
+def _ensure_balances(conn: sa.Connection, org_id: str, keys: Iterable[AccountKey]) -> int:
+    """A balance row for every (program, client) about to receive an entry: the old code
+    silently skipped buyers without one (facts §4.2)."""
+    keys = sorted(set(keys))
+    if not keys:
+        return 0
+    result = conn.execute(
+        sa.text(
+            """
+            INSERT INTO cashback_program_balances (organizacao_id, programa_id, cliente_id)
+            SELECT :org, k.programa_id, k.cliente_id
+            FROM unnest(CAST(:programs AS uuid[]), CAST(:clients AS uuid[])) AS k(programa_id, cliente_id)
+            ON CONFLICT (organizacao_id, programa_id, cliente_id) DO NOTHING
+            """
+        ),
+        {"org": org_id, "programs": [k[0] for k in keys], "clients": [k[1] for k in keys]},
+    )
+    return result.rowcount
+
+
+def _open_books(
+    conn: sa.Connection, org_id: str, keys: Iterable[AccountKey]
+) -> dict[AccountKey, Book]:
+    """Lock the balance rows (id order) and load each account's open lots and debts."""
+    keys = sorted(set(keys))
+    params = {"org": org_id, "programs": [k[0] for k in keys], "clients": [k[1] for k in keys]}
+    accounts = (
+        "unnest(CAST(:programs AS uuid[]), CAST(:clients AS uuid[])) AS k(programa_id, cliente_id)"
+    )
+    balances = conn.execute(
+        sa.text(
+            f"""
+            SELECT b.programa_id, b.cliente_id, b.saldo_valor_disponivel
+            FROM cashback_program_balances b JOIN {accounts}
+              ON k.programa_id = b.programa_id AND k.cliente_id = b.cliente_id
+            WHERE b.organizacao_id = :org
+            ORDER BY b.id
+            FOR UPDATE OF b
+            """
+        ),
+        params,
+    ).all()
+    books = {
+        (r.programa_id, r.cliente_id): Book(balance=r.saldo_valor_disponivel, lots=[])
+        for r in balances
+    }
+    lots = conn.execute(
+        sa.text(
+            f"""
+            SELECT t.id, t.programa_id, t.cliente_id, t.valor_restante, t.expiracao_data, t.data_efetivacao
+            FROM cashback_program_transactions t JOIN {accounts}
+              ON k.programa_id = t.programa_id AND k.cliente_id = t.cliente_id
+            WHERE t.organizacao_id = :org AND t.tipo = 'ACÚMULO' AND t.status = 'ATIVO'
+              AND t.valor_restante > 0
+            """
+        ),
+        params,
+    ).all()
+    for r in lots:
+        books[(r.programa_id, r.cliente_id)].lots.append(
+            OpenLot(r.id, r.valor_restante, r.expiracao_data, r.data_efetivacao)
+        )
+    debts = conn.execute(
+        sa.text(
+            f"""
+            SELECT d.id, d.programa_id, d.cliente_id,
+                   -d.valor - COALESCE(sum(a.valor), 0) AS outstanding
+            FROM cashback_program_transactions d JOIN {accounts}
+              ON k.programa_id = d.programa_id AND k.cliente_id = d.cliente_id
+            LEFT JOIN cashback_program_transaction_allocations a
+              ON a.organizacao_id = d.organizacao_id AND a.transacao_id = d.id
+            WHERE d.organizacao_id = :org AND d.tipo = 'CANCELAMENTO'
+            GROUP BY d.id
+            HAVING -d.valor - COALESCE(sum(a.valor), 0) > 0
+            ORDER BY d.data_efetivacao, d.data_insercao, d.id
+            """
+        ),
+        params,
+    ).all()
+    for r in debts:
+        books[(r.programa_id, r.cliente_id)].debts.append(Debt(r.id, r.outstanding))
+    return books
+
+
+def _write_books(
+    conn: sa.Connection, org_id: str, books: dict[AccountKey, Book], now: datetime
+) -> None:
+    """Entries, allocations, lot consumption and balance increments, each in one statement."""
+    entries = [
+        {
+            "id": e.id,
+            "organizacao_id": org_id,
+            "programa_id": program_id,
+            "cliente_id": client_id,
+            "tipo": e.kind,
+            "status": e.status,
+            "valor": e.amount,
+            "valor_restante": e.remaining,
+            "saldo_valor_anterior": e.balance_before,
+            "saldo_valor_posterior": e.balance_after,
+            "expiracao_data": e.expires_at,
+            "transacao_origem_id": e.origin_id,
+            "valor_baixa": e.written_off,
+            "venda_id": e.attributes.get("venda_id"),
+            "venda_valor": e.attributes.get("venda_valor"),
+            "venda_revisao": e.attributes.get("venda_revisao"),
+            "campanha_id": e.attributes.get("campanha_id"),
+            "chave_idempotencia": e.attributes["chave_idempotencia"],
+            "metadados": e.attributes.get("metadados"),
+            "data_efetivacao": e.attributes.get("data_efetivacao", now),
+        }
+        for (program_id, client_id), book in books.items()
+        for e in book.entries
+    ]
+    if not entries:
+        return
+    table = cashback_program_transactions
+    inserted = conn.execute(
+        insert(table)
+        .on_conflict_do_nothing(constraint="uq_cashback_program_transactions_chave_idempotencia")
+        .returning(table.c.id),
+        entries,
+    ).all()
+    if len(inserted) != len(entries):
+        raise LedgerConflict(
+            f"organization {org_id}: {len(entries) - len(inserted)} ledger entr(y/ies) already "
+            "existed when written; rolled back"
+        )
+    allocations = [
+        {
+            "organizacao_id": org_id,
+            "transacao_id": a.debit_id,
+            "lote_transacao_id": a.lot_id,
+            "valor": a.amount,
+        }
+        for book in books.values()
+        for a in book.allocations
+    ]
+    if allocations:
+        conn.execute(sa.insert(cashback_program_transaction_allocations), allocations)
+    consumed = [
+        (lot_id, amount, book.emptied_status.get(lot_id, "ATIVO"))
+        for book in books.values()
+        for lot_id, amount in book.consumed.items()
+    ]
+    if consumed:
+        conn.execute(
+            sa.text(
+                """
+                UPDATE cashback_program_transactions t
+                SET valor_restante = t.valor_restante - u.consumido,
+                    status = CASE WHEN t.valor_restante - u.consumido = 0 THEN u.status ELSE t.status END,
+                    data_atualizacao = now()
+                FROM unnest(CAST(:ids AS uuid[]), CAST(:amounts AS numeric[]), CAST(:statuses AS text[]))
+                     AS u(id, consumido, status)
+                WHERE t.organizacao_id = :org AND t.id = u.id
+                """
+            ),
+            {
+                "org": org_id,
+                "ids": [c[0] for c in consumed],
+                "amounts": [c[1] for c in consumed],
+                "statuses": [c[2] for c in consumed],
+            },
+        )
+    moved = [(key, book) for key, book in books.items() if book.entries]
+    conn.execute(
+        sa.text(
+            """
+            UPDATE cashback_program_balances b
+            SET saldo_valor_disponivel = b.saldo_valor_disponivel + u.delta,
+                saldo_valor_acumulado_total = b.saldo_valor_acumulado_total + u.acumulado,
+                saldo_valor_resgatado_total = b.saldo_valor_resgatado_total + u.resgatado,
+                data_atualizacao = now()
+            FROM unnest(CAST(:programs AS uuid[]), CAST(:clients AS uuid[]), CAST(:deltas AS numeric[]),
+                        CAST(:accrued AS numeric[]), CAST(:redeemed AS numeric[]))
+                 AS u(programa_id, cliente_id, delta, acumulado, resgatado)
+            WHERE b.organizacao_id = :org AND b.programa_id = u.programa_id AND b.cliente_id = u.cliente_id
+            """
+        ),
+        {
+            "org": org_id,
+            "programs": [key[0] for key, _ in moved],
+            "clients": [key[1] for key, _ in moved],
+            "deltas": [book.delta for _, book in moved],
+            "accrued": [book.accrued_delta for _, book in moved],
+            "redeemed": [book.redeemed_delta for _, book in moved],
+        },
+    )
+
+
+# ------------------------------------------------------------------------------ sales
+
+
+_STALE_ACCRUALS = sa.text(
+    """
+    SELECT t.id, t.programa_id, t.cliente_id, t.valor, t.valor_restante, t.status,
+           t.venda_id, t.venda_valor, t.venda_revisao, t.campanha_id,
+           p.cancelamento_consumido_politica AS politica,
+           COALESCE((SELECT sum(a.valor)
+                     FROM cashback_program_transaction_allocations a
+                     JOIN cashback_program_transactions e ON e.id = a.transacao_id
+                     WHERE a.organizacao_id = :org AND a.lote_transacao_id = t.id
+                       AND e.tipo = 'EXPIRAÇÃO'), 0) AS expirado,
+           CASE WHEN NOT s.valida OR s.cancelada THEN 'VENDA_CANCELADA'
+                WHEN t.venda_revisao IS DISTINCT FROM s.validade_revisao THEN 'VENDA_REVISADA'
+                ELSE 'BENEFICIARIO_ALTERADO' END AS motivo
+    FROM cashback_program_transactions t
+    JOIN sales s ON s.organizacao_id = t.organizacao_id AND s.id = t.venda_id
+    JOIN cashback_programs p ON p.organizacao_id = t.organizacao_id AND p.id = t.programa_id
+    LEFT JOIN partners pa ON pa.organizacao_id = s.organizacao_id AND pa.id = s.parceiro_id
+    WHERE t.organizacao_id = :org AND s.data_referencia = :day AND t.tipo = 'ACÚMULO'
+      AND NOT EXISTS (SELECT 1 FROM cashback_program_transactions r
+                      WHERE r.organizacao_id = :org AND r.chave_idempotencia = 'estorno:' || t.id::text)
+      AND (NOT s.valida OR s.cancelada
+           OR t.venda_revisao IS DISTINCT FROM s.validade_revisao
+           OR (t.campanha_id IS NULL AND t.metadados->>'ator' = 'COMPRADOR'
+               AND t.cliente_id IS DISTINCT FROM s.cliente_id)
+           OR (t.campanha_id IS NULL AND t.metadados->>'ator' = 'PARCEIRO'
+               AND t.cliente_id IS DISTINCT FROM pa.cliente_id))
+    ORDER BY t.data_efetivacao, t.id
+    """
+)
+
+# One row per (valid sale, beneficiary) of the day whose accrual key is not in the ledger.
+# The buyer earns; so does the partner's linked client when it is not the buyer (facts §4.3).
+_PENDING_ACCRUALS = sa.text(
+    """
+    WITH eligible AS (
+      SELECT s.id, s.validade_revisao, s.cliente_id, s.valor_total, s.data_venda,
+             s.data_referencia, s.parceiro_id, pa.cliente_id AS parceiro_cliente_id
+      FROM sales s
+      LEFT JOIN partners pa ON pa.organizacao_id = s.organizacao_id AND pa.id = s.parceiro_id
+      WHERE s.organizacao_id = :org AND s.data_referencia = :day
+        AND s.valida AND NOT s.cancelada
+        AND (CAST(:effects_start AS date) IS NULL OR s.data_referencia >= CAST(:effects_start AS date))
+    ), beneficiaries AS (
+      SELECT e.*, 'COMPRADOR' AS ator, e.cliente_id AS beneficiario_id
+      FROM eligible e WHERE e.cliente_id IS NOT NULL
+      UNION ALL
+      SELECT e.*, 'PARCEIRO', e.parceiro_cliente_id
+      FROM eligible e
+      WHERE e.parceiro_cliente_id IS NOT NULL AND e.parceiro_cliente_id IS DISTINCT FROM e.cliente_id
+    ), keyed AS (
+      SELECT b.*, 'acumulo:' || b.id::text || ':' || 'r' || b.validade_revisao::text || ':'
+                  || lower(b.ator) || ':' || b.beneficiario_id::text AS chave
+      FROM beneficiaries b
+    )
+    SELECT k.* FROM keyed k
+    WHERE NOT EXISTS (SELECT 1 FROM cashback_program_transactions t
+                      WHERE t.organizacao_id = :org AND t.chave_idempotencia = k.chave)
+    ORDER BY k.data_venda, k.id, k.ator
+    """
+)
+
+
+def reconcile_sales(conn: sa.Connection, org_id: str, day: date, now: datetime) -> LedgerCounts:
+    """Bring the ledger in line with the day's sales: reverse every accrual whose sale was
+    cancelled, re-revised or re-assigned, then accrue every valid sale not yet accrued.
+
+    Reversals come first so that a sale cancelled and valid again between two runs ends
+    with exactly one live accrual (of the new revision). The caller holds the organization
+    lock. Sales dated before the organization's effects start accrue nothing.
+    """
+    timezone, effects_start = _org_settings(conn, org_id)
+    program = active_program(conn, org_id)
+    stale = conn.execute(_STALE_ACCRUALS, {"org": org_id, "day": day}).all()
+    accruals = []
+    if program is not None and program.via_integration:
+        pending = conn.execute(
+            _PENDING_ACCRUALS, {"org": org_id, "day": day, "effects_start": effects_start}
+        ).all()
+        for row in pending:
+            rate = program.accrual_rate if row.ator == "COMPRADOR" else program.partner_rate
+            amount = accrual_amount(
+                program.accrual_kind, rate, row.valor_total, program.minimum_sale_value
+            )
+            if amount > 0:
+                accruals.append((row, amount))
+    counts = LedgerCounts()
+    if not stale and not accruals:
+        return counts
+    new_accounts = {(program.id, row.beneficiario_id) for row, _ in accruals} if program else set()
+    counts.balances_created = _ensure_balances(conn, org_id, new_accounts)
+    books = _open_books(conn, org_id, new_accounts | {(r.programa_id, r.cliente_id) for r in stale})
+    for r in stale:
+        entry = books[(r.programa_id, r.cliente_id)].reverse(
+            ReversibleLot(r.id, r.valor, r.valor_restante, r.expirado, r.status),
+            r.politica,
+            {
+                "chave_idempotencia": f"estorno:{r.id}",
+                "venda_id": r.venda_id,
+                "venda_valor": r.venda_valor,
+                "venda_revisao": r.venda_revisao,
+                "campanha_id": r.campanha_id,
+                "metadados": {"motivo": r.motivo},
+            },
+        )
+        counts.reversals += 1
+        counts.reversed -= entry.amount
+        counts.written_off += entry.written_off
+    for row, amount in accruals:
+        metadata: dict[str, Any] = {"ator": row.ator}
+        if row.ator == "PARCEIRO":
+            metadata |= {
+                "parceiro_id": str(row.parceiro_id),
+                "cliente_comprador_id": _str(row.cliente_id),
+            }
+        books[(program.id, row.beneficiario_id)].accrue(
+            amount,
+            expires_at=lot_expiry(row.data_referencia, program.validity_days, timezone),
+            effective_at=row.data_venda,
+            attributes={
+                "chave_idempotencia": row.chave,
+                "venda_id": row.id,
+                "venda_valor": row.valor_total,
+                "venda_revisao": row.validade_revisao,
+                "metadados": metadata,
+                "data_efetivacao": row.data_venda,
+            },
+        )
+        counts.accruals += row.ator == "COMPRADOR"
+        counts.partner_accruals += row.ator == "PARCEIRO"
+        counts.accrued += amount
+    _write_books(conn, org_id, books, now)
+    return counts
+
+
+def _str(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+# ------------------------------------------------------------------------------ campaigns
+
+
+def grant_campaign_cashback(
+    conn: sa.Connection,
+    *,
+    org_id: str,
+    client_id: UUID,
+    campaign_id: UUID,
+    interaction_id: UUID,
+    amount: Decimal,
+    expires_on: date | None,
+    sale_id: UUID | None = None,
+    now: datetime | None = None,
+) -> UUID | None:
+    """Credit a campaign's cashback to a client, once per interaction (facts §4.4).
+
+    ``amount`` is the campaign's cashback already computed (``domain.cashback.rate_amount``
+    for FIXO/PERCENTUAL of the sale); it is rounded once to centavos. ``expires_on`` is the
+    organization-local day whose expiry run writes the lot off (``None``: never). With
+    ``sale_id`` the lot is tied to that sale and reversed with it if it is cancelled.
+
+    Returns the ACÚMULO entry's id — the same id when called again for the same interaction
+    — or ``None`` when nothing is due: no active program, an amount that rounds to zero, or a
+    sale that is not valid. The caller's transaction should hold the organization lock (the
+    campaign step does); the client's balance row is locked here.
+    """
+    now = now or datetime.now(UTC)
+    key = f"campanha:{campaign_id}:interacao:{interaction_id}"
+    existing = _entry_id_by_key(conn, org_id, key)
+    if existing is not None:
+        return existing.id
+    amount = quantize_money(amount)
+    program = active_program(conn, org_id)
+    if program is None or amount <= 0:
+        return None
+    timezone, _ = _org_settings(conn, org_id)
+    attributes: dict[str, Any] = {
+        "chave_idempotencia": key,
+        "campanha_id": campaign_id,
+        "metadados": {"ator": "CAMPANHA", "interacao_id": str(interaction_id)},
+    }
+    if sale_id is not None:
+        sale = conn.execute(
+            sa.text(
+                "SELECT valor_total, validade_revisao, valida, cancelada FROM sales "
+                "WHERE organizacao_id = :org AND id = :sale"
+            ),
+            {"org": org_id, "sale": sale_id},
+        ).first()
+        if sale is None or not sale.valida or sale.cancelada:
+            return None
+        attributes |= {
+            "venda_id": sale_id,
+            "venda_valor": sale.valor_total,
+            "venda_revisao": sale.validade_revisao,
+        }
+    account = (program.id, client_id)
+    _ensure_balances(conn, org_id, [account])
+    books = _open_books(conn, org_id, [account])
+    entry = books[account].accrue(
+        amount,
+        expires_at=None if expires_on is None else local_midnight(expires_on, timezone),
+        effective_at=now,
+        attributes=attributes | {"data_efetivacao": now},
+    )
+    _write_books(conn, org_id, books, now)
+    return entry.id
+
+
+# ------------------------------------------------------------------------------ redemption
+
+
+def redeem(
+    conn: sa.Connection,
+    *,
+    org_id: str,
+    client_id: UUID,
+    amount: Decimal,
+    reference: str,
+    operator: str | None = None,
+    sale_value: Decimal | None = None,
+    now: datetime | None = None,
+) -> Redemption:
+    """Spend a client's cashback at the point of sale (facts §4.6, improved).
+
+    Takes from lots still valid at ``now``, earliest expiry first, and records an allocation
+    per lot. The program's limit applies (``resgate_limite_tipo/valor``: a fixed cap, or a
+    percentage of ``sale_value``). ``reference`` is the point of sale's request id: calling
+    again with it returns the first result (``replayed=True``); with another client or
+    amount it is an error. Locks the client's balance row, so a sync touching the same client
+    waits (or is waited for) and nothing is lost. Raises ``InsufficientBalance`` or
+    ``RedemptionRejected``; commit is the caller's.
+    """
+    now = now or datetime.now(UTC)
+    if amount != quantize_money(amount):
+        raise RedemptionRejected(f"amount {amount} has more than 2 decimal places")
+    program = active_program(conn, org_id)
+    if program is None:
+        raise RedemptionRejected(f"organization {org_id} has no active cashback program")
+    cap = redemption_cap(program.limit_kind, program.limit_value, sale_value)
+    account = (program.id, client_id)
+    books = _open_books(conn, org_id, [account])
+    key = f"resgate:{reference}"
+    existing = _entry_id_by_key(conn, org_id, key)
+    if existing is not None:
+        if existing.cliente_id != client_id or -existing.valor != amount:
+            raise RedemptionRejected(
+                f"reference {reference!r} was already used for another redemption"
+            )
+        return _replayed(conn, org_id, existing)
+    if cap is not None and amount > cap:
+        raise RedemptionRejected(f"redemption of {amount} exceeds the program's limit of {cap}")
+    book = books.get(account)
+    if book is None:
+        raise InsufficientBalance(f"client {client_id} has no cashback balance")
+    entry = book.redeem(
+        amount,
+        now=now,
+        attributes={
+            "chave_idempotencia": key,
+            "venda_valor": sale_value,
+            "metadados": {"referencia": reference, "operador": operator},
+            "data_efetivacao": now,
+        },
+    )
+    _write_books(conn, org_id, books, now)
+    return Redemption(
+        transaction_id=entry.id,
+        amount=amount,
+        balance_after=entry.balance_after,
+        allocations=[(a.lot_id, a.amount) for a in book.allocations if a.debit_id == entry.id],
+    )
+
+
+def _replayed(conn: sa.Connection, org_id: str, entry) -> Redemption:
+    allocations = conn.execute(
+        sa.text(
+            "SELECT lote_transacao_id, valor FROM cashback_program_transaction_allocations "
+            "WHERE organizacao_id = :org AND transacao_id = :id ORDER BY data_insercao, id"
+        ),
+        {"org": org_id, "id": entry.id},
+    ).all()
+    return Redemption(
+        transaction_id=entry.id,
+        amount=-entry.valor,
+        balance_after=entry.saldo_valor_posterior,
+        allocations=[(a.lote_transacao_id, a.valor) for a in allocations],
+        replayed=True,
+    )
+
+
+# ------------------------------------------------------------------------------ expiry
+
+
+def expire_due_lots(conn: sa.Connection, org_id: str, day: date, now: datetime) -> ExpiryCounts:
+    """One EXPIRAÇÃO per lot due by the start of local day ``day``, for exactly what is left
+    of it, linked to it (R-LED-4). Lots already expired (key ``expiracao:<lot>``) or spent are
+    skipped, so the run is idempotent and any past day can be backfilled. Unlike the old cron,
+    a lot whose client had no balance row is not skipped forever (facts §4.7)."""
+    timezone, _ = _org_settings(conn, org_id)
+    due = conn.execute(
+        sa.text(
+            """
+            SELECT t.id, t.programa_id, t.cliente_id FROM cashback_program_transactions t
+            WHERE t.organizacao_id = :org AND t.tipo = 'ACÚMULO' AND t.status = 'ATIVO'
+              AND t.valor_restante > 0 AND t.expiracao_data <= :cutoff
+            ORDER BY t.expiracao_data, t.id
+            """
+        ),
+        {"org": org_id, "cutoff": expiry_cutoff(day, timezone)},
+    ).all()
+    counts = ExpiryCounts()
+    if not due:
+        return counts
+    accounts = {(r.programa_id, r.cliente_id) for r in due}
+    _ensure_balances(conn, org_id, accounts)
+    books = _open_books(conn, org_id, accounts)
+    for r in due:
+        book = books[(r.programa_id, r.cliente_id)]
+        if not any(lot.id == r.id for lot in book.lots):
+            continue  # spent by a redemption that committed before our lock
+        entry = book.expire(
+            r.id, {"chave_idempotencia": f"expiracao:{r.id}", "metadados": {"dia": day.isoformat()}}
+        )
+        counts.expired_lots += 1
+        counts.expired -= entry.amount
+    counts.clients = sum(1 for book in books.values() if book.entries)
+    _write_books(conn, org_id, books, now)
+    return counts
+
+
+__all__ = [
+    "CashbackError",
+    "ExpiryCounts",
+    "InsufficientBalance",
+    "LedgerConflict",
+    "LedgerCounts",
+    "Program",
+    "Redemption",
+    "RedemptionRejected",
+    "active_program",
+    "expire_due_lots",
+    "grant_campaign_cashback",
+    "reconcile_sales",
+    "redeem",
+]

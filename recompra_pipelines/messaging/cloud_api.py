@@ -1,0 +1,150 @@
+"""The WhatsApp Cloud API ``/messages`` call, with every answer reduced to an outcome.
+
+The one thing that matters about a failure is whether the message may have left: a
+connection that never opened is safe to retry, a request that was written and then timed
+out is "unknown" and must never be blindly re-sent (Meta has no idempotency key, peers §4.1).
+The token goes only into the Authorization header: it is redacted from every error text we
+keep, and never appears in a URL.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from recompra_pipelines.domain.whatsapp_dispatch import Outcome, classify_graph_error
+
+META_GRAPH_URL = "https://graph.facebook.com"
+DEFAULT_API_VERSION = "v22.0"
+GRAPH_URL_ENV = "WHATSAPP_GRAPH_URL"
+API_VERSION_ENV = "WHATSAPP_API_VERSION"
+MAX_ERROR_TEXT = 500
+
+# Raised before a byte of the request could have reached Meta.
+_NOT_SENT = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
+    httpx.UnsupportedProtocol,
+    httpx.ProxyError,
+    httpx.LocalProtocolError,
+)
+
+
+@dataclass(frozen=True)
+class SendResult:
+    outcome: Outcome
+    wamid: str | None = None
+    http_status: int | None = None
+    # Meta's numeric code as text, or ours (CONEXAO, SEM_RESPOSTA, HTTP_<status>).
+    error_code: str | None = None
+    error_message: str | None = None
+
+
+@dataclass(frozen=True)
+class Connection:
+    """The sending number and its secret; the token is kept out of repr."""
+
+    phone_number_id: str
+    token: str = field(repr=False)
+
+
+class CloudApiClient:
+    """POST {graph_url}/{version}/{phone-number-id}/messages, one template message at a time."""
+
+    def __init__(
+        self,
+        graph_url: str | None = None,
+        api_version: str | None = None,
+        *,
+        timeout_seconds: float = 15.0,
+        connect_timeout_seconds: float = 5.0,
+    ) -> None:
+        self.graph_url = (graph_url or os.environ.get(GRAPH_URL_ENV) or META_GRAPH_URL).rstrip("/")
+        self.api_version = api_version or os.environ.get(API_VERSION_ENV) or DEFAULT_API_VERSION
+        self._http = httpx.Client(
+            timeout=httpx.Timeout(timeout_seconds, connect=connect_timeout_seconds),
+            follow_redirects=False,
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> CloudApiClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def messages_url(self, phone_number_id: str) -> str:
+        return f"{self.graph_url}/{self.api_version}/{phone_number_id}/messages"
+
+    def send(self, connection: Connection, payload: dict[str, Any]) -> SendResult:
+        try:
+            response = self._http.post(
+                self.messages_url(connection.phone_number_id),
+                json=payload,
+                headers={"Authorization": f"Bearer {connection.token}"},
+            )
+        except _NOT_SENT as error:
+            return SendResult(
+                Outcome.RETRY,
+                error_code="CONEXAO",
+                error_message=_redact(f"{type(error).__name__}: {error}", connection.token),
+            )
+        except httpx.TransportError as error:
+            return SendResult(
+                Outcome.UNKNOWN,
+                error_code="SEM_RESPOSTA",
+                error_message=_redact(
+                    f"{type(error).__name__} after the request was sent: {error}",
+                    connection.token,
+                ),
+            )
+        return _result(response, connection.token)
+
+
+def _result(response: httpx.Response, token: str) -> SendResult:
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if response.status_code == 200:
+        messages = body.get("messages") if isinstance(body, dict) else None
+        wamid = messages[0].get("id") if messages and isinstance(messages[0], dict) else None
+        if wamid:
+            return SendResult(Outcome.SENT, wamid=wamid, http_status=200)
+        # Accepted but unreadable: it may well have been sent.
+        return SendResult(
+            Outcome.UNKNOWN,
+            http_status=200,
+            error_code="RESPOSTA_INVALIDA",
+            error_message="200 without messages[0].id",
+        )
+    error = body.get("error") if isinstance(body, dict) else None
+    code = error.get("code") if isinstance(error, dict) else None
+    code = code if isinstance(code, int) else None
+    if isinstance(error, dict):
+        details = (
+            (error.get("error_data") or {}).get("details")
+            if isinstance(error.get("error_data"), dict)
+            else None
+        )
+        text = str(details or error.get("message") or "")
+    else:
+        text = response.text[:200]
+    return SendResult(
+        classify_graph_error(response.status_code, code),
+        http_status=response.status_code,
+        error_code=str(code) if code is not None else f"HTTP_{response.status_code}",
+        error_message=_redact(f"HTTP {response.status_code}: {text}", token),
+    )
+
+
+def _redact(text: str, token: str) -> str:
+    if token:
+        text = text.replace(token, "[token]")
+    return text[:MAX_ERROR_TEXT]

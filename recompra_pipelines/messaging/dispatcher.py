@@ -1,0 +1,237 @@
+"""Send an organization's due interactions: claim, render, respect the limits, send, record.
+
+Used by the immediate-dispatch asset at the end of each sync partition (immediate campaigns
+only) and by the dispatcher job (everything due, scheduled blocks included, caught up to
+``max_lateness``). The clock and the sleep are injectable so throughput limits are tested
+without waiting.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+
+from recompra_pipelines.domain.whatsapp_dispatch import (
+    DEFAULT_MESSAGES_PER_SECOND,
+    RECIPIENT_INTERVAL,
+    Outcome,
+    QuietHours,
+    phone_number_interval,
+    retry_delay,
+)
+from recompra_pipelines.domain.whatsapp_messages import (
+    ClientFields,
+    MessageRejected,
+    TemplateSpec,
+    render_message,
+    variable_values,
+)
+from recompra_pipelines.messaging import chats, limits, outbox
+from recompra_pipelines.messaging.cloud_api import CloudApiClient, Connection
+from recompra_pipelines.messaging.outbox import DUE_AT, HAS_TEMPLATE, ClaimedSend
+
+Clock = Callable[[], datetime]
+Sleep = Callable[[float], None]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class DispatchSettings:
+    messages_per_second: float = DEFAULT_MESSAGES_PER_SECOND
+    recipient_interval: timedelta = RECIPIENT_INTERVAL
+    max_attempts: int = 5
+    backoff_base: timedelta = timedelta(seconds=30)
+    backoff_cap: timedelta = timedelta(minutes=30)
+    # A due message not sent within this allowance is skipped (ATRASADA), not sent late.
+    max_lateness: timedelta = timedelta(hours=6)
+    batch_size: int = 50
+
+
+@dataclass
+class DispatchCounts:
+    claimed: int = 0
+    sent: int = 0
+    retry_scheduled: int = 0
+    deferred: int = 0  # recipient limit or quiet hours: later, no attempt used
+    failed: int = 0
+    skipped: int = 0
+    unknown: int = 0
+    late_skipped: int = 0
+
+
+def dispatch_organization(
+    engine: sa.Engine,
+    api: CloudApiClient,
+    org_id: str,
+    *,
+    immediate_only: bool = False,
+    settings: DispatchSettings = DispatchSettings(),
+    clock: Clock = utc_now,
+    sleep: Sleep = time.sleep,
+) -> DispatchCounts:
+    """Send what is due now for one organization, until nothing due is left."""
+    counts = DispatchCounts()
+    now = clock()
+    with engine.begin() as conn:
+        org = conn.execute(
+            sa.text("SELECT fuso_horario, configuracao FROM organizations WHERE id = :org"),
+            {"org": org_id},
+        ).one()
+        counts.late_skipped = outbox.skip_late(conn, org_id, now, settings.max_lateness)
+        quiet = QuietHours.parse(org.configuracao)
+        quiet_until = quiet.ends_after(now, ZoneInfo(org.fuso_horario)) if quiet else None
+        if quiet_until is not None:
+            counts.deferred = outbox.defer_due(conn, org_id, now, quiet_until)
+            return counts
+    limits.forget_idle_recipients(engine, org_id, now)
+    while True:
+        with engine.begin() as conn:
+            batch = outbox.claim(
+                conn, org_id, clock(), limit=settings.batch_size, immediate_only=immediate_only
+            )
+        if not batch:
+            return counts
+        counts.claimed += len(batch)
+        _deliver_batch(engine, api, batch, settings, clock, sleep, counts)
+
+
+def organizations_with_due_messages(conn: sa.Connection, now: datetime) -> list[str]:
+    """Organizations with at least one interaction due to (re)send at ``now``."""
+    return list(
+        conn.execute(
+            sa.text(
+                f"""SELECT DISTINCT i.organizacao_id FROM interactions i
+                    JOIN organizations o ON o.id = i.organizacao_id
+                    WHERE i.status_envio = 'PENDENTE' AND i.tipo = 'ENVIO-MENSAGEM'
+                      AND {HAS_TEMPLATE}
+                      AND {DUE_AT} <= CAST(:now AS timestamptz)
+                    ORDER BY 1"""
+            ),
+            {"now": now},
+        ).scalars()
+    )
+
+
+def _deliver_batch(engine, api, batch, settings, clock, sleep, counts) -> None:
+    """Deliver each claimed send; if something unexpected breaks the loop, the sends whose
+    request never started go back to PENDENTE instead of looking like unknown results."""
+    for index, send in enumerate(batch):
+        started: list[bool] = []
+        try:
+            _deliver(engine, api, send, settings, clock, sleep, counts, started)
+        except BaseException:
+            untouched = batch[index + 1 :] if started else batch[index:]
+            with engine.begin() as conn:
+                for pending in untouched:
+                    outbox.mark_retry(conn, pending, None, None, clock(), attempted=False)
+            raise
+
+
+def _deliver(
+    engine: sa.Engine,
+    api: CloudApiClient,
+    send: ClaimedSend,
+    settings: DispatchSettings,
+    clock: Clock,
+    sleep: Sleep,
+    counts: DispatchCounts,
+    started: list[bool],
+) -> None:
+    problem = _missing_setup(send)
+    if problem is not None:
+        with engine.begin() as conn:
+            outbox.mark_skipped(conn, send, *problem)
+        counts.skipped += 1
+        return
+    template = TemplateSpec.from_row(send.template)
+    client = ClientFields(
+        name=send.client_name,
+        phone=send.client_phone,
+        email=send.client_email,
+        segmentation=send.client_segmentation,
+    )
+    try:
+        message = render_message(
+            template,
+            telefone_e164=send.client_phone_e164,
+            values=variable_values(client, send.context),
+            callback_data=str(send.interaction_id),
+        )
+    except MessageRejected as rejected:
+        with engine.begin() as conn:
+            if rejected.skip:
+                outbox.mark_skipped(conn, send, rejected.code, str(rejected))
+                counts.skipped += 1
+            else:
+                outbox.mark_failed(conn, send, rejected.code, str(rejected), attempted=False)
+                counts.failed += 1
+        return
+
+    org_id, phone_id = send.organization_id, send.phone_number_id
+    busy_until = limits.take_recipient_slot(
+        engine, org_id, phone_id, message.to, clock(), settings.recipient_interval
+    )
+    if busy_until is not None:
+        with engine.begin() as conn:
+            outbox.mark_retry(conn, send, None, None, busy_until, attempted=False)
+        counts.deferred += 1
+        return
+    slot = limits.take_number_slot(
+        engine, org_id, phone_id, clock(), phone_number_interval(settings.messages_per_second)
+    )
+    wait = (slot - clock()).total_seconds()
+    if wait > 0:
+        sleep(wait)
+    if send.chat_hub:
+        with engine.begin() as conn:
+            chats.record_outgoing(conn, send, message, send.template.id, clock())
+    started.append(True)
+    result = api.send(Connection(phone_id, send.token), message.payload)
+    now = clock()
+    with engine.begin() as conn:
+        if result.outcome is Outcome.SENT:
+            outbox.mark_sent(conn, send, result.wamid, now, send.template.id)
+            chat_status = "ENVIADO"
+            counts.sent += 1
+        elif result.outcome is Outcome.UNKNOWN:
+            outbox.mark_unknown(conn, send, result.error_message or "", now)
+            chat_status = None
+            counts.unknown += 1
+        elif result.outcome is Outcome.RETRY and send.attempts + 1 < settings.max_attempts:
+            delay = retry_delay(
+                send.attempts + 1,
+                str(send.interaction_id),
+                base=settings.backoff_base,
+                cap=settings.backoff_cap,
+            )
+            outbox.mark_retry(
+                conn, send, result.error_code, result.error_message, now + delay, attempted=True
+            )
+            chat_status = None
+            counts.retry_scheduled += 1
+        else:
+            outbox.mark_failed(
+                conn, send, result.error_code or "", result.error_message or "", attempted=True
+            )
+            chat_status = "FALHOU"
+            counts.failed += 1
+        if send.chat_hub and chat_status is not None:
+            chats.record_result(conn, send, chat_status, result.wamid)
+
+
+def _missing_setup(send: ClaimedSend) -> tuple[str, str] | None:
+    if send.template is None:
+        return "SEM_TEMPLATE", "the interaction's campaign has no WhatsApp template"
+    if send.template.status != "APPROVED":
+        return "TEMPLATE_NAO_APROVADO", f"template status is {send.template.status}"
+    if send.phone_number_id is None or not send.token:
+        return "SEM_CONEXAO", "the organization has no active WhatsApp connection"
+    return None

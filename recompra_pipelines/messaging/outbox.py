@@ -1,0 +1,294 @@
+"""The interactions table as the WhatsApp outbox (R-WA-1): claim, then record the outcome.
+
+States: PENDENTE → ENVIANDO (claimed) → ENVIADO (wamid) | FALHOU (code) | IGNORADO (reason),
+or back to PENDENTE with a later ``envio_proxima_tentativa_data`` (retry, recipient limit,
+quiet hours). A row left in ENVIANDO — a crash between claim and answer, or a timeout after
+the request was written (``erro_codigo = RESULTADO_DESCONHECIDO``) — is never claimed again:
+it may have been delivered, so it waits for reconciliation (the status webhook's
+``biz_opaque_callback_data`` carries the interaction id) and the ``whatsapp_no_stuck_sends``
+check pages someone. Claims use ``FOR UPDATE SKIP LOCKED`` and commit before any HTTP call,
+so parallel dispatchers never take the same row.
+
+These are short transactions of their own, without the organization's advisory lock: a
+dispatcher must not hold the sync back while it waits on Meta.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import sqlalchemy as sa
+
+UNKNOWN_RESULT = "RESULTADO_DESCONHECIDO"
+LATE = "ATRASADA"
+
+# When an interaction becomes due: its retry/defer time, else its scheduled (date, block) in
+# the organization's timezone, else as soon as it exists (immediate campaigns).
+DUE_AT = """COALESCE(
+    i.envio_proxima_tentativa_data,
+    CASE WHEN i.agendamento_data_referencia IS NULL THEN i.data_insercao
+         ELSE (i.agendamento_data_referencia
+               + CAST(COALESCE(i.agendamento_bloco_referencia, '00:00') AS time))
+              AT TIME ZONE o.fuso_horario END)"""
+IMMEDIATE = "i.agendamento_bloco_referencia IS NULL"
+# Only interactions with a template are messages to send; one without (a campaign that has
+# none yet) stays PENDENTE untouched, as in the old sender (facts §5.7).
+HAS_TEMPLATE = """COALESCE(i.whatsapp_template_id,
+    (SELECT ca.whatsapp_template_id FROM campaigns ca WHERE ca.id = i.campanha_id)) IS NOT NULL"""
+
+_DUE_ROWS = f"""
+    SELECT i.id FROM interactions i JOIN organizations o ON o.id = i.organizacao_id
+    WHERE i.organizacao_id = :org AND i.status_envio = 'PENDENTE'
+      AND i.tipo = 'ENVIO-MENSAGEM' AND {HAS_TEMPLATE}
+      AND {DUE_AT} <= CAST(:now AS timestamptz) {{extra}}
+"""
+
+
+@dataclass(frozen=True)
+class ClaimedSend:
+    """A claimed interaction with everything needed to build and send its message."""
+
+    interaction_id: UUID
+    organization_id: str
+    attempts: int  # attempts made before this one
+    client_id: UUID
+    client_name: str
+    client_phone: str | None
+    client_phone_e164: str | None
+    client_email: str | None
+    client_segmentation: str | None
+    context: dict[str, Any] | None
+    template: Any | None  # whatsapp_templates row
+    connection_id: UUID | None
+    phone_number_id: str | None
+    token: str | None = field(repr=False)
+    chat_hub: bool
+
+
+def skip_late(conn: sa.Connection, org_id: str, now: datetime, max_lateness) -> int:
+    """Never-tried interactions due longer ago than ``max_lateness`` are IGNORADO: a missed
+    block is caught up within the allowance, after that a stale message does more harm."""
+    query = _DUE_ROWS.format(
+        extra=f"AND i.envio_tentativas = 0 AND {DUE_AT} < CAST(:now AS timestamptz) - :late"
+        " FOR UPDATE OF i SKIP LOCKED"
+    )
+    return conn.execute(
+        sa.text(
+            f"""UPDATE interactions SET status_envio = 'IGNORADO', erro_codigo = '{LATE}',
+                erro_envio = 'due more than ' || CAST(:late AS text) || ' ago; not sent late',
+                data_atualizacao = now()
+            WHERE id IN ({query})"""
+        ),
+        {"org": org_id, "now": now, "late": max_lateness},
+    ).rowcount
+
+
+def defer_due(conn: sa.Connection, org_id: str, now: datetime, until: datetime) -> int:
+    """Move the organization's due interactions to ``until`` (the end of its quiet hours)."""
+    query = _DUE_ROWS.format(extra="FOR UPDATE OF i SKIP LOCKED")
+    return conn.execute(
+        sa.text(
+            f"""UPDATE interactions SET envio_proxima_tentativa_data = :until,
+                data_atualizacao = now() WHERE id IN ({query})"""
+        ),
+        {"org": org_id, "now": now, "until": until},
+    ).rowcount
+
+
+def claim(
+    conn: sa.Connection, org_id: str, now: datetime, *, limit: int, immediate_only: bool
+) -> list[ClaimedSend]:
+    """Mark up to ``limit`` due interactions ENVIANDO (oldest due first) and load their
+    client, template and connection. Commit before sending."""
+    query = _DUE_ROWS.format(
+        extra=(f"AND {IMMEDIATE} " if immediate_only else "")
+        + f"ORDER BY {DUE_AT}, i.id LIMIT :limit FOR UPDATE OF i SKIP LOCKED"
+    )
+    ids = (
+        conn.execute(
+            sa.text(
+                f"""UPDATE interactions SET status_envio = 'ENVIANDO', envio_reservado_data = :now,
+                data_atualizacao = now() WHERE id IN ({query}) RETURNING id"""
+            ),
+            {"org": org_id, "now": now, "limit": limit},
+        )
+        .scalars()
+        .all()
+    )
+    if not ids:
+        return []
+    rows = conn.execute(
+        sa.text(
+            """
+            SELECT i.id, i.organizacao_id, i.envio_tentativas, i.metadados, i.cliente_id,
+                   c.nome, c.telefone, c.telefone_e164, c.email, c.analise_rfm_titulo,
+                   t.id AS template_id, t.nome AS t_nome, t.idioma, t.parametros_formato,
+                   t.parametros, t.corpo_texto, t.cabecalho_tipo, t.cabecalho_midia_url,
+                   t.status AS t_status,
+                   w.id AS connection_id, w.whatsapp_telefone_id, w.token,
+                   COALESCE((o.configuracao #>> '{recursos,hubAtendimentos,acesso}')::boolean,
+                            false) AS chat_hub
+            FROM interactions i
+            JOIN organizations o ON o.id = i.organizacao_id
+            JOIN clients c ON c.id = i.cliente_id AND c.organizacao_id = i.organizacao_id
+            LEFT JOIN campaigns ca ON ca.id = i.campanha_id
+            LEFT JOIN whatsapp_templates t ON t.organizacao_id = i.organizacao_id
+                 AND t.id = COALESCE(i.whatsapp_template_id, ca.whatsapp_template_id)
+            LEFT JOIN LATERAL (
+                SELECT w.id, w.whatsapp_telefone_id, w.token FROM whatsapp_connections w
+                WHERE w.organizacao_id = i.organizacao_id AND w.ativo
+                  AND (w.id = ca.whatsapp_conexao_id OR ca.whatsapp_conexao_id IS NULL)
+                ORDER BY w.id = ca.whatsapp_conexao_id DESC NULLS LAST, w.data_insercao
+                LIMIT 1
+            ) w ON true
+            WHERE i.organizacao_id = :org AND i.id = ANY(:ids)
+            ORDER BY i.id
+            """
+        ),
+        {"org": org_id, "ids": list(ids)},
+    ).all()
+    return [_claimed(row) for row in rows]
+
+
+def _claimed(row: Any) -> ClaimedSend:
+    template = None
+    if row.template_id is not None:
+        template = _TemplateRow(
+            id=row.template_id,
+            nome=row.t_nome,
+            idioma=row.idioma,
+            parametros_formato=row.parametros_formato,
+            parametros=row.parametros,
+            corpo_texto=row.corpo_texto,
+            cabecalho_tipo=row.cabecalho_tipo,
+            cabecalho_midia_url=row.cabecalho_midia_url,
+            status=row.t_status,
+        )
+    return ClaimedSend(
+        interaction_id=row.id,
+        organization_id=row.organizacao_id,
+        attempts=row.envio_tentativas,
+        client_id=row.cliente_id,
+        client_name=row.nome,
+        client_phone=row.telefone,
+        client_phone_e164=row.telefone_e164,
+        client_email=row.email,
+        client_segmentation=row.analise_rfm_titulo,
+        context=row.metadados,
+        template=template,
+        connection_id=row.connection_id,
+        phone_number_id=row.whatsapp_telefone_id,
+        token=row.token,
+        chat_hub=row.chat_hub,
+    )
+
+
+@dataclass(frozen=True)
+class _TemplateRow:
+    id: UUID
+    nome: str
+    idioma: str
+    parametros_formato: str
+    parametros: list
+    corpo_texto: str
+    cabecalho_tipo: str | None
+    cabecalho_midia_url: str | None
+    status: str
+
+
+def _finish(conn: sa.Connection, send: ClaimedSend, **values: Any) -> bool:
+    """Update a row this dispatcher claimed; False if it is no longer ours (never expected)."""
+    return (
+        conn.execute(
+            sa.text(
+                "UPDATE interactions SET "
+                + ", ".join(f"{name} = :{name}" for name in values)
+                + ", data_atualizacao = now() WHERE organizacao_id = :org AND id = :id"
+                " AND status_envio = 'ENVIANDO'"
+            ),
+            {"org": send.organization_id, "id": send.interaction_id, **values},
+        ).rowcount
+        == 1
+    )
+
+
+def mark_sent(
+    conn: sa.Connection, send: ClaimedSend, wamid: str, now: datetime, template_id: UUID
+) -> bool:
+    return _finish(
+        conn,
+        send,
+        status_envio="ENVIADO",
+        whatsapp_message_id=wamid,
+        whatsapp_template_id=template_id,
+        envio_tentativas=send.attempts + 1,
+        envio_reservado_data=None,
+        envio_proxima_tentativa_data=None,
+        erro_codigo=None,
+        erro_envio=None,
+        data_envio=now,
+        data_execucao=now,
+    )
+
+
+def mark_failed(
+    conn: sa.Connection, send: ClaimedSend, code: str, reason: str, *, attempted: bool
+) -> bool:
+    return _finish(
+        conn,
+        send,
+        status_envio="FALHOU",
+        erro_codigo=code,
+        erro_envio=reason,
+        envio_tentativas=send.attempts + (1 if attempted else 0),
+        envio_reservado_data=None,
+    )
+
+
+def mark_skipped(conn: sa.Connection, send: ClaimedSend, code: str, reason: str) -> bool:
+    return _finish(
+        conn,
+        send,
+        status_envio="IGNORADO",
+        erro_codigo=code,
+        erro_envio=reason,
+        envio_reservado_data=None,
+    )
+
+
+def mark_retry(
+    conn: sa.Connection,
+    send: ClaimedSend,
+    code: str | None,
+    reason: str | None,
+    retry_at: datetime,
+    *,
+    attempted: bool,
+) -> bool:
+    """Back to PENDENTE for a later try; ``attempted`` is False for a pure deferral (recipient
+    limit), which does not use up an attempt."""
+    return _finish(
+        conn,
+        send,
+        status_envio="PENDENTE",
+        erro_codigo=code,
+        erro_envio=reason,
+        envio_tentativas=send.attempts + (1 if attempted else 0),
+        envio_reservado_data=None,
+        envio_proxima_tentativa_data=retry_at,
+    )
+
+
+def mark_unknown(conn: sa.Connection, send: ClaimedSend, reason: str, now: datetime) -> bool:
+    """The request left and no answer came: stays ENVIANDO, flagged, never re-sent blindly."""
+    return _finish(
+        conn,
+        send,
+        erro_codigo=UNKNOWN_RESULT,
+        erro_envio=reason,
+        envio_tentativas=send.attempts + 1,
+        data_envio=now,
+    )

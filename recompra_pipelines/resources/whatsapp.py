@@ -1,0 +1,63 @@
+"""The WhatsApp Cloud API as a Dagster resource: where to send and how fast.
+
+Tokens are per organization (whatsapp_connections) and never pass through here. The base
+URL and version come from ``WHATSAPP_GRAPH_URL`` / ``WHATSAPP_API_VERSION`` unless set, so
+the demo and tests point the same code at the simulator.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+
+import dagster as dg
+
+from recompra_pipelines.messaging.cloud_api import CloudApiClient
+from recompra_pipelines.messaging.dispatcher import DispatchSettings
+
+DISPATCH_ENV = "RECOMPRA_WHATSAPP_DISPATCH"
+
+
+class WhatsAppCloudApi(dg.ConfigurableResource):
+    """Cloud API endpoint and sending policy (limits, retries, lateness)."""
+
+    # False pauses every send (interactions wait PENDENTE); None reads
+    # RECOMPRA_WHATSAPP_DISPATCH ("off" pauses), so an operator can stop sending at once.
+    enabled: bool | None = None
+    graph_url: str | None = None
+    api_version: str | None = None
+    timeout_seconds: float = 15.0
+    connect_timeout_seconds: float = 5.0
+    # Meta's default throughput per business number; lower it for coexistence numbers (20).
+    messages_per_second: float = 80.0
+    recipient_interval_seconds: float = 6.0
+    max_attempts: int = 5
+    backoff_base_seconds: float = 30.0
+    backoff_cap_seconds: float = 1800.0
+    # A scheduled block missed by more than this is skipped (ATRASADA), not sent late.
+    max_lateness_minutes: int = 360
+    batch_size: int = 50
+
+    def is_enabled(self) -> bool:
+        if self.enabled is not None:
+            return self.enabled
+        return os.environ.get(DISPATCH_ENV, "on").strip().lower() not in ("off", "0", "false")
+
+    def client(self) -> CloudApiClient:
+        return CloudApiClient(
+            self.graph_url,
+            self.api_version,
+            timeout_seconds=self.timeout_seconds,
+            connect_timeout_seconds=self.connect_timeout_seconds,
+        )
+
+    def settings(self) -> DispatchSettings:
+        return DispatchSettings(
+            messages_per_second=self.messages_per_second,
+            recipient_interval=timedelta(seconds=self.recipient_interval_seconds),
+            max_attempts=self.max_attempts,
+            backoff_base=timedelta(seconds=self.backoff_base_seconds),
+            backoff_cap=timedelta(seconds=self.backoff_cap_seconds),
+            max_lateness=timedelta(minutes=self.max_lateness_minutes),
+            batch_size=self.batch_size,
+        )

@@ -1,0 +1,110 @@
+"""The campaign and attribution steps of one org x day (after sales and the ledger)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+import sqlalchemy as sa
+
+from recompra_pipelines.db import campaign_interactions as store
+from recompra_pipelines.db.attribution import AttributionCounts, attribute_day
+from recompra_pipelines.db.bulk import lock_organization
+from recompra_pipelines.db.ledger import grant_campaign_cashback
+from recompra_pipelines.domain.campaign_rules import (
+    campaign_cashback,
+    campaign_cashback_expiry,
+    decide,
+    eligible_for_effects,
+    fires,
+    idempotency_key,
+)
+from recompra_pipelines.sync.organizations import load_organization
+
+
+@dataclass(frozen=True)
+class CampaignCounts:
+    purchases: int
+    not_eligible: int  # before the effects start, or first seen too late
+    interactions_created: int
+    skipped_frequency: int
+    skipped_daily_cap: int
+    cancelled_with_sale: int
+    cashback_grants: int
+
+
+def create_purchase_interactions(
+    engine: sa.Engine, org_id: str, day: date, now: datetime
+) -> CampaignCounts:
+    """Turn the day's purchases into campaign interactions, exactly once per trigger key.
+
+    Runs under the organization's lock, so two overlapping runs decide frequency and caps one
+    after the other; the unique idempotency key makes a repeated decision a no-op.
+    """
+    with engine.begin() as conn:
+        lock_organization(conn, org_id)
+        org = load_organization(conn, org_id)
+        cancelled = store.cancel_interactions_of_cancelled_sales(conn, org_id, day)
+        campaigns = store.active_campaigns(conn, org_id)
+        purchases = store.day_purchases(conn, org_id, day)
+        eligible = [
+            purchase
+            for purchase, first_seen in purchases
+            if eligible_for_effects(
+                day, first_seen, org.timezone, org.effects_start, org.max_sale_age_days
+            )
+        ]
+        candidates = [(c, p) for p in eligible for c in campaigns if fires(c, p)]
+        decided = store.existing_keys(conn, org_id, [idempotency_key(c, p) for c, p in candidates])
+        new = [(c, p) for c, p in candidates if idempotency_key(c, p) not in decided]
+        clients = sorted({p.client_id for _, p in new}, key=str)
+        decisions = decide(
+            new,
+            store.interaction_history(conn, org_id, clients, org.timezone),
+            org.timezone,
+            org.daily_message_cap,
+        )
+        inserted = store.insert_interactions(
+            conn, org_id, decisions, org.timezone, now, store.balances(conn, org_id, clients)
+        )
+        granted = _grant_campaign_cashback(conn, org_id, inserted, org.timezone, now)
+    reasons = [decision.skip_reason for _, decision in inserted]
+    return CampaignCounts(
+        purchases=len(purchases),
+        not_eligible=len(purchases) - len(eligible),
+        interactions_created=reasons.count(None),
+        skipped_frequency=reasons.count("FREQUENCIA"),
+        skipped_daily_cap=reasons.count("LIMITE_DIARIO"),
+        cancelled_with_sale=cancelled,
+        cashback_grants=granted,
+    )
+
+
+def _grant_campaign_cashback(conn, org_id: str, inserted, timezone, now: datetime) -> int:
+    """Campaign cashback through the ledger, once per interaction (the ledger's key)."""
+    granted = 0
+    for interaction_id, decision in inserted:
+        campaign, purchase = decision.campaign, decision.purchase
+        amount = campaign_cashback(campaign, purchase.value)
+        if decision.skip_reason or amount is None:
+            continue
+        expires_on = campaign_cashback_expiry(campaign, purchase.time.astimezone(timezone).date())
+        entry = grant_campaign_cashback(
+            conn,
+            org_id=org_id,
+            client_id=purchase.client_id,
+            campaign_id=campaign.id,
+            interaction_id=interaction_id,
+            amount=amount,
+            expires_on=expires_on,
+            sale_id=purchase.sale_id,
+            now=now,
+        )
+        granted += entry is not None
+    return granted
+
+
+def attribute_sales(engine: sa.Engine, org_id: str, day: date) -> AttributionCounts:
+    with engine.begin() as conn:
+        lock_organization(conn, org_id)
+        return attribute_day(conn, org_id, day)

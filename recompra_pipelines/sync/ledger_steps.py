@@ -1,0 +1,30 @@
+"""The cashback steps: the ledger reconciliation of an org x day and the daily expiry.
+
+Each is one transaction under the organization's advisory lock (DESIGN §5.3), like the sync
+steps, so two overlapping runs, a retry or a backfill take turns and find nothing left to do.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import sqlalchemy as sa
+
+from recompra_pipelines.db import ledger
+from recompra_pipelines.db.bulk import lock_organization
+
+
+def reconcile_day_cashback(
+    engine: sa.Engine, org_id: str, day: date, now: datetime | None = None
+) -> ledger.LedgerCounts:
+    with engine.begin() as conn:
+        lock_organization(conn, org_id)
+        return ledger.reconcile_sales(conn, org_id, day, now or datetime.now(UTC))
+
+
+def expire_day_cashback(
+    engine: sa.Engine, org_id: str, day: date, now: datetime | None = None
+) -> ledger.ExpiryCounts:
+    with engine.begin() as conn:
+        lock_organization(conn, org_id)
+        return ledger.expire_due_lots(conn, org_id, day, now or datetime.now(UTC))
