@@ -7,7 +7,6 @@ them (valid, cancelled, re-validated with a new revision) without a round trip t
 from __future__ import annotations
 
 import dataclasses
-
 import secrets
 from datetime import date, datetime, time
 from decimal import Decimal
