@@ -16,7 +16,6 @@ import contextlib
 import hashlib
 import logging
 import random
-import socket
 import threading
 import time
 from collections import deque
@@ -33,6 +32,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from recompra_pipelines.simulators.br_fake_data import mobile_digits, person_name, render_phone
+from recompra_pipelines.simulators.serving import serve_in_thread
 
 HISTORY_PATH = "/api/partner/v1/orders/history"
 DETAIL_PATH = "/api/partner/v1/orders/{order_id:int}"
@@ -272,29 +272,10 @@ class CardapioWebSimulator:
     @contextlib.contextmanager
     def run_in_thread(self, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
         """Serve from a background thread; yields the base URL (port 0 picks a free port)."""
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-        server = uvicorn.Server(
-            uvicorn.Config(create_app(self), log_level="warning", access_log=False, lifespan="off")
-        )
-        thread = threading.Thread(
-            target=server.run, kwargs={"sockets": [sock]}, name="cw-erp-simulator", daemon=True
-        )
-        thread.start()
-        deadline = time.monotonic() + 15
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                server.should_exit = True
-                sock.close()
-                raise RuntimeError("the CardápioWeb simulator did not start")
-            time.sleep(0.01)
-        try:
-            yield f"http://{host}:{sock.getsockname()[1]}"
-        finally:
-            server.should_exit = True
-            thread.join(timeout=15)
-            sock.close()
+        with serve_in_thread(
+            create_app(self), name="CardápioWeb simulator", host=host, port=port
+        ) as url:
+            yield url
 
 
 def create_app(simulator: CardapioWebSimulator) -> Starlette:

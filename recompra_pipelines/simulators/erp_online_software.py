@@ -20,7 +20,6 @@ import json
 import logging
 import math
 import re
-import socket
 import threading
 import time
 from collections import deque
@@ -46,6 +45,7 @@ from recompra_pipelines.simulators.online_software_sales import (
     record_texts,
     resultado_json,
 )
+from recompra_pipelines.simulators.serving import serve_in_thread
 
 __all__ = [
     "LISTAR_VENDAS_PATH",
@@ -279,35 +279,10 @@ class OnlineSoftwareSimulator:
     def run_in_thread(self, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
         """Serve over HTTP from a background thread; yields the base URL. Port 0 picks a free
         port. The server is stopped and the thread joined on exit."""
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-        bound_port = sock.getsockname()[1]
-        server = uvicorn.Server(
-            uvicorn.Config(create_app(self), log_level="warning", access_log=False, lifespan="off")
-        )
-        thread = threading.Thread(
-            target=server.run, kwargs={"sockets": [sock]}, name="os-erp-simulator", daemon=True
-        )
-        thread.start()
-        deadline = time.monotonic() + 15
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                server.should_exit = True
-                sock.close()
-                raise RuntimeError("the Online Software simulator did not start")
-            time.sleep(0.01)
-        try:
-            yield (
-                f"http://[{host}]:{bound_port}"
-                if family == socket.AF_INET6
-                else (f"http://{host}:{bound_port}")
-            )
-        finally:
-            server.should_exit = True
-            thread.join(timeout=15)
-            sock.close()
+        with serve_in_thread(
+            create_app(self), name="Online Software simulator", host=host, port=port
+        ) as url:
+            yield url
 
     # -- the endpoint ------------------------------------------------------------------------
 

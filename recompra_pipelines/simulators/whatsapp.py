@@ -20,9 +20,7 @@ import contextlib
 import logging
 import re
 import secrets
-import socket
 import threading
-import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -35,6 +33,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from recompra_pipelines.simulators.serving import serve_in_thread
 
 log = logging.getLogger(__name__)
 
@@ -338,30 +338,10 @@ class WhatsAppSimulator:
     @contextlib.contextmanager
     def run_in_thread(self, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
         """Serve from a background thread; yields the base URL (the WHATSAPP_GRAPH_URL)."""
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-        bound_port = sock.getsockname()[1]
-        server = uvicorn.Server(
-            uvicorn.Config(create_app(self), log_level="warning", access_log=False, lifespan="off")
-        )
-        thread = threading.Thread(
-            target=server.run, kwargs={"sockets": [sock]}, name="whatsapp-simulator", daemon=True
-        )
-        thread.start()
-        deadline = time.monotonic() + 15
-        while not server.started:
-            if not thread.is_alive() or time.monotonic() > deadline:
-                server.should_exit = True
-                sock.close()
-                raise RuntimeError("the WhatsApp simulator did not start")
-            time.sleep(0.01)
-        try:
-            yield f"http://{host}:{bound_port}"
-        finally:
-            server.should_exit = True
-            thread.join(timeout=15)
-            sock.close()
+        with serve_in_thread(
+            create_app(self), name="WhatsApp simulator", host=host, port=port
+        ) as url:
+            yield url
 
 
 def _status_for(code: int | None) -> int:
