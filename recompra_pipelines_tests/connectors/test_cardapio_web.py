@@ -33,7 +33,7 @@ def cw_simulator():
         yield simulator, base_url
 
 
-def new_cw_org(engine, url: str, **merchant) -> tuple[str, str]:
+def new_cw_org(engine, url: str, **org_fields) -> tuple[str, str]:
     """A CardápioWeb organization with fast limits; returns (org id, merchant id)."""
     org_id = f"cw-{secrets.token_hex(4)}"
     merchant_id = str(secrets.randbelow(10**6))
@@ -49,6 +49,7 @@ def new_cw_org(engine, url: str, **merchant) -> tuple[str, str]:
                 "history_per_minute": 6000,
                 "details_per_minute": 60000,
             },
+            **org_fields,
         }
     )
     with engine.begin() as conn:
@@ -151,6 +152,41 @@ def test_a_failed_detail_leaves_the_order_pending_for_the_next_run(
     assert stored[str(second)].cancelada and not stored[str(second)].valida
     assert stored[str(second)].natureza == "CANCELADO"
     assert metadata(result, "crm_sales")["cancelled"] == 1
+
+
+def test_a_cancelled_order_reverses_its_cashback(engine, database_url, cw_simulator, instance):
+    simulator, url = cw_simulator
+    org_id, merchant_id = new_cw_org(
+        engine,
+        url,
+        effects_start=str(DAY),
+        cashback_program={"accrual_type": "PERCENTUAL", "accrual_value": 10, "expiry_days": 30},
+    )
+    simulator.configure(merchant_id, orders_per_day=6)
+    assert materialize_day(instance, database_url, org_id, DAY).success
+    with engine.connect() as conn:
+        accrual = conn.execute(
+            sa.text(
+                """SELECT t.id, t.valor, s.id_externo FROM cashback_program_transactions t
+                   JOIN sales s ON s.id = t.venda_id
+                   WHERE t.organizacao_id = :o AND t.tipo = 'ACÚMULO' ORDER BY s.id_externo LIMIT 1"""
+            ),
+            {"o": org_id},
+        ).one()
+
+    simulator.configure(merchant_id, cancelled={int(accrual.id_externo)})
+    assert materialize_day(instance, database_url, org_id, DAY).success
+
+    with engine.connect() as conn:
+        reversal = conn.execute(
+            sa.text(
+                "SELECT valor FROM cashback_program_transactions WHERE organizacao_id = :o "
+                "AND chave_idempotencia = :k"
+            ),
+            {"o": org_id, "k": f"estorno:{accrual.id}"},
+        ).scalar_one()
+    assert reversal == -accrual.valor
+    assert sales(engine, org_id)[accrual.id_externo].cancelada
 
 
 def test_unknown_enum_values_load_with_a_warning_instead_of_failing(
