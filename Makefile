@@ -22,8 +22,10 @@ demo: install
 test: install
 	$(BIN)/python -m pytest
 
+# Ratios against a plain COPY / a bare read in the same run; results in bench/results/.
 bench: install
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.rfm
 
 lint: install
 	$(BIN)/ruff check recompra_pipelines recompra_pipelines_tests bench

@@ -6,6 +6,7 @@ from recompra_pipelines.assets.campaigns import CAMPAIGN_ASSETS
 from recompra_pipelines.assets.cashback import CASHBACK_ASSETS
 from recompra_pipelines.assets.cashback_expiry import cashback_expiry
 from recompra_pipelines.assets.erp_sync import SYNC_ASSETS
+from recompra_pipelines.assets.lifecycle import LIFECYCLE_ASSETS
 from recompra_pipelines.assets.maintenance import erp_retention
 from recompra_pipelines.assets.whatsapp_dispatch import WHATSAPP_ASSETS
 from recompra_pipelines.automation.cashback_expiry import (
@@ -17,6 +18,7 @@ from recompra_pipelines.automation.erp_sync import (
     erp_sync_schedule,
     organizations_sensor,
 )
+from recompra_pipelines.automation.lifecycle import lifecycle_job, lifecycle_schedule
 from recompra_pipelines.automation.maintenance import erp_retention_job, erp_retention_schedule
 from recompra_pipelines.automation.whatsapp_dispatch import (
     whatsapp_dispatch,
@@ -38,10 +40,16 @@ defs = dg.Definitions(
         *CASHBACK_ASSETS,
         cashback_expiry,
         *CAMPAIGN_ASSETS,
+        *LIFECYCLE_ASSETS,
     ],
     asset_checks=[*SYNC_CHECKS, *WHATSAPP_CHECKS, *CASHBACK_CHECKS, *CAMPAIGN_CHECKS],
-    jobs=[erp_sync_job, erp_retention_job, whatsapp_dispatch, cashback_expiry_job],
-    schedules=[erp_sync_schedule, erp_retention_schedule, cashback_expiry_schedule],
+    jobs=[erp_sync_job, erp_retention_job, whatsapp_dispatch, cashback_expiry_job, lifecycle_job],
+    schedules=[
+        erp_sync_schedule,
+        erp_retention_schedule,
+        cashback_expiry_schedule,
+        lifecycle_schedule,
+    ],
     sensors=[organizations_sensor, whatsapp_dispatch_sensor],
     resources={
         "crm_db": CrmDatabase(url=dg.EnvVar("RECOMPRA_DATABASE_URL")),

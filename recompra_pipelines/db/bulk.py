@@ -34,3 +34,18 @@ def copy_rows(
             copy.write_row([Jsonb(v) if isinstance(v, dict | list) else v for v in row])
             count += 1
     return count
+
+
+# A step that writes this many rows refreshes the planner statistics of what it wrote.
+ANALYZE_AFTER_ROWS = 1000
+
+
+def analyze_after_bulk_write(conn: sa.Connection, changed_rows: int, *tables: str) -> None:
+    """Refresh statistics of tables a step just filled in bulk.
+
+    The next steps of the same run join these tables at once, long before autovacuum gets to
+    them; with the old statistics (say, an empty ledger) the planner picks nested loops that
+    turn a 20,000-sale day into minutes.
+    """
+    if changed_rows >= ANALYZE_AFTER_ROWS:
+        conn.execute(sa.text(f"ANALYZE {', '.join(tables)}"))

@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
-from recompra_pipelines.db.bulk import copy_rows
+from recompra_pipelines.db.bulk import analyze_after_bulk_write, copy_rows
 from recompra_pipelines.domain.campaign_rules import (
     PURCHASE_TRIGGERS,
     SKIP_REASONS,
@@ -19,6 +19,7 @@ from recompra_pipelines.domain.campaign_rules import (
     PastInteraction,
     Period,
     Purchase,
+    Trigger,
     idempotency_key,
     purchase_context,
     schedule,
@@ -69,6 +70,18 @@ def _campaign(row) -> Campaign:
         cashback_expiry=_period(
             row.cashback_geracao_expiracao_valor, row.cashback_geracao_expiracao_medida
         ),
+        time_in_segment=_period(
+            row.gatilho_tempo_permanencia_valor, row.gatilho_tempo_permanencia_medida
+        ),
+        notice=_period(
+            row.gatilho_cashback_expirando_antecedencia_valor,
+            row.gatilho_cashback_expirando_antecedencia_medida,
+        ),
+        recurrence_type=row.recorrencia_tipo,
+        recurrence_interval=row.recorrencia_intervalo,
+        recurrence_weekdays=tuple(row.recorrencia_dias_semana or ()) or None,
+        recurrence_month_days=tuple(row.recorrencia_dias_mes or ()) or None,
+        recurrence_start=row.recorrencia_data_inicio or row.data_insercao.date(),
     )
 
 
@@ -238,11 +251,16 @@ def insert_interactions(
         available, lifetime = balances_by_client.get(
             purchase.client_id, (Decimal("0.00"), Decimal("0.00"))
         )
+        if isinstance(purchase, Trigger):
+            title = purchase.title.format(title=campaign.title)
+            context = trigger_context(purchase, available, lifetime)
+        else:
+            title = INTERACTION_TITLE.format(title=campaign.title)
+            context = purchase_context(purchase, available, lifetime)
         rows.append(
             (
                 org_id, purchase.client_id, campaign.id, purchase.sale_id, "ENVIO-MENSAGEM",
-                INTERACTION_TITLE.format(title=campaign.title), campaign.trigger, send_day, block,
-                purchase_context(purchase, available, lifetime), key,
+                title, campaign.trigger, send_day, block, context, key,
                 "IGNORADO" if decision.skip_reason else "PENDENTE",
                 decision.skip_reason, SKIP_REASONS.get(decision.skip_reason or ""),
                 None if decision.skip_reason else send_at, templates.get(campaign.id),
@@ -261,7 +279,20 @@ def insert_interactions(
         )
     ).all()
     conn.execute(sa.text("DROP TABLE tmp_interactions"))
+    analyze_after_bulk_write(conn, len(inserted), "interactions")
     return [(row.id, by_key[row.chave_idempotencia]) for row in inserted]
+
+
+def trigger_context(
+    trigger: Trigger, balance_available: Decimal, balance_lifetime: Decimal
+) -> dict[str, Any]:
+    """A daily trigger's `metadados`: the balances, its own context, and its time."""
+    return {
+        "cashbackSaldoDisponivel": str(balance_available),
+        "cashbackTotalAcumuladoVida": str(balance_lifetime),
+        **trigger.context,
+        "dataGatilho": trigger.time.isoformat(),
+    }
 
 
 def cancel_interactions_of_cancelled_sales(conn: sa.Connection, org_id: str, day: date) -> int:

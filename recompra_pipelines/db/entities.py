@@ -13,7 +13,7 @@ from uuid import UUID
 
 import sqlalchemy as sa
 
-from recompra_pipelines.db.bulk import copy_rows
+from recompra_pipelines.db.bulk import analyze_after_bulk_write, copy_rows
 from recompra_pipelines.db.client_locations import upsert_client_locations
 from recompra_pipelines.domain.client_matching import ClientEvidence, KnownClient, match_clients
 from recompra_pipelines.domain.names import name_match_key
@@ -192,6 +192,7 @@ def _resolve_clients(conn: sa.Connection, org_id: str, day: date) -> dict[str, i
     match = match_clients(records, _known_clients(conn, org_id, day), previous=stored)
 
     new_ids = _insert_new_clients(conn, org_id, match.new_clients)
+    analyze_after_bulk_write(conn, len(new_ids), "clients")
     if match.phone_fills:
         conn.execute(
             sa.text(

@@ -32,6 +32,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 
+from recompra_pipelines.db.bulk import analyze_after_bulk_write
 from recompra_pipelines.db.tables.cashback import (
     cashback_program_transaction_allocations,
     cashback_program_transactions,
@@ -487,6 +488,12 @@ def reconcile_sales(conn: sa.Connection, org_id: str, day: date, now: datetime) 
         counts.partner_accruals += row.ator == "PARCEIRO"
         counts.accrued += amount
     _write_books(conn, org_id, books, now)
+    analyze_after_bulk_write(
+        conn,
+        len(accruals) + len(stale),
+        "cashback_program_transactions",
+        "cashback_program_balances",
+    )
     return counts
 
 

@@ -40,6 +40,7 @@ def apply_org_file(conn: sa.Connection, org: OrgFile) -> bool:
         "configuracao": {
             **(dict(current.configuracao or {}) if current else {}),
             "campanhas": org.campaign_settings.stored(),
+            "rfm": org.rfm_thresholds.stored() if org.rfm_thresholds else None,
         },
     }
     if current is None:

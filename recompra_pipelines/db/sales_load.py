@@ -14,6 +14,7 @@ from uuid import UUID
 
 import sqlalchemy as sa
 
+from recompra_pipelines.db.bulk import analyze_after_bulk_write
 from recompra_pipelines.domain.normalization import DATE_ONLY
 
 
@@ -232,6 +233,9 @@ def load_sales(conn: sa.Connection, org_id: str, day: date, extract_id: UUID | N
             sa.text(REFRESH_CLIENT_TOTALS), {"org": org_id, "client_ids": list(touched)}
         ).rowcount
 
+    analyze_after_bulk_write(
+        conn, len(changed) + items_inserted + items_updated, "sales", "sale_items", "clients"
+    )
     staged, valid, valid_total = conn.execute(
         sa.text(
             "SELECT count(*), count(*) FILTER (WHERE valida), COALESCE(sum(valor_total) FILTER (WHERE valida), 0) "

@@ -79,6 +79,31 @@ class Campaign:
     cashback_type: str | None = None  # FIXO | PERCENTUAL when the campaign grants cashback
     cashback_value: Decimal | None = None
     cashback_expiry: Period | None = None
+    # Daily triggers (domain.lifecycle): PERMANÊNCIA time in segment, CASHBACK-EXPIRANDO
+    # notice, RECORRENTE calendar.
+    time_in_segment: Period | None = None
+    notice: Period | None = None
+    recurrence_type: str | None = None  # DIARIO | SEMANAL | MENSAL
+    recurrence_interval: int | None = None
+    recurrence_weekdays: tuple[int, ...] | None = None  # 0 = Sunday
+    recurrence_month_days: tuple[int, ...] | None = None
+    recurrence_start: date | None = None
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """A non-purchase trigger event for one client (segment entry, birthday, expiring
+    cashback, a recurrent day): it goes through the same `decide` / `insert_interactions`
+    path as a purchase. `key` is the event's part of the idempotency key
+    (e.g. `aniversario:2026`), `context` the template `metadados`."""
+
+    client_id: Any
+    time: datetime  # when the event happened (aware): frequency and cap are measured here
+    key: str
+    title: str  # the interaction's title
+    context: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    sale_id: Any = None
+    value: Decimal = Decimal("0")  # base of a PERCENTUAL campaign cashback (none: FIXO only)
 
 
 @dataclass(frozen=True)
@@ -138,8 +163,11 @@ def in_segment(campaign: Campaign, rfm_title: str | None) -> bool:
     return not campaign.segmentations or (rfm_title or DEFAULT_SEGMENT) in campaign.segmentations
 
 
-def idempotency_key(campaign: Campaign, purchase: Purchase) -> str:
-    """One interaction per campaign, client and sale revision (R-CMP-2)."""
+def idempotency_key(campaign: Campaign, purchase: Purchase | Trigger) -> str:
+    """One interaction per campaign, client and sale revision (R-CMP-2), or per campaign,
+    client and trigger event."""
+    if isinstance(purchase, Trigger):
+        return f"{campaign.id}:{purchase.client_id}:{purchase.key}"
     return f"{campaign.id}:{purchase.client_id}:venda:{purchase.sale_id}:r{purchase.sale_revision}"
 
 
@@ -148,6 +176,8 @@ def schedule(
 ) -> tuple[date, str | None]:
     """Organization-local send date and block; no block means "send now"."""
     local_day = trigger_time.astimezone(timezone).date()
+    if campaign.trigger == "RECORRENTE" and campaign.block is not None:
+        return local_day, campaign.block  # a recurrent campaign goes out in its own block
     if campaign.delay is None or campaign.delay.value == 0:
         return local_day, None
     return campaign.delay.add_to(local_day), campaign.block
@@ -165,7 +195,7 @@ class PastInteraction:
 @dataclass(frozen=True)
 class Decision:
     campaign: Campaign
-    purchase: Purchase
+    purchase: Purchase | Trigger
     skip_reason: str | None = None  # SKIP_* code, or None: send
 
 
@@ -184,7 +214,7 @@ class _History:
 
 
 def decide(
-    candidates: Iterable[tuple[Campaign, Purchase]],
+    candidates: Iterable[tuple[Campaign, Purchase | Trigger]],
     history: Iterable[PastInteraction],
     timezone: ZoneInfo,
     daily_cap: int | None,
@@ -202,7 +232,8 @@ def decide(
         )
     decisions = []
     for campaign, purchase in sorted(
-        candidates, key=lambda c: (c[1].time, str(c[1].sale_id), str(c[0].id))
+        candidates,
+        key=lambda c: (c[1].time, str(c[1].sale_id), getattr(c[1], "key", ""), str(c[0].id)),
     ):
         local_day = purchase.time.astimezone(timezone).date()
         previous = state.by_pair.get((campaign.id, purchase.client_id), [])

@@ -96,6 +96,28 @@ class CampaignSettings(_Model):
         }
 
 
+class RfmThresholds(_Model):
+    """Per score (1–5) a ``[min, max]`` bucket (``max: null`` = no limit): recency in days
+    since the last purchase, frequency in purchases, monetary in reais (domain.rfm)."""
+
+    recency_days: dict[int, tuple[float, float | None]]
+    frequency: dict[int, tuple[float, float | None]]
+    monetary: dict[int, tuple[float, float | None]]
+
+    @model_validator(mode="after")
+    def _five_scores(self) -> RfmThresholds:
+        for name in ("recency_days", "frequency", "monetary"):
+            if set(getattr(self, name)) != {1, 2, 3, 4, 5}:
+                raise ValueError(f"rfm_thresholds.{name} needs one bucket for each score 1..5")
+        return self
+
+    def stored(self) -> dict[str, Any]:
+        return {
+            name: {str(k): list(v) for k, v in sorted(getattr(self, name).items())}
+            for name in ("recency_days", "frequency", "monetary")
+        }
+
+
 class OrgFile(EngagementConfig):
     id: str = Field(pattern=ORG_ID_PATTERN)
     name: str = Field(min_length=1)
@@ -105,6 +127,8 @@ class OrgFile(EngagementConfig):
     effects_start: date | None = None
     integration: IntegrationConfig | None = None
     campaign_settings: CampaignSettings = Field(default_factory=CampaignSettings)
+    # The organization's own RFM buckets (the old CONFIG_RFM); omitted: quintiles.
+    rfm_thresholds: RfmThresholds | None = None
 
     @field_validator("timezone")
     @classmethod

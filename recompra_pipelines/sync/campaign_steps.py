@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -12,6 +14,10 @@ from recompra_pipelines.db.attribution import AttributionCounts, attribute_day
 from recompra_pipelines.db.bulk import lock_organization
 from recompra_pipelines.db.ledger import grant_campaign_cashback
 from recompra_pipelines.domain.campaign_rules import (
+    Campaign,
+    Decision,
+    Purchase,
+    Trigger,
     campaign_cashback,
     campaign_cashback_expiry,
     decide,
@@ -19,7 +25,7 @@ from recompra_pipelines.domain.campaign_rules import (
     fires,
     idempotency_key,
 )
-from recompra_pipelines.sync.organizations import load_organization
+from recompra_pipelines.sync.organizations import Organization, load_organization
 
 
 @dataclass(frozen=True)
@@ -55,19 +61,7 @@ def create_purchase_interactions(
             )
         ]
         candidates = [(c, p) for p in eligible for c in campaigns if fires(c, p)]
-        decided = store.existing_keys(conn, org_id, [idempotency_key(c, p) for c, p in candidates])
-        new = [(c, p) for c, p in candidates if idempotency_key(c, p) not in decided]
-        clients = sorted({p.client_id for _, p in new}, key=str)
-        decisions = decide(
-            new,
-            store.interaction_history(conn, org_id, clients, org.timezone),
-            org.timezone,
-            org.daily_message_cap,
-        )
-        inserted = store.insert_interactions(
-            conn, org_id, decisions, org.timezone, now, store.balances(conn, org_id, clients)
-        )
-        granted = _grant_campaign_cashback(conn, org_id, inserted, org.timezone, now)
+        inserted, granted = create_interactions(conn, org, candidates, now)
     reasons = [decision.skip_reason for _, decision in inserted]
     return CampaignCounts(
         purchases=len(purchases),
@@ -78,6 +72,31 @@ def create_purchase_interactions(
         cancelled_with_sale=cancelled,
         cashback_grants=granted,
     )
+
+
+def create_interactions(
+    conn: sa.Connection,
+    org: Organization,
+    candidates: Sequence[tuple[Campaign, Purchase | Trigger]],
+    now: datetime,
+) -> tuple[list[tuple[Any, Decision]], int]:
+    """The one creation path of every trigger (purchases and the daily ones): drop candidates
+    whose idempotency key exists, apply frequency rules and the daily cap, insert the
+    interactions (skips with their reason) and grant campaign cashback. The caller holds the
+    organization lock. Returns the (interaction id, decision) pairs inserted and the grants."""
+    decided = store.existing_keys(conn, org.id, [idempotency_key(c, p) for c, p in candidates])
+    new = [(c, p) for c, p in candidates if idempotency_key(c, p) not in decided]
+    clients = sorted({p.client_id for _, p in new}, key=str)
+    decisions = decide(
+        new,
+        store.interaction_history(conn, org.id, clients, org.timezone),
+        org.timezone,
+        org.daily_message_cap,
+    )
+    inserted = store.insert_interactions(
+        conn, org.id, decisions, org.timezone, now, store.balances(conn, org.id, clients)
+    )
+    return inserted, _grant_campaign_cashback(conn, org.id, inserted, org.timezone, now)
 
 
 def _grant_campaign_cashback(conn, org_id: str, inserted, timezone, now: datetime) -> int:

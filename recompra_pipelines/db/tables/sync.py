@@ -69,6 +69,22 @@ clients = sa.Table(
     sa.Column("metadata_valor_total_compras", Money, nullable=False, server_default="0"),
     sa.Column("analise_rfm_titulo", sa.Text, nullable=True, server_default="CLIENTES RECENTES"),
     sa.Column("analise_rfm_ultima_atualizacao", Timestamp, nullable=True),
+    # RFM of the organization-local day `analise_rfm_data_referencia` (domain.rfm): scores,
+    # the day the current segment started and the segment before it (NULL: never changed).
+    sa.Column("analise_rfm_data_referencia", sa.Date, nullable=True),
+    sa.Column("analise_rfm_recencia", sa.SmallInteger, nullable=True),
+    sa.Column("analise_rfm_frequencia", sa.SmallInteger, nullable=True),
+    sa.Column("analise_rfm_monetario", sa.SmallInteger, nullable=True),
+    sa.Column("analise_rfm_desde", sa.Date, nullable=True),
+    sa.Column("analise_rfm_titulo_anterior", sa.Text, nullable=True),
+    # Most-bought product (summed quantity, RFM window) and its group.
+    sa.Column(
+        "metadata_produto_mais_comprado_id",
+        sa.Uuid,
+        sa.ForeignKey("products.id", ondelete="SET NULL"),
+        nullable=True,
+    ),
+    sa.Column("metadata_grupo_mais_comprado", sa.Text, nullable=True),
     inserted_at_column(),
     updated_at_column(),
     # One client per external id, per phone, and per name among clients known by name only.

@@ -1,0 +1,69 @@
+"""Once-a-day campaign machinery per organization x day (group `lifecycle_daily`)."""
+
+from datetime import UTC, datetime
+
+import dagster as dg
+
+from recompra_pipelines.partitions import org_day_of, org_day_partitions
+from recompra_pipelines.resources.crm_database import CrmDatabase
+from recompra_pipelines.sync.lifecycle_steps import create_lifecycle_interactions, run_rfm
+
+LIFECYCLE_GROUP = "lifecycle_daily"
+
+
+@dg.asset(partitions_def=org_day_partitions, group_name=LIFECYCLE_GROUP, kinds={"postgres"})
+def rfm_analysis(context: dg.AssetExecutionContext, crm_db: CrmDatabase) -> dg.MaterializeResult:
+    """Every client's RFM scores and segment for the partition's organization-local day.
+
+    Valid sales of the 12 months before the day; the organization's own thresholds
+    (`configuracao.rfm`) or quintiles; segment, since-when and previous segment stored on the
+    client, with the favourite product and group. A day older than the last analysed one is
+    superseded and changes nothing; re-running a day writes only what changed.
+    """
+    part = org_day_of(context)
+    counts = run_rfm(crm_db.engine, part.org_id, part.day, datetime.now(UTC))
+    return dg.MaterializeResult(
+        metadata={
+            "clients": dg.MetadataValue.int(counts.clients),
+            "buyers": dg.MetadataValue.int(counts.buyers),
+            "updated": dg.MetadataValue.int(counts.updated),
+            "entered_segment": dg.MetadataValue.int(counts.entered_segment),
+            "superseded": dg.MetadataValue.int(counts.superseded),
+            "method": dg.MetadataValue.text(counts.method),
+            **{
+                f"segment {name}": dg.MetadataValue.int(n)
+                for name, n in sorted(counts.by_segment.items())
+            },
+        }
+    )
+
+
+@dg.asset(
+    partitions_def=org_day_partitions,
+    group_name=LIFECYCLE_GROUP,
+    deps=[rfm_analysis],
+    kinds={"postgres"},
+)
+def lifecycle_campaigns(
+    context: dg.AssetExecutionContext, crm_db: CrmDatabase
+) -> dg.MaterializeResult:
+    """ENTRADA/PERMANÊNCIA-SEGMENTAÇÃO, CASHBACK-EXPIRANDO, ANIVERSARIO_CLIENTE and RECORRENTE
+    interactions of the day, through the purchase triggers' creation path (same keys,
+    frequency rules, daily cap and outbox); re-running a day creates nothing new."""
+    part = org_day_of(context)
+    counts = create_lifecycle_interactions(crm_db.engine, part.org_id, part.day, datetime.now(UTC))
+    return dg.MaterializeResult(
+        metadata={
+            "interactions_created": dg.MetadataValue.int(counts.interactions_created),
+            "skipped_frequency": dg.MetadataValue.int(counts.skipped_frequency),
+            "skipped_daily_cap": dg.MetadataValue.int(counts.skipped_daily_cap),
+            "cashback_grants": dg.MetadataValue.int(counts.cashback_grants),
+            **{
+                f"candidates {trigger}": dg.MetadataValue.int(n)
+                for trigger, n in sorted(counts.candidates.items())
+            },
+        }
+    )
+
+
+LIFECYCLE_ASSETS = [rfm_analysis, lifecycle_campaigns]

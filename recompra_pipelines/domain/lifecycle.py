@@ -1,0 +1,85 @@
+"""The once-a-day triggers (facts §4.8, §5.1, §5.8, §5.9): pure rules on dates.
+
+All of them are decided for one organization-local day D at the organization's lifecycle hour
+(the trigger time), so a re-run or a backfill decides exactly like the original run.
+"""
+
+from __future__ import annotations
+
+import calendar
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from recompra_pipelines.domain.campaign_rules import Campaign, Period
+
+DEFAULT_NOTICE = Period(3, "DIAS")
+ENTRY_TITLE = "Envio de mensagem automática via campanha {title}"
+EXPIRING_TITLE = "Cashback Expirando: {title}"
+BIRTHDAY_TITLE = "Aniversário: {title}"
+RECURRENT_TITLE = "Recorrente: {title}"
+
+
+def trigger_time(day: date, hour: int, timezone: ZoneInfo) -> datetime:
+    return datetime.combine(day, time(hour), tzinfo=timezone)
+
+
+def local_midnight(day: date, timezone: ZoneInfo) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=timezone)
+
+
+def is_birthday(birth: date, day: date) -> bool:
+    """Month and day match; a 29 February birthday is celebrated on 28 February in other years."""
+    if (birth.month, birth.day) == (day.month, day.day):
+        return True
+    return (
+        (birth.month, birth.day) == (2, 29)
+        and (day.month, day.day) == (2, 28)
+        and not calendar.isleap(day.year)
+    )
+
+
+def birthday_days(day: date) -> list[tuple[int, int]]:
+    """The (month, day) of birth dates celebrated on `day`."""
+    days = [(day.month, day.day)]
+    if (day.month, day.day) == (2, 28) and not calendar.isleap(day.year):
+        days.append((2, 29))
+    return days
+
+
+def permanence_due(campaign: Campaign, since: date, day: date) -> bool:
+    """In the segment for strictly more than the campaign's time (facts §5.1)."""
+    period = campaign.time_in_segment
+    return period is not None and period.add_to(since) < day
+
+
+def notice_window(campaign: Campaign, day: date, timezone: ZoneInfo) -> tuple[datetime, datetime]:
+    """Lots expiring in (D 00:00, D + notice 00:00], organization time (facts §4.8)."""
+    notice = campaign.notice or DEFAULT_NOTICE
+    return local_midnight(day, timezone), local_midnight(notice.add_to(day), timezone)
+
+
+def recurs_on(campaign: Campaign, day: date) -> bool:
+    """Whether a RECORRENTE campaign is scheduled on `day` (facts §5.8, organization-local).
+
+    DIARIO every `interval` days from the start; SEMANAL on the listed weekdays (0 = Sunday)
+    of every `interval`-th week (weeks start on Sunday); MENSAL on the listed days of every
+    `interval`-th month, a day the month lacks (31 in April) falling on its last day.
+    """
+    start, interval = campaign.recurrence_start, campaign.recurrence_interval or 1
+    if start is None or day < start:
+        return False
+    kind = campaign.recurrence_type
+    if kind == "DIARIO":
+        return (day - start).days % interval == 0
+    if kind == "SEMANAL":
+        weekday = (day.weekday() + 1) % 7  # Python: Monday = 0; ours: Sunday = 0
+        week_start = start - timedelta(days=(start.weekday() + 1) % 7)
+        weeks = (day - week_start).days // 7
+        return weekday in (campaign.recurrence_weekdays or ()) and weeks % interval == 0
+    if kind == "MENSAL":
+        months = (day.year - start.year) * 12 + day.month - start.month
+        last = calendar.monthrange(day.year, day.month)[1]
+        days = campaign.recurrence_month_days or ()
+        listed = day.day in days or (day.day == last and any(d > last for d in days))
+        return listed and months % interval == 0
+    return False
