@@ -5,15 +5,9 @@ import os
 import dagster as dg
 
 from recompra_pipelines.assets.cashback_expiry import CASHBACK_DAILY_GROUP
-from recompra_pipelines.domain.cashback import latest_expiry_day
-from recompra_pipelines.partitions import (
-    ORGANIZATIONS,
-    is_partition_day,
-    org_day_key,
-    org_day_partitions,
-)
+from recompra_pipelines.automation.daily import daily_run_requests
+from recompra_pipelines.partitions import org_day_partitions
 from recompra_pipelines.resources.crm_database import CrmDatabase
-from recompra_pipelines.sync.organizations import active_integrated_organizations
 
 cashback_expiry_job = dg.define_asset_job(
     "cashback_daily",
@@ -40,24 +34,9 @@ def cashback_expiry_schedule(context: dg.ScheduleEvaluationContext, crm_db: CrmD
     """Hourly: for each registered active organization, its latest local day whose expiry hour
     has passed. The run key names the organization and day, so each day runs once however
     many ticks see it; a missed day is backfilled from the UI (Assets → cashback_expiry)."""
-    tick = context.scheduled_execution_time
-    registered = set(context.instance.get_dynamic_partitions(ORGANIZATIONS))
-    with crm_db.engine.connect() as conn:
-        orgs = active_integrated_organizations(conn)
-    hour = expiry_hour()
-    requests = []
-    for org in orgs:
-        if org.id not in registered:
-            continue
-        day = latest_expiry_day(tick.astimezone(org.timezone), hour)
-        if not is_partition_day(day, tick):
-            continue
-        requests.append(
-            dg.RunRequest(
-                run_key=f"cashback-expiry:{org.id}:{day.isoformat()}",
-                partition_key=org_day_key(org.id, day),
-            )
-        )
+    requests = daily_run_requests(
+        context, crm_db, hour=expiry_hour(), run_key_prefix="cashback-expiry"
+    )
     if not requests:
         return dg.SkipReason("no organization is due for expiry")
     return requests

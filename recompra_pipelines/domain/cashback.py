@@ -107,16 +107,6 @@ def expiry_cutoff(day: date, timezone: ZoneInfo) -> datetime:
     return local_midnight(day, timezone)
 
 
-def latest_expiry_day(local_now: datetime, expiry_hour: int) -> date:
-    """The latest organization-local day whose expiry run is due at ``local_now``: today once
-    its expiry hour has passed, else yesterday (a missed tick is caught up, and requests are
-    keyed per day, so each day runs once)."""
-    if not 0 <= expiry_hour <= 23:
-        raise CashbackError(f"expiry hour must be between 0 and 23, got {expiry_hour}")
-    today = local_now.date()
-    return today if local_now.hour >= expiry_hour else today.fromordinal(today.toordinal() - 1)
-
-
 # ------------------------------------------------------------------------------ lots and books
 
 

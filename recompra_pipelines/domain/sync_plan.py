@@ -36,3 +36,13 @@ def days_to_sync(tick: datetime, timezone: ZoneInfo, cadence: SyncCadence) -> li
     if lookback_due:
         days += [today - timedelta(days=n) for n in range(1, cadence.lookback_days + 1)]
     return days
+
+
+def latest_day_past_hour(local_now: datetime, hour: int) -> date:
+    """The latest organization-local day whose daily job is due at `local_now`: today once
+    `hour` has passed there, else yesterday. Daily schedules request it on every tick and key
+    the run by organization and day, so a missed tick is caught up and each day runs once."""
+    if not 0 <= hour <= 23:
+        raise ValueError(f"the hour of a daily job must be between 0 and 23, got {hour}")
+    today = local_now.date()
+    return today if local_now.hour >= hour else today - timedelta(days=1)

@@ -14,10 +14,10 @@ from recompra_pipelines.domain.cashback import (
     OpenLot,
     RedemptionRejected,
     accrual_amount,
-    latest_expiry_day,
     lot_expiry,
     redemption_cap,
 )
+from recompra_pipelines.domain.sync_plan import latest_day_past_hour
 
 SP = ZoneInfo("America/Sao_Paulo")
 
@@ -51,11 +51,11 @@ def test_expiry_counts_from_the_sale_day_in_the_org_timezone():
     assert lot_expiry(date(2026, 10, 1), 31, SP).hour == 0
 
 
-def test_latest_expiry_day():
-    assert latest_expiry_day(datetime(2026, 3, 5, 0, 5, tzinfo=SP), 0) == date(2026, 3, 5)
-    assert latest_expiry_day(datetime(2026, 3, 5, 1, 5, tzinfo=SP), 2) == date(2026, 3, 4)
-    with pytest.raises(CashbackError):
-        latest_expiry_day(datetime(2026, 3, 5, tzinfo=SP), 24)
+def test_latest_day_past_hour():
+    assert latest_day_past_hour(datetime(2026, 3, 5, 0, 5, tzinfo=SP), 0) == date(2026, 3, 5)
+    assert latest_day_past_hour(datetime(2026, 3, 5, 1, 5, tzinfo=SP), 2) == date(2026, 3, 4)
+    with pytest.raises(ValueError, match="between 0 and 23"):
+        latest_day_past_hour(datetime(2026, 3, 5, tzinfo=SP), 24)
 
 
 def test_redemption_caps():

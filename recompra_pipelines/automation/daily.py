@@ -1,0 +1,32 @@
+"""The run requests of the once-a-day per-organization jobs (cashback expiry, lifecycle)."""
+
+import dagster as dg
+
+from recompra_pipelines.domain.sync_plan import latest_day_past_hour
+from recompra_pipelines.partitions import ORGANIZATIONS, is_partition_day, org_day_key
+from recompra_pipelines.resources.crm_database import CrmDatabase
+from recompra_pipelines.sync.organizations import active_integrated_organizations
+
+
+def daily_run_requests(
+    context: dg.ScheduleEvaluationContext, crm_db: CrmDatabase, *, hour: int, run_key_prefix: str
+) -> list[dg.RunRequest]:
+    """For each registered active organization, its latest local day whose `hour` has passed,
+    keyed `<prefix>:<org>:<day>` so each organization-day runs once however many ticks see it."""
+    tick = context.scheduled_execution_time
+    registered = set(context.instance.get_dynamic_partitions(ORGANIZATIONS))
+    with crm_db.engine.connect() as conn:
+        orgs = active_integrated_organizations(conn)
+    requests = []
+    for org in orgs:
+        if org.id not in registered:
+            continue
+        day = latest_day_past_hour(tick.astimezone(org.timezone), hour)
+        if is_partition_day(day, tick):
+            requests.append(
+                dg.RunRequest(
+                    run_key=f"{run_key_prefix}:{org.id}:{day.isoformat()}",
+                    partition_key=org_day_key(org.id, day),
+                )
+            )
+    return requests
