@@ -26,6 +26,7 @@ test: install
 bench: install
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.rfm
+	$(BIN)/python -m bench.run_volume
 
 lint: install
 	$(BIN)/ruff check recompra_pipelines recompra_pipelines_tests bench

@@ -15,6 +15,7 @@ from uuid import UUID
 import sqlalchemy as sa
 
 from recompra_pipelines.connectors.errors import ErpPayloadError, ErpRequestError
+from recompra_pipelines.connectors.extract import RawExtract
 from recompra_pipelines.connectors.registry import FetchSettings, connector_for, pending_ids
 from recompra_pipelines.db.bulk import lock_organization
 from recompra_pipelines.db.entities import EntityCounts, upsert_entities
@@ -68,10 +69,11 @@ class NormalizeResult:
     warnings: dict[str, int] = field(default_factory=dict)
 
 
-def fetch_raw_extract(
-    engine: sa.Engine, org_id: str, day: date, settings: FetchSettings = FetchSettings()
-) -> ExtractResult:
-    """Ask the ERP for the day and store the response, untouched, before anything parses it."""
+def fetch_day(engine: sa.Engine, org_id: str, day: date, settings: FetchSettings) -> RawExtract:
+    """The organization's day as its ERP answers now, without storing anything.
+
+    Connectors that can (CardápioWeb) reuse the stored extract to skip unchanged details.
+    """
     with engine.connect() as conn:
         org = _integrated(load_organization(conn, org_id))
         connector = connector_for(org.integration_type)
@@ -81,11 +83,20 @@ def fetch_raw_extract(
             if stored is not None and stored.integration_type == connector.integration_type:
                 previous = stored.text
     try:
-        raw = connector.fetch_day(
+        return connector.fetch_day(
             org.integration_config, day, settings, timezone=org.timezone, previous=previous
         )
     except (ErpRequestError, ValueError) as error:
         raise SyncError(f"organization {org_id}, day {day}: {error}") from None
+
+
+def fetch_raw_extract(
+    engine: sa.Engine, org_id: str, day: date, settings: FetchSettings = FetchSettings()
+) -> ExtractResult:
+    """Ask the ERP for the day and store the response, untouched, before anything parses it."""
+    raw = fetch_day(engine, org_id, day, settings)
+    with engine.connect() as conn:
+        connector = connector_for(load_organization(conn, org_id).integration_type)
     with engine.begin() as conn:
         lock_organization(conn, org_id)
         if extract_is_stored(conn, org_id, day, connector.integration_type, raw.content_hash):

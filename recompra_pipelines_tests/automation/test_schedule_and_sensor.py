@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import dagster as dg
 import pytest
 import sqlalchemy as sa
 
-from recompra_pipelines.automation.erp_sync import erp_sync_schedule, organizations_sensor
+from recompra_pipelines.automation.erp_sync import (
+    CONTENT_HASH_TAG,
+    erp_sync_schedule,
+    organizations_sensor,
+)
 from recompra_pipelines.definitions import defs
 from recompra_pipelines.domain.sync_plan import SyncCadence, days_to_sync
 from recompra_pipelines.partitions import ORGANIZATIONS
@@ -149,3 +153,43 @@ def test_cadence_is_validated():
         SyncCadence(lookback_every_minutes=1)
     with pytest.raises(ValueError):
         SyncCadence(lookback_days=-1)
+
+
+def test_an_unchanged_erp_day_launches_no_run_until_it_changes(
+    instance, database_url, engine, erp_simulator
+):
+    simulator, url = erp_simulator
+    org_id, token = new_org(engine, url)
+    simulator.configure(token, sales_per_day=8)
+    instance.add_dynamic_partitions(ORGANIZATIONS, [org_id])
+    day = datetime(2026, 11, 20, 14, 35, tzinfo=SP)  # a past, closed day: its data is final
+    key = f"2026-11-20|{org_id}"
+
+    first = _tick(instance, database_url, day)
+    (request,) = [r for r in first.run_requests if r.partition_key == key]
+    assert request.tags[CONTENT_HASH_TAG]
+    run = defs.resolve_job_def("erp_sync").execute_in_process(
+        instance=instance, partition_key=key, tags=request.tags
+    )
+    assert run.success
+
+    unchanged = _tick(instance, database_url, day + timedelta(minutes=5))
+    assert key not in [r.partition_key for r in unchanged.run_requests]
+
+    first_sale = simulator.sales_for(token, date(2026, 11, 20))[0]["id"]
+    simulator.configure(token, overrides={first_sale: {"situacao": "04"}})
+    changed = _tick(instance, database_url, day + timedelta(minutes=10))
+    (again,) = [r for r in changed.run_requests if r.partition_key == key]
+    assert again.tags[CONTENT_HASH_TAG] != request.tags[CONTENT_HASH_TAG]
+
+
+def test_the_change_check_can_be_switched_off(
+    instance, database_url, engine, erp_simulator, monkeypatch
+):
+    _, url = erp_simulator
+    org_id, _ = new_org(engine, url)
+    instance.add_dynamic_partitions(ORGANIZATIONS, [org_id])
+    monkeypatch.setenv("RECOMPRA_SYNC_CHANGE_CHECK", "off")
+    tick = _tick(instance, database_url, datetime(2026, 11, 20, 14, 35, tzinfo=SP))
+    (request,) = [r for r in tick.run_requests if r.partition_key.endswith(org_id)]
+    assert CONTENT_HASH_TAG not in request.tags
