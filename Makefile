@@ -27,6 +27,7 @@ bench: install
 	$(BIN)/python -m bench.run
 	$(BIN)/python -m bench.rfm
 	$(BIN)/python -m bench.run_volume
+	$(BIN)/python -m bench.overhead
 
 lint: install
 	$(BIN)/ruff check recompra_pipelines recompra_pipelines_tests bench
