@@ -25,20 +25,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-SEGMENTS = (
-    "CAMPEÕES",
-    "CLIENTES LEAIS",
-    "POTENCIAIS CLIENTES LEAIS",
-    "CLIENTES RECENTES",
-    "PROMISSORES",
-    "PRECISAM DE ATENÇÃO",
-    "PRESTES A DORMIR",
-    "EM RISCO",
-    "NÃO PODE PERDÊ-LOS",
-    "HIBERNANDO",
-    "PERDIDOS",
-)
-
 # The old defaults (facts §8), per score: [min, max] (max None = no limit).
 DEFAULT_THRESHOLDS: dict[str, dict[int, tuple[float, float | None]]] = {
     "recency_days": {5: (0, 30), 4: (31, 90), 3: (91, 180), 2: (181, 270), 1: (271, 999)},

@@ -8,13 +8,14 @@ from collections import Counter
 import pandas as pd
 import pytest
 
-from recompra_pipelines.domain.rfm import DEFAULT_THRESHOLDS, SEGMENTS, label, score
+from recompra_pipelines.domain.rfm import DEFAULT_THRESHOLDS, label, score
+from recompra_pipelines.domain.segments import RFM_SEGMENTS
 
 
 def test_every_one_of_the_125_combinations_has_exactly_one_of_the_11_segments():
     labels = {(r, f, m): label(r, f, m) for r, f, m in itertools.product(range(1, 6), repeat=3)}
     assert len(labels) == 125
-    assert set(labels.values()) == set(SEGMENTS)  # all 11 used, nothing else
+    assert set(labels.values()) == set(RFM_SEGMENTS)  # all 11 used, nothing else
     counts = Counter(labels.values())
     assert counts == {
         "HIBERNANDO": 16, "PERDIDOS": 4, "EM RISCO": 20, "NÃO PODE PERDÊ-LOS": 10,

@@ -32,6 +32,7 @@ from recompra_pipelines.db.tables.base import (
     updated_at_column,
 )
 from recompra_pipelines.db.tables.cashback import AmountType, checked_enum
+from recompra_pipelines.domain.segments import RFM_SEGMENTS
 
 Timestamp = sa.DateTime(timezone=True)
 
@@ -51,19 +52,7 @@ TimeUnit = Literal["DIAS", "SEMANAS", "MESES", "ANOS"]
 # The eight 3-hour blocks of the day (organization time) in which scheduled messages go out.
 ScheduleBlock = Literal["00:00", "03:00", "06:00", "09:00", "12:00", "15:00", "18:00", "21:00"]
 RecurrenceType = Literal["DIARIO", "SEMANAL", "MENSAL"]
-RfmSegment = Literal[
-    "CAMPEÕES",
-    "CLIENTES LEAIS",
-    "POTENCIAIS CLIENTES LEAIS",
-    "CLIENTES RECENTES",
-    "PROMISSORES",
-    "PRECISAM DE ATENÇÃO",
-    "PRESTES A DORMIR",
-    "EM RISCO",
-    "NÃO PODE PERDÊ-LOS",
-    "HIBERNANDO",
-    "PERDIDOS",
-]
+RfmSegment = Literal[RFM_SEGMENTS]  # the labels as a type, for org files and the CHECK
 InteractionType = Literal["ENVIO-MENSAGEM", "ENVIO-EMAIL", "LIGAÇÃO", "ATENDIMENTO"]
 SendStatus = Literal["PENDENTE", "ENVIANDO", "ENVIADO", "ENTREGUE", "LIDO", "FALHOU", "IGNORADO"]
 AttributionModel = Literal["LAST_TOUCH", "FIRST_TOUCH", "LINEAR"]
