@@ -16,7 +16,12 @@ import sqlalchemy as sa
 
 from recompra_pipelines.connectors.errors import ErpPayloadError, ErpRequestError
 from recompra_pipelines.connectors.extract import RawExtract
-from recompra_pipelines.connectors.registry import FetchSettings, connector_for, pending_ids
+from recompra_pipelines.connectors.registry import (
+    Connector,
+    FetchSettings,
+    connector_for,
+    pending_ids,
+)
 from recompra_pipelines.db.bulk import lock_organization
 from recompra_pipelines.db.entities import EntityCounts, upsert_entities
 from recompra_pipelines.db.extracts import (
@@ -70,10 +75,14 @@ class NormalizeResult:
 
 
 def fetch_day(engine: sa.Engine, org_id: str, day: date, settings: FetchSettings) -> RawExtract:
-    """The organization's day as its ERP answers now, without storing anything.
+    """The organization's day as its ERP answers now, without storing anything."""
+    return _fetch(engine, org_id, day, settings)[1]
 
-    Connectors that can (CardápioWeb) reuse the stored extract to skip unchanged details.
-    """
+
+def _fetch(
+    engine: sa.Engine, org_id: str, day: date, settings: FetchSettings
+) -> tuple[Connector, RawExtract]:
+    """Connectors that can (CardápioWeb) reuse the stored extract to skip unchanged details."""
     with engine.connect() as conn:
         org = _integrated(load_organization(conn, org_id))
         connector = connector_for(org.integration_type)
@@ -83,20 +92,19 @@ def fetch_day(engine: sa.Engine, org_id: str, day: date, settings: FetchSettings
             if stored is not None and stored.integration_type == connector.integration_type:
                 previous = stored.text
     try:
-        return connector.fetch_day(
+        raw = connector.fetch_day(
             org.integration_config, day, settings, timezone=org.timezone, previous=previous
         )
     except (ErpRequestError, ValueError) as error:
         raise SyncError(f"organization {org_id}, day {day}: {error}") from None
+    return connector, raw
 
 
 def fetch_raw_extract(
     engine: sa.Engine, org_id: str, day: date, settings: FetchSettings = FetchSettings()
 ) -> ExtractResult:
     """Ask the ERP for the day and store the response, untouched, before anything parses it."""
-    raw = fetch_day(engine, org_id, day, settings)
-    with engine.connect() as conn:
-        connector = connector_for(load_organization(conn, org_id).integration_type)
+    connector, raw = _fetch(engine, org_id, day, settings)
     with engine.begin() as conn:
         lock_organization(conn, org_id)
         if extract_is_stored(conn, org_id, day, connector.integration_type, raw.content_hash):
