@@ -121,7 +121,7 @@ def crm_sales_match_staging(
                      ON s.organizacao_id = st.organizacao_id AND s.integracao_tipo = st.integracao_tipo
                     AND s.id_externo = st.id_externo AND s.hash_conteudo = st.hash_conteudo
                    WHERE st.organizacao_id = :org AND st.data_referencia = :day) AS loaded_sales,
-                  (SELECT count(*) FROM erp_staging_sale_items WHERE organizacao_id = :org AND data_referencia = :day) AS staged_items,
+                  (SELECT COALESCE(sum(json_array_length(itens)), 0) FROM erp_staging_sales WHERE organizacao_id = :org AND data_referencia = :day) AS staged_items,
                   (SELECT count(*) FROM erp_staging_sales st JOIN sales s
                      ON s.organizacao_id = st.organizacao_id AND s.integracao_tipo = st.integracao_tipo
                     AND s.id_externo = st.id_externo

@@ -266,7 +266,7 @@ def insert_interactions(
                 None if decision.skip_reason else send_at, templates.get(campaign.id),
             )
         )  # fmt: skip
-    copy_rows(conn, "tmp_interactions", INTERACTION_COLUMNS, rows)
+    copy_rows(conn, "tmp_interactions", INTERACTION_COLUMNS, rows, json_columns=("metadados",))
     columns = ", ".join(INTERACTION_COLUMNS)
     inserted = conn.execute(
         sa.text(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from dataclasses import dataclass
 from datetime import date
 from uuid import UUID
@@ -19,6 +20,16 @@ class StoredExtract:
     integration_type: str
     text: str
     is_new: bool = False
+
+
+def compress_extract(text: str) -> bytes:
+    """gzip at level 1: ~9x smaller for ERP JSON, and faster to write than the raw text.
+    No timestamp in the header, so equal responses compress to equal bytes."""
+    return gzip.compress(text.encode(), compresslevel=1, mtime=0)
+
+
+def decompress_extract(data: bytes) -> str:
+    return gzip.decompress(data).decode()
 
 
 def store_extract(
@@ -42,7 +53,7 @@ def store_extract(
             requisicao=request,
             status_http=status_code,
             hash_conteudo=content_hash,
-            conteudo=text,
+            conteudo_gzip=compress_extract(text),
             tamanho_bytes=len(text.encode()),
         )
         .on_conflict_do_update(
@@ -110,7 +121,7 @@ def latest_extract(
         erp_raw_extracts.c.integracao_tipo,
     ]
     if with_text:
-        columns.append(erp_raw_extracts.c.conteudo)
+        columns.append(erp_raw_extracts.c.conteudo_gzip)
     row = conn.execute(
         sa.select(*columns)
         .where(
@@ -125,7 +136,7 @@ def latest_extract(
         id=row.id,
         content_hash=row.hash_conteudo,
         integration_type=row.integracao_tipo,
-        text=row.conteudo if with_text else "",
+        text=decompress_extract(row.conteudo_gzip) if with_text else "",
     )
 
 

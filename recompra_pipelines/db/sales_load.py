@@ -14,7 +14,8 @@ from uuid import UUID
 
 import sqlalchemy as sa
 
-from recompra_pipelines.db.bulk import analyze_after_bulk_write
+from recompra_pipelines.db.bulk import allow_day_sized_sorts, analyze_after_bulk_write
+from recompra_pipelines.db.staging import staged_items
 from recompra_pipelines.domain.normalization import DATE_ONLY
 
 
@@ -122,48 +123,56 @@ SELECT u.id, u.id_externo, u.valida, u.cancelada, u.cliente_id,
 FROM upserted u LEFT JOIN previous p ON p.id = u.id
 """
 
-UPSERT_ITEMS = """
-INSERT INTO sale_items AS si (
-    organizacao_id, venda_id, linha, produto_id, quantidade, valor_unitario,
-    valor_venda_total_bruto, valor_total_desconto, valor_venda_total_liquido,
-    valor_custo_unitario, valor_custo_total, metadados)
-SELECT i.organizacao_id, c.venda_id, i.linha, pr.id, i.quantidade, i.valor_unitario,
-       i.valor_venda_total_bruto, i.valor_total_desconto, i.valor_venda_total_liquido,
-       i.valor_custo_unitario, i.valor_custo_total, i.metadados
-FROM tmp_changed_sales c
-JOIN erp_staging_sale_items i
-  ON i.organizacao_id = :org AND i.data_referencia = :day AND i.venda_id_externo = c.id_externo
-JOIN products pr ON pr.organizacao_id = i.organizacao_id AND pr.codigo = i.produto_codigo
-ON CONFLICT (venda_id, linha) DO UPDATE SET
-    produto_id = excluded.produto_id,
-    quantidade = excluded.quantidade,
-    valor_unitario = excluded.valor_unitario,
-    valor_venda_total_bruto = excluded.valor_venda_total_bruto,
-    valor_total_desconto = excluded.valor_total_desconto,
-    valor_venda_total_liquido = excluded.valor_venda_total_liquido,
-    valor_custo_unitario = excluded.valor_custo_unitario,
-    valor_custo_total = excluded.valor_custo_total,
-    metadados = excluded.metadados,
-    data_atualizacao = now()
-WHERE (si.produto_id, si.quantidade, si.valor_unitario, si.valor_venda_total_bruto,
-       si.valor_total_desconto, si.valor_venda_total_liquido, si.valor_custo_unitario,
-       si.valor_custo_total, si.metadados)
-   IS DISTINCT FROM
-      (excluded.produto_id, excluded.quantidade, excluded.valor_unitario,
-       excluded.valor_venda_total_bruto, excluded.valor_total_desconto,
-       excluded.valor_venda_total_liquido, excluded.valor_custo_unitario,
-       excluded.valor_custo_total, excluded.metadados)
-RETURNING (xmax = 0) AS inserted
+UPSERT_ITEMS = f"""
+WITH upserted AS (
+    INSERT INTO sale_items AS si (
+        organizacao_id, venda_id, linha, produto_id, quantidade, valor_unitario,
+        valor_venda_total_bruto, valor_total_desconto, valor_venda_total_liquido,
+        valor_custo_unitario, valor_custo_total, metadados)
+    SELECT s.organizacao_id, c.venda_id, i.linha, pr.id, i.quantidade, i.valor_unitario,
+           i.valor_venda_total_bruto, i.valor_total_desconto, i.valor_venda_total_liquido,
+           i.valor_custo_unitario, i.valor_custo_total, i.metadados
+    FROM tmp_changed_sales c
+    JOIN erp_staging_sales s
+      ON s.organizacao_id = :org AND s.data_referencia = :day AND s.id_externo = c.id_externo
+    CROSS JOIN LATERAL {staged_items("s")}
+    JOIN products pr ON pr.organizacao_id = s.organizacao_id AND pr.codigo = i.produto_codigo
+    ON CONFLICT (venda_id, linha) DO UPDATE SET
+        produto_id = excluded.produto_id,
+        quantidade = excluded.quantidade,
+        valor_unitario = excluded.valor_unitario,
+        valor_venda_total_bruto = excluded.valor_venda_total_bruto,
+        valor_total_desconto = excluded.valor_total_desconto,
+        valor_venda_total_liquido = excluded.valor_venda_total_liquido,
+        valor_custo_unitario = excluded.valor_custo_unitario,
+        valor_custo_total = excluded.valor_custo_total,
+        metadados = excluded.metadados,
+        data_atualizacao = now()
+    WHERE (si.produto_id, si.quantidade, si.valor_unitario, si.valor_venda_total_bruto,
+           si.valor_total_desconto, si.valor_venda_total_liquido, si.valor_custo_unitario,
+           si.valor_custo_total, si.metadados)
+       IS DISTINCT FROM
+          (excluded.produto_id, excluded.quantidade, excluded.valor_unitario,
+           excluded.valor_venda_total_bruto, excluded.valor_total_desconto,
+           excluded.valor_venda_total_liquido, excluded.valor_custo_unitario,
+           excluded.valor_custo_total, excluded.metadados)
+    RETURNING (xmax = 0) AS inserted
+)
+SELECT count(*) FILTER (WHERE inserted) AS inserted, count(*) FILTER (WHERE NOT inserted) AS updated
+FROM upserted
 """
 
+# Lines an updated sale no longer has (the ERP shortened its item list); a sale inserted by
+# this run has only the lines just written.
 DELETE_REMOVED_ITEMS = """
 DELETE FROM sale_items si
 USING tmp_changed_sales c
-WHERE si.venda_id = c.venda_id
+JOIN erp_staging_sales s
+  ON s.organizacao_id = :org AND s.data_referencia = :day AND s.id_externo = c.id_externo
+WHERE si.venda_id = c.venda_id AND NOT c.inserida
   AND NOT EXISTS (
-      SELECT 1 FROM erp_staging_sale_items i
-      WHERE i.organizacao_id = :org AND i.data_referencia = :day
-        AND i.venda_id_externo = c.id_externo AND i.linha = si.linha)
+      SELECT 1 FROM json_array_elements(s.itens) AS line
+      WHERE (line ->> 'linha')::int = si.linha)
 """
 
 # Purchase totals recomputed from the sale history (valid sales only), so re-runs, backfills,
@@ -208,20 +217,23 @@ def load_sales(conn: sa.Connection, org_id: str, day: date, extract_id: UUID | N
     if changed:
         conn.execute(
             sa.text(
-                "CREATE TEMP TABLE tmp_changed_sales (venda_id uuid PRIMARY KEY, id_externo text) ON COMMIT DROP"
+                "CREATE TEMP TABLE tmp_changed_sales (venda_id uuid PRIMARY KEY, id_externo text,"
+                " inserida boolean) ON COMMIT DROP"
             )
         )
         conn.execute(
             sa.text(
-                "INSERT INTO tmp_changed_sales SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:ext AS text[]))"
+                "INSERT INTO tmp_changed_sales SELECT * FROM unnest(CAST(:ids AS uuid[]),"
+                " CAST(:ext AS text[]), CAST(:inserted AS boolean[]))"
             ),
-            {"ids": [row.id for row in changed], "ext": [row.id_externo for row in changed]},
+            {
+                "ids": [row.id for row in changed],
+                "ext": [row.id_externo for row in changed],
+                "inserted": [row.inserted for row in changed],
+            },
         )
-        # A 100,000-item day's hash join spills to disk at the default 4 MB.
-        conn.execute(sa.text("SET LOCAL work_mem = '64MB'"))
-        item_rows = conn.execute(sa.text(UPSERT_ITEMS), params).all()
-        items_inserted = sum(1 for r in item_rows if r.inserted)
-        items_updated = len(item_rows) - items_inserted
+        allow_day_sized_sorts(conn)
+        items_inserted, items_updated = conn.execute(sa.text(UPSERT_ITEMS), params).one()
         items_deleted = conn.execute(sa.text(DELETE_REMOVED_ITEMS), params).rowcount
         conn.execute(sa.text("DROP TABLE tmp_changed_sales"))
 
@@ -233,8 +245,15 @@ def load_sales(conn: sa.Connection, org_id: str, day: date, extract_id: UUID | N
             sa.text(REFRESH_CLIENT_TOTALS), {"org": org_id, "client_ids": list(touched)}
         ).rowcount
 
+    # Only the columns later steps join and filter on: a full ANALYZE of a freshly written
+    # 20,000-sale day reads every column of every page and costs more than the plans it saves.
     analyze_after_bulk_write(
-        conn, len(changed) + items_inserted + items_updated, "sales", "sale_items", "clients"
+        conn,
+        len(changed) + items_inserted + items_updated,
+        "sales (id, organizacao_id, integracao_tipo, id_externo, data_referencia, data_venda,"
+        " cliente_id, parceiro_id, valida, cancelada, validade_revisao)",
+        "sale_items (venda_id, organizacao_id, produto_id)",
+        "clients",
     )
     staged, valid, valid_total = conn.execute(
         sa.text(

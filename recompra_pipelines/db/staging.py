@@ -15,10 +15,10 @@ from recompra_pipelines.db.bulk import copy_rows
 from recompra_pipelines.db.tables.sync import (
     erp_quarantine,
     erp_staging_extracts,
-    erp_staging_sale_items,
     erp_staging_sales,
 )
 from recompra_pipelines.domain.normalization import NormalizedSale
+from recompra_pipelines.domain.sales import CanonicalItem
 
 SALE_COLUMNS = (
     "organizacao_id", "data_referencia", "id_externo", "integracao_tipo",
@@ -29,15 +29,25 @@ SALE_COLUMNS = (
     "situacao", "chave", "canal", "entrega_modalidade", "data_venda", "data_venda_precisao",
     "valida", "hash_conteudo",
     "valor_desconto", "valor_taxa_entrega", "valor_taxa_servico", "valor_taxa_adicional",
-    "descontos", "pagamentos", "entrega_endereco",
+    "descontos", "pagamentos", "entrega_endereco", "itens",
 )  # fmt: skip
 
-ITEM_COLUMNS = (
-    "organizacao_id", "data_referencia", "venda_id_externo", "linha", "produto_codigo",
-    "produto_descricao", "produto_unidade", "produto_grupo", "produto_ncm", "produto_tipo",
-    "quantidade", "valor_unitario", "valor_venda_total_bruto", "valor_total_desconto",
-    "valor_venda_total_liquido", "valor_custo_unitario", "valor_custo_total", "metadados",
+# A staged sale's items: a JSON array of objects with these fields, in the ERP's order.
+ITEM_FIELDS = (
+    ("linha", "int"), ("produto_codigo", "text"), ("produto_descricao", "text"),
+    ("produto_unidade", "text"), ("produto_grupo", "text"), ("produto_ncm", "text"),
+    ("produto_tipo", "text"), ("quantidade", "numeric"), ("valor_unitario", "numeric"),
+    ("valor_venda_total_bruto", "numeric"), ("valor_total_desconto", "numeric"),
+    ("valor_venda_total_liquido", "numeric"), ("valor_custo_unitario", "numeric"),
+    ("valor_custo_total", "numeric"), ("metadados", "jsonb"),
 )  # fmt: skip
+
+
+def staged_items(sale: str = "s", *, only: tuple[str, ...] = ()) -> str:
+    """SQL: the items of the staged sale aliased `sale`, as rows `i` (after a comma or LATERAL);
+    `only` some fields, when a query reads only those (less to convert)."""
+    columns = ", ".join(f"{name} {kind}" for name, kind in ITEM_FIELDS if not only or name in only)
+    return f"json_to_recordset({sale}.itens) AS i({columns})"
 
 
 @dataclass(frozen=True)
@@ -70,24 +80,25 @@ def replace_staging(
     summary: StagingSummary,
 ) -> None:
     """Make staging hold exactly this extract's sales; record its quarantined records."""
-    for table in (erp_staging_sale_items, erp_staging_sales):
-        conn.execute(
-            sa.delete(table).where(table.c.organizacao_id == org_id, table.c.data_referencia == day)
+    conn.execute(
+        sa.delete(erp_staging_sales).where(
+            erp_staging_sales.c.organizacao_id == org_id,
+            erp_staging_sales.c.data_referencia == day,
         )
+    )
     copy_rows(
         conn,
         "erp_staging_sales",
         SALE_COLUMNS,
         (_sale_row(org_id, day, integration_type, s) for s in sales),
+        json_columns=("descontos", "pagamentos", "entrega_endereco", "itens"),
     )
-    copy_rows(conn, "erp_staging_sale_items", ITEM_COLUMNS, _item_rows(org_id, day, sales))
     # The next steps join staging with the CRM tables on these keys; without fresh statistics
     # (autovacuum analyzes only later) the planner picks nested loops that take minutes.
     conn.execute(
         sa.text(
             "ANALYZE erp_staging_sales (organizacao_id, data_referencia, id_externo, integracao_tipo,"
-            " vendedor_identificador, parceiro_identificador, cliente_telefone_base, cliente_nome_chave),"
-            " erp_staging_sale_items (organizacao_id, data_referencia, venda_id_externo, produto_codigo)"
+            " vendedor_identificador, parceiro_identificador, cliente_telefone_base, cliente_nome_chave)"
         )
     )
     _record_quarantine(conn, org_id, day, integration_type, extract_id, quarantined)
@@ -166,14 +177,17 @@ def _sale_row(org_id: str, day: date, integration_type: str, n: NormalizedSale) 
         s.discount_total, s.delivery_fee, s.service_fee, s.additional_fee,
         list(s.discounts) or None, list(s.payments) or None,
         s.delivery_address.as_record() if s.delivery_address else None,
+        [_item_object(i) for i in s.items],
     )  # fmt: skip
 
 
-def _item_rows(org_id: str, day: date, sales: Sequence[NormalizedSale]):
-    for n in sales:
-        for i in n.sale.items:
-            yield (
-                org_id, day, n.sale.external_id, i.line, i.product_code, i.description, i.unit,
-                i.group, i.ncm, i.product_type, i.quantity, i.unit_price, i.gross, i.discount,
-                i.net, i.unit_cost, i.total_cost, i.extra or None,
-            )  # fmt: skip
+def _item_object(i: CanonicalItem) -> dict[str, Any]:
+    """One element of a staged sale's `itens` (ITEM_FIELDS); amounts as exact decimal text."""
+    return {
+        "linha": i.line, "produto_codigo": i.product_code, "produto_descricao": i.description,
+        "produto_unidade": i.unit, "produto_grupo": i.group, "produto_ncm": i.ncm,
+        "produto_tipo": i.product_type, "quantidade": i.quantity, "valor_unitario": i.unit_price,
+        "valor_venda_total_bruto": i.gross, "valor_total_desconto": i.discount,
+        "valor_venda_total_liquido": i.net, "valor_custo_unitario": i.unit_cost,
+        "valor_custo_total": i.total_cost, "metadados": i.extra or None,
+    }  # fmt: skip

@@ -6,6 +6,7 @@ A document whose check digits fail is still parsed (`is_valid=False`) so the
 caller can quarantine the field without losing the sale (peers §6.2, R-BR-3).
 """
 
+import functools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,6 +29,8 @@ class TaxDocument:
     is_valid: bool  # check digits pass
 
 
+# Partners' documents repeat on every sale of theirs; the check digits are not free.
+@functools.lru_cache(maxsize=1 << 12)
 def parse_tax_document(raw: str | None) -> TaxDocument | None:
     """The CPF or CNPJ in `raw` (masks allowed), or None when it is neither.
 

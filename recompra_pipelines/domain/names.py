@@ -1,5 +1,6 @@
 """Client names and the "nobody" sentinels ERPs put in name and reference fields."""
 
+import functools
 import unicodedata
 
 ANONYMOUS_CLIENT_NAMES = frozenset(
@@ -36,6 +37,8 @@ def clean_name(raw: str | None) -> str:
     return " ".join(raw.split())
 
 
+# Names repeat across a day's sales and Unicode normalization is not cheap.
+@functools.lru_cache(maxsize=1 << 16)
 def name_match_key(raw: str | None) -> str:
     """The name as compared when matching clients: case- and accent-insensitive.
 

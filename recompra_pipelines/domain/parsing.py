@@ -5,6 +5,7 @@ organization, day, record and field and quarantines the record (DESIGN §5 rule 
 Money never passes through a binary float (DESIGN §5 rule 4).
 """
 
+import functools
 import math
 import re
 from datetime import date, datetime
@@ -49,6 +50,9 @@ def parse_decimal(value: str | int | float | None) -> Decimal:
     return _parse_decimal_text(value)
 
 
+# A day repeats the same prices and quantities thousands of times; Decimal is immutable and
+# `typed` keeps True apart from 1.
+@functools.lru_cache(maxsize=1 << 16, typed=True)
 def parse_non_negative_decimal(value: str | int | float | None) -> Decimal:
     """`parse_decimal` for amounts and quantities, which a sale cannot have below zero."""
     number = parse_decimal(value)

@@ -25,6 +25,7 @@ Rules (peers §6.1):
 - Google's `phonenumbers` has the final word on validity and does the formatting.
 """
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -58,6 +59,8 @@ class BrazilianPhone:
     is_mobile: bool
 
 
+# A day's sales repeat their buyers' phones; formatting with phonenumbers is the slow part.
+@functools.lru_cache(maxsize=1 << 16)
 def parse_brazilian_phone(raw: str | None) -> BrazilianPhone | None:
     """The phone `raw` denotes, or None when it holds no usable Brazilian number."""
     if raw is None:

@@ -7,7 +7,6 @@ field; everything after that (matching, staging, upserts, effects) is ERP-agnost
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -15,6 +14,7 @@ from decimal import Decimal
 from typing import Any, Generic, TypeVar
 
 from recompra_pipelines.domain.addresses import DeliveryAddress
+from recompra_pipelines.json_codec import canonical_bytes
 
 # Natures that make an Online Software record a sale (facts §1.6; NFCE per the later upstream).
 VALID_NATURES = frozenset({"SN01", "NFCE"})
@@ -26,10 +26,7 @@ ITEMS_TOTAL_TOLERANCE = Decimal("0.011")
 
 def record_hash(record: Any) -> str:
     """Stable hash of a wire record: equal for equal content whatever the key order."""
-    canonical = json.dumps(
-        record, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str
-    )
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return hashlib.sha256(canonical_bytes(record)).hexdigest()
 
 
 class RecordRejected(ValueError):

@@ -3,6 +3,7 @@ already stored is lost; an unreadable payload fails the run and changes no CRM r
 
 from __future__ import annotations
 
+import gzip
 from datetime import date
 
 import sqlalchemy as sa
@@ -118,11 +119,11 @@ def test_an_unreadable_payload_fails_the_run_keeps_the_raw_response_and_changes_
     with engine.connect() as conn:
         kept = conn.scalar(
             sa.text(
-                "SELECT conteudo FROM erp_raw_extracts WHERE organizacao_id = :o ORDER BY ultima_captura_em DESC LIMIT 1"
+                "SELECT conteudo_gzip FROM erp_raw_extracts WHERE organizacao_id = :o ORDER BY ultima_captura_em DESC LIMIT 1"
             ),
             {"o": org_id},
         )
-    assert "Erro interno" in kept
+    assert "Erro interno" in gzip.decompress(kept).decode()
     simulator.configure(token, non_list_resultado=None)
 
 

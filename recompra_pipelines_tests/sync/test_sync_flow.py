@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from datetime import date
 
 import sqlalchemy as sa
@@ -159,11 +160,11 @@ def test_the_erp_token_is_never_stored_or_logged(engine, database_url, erp_simul
     logs = " ".join(str(entry) for entry in instance.all_logs(result.run_id))
     assert secret not in logs
     with engine.connect() as conn:
-        stored = conn.execute(
+        request, content = conn.execute(
             sa.text(
-                "SELECT requisicao::text || conteudo FROM erp_raw_extracts WHERE organizacao_id = :o"
+                "SELECT requisicao::text, conteudo_gzip FROM erp_raw_extracts WHERE organizacao_id = :o"
             ),
             {"o": org_id},
-        ).scalar()
-    assert secret not in stored
+        ).one()
+    assert secret not in request and secret not in gzip.decompress(content).decode()
     assert metadata(result, "erp_raw_extract")["http_attempts"] == 2

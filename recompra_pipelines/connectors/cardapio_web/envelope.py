@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from recompra_pipelines import json_codec
 from recompra_pipelines.connectors.errors import ErpPayloadError
 
 FORMAT = "cardapio-web/day-extract/v1"
@@ -54,8 +55,8 @@ def history_rows(page: Any) -> list[Any]:
 
 def read_day_extract(text: str) -> DayExtract:
     try:
-        body = json.loads(text)
-    except json.JSONDecodeError as error:
+        body = json_codec.loads(text)
+    except json_codec.JSONDecodeError as error:
         raise ErpPayloadError(f"extract is not JSON ({error.msg} at char {error.pos})") from None
     if not isinstance(body, dict) or body.get("format") != FORMAT:
         raise ErpPayloadError(f"extract is not a {FORMAT} document")

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from recompra_pipelines import json_codec
 from recompra_pipelines.connectors.errors import ErpPayloadError
 
 
@@ -16,8 +16,8 @@ def sales_records(text: str) -> list[Any]:
     run, because loading "nothing" from it could hide a whole day.
     """
     try:
-        body = json.loads(text)
-    except json.JSONDecodeError as error:
+        body = json_codec.loads(text)
+    except json_codec.JSONDecodeError as error:
         raise ErpPayloadError(
             f"response is not JSON ({error.msg} at char {error.pos}): {_excerpt(text)}"
         ) from None

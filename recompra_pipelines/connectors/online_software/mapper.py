@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from recompra_pipelines.connectors.online_software.schema import (
     FISCAL_ITEM_FIELDS,
@@ -27,6 +27,10 @@ from recompra_pipelines.domain.sales import (
     RecordRejected,
     record_hash,
 )
+
+_WIRE_ITEMS = TypeAdapter(list[WireItem])
+ZERO = Decimal("0")
+_UNIT_COST_PLACES = Decimal("0.0000000001")
 
 # Online Software is a point-of-sale ERP: every sale is an in-store sale (facts §1.7).
 CHANNEL = "Loja Física"
@@ -54,9 +58,7 @@ def map_sale(record: Any, *, day: date, timezone: ZoneInfo) -> CanonicalSale:
         )
     total = quantize_money(_field("valor", parse_decimal, _required(wire.valor, "valor")))
     nature = _text(_required(wire.natureza, "natureza"))
-    if not isinstance(wire.itens, list):
-        raise RecordRejected("itens", "expected a list of items")
-    items = tuple(_map_item(index, raw) for index, raw in enumerate(wire.itens, start=1))
+    items = _map_items(wire.itens)
 
     return CanonicalSale(
         external_id=external_id,
@@ -84,50 +86,49 @@ def map_sale(record: Any, *, day: date, timezone: ZoneInfo) -> CanonicalSale:
     )
 
 
-def _map_item(line: int, raw: Any) -> CanonicalItem:
-    prefix = f"itens[{line - 1}]"
-    if not isinstance(raw, dict):
-        raise RecordRejected(prefix, f"expected an object, got {type(raw).__name__}")
+def _map_items(raw_items: Any) -> tuple[CanonicalItem, ...]:
+    if not isinstance(raw_items, list):
+        raise RecordRejected("itens", "expected a list of items")
+    for index, raw in enumerate(raw_items):
+        if not isinstance(raw, dict):
+            raise RecordRejected(f"itens[{index}]", f"expected an object, got {type(raw).__name__}")
+    # One validation for the whole list: a day has ~100,000 items.
     try:
-        wire = WireItem.model_validate(raw)
+        wires = _WIRE_ITEMS.validate_python(raw_items)
     except ValidationError as error:
-        first = error.errors()[0]
+        index, *field = error.errors()[0]["loc"]
         raise RecordRejected(
-            f"{prefix}.{_loc(first['loc'])}", "expected a text or number value"
+            f"itens[{index}].{_loc(tuple(field))}", "expected a text or number value"
         ) from None
+    items = []
+    for index, (wire, raw) in enumerate(zip(wires, raw_items, strict=True)):
+        try:
+            items.append(_map_item(index + 1, wire, raw))
+        except _BadItemField as bad:
+            raise RecordRejected(f"itens[{index}].{bad.field}", bad.reason) from None
+    return tuple(items)
 
+
+class _BadItemField(Exception):
+    """An item field's problem; `_map_items` adds the item's position to the field name."""
+
+    def __init__(self, field: str, reason: str):
+        self.field, self.reason = field, reason
+
+
+def _map_item(line: int, wire: WireItem, raw: dict[str, Any]) -> CanonicalItem:
     code = _text(wire.codigo)
     if not code:
-        raise RecordRejected(f"{prefix}.codigo", "missing")
-    quantity = _field(
-        f"{prefix}.qtde", parse_non_negative_decimal, _required(wire.qtde, f"{prefix}.qtde")
-    )
-    unit_price = _field(
-        f"{prefix}.valorunit",
-        parse_non_negative_decimal,
-        _required(wire.valorunit, f"{prefix}.valorunit"),
-    )
-    discount = quantize_money(
-        _field(
-            f"{prefix}.vdesc",
-            parse_non_negative_decimal,
-            wire.vdesc if wire.vdesc not in (None, "") else "0",
-        )
-    )
-    total_cost = quantize_money(
-        _field(
-            f"{prefix}.vcusto",
-            parse_non_negative_decimal,
-            wire.vcusto if wire.vcusto not in (None, "") else "0",
-        )
-    )
+        raise _BadItemField("codigo", "missing")
+    quantity = _item_amount("qtde", wire.qtde)
+    unit_price = _item_amount("valorunit", wire.valorunit)
+    discount = quantize_money(_item_amount("vdesc", wire.vdesc, default=ZERO))
+    total_cost = quantize_money(_item_amount("vcusto", wire.vcusto, default=ZERO))
     # The fiscal gross (vprod) is what the NF-e states; unit × quantity only when it is absent,
     # since recomputing it loses the ERP's own rounding (peers R-BR-6).
-    if wire.vprod not in (None, ""):
-        gross = quantize_money(_field(f"{prefix}.vprod", parse_non_negative_decimal, wire.vprod))
-    else:
-        gross = quantize_money(unit_price * quantity)
-    unit_cost = (total_cost / quantity) if quantity else Decimal("0")
+    vprod = _item_amount("vprod", wire.vprod, default=None)
+    gross = quantize_money(unit_price * quantity if vprod is None else vprod)
+    unit_cost = (total_cost / quantity) if quantity else ZERO
     return CanonicalItem(
         line=line,
         product_code=code,
@@ -141,10 +142,25 @@ def _map_item(line: int, raw: Any) -> CanonicalItem:
         gross=gross,
         discount=discount,
         net=gross - discount,
-        unit_cost=unit_cost.quantize(Decimal("0.0000000001")),
+        unit_cost=unit_cost.quantize(_UNIT_COST_PLACES),
         total_cost=total_cost,
         extra={name: raw[name] for name in FISCAL_ITEM_FIELDS if name in raw},
     )
+
+
+_MISSING = object()
+
+
+def _item_amount(field: str, value: Any, default: Any = _MISSING) -> Any:
+    """A non-negative amount; an absent or blank one is `default`, or missing if none."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if default is _MISSING:
+            raise _BadItemField(field, "missing")
+        return default
+    try:
+        return parse_non_negative_decimal(value)
+    except ValueError as error:
+        raise _BadItemField(field, str(error)) from None
 
 
 def _erp_time(raw: Any, business_date: date, timezone: ZoneInfo) -> datetime | None:

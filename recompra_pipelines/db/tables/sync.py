@@ -7,6 +7,7 @@ Every write of the sync is an upsert on a natural key backed by a unique constra
 from __future__ import annotations
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from recompra_pipelines.db.tables.base import (
     JSONB,
@@ -135,6 +136,8 @@ products = sa.Table(
     inserted_at_column(),
     updated_at_column(),
     sa.UniqueConstraint("organizacao_id", "codigo"),
+    # The target of sale_items' (produto_id, organizacao_id) key.
+    sa.UniqueConstraint("id", "organizacao_id"),
 )
 
 sellers = sa.Table(
@@ -230,6 +233,8 @@ sales = sa.Table(
     inserted_at_column(),
     updated_at_column(),
     sa.UniqueConstraint("organizacao_id", "integracao_tipo", "id_externo"),
+    # The target of sale_items' (venda_id, organizacao_id) key.
+    sa.UniqueConstraint("id", "organizacao_id"),
     sa.Index("ix_sales_organizacao_id_data_referencia", "organizacao_id", "data_referencia"),
     sa.Index("ix_sales_cliente_id", "cliente_id"),
 )
@@ -238,11 +243,13 @@ sale_items = sa.Table(
     "sale_items",
     metadata,
     id_column(),
-    organization_column(),
-    sa.Column("venda_id", sa.Uuid, sa.ForeignKey("sales.id", ondelete="CASCADE"), nullable=False),
+    # The organization is checked through the sale and the product (composite keys below): an
+    # item cannot point at another organization's sale or product, with two checks per row.
+    sa.Column("organizacao_id", sa.Text, nullable=False),
+    sa.Column("venda_id", sa.Uuid, nullable=False),
     # Position of the item in the ERP's list (1-based): the line's natural key inside its sale.
     sa.Column("linha", sa.Integer, nullable=False),
-    sa.Column("produto_id", sa.Uuid, sa.ForeignKey("products.id"), nullable=False),
+    sa.Column("produto_id", sa.Uuid, nullable=False),
     sa.Column("quantidade", Quantity, nullable=False),
     sa.Column("valor_unitario", UnitPrice, nullable=False),
     sa.Column("valor_venda_total_bruto", Money, nullable=False),
@@ -254,6 +261,12 @@ sale_items = sa.Table(
     inserted_at_column(),
     updated_at_column(),
     sa.UniqueConstraint("venda_id", "linha"),
+    sa.ForeignKeyConstraint(
+        ["venda_id", "organizacao_id"], ["sales.id", "sales.organizacao_id"], ondelete="CASCADE"
+    ),
+    sa.ForeignKeyConstraint(
+        ["produto_id", "organizacao_id"], ["products.id", "products.organizacao_id"]
+    ),
     sa.Index("ix_sale_items_organizacao_id_produto_id", "organizacao_id", "produto_id"),
 )
 
@@ -295,8 +308,9 @@ erp_raw_extracts = sa.Table(
     sa.Column("requisicao", JSONB, nullable=False),
     sa.Column("status_http", sa.Integer, nullable=False),
     sa.Column("hash_conteudo", sa.Text, nullable=False),
-    # The response body exactly as received, parseable or not.
-    sa.Column("conteudo", sa.Text, nullable=False),
+    # The response body exactly as received, parseable or not, gzip-compressed (a busy day's
+    # response is ~50 MB of JSON; `gunzip` reads it). Stored EXTERNAL: no second compression.
+    sa.Column("conteudo_gzip", sa.LargeBinary, nullable=False),
     sa.Column("tamanho_bytes", sa.Integer, nullable=False),
     sa.Column("primeira_captura_em", Timestamp, nullable=False, server_default=sa.func.now()),
     sa.Column("ultima_captura_em", Timestamp, nullable=False, server_default=sa.func.now()),
@@ -331,7 +345,8 @@ erp_quarantine = sa.Table(
 
 # Staging: the normalized, validated sales of the latest extract of one org x day. The
 # normalization step replaces an org x day's rows; the entity and sales steps read them with
-# set-based SQL. Not CRM data: it can always be rebuilt from erp_raw_extracts.
+# set-based SQL. Not CRM data: it can always be rebuilt from erp_raw_extracts, so it is
+# UNLOGGED (no WAL; a crash empties the staging tables together and the next run restages).
 erp_staging_extracts = sa.Table(
     "erp_staging_extracts",
     metadata,
@@ -344,6 +359,7 @@ erp_staging_extracts = sa.Table(
     sa.Column("registros_quarentena", sa.Integer, nullable=False),
     sa.Column("linhas_troco_descartadas", sa.Integer, nullable=False),
     sa.Column("normalizado_em", Timestamp, nullable=False, server_default=sa.func.now()),
+    prefixes=["UNLOGGED"],
 )
 
 erp_staging_sales = sa.Table(
@@ -391,27 +407,7 @@ erp_staging_sales = sa.Table(
     sa.Column("hash_conteudo", sa.Text, nullable=False),
     # Filled by the entity step (client matching); read by the sales step.
     sa.Column("cliente_id", sa.Uuid, nullable=True),
-)
-
-erp_staging_sale_items = sa.Table(
-    "erp_staging_sale_items",
-    metadata,
-    organization_column(primary_key=True),
-    sa.Column("data_referencia", sa.Date, primary_key=True),
-    sa.Column("venda_id_externo", sa.Text, primary_key=True),
-    sa.Column("linha", sa.Integer, primary_key=True),
-    sa.Column("produto_codigo", sa.Text, nullable=False),
-    sa.Column("produto_descricao", sa.Text, nullable=False),
-    sa.Column("produto_unidade", sa.Text, nullable=True),
-    sa.Column("produto_grupo", sa.Text, nullable=True),
-    sa.Column("produto_ncm", sa.Text, nullable=True),
-    sa.Column("produto_tipo", sa.Text, nullable=True),
-    sa.Column("quantidade", Quantity, nullable=False),
-    sa.Column("valor_unitario", UnitPrice, nullable=False),
-    sa.Column("valor_venda_total_bruto", Money, nullable=False),
-    sa.Column("valor_total_desconto", Money, nullable=False),
-    sa.Column("valor_venda_total_liquido", Money, nullable=False),
-    sa.Column("valor_custo_unitario", UnitPrice, nullable=False),
-    sa.Column("valor_custo_total", Money, nullable=False),
-    sa.Column("metadados", JSONB, nullable=True),
+    # The sale's items, one JSON object per line (staging.ITEM_FIELDS), expanded by SQL.
+    sa.Column("itens", postgresql.JSON, nullable=False),
+    prefixes=["UNLOGGED"],
 )
