@@ -4,9 +4,12 @@ exact behaviour wherever orjson would differ.
 orjson parses and serializes about ten times faster than `json`, which matters when a day's
 extract is 45 MB and every record is hashed. It is stricter in two places, and there the
 standard library decides, so nothing about what loads or what a hash is changes:
-- it rejects `NaN`/`Infinity` literals and integers beyond 64 bits, which `json` reads (the
-  record is then quarantined by its field instead of the whole day failing);
-- it refuses lone surrogates in strings.
+- it rejects `NaN`/`Infinity` literals, which `json` reads (the record is then quarantined by
+  its field instead of the whole day failing), and lone surrogates in strings;
+
+And one place where it is looser: an integer beyond 64 bits becomes a float (digits lost). No
+ERP amount comes near that, and identifiers must not be floats: the connectors reject a record
+whose id or product code arrives as one (quarantined, named by field).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import orjson
 JSONDecodeError = json.JSONDecodeError
 
 
-def loads(text: str | bytes) -> Any:
+def loads(text: str) -> Any:
     """`json.loads`, faster; raises `json.JSONDecodeError` (its message) on invalid JSON."""
     try:
         return orjson.loads(text)

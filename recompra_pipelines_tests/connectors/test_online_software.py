@@ -156,6 +156,8 @@ def test_mapper_reads_strings_commas_and_the_optional_time():
         ({"id": ""}, "id", "missing"),
         ({"itens": {"1": {}}}, "itens", "expected a list of items"),
         ({"valor": {"x": 1}}, "valor", "expected a text or number value"),
+        # An id beyond 64 bits reaches us as a float (digits lost): never loaded as another id.
+        ({"id": 1.2345678901234568e29}, "id", "expected a text or an integer"),
     ],
 )
 def test_mapper_rejects_a_bad_field_by_name(change, field, reason):

@@ -47,6 +47,8 @@ def map_sale(record: Any, *, day: date, timezone: ZoneInfo) -> CanonicalSale:
         first = error.errors()[0]
         raise RecordRejected(_loc(first["loc"]), "expected a text or number value") from None
 
+    if isinstance(wire.id, float):
+        raise RecordRejected("id", f"expected a text or an integer, got the number {wire.id!r}")
     external_id = _text(wire.id)
     if not external_id:
         raise RecordRejected("id", "missing")
@@ -117,6 +119,10 @@ class _BadItemField(Exception):
 
 
 def _map_item(line: int, wire: WireItem, raw: dict[str, Any]) -> CanonicalItem:
+    if isinstance(wire.codigo, float):
+        raise _BadItemField(
+            "codigo", f"expected a text or an integer, got the number {wire.codigo!r}"
+        )
     code = _text(wire.codigo)
     if not code:
         raise _BadItemField("codigo", "missing")
