@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from recompra_pipelines.db.bulk import allow_day_sized_sorts, analyze_after_bulk_write, copy_rows
 from recompra_pipelines.db.client_locations import upsert_client_locations
-from recompra_pipelines.db.staging import staged_items
+from recompra_pipelines.db.staging import staged_products
 from recompra_pipelines.domain.client_matching import ClientEvidence, KnownClient, match_clients
 from recompra_pipelines.domain.names import name_match_key
 
@@ -123,23 +123,14 @@ def _upsert_partners(conn: sa.Connection, org_id: str, day: date) -> tuple[int, 
     return clients_inserted, partners_inserted
 
 
-PRODUCT_FIELDS = (
-    "linha", "produto_codigo", "produto_descricao", "produto_unidade", "produto_grupo",
-    "produto_ncm", "produto_tipo",
-)  # fmt: skip
-
-
 def _upsert_products(conn: sa.Connection, org_id: str, day: date) -> tuple[int, int]:
     rows = conn.execute(
         sa.text(
             f"""
             INSERT INTO products (organizacao_id, codigo, descricao, unidade, grupo, ncm, tipo)
-            SELECT DISTINCT ON (i.produto_codigo) s.organizacao_id, i.produto_codigo,
-                   i.produto_descricao, i.produto_unidade, i.produto_grupo, i.produto_ncm,
-                   i.produto_tipo
-            FROM erp_staging_sales s, {staged_items("s", only=PRODUCT_FIELDS)}
-            WHERE {_staged("s")}
-            ORDER BY i.produto_codigo, s.id_externo, i.linha
+            SELECT e.organizacao_id, p.codigo, p.descricao, p.unidade, p.grupo, p.ncm, p.tipo
+            FROM erp_staging_extracts e, {staged_products("e")}
+            WHERE {_staged("e")}
             ON CONFLICT (organizacao_id, codigo) DO UPDATE SET
                 unidade = COALESCE(products.unidade, excluded.unidade),
                 grupo = COALESCE(products.grupo, excluded.grupo),

@@ -18,7 +18,7 @@ from recompra_pipelines.db.tables.sync import (
     erp_staging_sales,
 )
 from recompra_pipelines.domain.normalization import NormalizedSale
-from recompra_pipelines.domain.sales import CanonicalItem
+from recompra_pipelines.domain.sales import CanonicalItem, first_line_per_product
 
 SALE_COLUMNS = (
     "organizacao_id", "data_referencia", "id_externo", "integracao_tipo",
@@ -34,20 +34,32 @@ SALE_COLUMNS = (
 
 # A staged sale's items: a JSON array of objects with these fields, in the ERP's order.
 ITEM_FIELDS = (
-    ("linha", "int"), ("produto_codigo", "text"), ("produto_descricao", "text"),
-    ("produto_unidade", "text"), ("produto_grupo", "text"), ("produto_ncm", "text"),
-    ("produto_tipo", "text"), ("quantidade", "numeric"), ("valor_unitario", "numeric"),
-    ("valor_venda_total_bruto", "numeric"), ("valor_total_desconto", "numeric"),
-    ("valor_venda_total_liquido", "numeric"), ("valor_custo_unitario", "numeric"),
-    ("valor_custo_total", "numeric"), ("metadados", "jsonb"),
+    ("linha", "int"), ("produto_codigo", "text"), ("quantidade", "numeric"),
+    ("valor_unitario", "numeric"), ("valor_venda_total_bruto", "numeric"),
+    ("valor_total_desconto", "numeric"), ("valor_venda_total_liquido", "numeric"),
+    ("valor_custo_unitario", "numeric"), ("valor_custo_total", "numeric"), ("metadados", "jsonb"),
+)  # fmt: skip
+
+# The day's products (erp_staging_extracts.produtos): each code once, from its first line.
+PRODUCT_FIELDS = (
+    ("codigo", "text"), ("descricao", "text"), ("unidade", "text"), ("grupo", "text"),
+    ("ncm", "text"), ("tipo", "text"),
 )  # fmt: skip
 
 
-def staged_items(sale: str = "s", *, only: tuple[str, ...] = ()) -> str:
-    """SQL: the items of the staged sale aliased `sale`, as rows `i` (after a comma or LATERAL);
-    `only` some fields, when a query reads only those (less to convert)."""
-    columns = ", ".join(f"{name} {kind}" for name, kind in ITEM_FIELDS if not only or name in only)
-    return f"json_to_recordset({sale}.itens) AS i({columns})"
+def staged_items(sale: str = "s") -> str:
+    """SQL: the items of the staged sale aliased `sale`, as rows `i` (after a comma or LATERAL)."""
+    return _recordset(f"{sale}.itens", "i", ITEM_FIELDS)
+
+
+def staged_products(extract: str = "e") -> str:
+    """SQL: the day's products of the staged extract aliased `extract`, as rows `p`."""
+    return _recordset(f"{extract}.produtos", "p", PRODUCT_FIELDS)
+
+
+def _recordset(column: str, alias: str, fields: tuple[tuple[str, str], ...]) -> str:
+    columns = ", ".join(f"{name} {kind}" for name, kind in fields)
+    return f"json_to_recordset({column}) AS {alias}({columns})"
 
 
 @dataclass(frozen=True)
@@ -102,6 +114,7 @@ def replace_staging(
         )
     )
     _record_quarantine(conn, org_id, day, integration_type, extract_id, quarantined)
+    products = [_product_object(i) for i in first_line_per_product(n.sale for n in sales)]
     conn.execute(
         insert(erp_staging_extracts)
         .values(
@@ -109,6 +122,7 @@ def replace_staging(
             data_referencia=day,
             extracao_id=extract_id,
             hash_conteudo=content_hash,
+            produtos=products,
             registros_recebidos=summary.received,
             registros_validos=summary.staged,
             registros_quarentena=summary.quarantined,
@@ -123,6 +137,7 @@ def replace_staging(
                 "registros_validos": summary.staged,
                 "registros_quarentena": summary.quarantined,
                 "linhas_troco_descartadas": summary.troco_dropped,
+                "produtos": products,
                 "normalizado_em": sa.func.now(),
             },
         )
@@ -184,10 +199,17 @@ def _sale_row(org_id: str, day: date, integration_type: str, n: NormalizedSale) 
 def _item_object(i: CanonicalItem) -> dict[str, Any]:
     """One element of a staged sale's `itens` (ITEM_FIELDS); amounts as exact decimal text."""
     return {
-        "linha": i.line, "produto_codigo": i.product_code, "produto_descricao": i.description,
-        "produto_unidade": i.unit, "produto_grupo": i.group, "produto_ncm": i.ncm,
-        "produto_tipo": i.product_type, "quantidade": i.quantity, "valor_unitario": i.unit_price,
-        "valor_venda_total_bruto": i.gross, "valor_total_desconto": i.discount,
-        "valor_venda_total_liquido": i.net, "valor_custo_unitario": i.unit_cost,
-        "valor_custo_total": i.total_cost, "metadados": i.extra or None,
+        "linha": i.line, "produto_codigo": i.product_code, "quantidade": i.quantity,
+        "valor_unitario": i.unit_price, "valor_venda_total_bruto": i.gross,
+        "valor_total_desconto": i.discount, "valor_venda_total_liquido": i.net,
+        "valor_custo_unitario": i.unit_cost, "valor_custo_total": i.total_cost,
+        "metadados": i.extra or None,
+    }  # fmt: skip
+
+
+def _product_object(i: CanonicalItem) -> dict[str, Any]:
+    """One element of the staged day's `produtos` (PRODUCT_FIELDS)."""
+    return {
+        "codigo": i.product_code, "descricao": i.description, "unidade": i.unit,
+        "grupo": i.group, "ncm": i.ncm, "tipo": i.product_type,
     }  # fmt: skip

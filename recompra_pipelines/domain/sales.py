@@ -7,7 +7,7 @@ field; everything after that (matching, staging, upserts, effects) is ERP-agnost
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -115,6 +115,16 @@ def is_valid_sale(nature: str, total: Decimal) -> bool:
     §1.7); requiring both keeps "valid" and "cancelled" exact opposites.
     """
     return nature.strip().upper() in VALID_NATURES and total > 0
+
+
+def first_line_per_product(sales: Iterable[CanonicalSale]) -> list[CanonicalItem]:
+    """Each product code of the day once, as described on its first line in (sale id, line)
+    order: a new product gets the same description whatever order the ERP lists the day in."""
+    first: dict[str, CanonicalItem] = {}
+    for sale in sorted(sales, key=lambda s: s.external_id):
+        for item in sale.items:
+            first.setdefault(item.product_code, item)
+    return list(first.values())
 
 
 T = TypeVar("T")

@@ -358,6 +358,8 @@ erp_staging_extracts = sa.Table(
     sa.Column("registros_validos", sa.Integer, nullable=False),
     sa.Column("registros_quarentena", sa.Integer, nullable=False),
     sa.Column("linhas_troco_descartadas", sa.Integer, nullable=False),
+    # The day's products, each code once (staging.PRODUCT_FIELDS), for the entity step.
+    sa.Column("produtos", postgresql.JSON, nullable=False),
     sa.Column("normalizado_em", Timestamp, nullable=False, server_default=sa.func.now()),
     prefixes=["UNLOGGED"],
 )

@@ -7,7 +7,8 @@ Create Date: 2026-11-29 12:05:00
 - Staging is rebuilt from erp_raw_extracts whenever it is missing, so it skips the WAL
   (UNLOGGED; a crash empties all three staging tables together, and the next run restages).
 - A staged sale carries its items as one JSON array (`itens`) instead of ~5 rows in a table of
-  its own: one COPY per day instead of two, and no index to maintain on 100,000 staged items.
+  its own: one COPY per day instead of two, and no index to maintain on 100,000 staged items;
+  the day's distinct products (`produtos`, ~800) sit on the staged extract for the entity step.
 - sale_items reference their sale and product together with the organization: one foreign-key
   check per key instead of a separate one for the organization, and an item can no longer
   point at another organization's sale or product.
@@ -35,6 +36,7 @@ def upgrade() -> None:
     op.execute("DELETE FROM erp_staging_sales")
     op.drop_table("erp_staging_sale_items")
     op.add_column("erp_staging_sales", sa.Column("itens", postgresql.JSON(), nullable=False))
+    op.add_column("erp_staging_extracts", sa.Column("produtos", postgresql.JSON(), nullable=False))
     op.execute("ALTER TABLE erp_staging_sales ALTER COLUMN itens SET STORAGE EXTERNAL")
     for table in STAGING:
         op.execute(f"ALTER TABLE {table} SET UNLOGGED")
@@ -116,6 +118,7 @@ def downgrade() -> None:
     op.execute("DELETE FROM erp_staging_extracts")
     op.execute("DELETE FROM erp_staging_sales")
     op.drop_column("erp_staging_sales", "itens")
+    op.drop_column("erp_staging_extracts", "produtos")
     op.create_table(
         "erp_staging_sale_items",
         sa.Column("organizacao_id", sa.Text(), nullable=False),
