@@ -41,6 +41,7 @@ from recompra_pipelines.domain.sales import (
     record_hash,
     resolve_repeated_ids,
 )
+from recompra_pipelines.sync.allocation import collector_paused
 from recompra_pipelines.sync.organizations import Organization, load_organization
 
 
@@ -141,7 +142,7 @@ def fetch_raw_extract(
 
 def normalize_sales(engine: sa.Engine, org_id: str, day: date, now: datetime) -> NormalizeResult:
     """Validate the latest extract into staging; bad records go to quarantine, the rest loads."""
-    with engine.begin() as conn:
+    with collector_paused(), engine.begin() as conn:
         lock_organization(conn, org_id)
         org = load_organization(conn, org_id)
         latest = latest_extract(conn, org_id, day, with_text=False)
@@ -217,13 +218,13 @@ def normalize_sales(engine: sa.Engine, org_id: str, day: date, now: datetime) ->
 
 
 def upsert_day_entities(engine: sa.Engine, org_id: str, day: date) -> EntityCounts:
-    with engine.begin() as conn:
+    with collector_paused(), engine.begin() as conn:
         lock_organization(conn, org_id)
         return upsert_entities(conn, org_id, day)
 
 
 def load_day_sales(engine: sa.Engine, org_id: str, day: date) -> SalesCounts:
-    with engine.begin() as conn:
+    with collector_paused(), engine.begin() as conn:
         lock_organization(conn, org_id)
         extract_id = conn.scalar(
             sa.select(erp_staging_extracts.c.extracao_id).where(
