@@ -8,6 +8,7 @@ from recompra_pipelines.connectors.registry import connector_for
 from recompra_pipelines.db.extracts import latest_extract, staged_extract_hash
 from recompra_pipelines.partitions import org_day_of, org_day_partitions
 from recompra_pipelines.resources.crm_database import CrmDatabase
+from recompra_pipelines.sync.allocation import collector_paused
 
 # Above this share of quarantined records the ERP (or our parser) has a problem worth a look.
 QUARANTINE_RATE_WARN = 0.05
@@ -30,7 +31,8 @@ def erp_raw_extract_is_readable(
             return dg.AssetCheckResult(passed=True, metadata={"records": "already staged"})
         extract = latest_extract(conn, part.org_id, part.day)
     try:
-        records = connector_for(extract.integration_type).records(extract.text)
+        with collector_paused():
+            records = connector_for(extract.integration_type).records(extract.text)
     except ErpPayloadError as error:
         return dg.AssetCheckResult(
             passed=False,
