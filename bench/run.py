@@ -523,6 +523,20 @@ def _figures(report: dict[str, Any]) -> list[Figure]:
                 ratio >= TARGET_GRAPH_RATIO,
             )
         )
+        # Issue #3's figure: the ledger step's own cost against the time the whole graph may
+        # take at the target ratio (COPY time ÷ 0.25).
+        graph_budget = copy_b["seconds_median"] / TARGET_GRAPH_RATIO
+        ledger = dagster["step_seconds"].get("cashback_ledger")
+        if ledger is not None:
+            figures.append(
+                Figure(
+                    "Ledger step (cashback_ledger) of that run vs the whole-graph budget",
+                    f"{ledger:.2f} s = {100 * ledger / graph_budget:.0f} % of "
+                    f"{graph_budget:.2f} s (COPY ÷ {TARGET_GRAPH_RATIO})",
+                    "inside the budget",
+                    ledger <= graph_budget,
+                )
+            )
     else:
         if dagster is None:
             why = "not measured: " + report["skipped"].get("dagster", "")

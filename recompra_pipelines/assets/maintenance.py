@@ -70,7 +70,9 @@ class RetentionCounts:
 # - it was last captured before that too: a backfill that just re-fetched an old day is between
 #   its fetch and its normalize step, and the fresh extract must survive to be normalized;
 # - staging does not point at it: that extract is what the day's CRM rows were built from, and
-#   the only copy to rebuild them from without calling the ERP.
+#   the only copy to rebuild them from without calling the ERP;
+# - it is not the day's latest capture: staging is UNLOGGED and a database crash empties it,
+#   after which the latest capture (normally the one staged) still keeps each day rebuildable.
 _DELETE_RAW_EXTRACTS = sa.text(
     """
     WITH deleted AS (
@@ -83,6 +85,14 @@ _DELETE_RAW_EXTRACTS = sa.text(
               WHERE s.organizacao_id = e.organizacao_id
                 AND s.data_referencia = e.data_referencia
                 AND s.extracao_id = e.id
+          )
+          AND EXISTS (
+              SELECT 1 FROM erp_raw_extracts AS later
+              WHERE later.organizacao_id = e.organizacao_id
+                AND later.data_referencia = e.data_referencia
+                -- "Latest" as db.extracts.latest_extract orders it (ties: the smaller id).
+                AND (later.ultima_captura_em > e.ultima_captura_em
+                     OR (later.ultima_captura_em = e.ultima_captura_em AND later.id < e.id))
           )
         RETURNING e.tamanho_bytes
     )

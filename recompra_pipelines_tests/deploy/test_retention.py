@@ -40,21 +40,22 @@ def _materialize_retention(instance, database_url):
 
 
 def _backdate(engine: sa.Engine, org_id: str, day, days_ago: int) -> None:
-    """Pretend the org x day's extracts and quarantine were last seen `days_ago` days ago."""
+    """Pretend the org x day's extracts and quarantine were last seen `days_ago` days earlier
+    (shifted, so the order of the captures stays as it was)."""
     with engine.begin() as conn:
         params = {"o": org_id, "d": day, "ago": timedelta(days=days_ago)}
         conn.execute(
             sa.text(
-                "UPDATE erp_raw_extracts SET primeira_captura_em = now() - :ago,"
-                " ultima_captura_em = now() - :ago"
+                "UPDATE erp_raw_extracts SET primeira_captura_em = primeira_captura_em - :ago,"
+                " ultima_captura_em = ultima_captura_em - :ago"
                 " WHERE organizacao_id = :o AND data_referencia = :d"
             ),
             params,
         )
         conn.execute(
             sa.text(
-                "UPDATE erp_quarantine SET primeira_ocorrencia_em = now() - :ago,"
-                " ultima_ocorrencia_em = now() - :ago"
+                "UPDATE erp_quarantine SET primeira_ocorrencia_em = primeira_ocorrencia_em - :ago,"
+                " ultima_ocorrencia_em = ultima_ocorrencia_em - :ago"
                 " WHERE organizacao_id = :o AND data_referencia = :d"
             ),
             params,
@@ -132,6 +133,36 @@ def test_old_superseded_extracts_and_stale_quarantine_go_what_staging_uses_stays
     _backdate(engine, org_id, OLD_DAY, days_ago=200)
     assert _materialize_retention(instance, database_url).success
     assert count(engine, EXTRACTS, o=org_id, d=OLD_DAY) == 1
+
+
+def test_a_crash_that_empties_staging_still_leaves_each_day_its_latest_capture(
+    engine, database_url, erp_simulator, instance, monkeypatch
+):
+    """Staging is UNLOGGED: a database crash empties it. Retention then keeps the day's
+    latest capture, so the day stays rebuildable without calling the ERP."""
+    monkeypatch.delenv(RAW_EXTRACT_DAYS_ENV, raising=False)
+    simulator, url = erp_simulator
+    org_id, token = new_org(engine, url)
+    simulator.configure(token, sales_per_day=5, malformed_records=0)
+    assert materialize_day(instance, database_url, org_id, OLD_DAY).success
+    simulator.configure(token, sales_per_day=6)
+    assert materialize_day(instance, database_url, org_id, OLD_DAY).success
+    latest = _staged_extract(engine, org_id, OLD_DAY)
+    with engine.begin() as conn:  # what crash recovery does to the unlogged staging tables
+        for table in ("erp_staging_sales", "erp_staging_extracts"):
+            conn.execute(sa.text(f"DELETE FROM {table} WHERE organizacao_id = :o"), {"o": org_id})
+    _backdate(engine, org_id, OLD_DAY, days_ago=200)
+
+    assert _materialize_retention(instance, database_url).success
+
+    with engine.connect() as conn:
+        kept = conn.scalars(
+            sa.text(
+                "SELECT id FROM erp_raw_extracts WHERE organizacao_id = :o AND data_referencia = :d"
+            ),
+            {"o": org_id, "d": OLD_DAY},
+        ).all()
+    assert kept == [latest]
 
 
 def test_an_old_day_fetched_again_recently_keeps_its_extracts(
