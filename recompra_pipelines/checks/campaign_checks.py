@@ -1,18 +1,13 @@
 """Alerts on campaign interactions and attribution of one org x day."""
 
 import dagster as dg
-import sqlalchemy as sa
 
-from recompra_pipelines.partitions import org_day_of, org_day_partitions
+from recompra_pipelines.checks.queries import counts_metadata, partition_row
+from recompra_pipelines.partitions import org_day_partitions
 from recompra_pipelines.resources.crm_database import CrmDatabase
 
 # An immediate interaction still unsent this long after creation deserves a look.
 IMMEDIATE_SEND_THRESHOLD_MINUTES = 30
-
-
-def _scalar(crm_db: CrmDatabase, sql: str, **params) -> int:
-    with crm_db.engine.connect() as conn:
-        return conn.scalar(sa.text(sql), params)
 
 
 @dg.asset_check(asset="campaign_interactions", partitions_def=org_day_partitions)
@@ -20,18 +15,14 @@ def interactions_unique_per_trigger(
     context: dg.AssetCheckExecutionContext, crm_db: CrmDatabase
 ) -> dg.AssetCheckResult:
     """No sale revision triggered the same campaign twice for a client."""
-    part = org_day_of(context)
-    duplicates = _scalar(
+    row = partition_row(
+        context,
         crm_db,
-        """SELECT count(*) FROM (SELECT 1 FROM interactions i JOIN sales s ON s.id = i.venda_id
+        """SELECT count(*) AS duplicates FROM (SELECT 1 FROM interactions i JOIN sales s ON s.id = i.venda_id
            WHERE i.organizacao_id = :org AND s.data_referencia = :day
            GROUP BY i.campanha_id, i.cliente_id, i.venda_id, i.chave_idempotencia HAVING count(*) > 1) d""",
-        org=part.org_id,
-        day=part.day,
     )
-    return dg.AssetCheckResult(
-        passed=duplicates == 0, metadata={"duplicates": dg.MetadataValue.int(duplicates)}
-    )
+    return dg.AssetCheckResult(passed=row.duplicates == 0, metadata=counts_metadata(row._mapping))
 
 
 @dg.asset_check(asset="campaign_interactions", partitions_def=org_day_partitions)
@@ -39,21 +30,19 @@ def immediate_interactions_sent(
     context: dg.AssetCheckExecutionContext, crm_db: CrmDatabase
 ) -> dg.AssetCheckResult:
     """WARN when immediate interactions of the day are still unsent 30 minutes after creation."""
-    part = org_day_of(context)
-    late = _scalar(
+    row = partition_row(
+        context,
         crm_db,
-        """SELECT count(*) FROM interactions i JOIN sales s ON s.id = i.venda_id
+        """SELECT count(*) AS late_immediate FROM interactions i JOIN sales s ON s.id = i.venda_id
            WHERE i.organizacao_id = :org AND s.data_referencia = :day
              AND i.agendamento_bloco_referencia IS NULL AND i.status_envio IN ('PENDENTE', 'ENVIANDO')
              AND i.data_insercao < now() - make_interval(mins => :minutes)""",
-        org=part.org_id,
-        day=part.day,
         minutes=IMMEDIATE_SEND_THRESHOLD_MINUTES,
     )
     return dg.AssetCheckResult(
-        passed=late == 0,
+        passed=row.late_immediate == 0,
         severity=dg.AssetCheckSeverity.WARN,
-        metadata={"late_immediate": dg.MetadataValue.int(late)},
+        metadata=counts_metadata(row._mapping),
     )
 
 
@@ -62,18 +51,17 @@ def conversions_point_at_valid_sales(
     context: dg.AssetCheckExecutionContext, crm_db: CrmDatabase
 ) -> dg.AssetCheckResult:
     """No conversion credits a cancelled or invalid sale (ERROR)."""
-    part = org_day_of(context)
-    bad = _scalar(
+    row = partition_row(
+        context,
         crm_db,
-        """SELECT count(*) FROM campaign_conversions cc JOIN sales s ON s.id = cc.venda_id
+        """SELECT count(*) AS conversions_on_invalid_sales FROM campaign_conversions cc
+           JOIN sales s ON s.id = cc.venda_id
            WHERE cc.organizacao_id = :org AND s.data_referencia = :day AND NOT s.valida""",
-        org=part.org_id,
-        day=part.day,
     )
     return dg.AssetCheckResult(
-        passed=bad == 0,
+        passed=row.conversions_on_invalid_sales == 0,
         severity=dg.AssetCheckSeverity.ERROR,
-        metadata={"conversions_on_invalid_sales": dg.MetadataValue.int(bad)},
+        metadata=counts_metadata(row._mapping),
     )
 
 

@@ -1,10 +1,10 @@
 """Alerts on the WhatsApp outbox of the partition's organization (stuck, late, failing)."""
 
 import dagster as dg
-import sqlalchemy as sa
 
+from recompra_pipelines.checks.queries import counts_metadata, partition_row
 from recompra_pipelines.messaging.outbox import DUE_AT, HAS_TEMPLATE, UNKNOWN_RESULT
-from recompra_pipelines.partitions import org_day_of, org_day_partitions
+from recompra_pipelines.partitions import org_day_partitions
 from recompra_pipelines.resources.crm_database import CrmDatabase
 
 ASSET = "whatsapp_immediate_dispatch"
@@ -23,26 +23,21 @@ def whatsapp_no_stuck_sends(
     """No interaction sits in ENVIANDO: each one may or may not have reached the client and
     is never re-sent automatically. Reconcile it (status webhook / Meta's message history,
     matched by biz_opaque_callback_data = interaction id), then set its status by hand."""
-    org_id = org_day_of(context).org_id
-    with crm_db.engine.connect() as conn:
-        row = conn.execute(
-            sa.text(
-                f"""SELECT count(*) FILTER (WHERE erro_codigo = '{UNKNOWN_RESULT}') AS unknown,
-                       count(*) FILTER (WHERE erro_codigo IS DISTINCT FROM '{UNKNOWN_RESULT}')
-                           AS stale_claims
-                FROM interactions WHERE organizacao_id = :org AND status_envio = 'ENVIANDO'
-                  AND (erro_codigo = '{UNKNOWN_RESULT}'
-                       OR envio_reservado_data < now() - make_interval(mins => :minutes))"""
-            ),
-            {"org": org_id, "minutes": STUCK_AFTER_MINUTES},
-        ).one()
+    row = partition_row(
+        context,
+        crm_db,
+        f"""SELECT count(*) FILTER (WHERE erro_codigo = '{UNKNOWN_RESULT}') AS unknown_result,
+               count(*) FILTER (WHERE erro_codigo IS DISTINCT FROM '{UNKNOWN_RESULT}')
+                   AS stale_claims
+        FROM interactions WHERE organizacao_id = :org AND status_envio = 'ENVIANDO'
+          AND (erro_codigo = '{UNKNOWN_RESULT}'
+               OR envio_reservado_data < now() - make_interval(mins => :minutes))""",
+        minutes=STUCK_AFTER_MINUTES,
+    )
     return dg.AssetCheckResult(
-        passed=row.unknown + row.stale_claims == 0,
+        passed=row.unknown_result + row.stale_claims == 0,
         severity=dg.AssetCheckSeverity.ERROR,
-        metadata={
-            "unknown_result": dg.MetadataValue.int(row.unknown),
-            "stale_claims": dg.MetadataValue.int(row.stale_claims),
-        },
+        metadata=counts_metadata(row._mapping),
     )
 
 
@@ -51,22 +46,20 @@ def whatsapp_due_messages_sent(
     context: dg.AssetCheckExecutionContext, crm_db: CrmDatabase
 ) -> dg.AssetCheckResult:
     """WARN when messages due more than 30 minutes ago are still waiting."""
-    org_id = org_day_of(context).org_id
-    with crm_db.engine.connect() as conn:
-        overdue = conn.scalar(
-            sa.text(
-                f"""SELECT count(*) FROM interactions i JOIN organizations o
-                    ON o.id = i.organizacao_id
-                WHERE i.organizacao_id = :org AND i.status_envio = 'PENDENTE'
-                  AND i.tipo = 'ENVIO-MENSAGEM' AND {HAS_TEMPLATE}
-                  AND {DUE_AT} < now() - make_interval(mins => :minutes)"""
-            ),
-            {"org": org_id, "minutes": UNSENT_AFTER_MINUTES},
-        )
+    row = partition_row(
+        context,
+        crm_db,
+        f"""SELECT count(*) AS overdue FROM interactions i JOIN organizations o
+            ON o.id = i.organizacao_id
+        WHERE i.organizacao_id = :org AND i.status_envio = 'PENDENTE'
+          AND i.tipo = 'ENVIO-MENSAGEM' AND {HAS_TEMPLATE}
+          AND {DUE_AT} < now() - make_interval(mins => :minutes)""",
+        minutes=UNSENT_AFTER_MINUTES,
+    )
     return dg.AssetCheckResult(
-        passed=overdue == 0,
+        passed=row.overdue == 0,
         severity=dg.AssetCheckSeverity.WARN,
-        metadata={"overdue": dg.MetadataValue.int(overdue)},
+        metadata=counts_metadata(row._mapping),
     )
 
 
@@ -75,25 +68,21 @@ def whatsapp_failure_rate(
     context: dg.AssetCheckExecutionContext, crm_db: CrmDatabase
 ) -> dg.AssetCheckResult:
     """WARN when over 20 % of the last 24 h's send attempts failed (at least 10 attempts)."""
-    org_id = org_day_of(context).org_id
-    with crm_db.engine.connect() as conn:
-        row = conn.execute(
-            sa.text(
-                """SELECT count(*) FILTER (WHERE status_envio = 'FALHOU') AS failed,
-                          count(*) AS finished
-                FROM interactions WHERE organizacao_id = :org
-                  AND status_envio IN ('ENVIADO', 'ENTREGUE', 'LIDO', 'FALHOU')
-                  AND data_atualizacao >= now() - interval '24 hours'"""
-            ),
-            {"org": org_id},
-        ).one()
+    row = partition_row(
+        context,
+        crm_db,
+        """SELECT count(*) FILTER (WHERE status_envio = 'FALHOU') AS failed,
+                  count(*) AS finished
+        FROM interactions WHERE organizacao_id = :org
+          AND status_envio IN ('ENVIADO', 'ENTREGUE', 'LIDO', 'FALHOU')
+          AND data_atualizacao >= now() - interval '24 hours'""",
+    )
     rate = row.failed / row.finished if row.finished else 0.0
     return dg.AssetCheckResult(
         passed=row.finished < FAILURE_RATE_MIN_SENDS or rate <= FAILURE_RATE_WARN,
         severity=dg.AssetCheckSeverity.WARN,
         metadata={
-            "failed": dg.MetadataValue.int(row.failed),
-            "finished": dg.MetadataValue.int(row.finished),
+            **counts_metadata(row._mapping),
             "failure_rate": dg.MetadataValue.float(round(rate, 4)),
         },
     )

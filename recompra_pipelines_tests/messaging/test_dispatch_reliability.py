@@ -6,12 +6,14 @@ import threading
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
+import dagster as dg
 import pytest
 import sqlalchemy as sa
 
 from recompra_pipelines.messaging import outbox
 from recompra_pipelines.messaging.dispatcher import DispatchSettings
 from recompra_pipelines.simulators.whatsapp import Fault
+from recompra_pipelines_tests.helpers import materialize_day
 from recompra_pipelines_tests.messaging.support import (
     FakeClock,
     dispatch,
@@ -253,3 +255,29 @@ def test_quiet_hours_defer_to_the_end_of_the_window(engine, simulator):
     assert row.envio_proxima_tentativa_data.astimezone(UTC).hour == 11  # 08:00 BRT
     night.advance(hours=9, minutes=1)
     assert dispatch(engine, url, org_id, night).sent == 1
+
+
+def test_an_unknown_send_pages_through_the_stuck_sends_check(
+    engine, database_url, instance, simulator
+):
+    sim, url, clock = simulator
+    org_id = whatsapp_org(engine)
+    new_interaction(engine, org_id, new_client(engine, org_id))
+    sim.inject(Fault("timeout", seconds=1.0))
+    assert dispatch(engine, url, org_id, clock, timeout=0.2).unknown == 1
+
+    result = materialize_day(
+        instance,
+        database_url,
+        org_id,
+        clock.now().date(),
+        selection=dg.AssetSelection.assets("whatsapp_immediate_dispatch"),  # with its checks
+    )
+
+    [evaluation] = [
+        e for e in result.get_asset_check_evaluations() if e.check_name == "whatsapp_no_stuck_sends"
+    ]
+    assert not evaluation.passed
+    assert evaluation.severity == dg.AssetCheckSeverity.ERROR
+    assert evaluation.metadata["unknown_result"].value == 1
+    assert evaluation.metadata["stale_claims"].value == 0

@@ -1,0 +1,26 @@
+"""What most checks do first: one SQL row of counts about the check's org x day partition."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import dagster as dg
+import sqlalchemy as sa
+
+from recompra_pipelines.partitions import org_day_of
+from recompra_pipelines.resources.crm_database import CrmDatabase
+
+
+def partition_row(
+    context: dg.AssetCheckExecutionContext, crm_db: CrmDatabase, sql: str, **params: Any
+) -> sa.Row:
+    """The one row `sql` returns, with `:org` and `:day` bound to the check's partition."""
+    part = org_day_of(context)
+    with crm_db.engine.connect() as conn:
+        return conn.execute(sa.text(sql), {"org": part.org_id, "day": part.day, **params}).one()
+
+
+def counts_metadata(counts: Mapping[str, Any]) -> dict[str, dg.MetadataValue]:
+    """Counts as integer metadata (plotted across partitions in the UI)."""
+    return {name: dg.MetadataValue.int(int(value)) for name, value in counts.items()}
