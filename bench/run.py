@@ -124,7 +124,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         simulator.set_now(datetime.combine(day + timedelta(days=2), datetime.min.time()))
         with simulator.run_in_thread() as base_url:
             tag = secrets.token_hex(3)
-            org_a = _new_org(
+            org_a, token_a = _new_org(
                 engine, simulator, base_url, f"bench-{tag}-a", args.sales, day, report, "org_a"
             )
 
@@ -148,8 +148,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 rerun["crm_rows_changed"] = _changed_rows(before, after)
                 _say_outcome("re-run", rerun)
 
+                say("org A: a later tick, 1 % of the day's sales cancelled and 1 % new")
+                report["tick_change"] = _change_one_percent(simulator, token_a, day)
+                before = _row_versions(engine, org_a)
+                tick = report["tick"] = _sync_in_subprocess(db.url, org_a, day, args)
+                tick["crm_rows_changed"] = _changed_rows(before, _row_versions(engine, org_a))
+                _say_outcome("tick", tick)
+
                 say("org B: whole graph through Dagster (new token, same volume)")
-                org_b = _new_org(
+                org_b, _ = _new_org(
                     engine, simulator, base_url, f"bench-{tag}-b", args.sales, day, report, "org_b"
                 )
                 dagster = report["dagster"] = _materialize(db.url, org_b, day, args)
@@ -184,7 +191,8 @@ def _load_average() -> list[float] | None:
 # -- setup -------------------------------------------------------------------------------------
 
 
-def _new_org(engine, simulator, base_url, org_id, sales, day, report, key) -> str:
+def _new_org(engine, simulator, base_url, org_id, sales, day, report, key) -> tuple[str, str]:
+    """The organization's id and its ERP token (never written to the results)."""
     token = f"token-{org_id}-{secrets.token_hex(4)}"
     simulator.configure(token, sales_per_day=sales)
     started = time.perf_counter()
@@ -224,7 +232,19 @@ def _new_org(engine, simulator, base_url, org_id, sales, day, report, key) -> st
     )
     with engine.begin() as conn:
         apply_org_file(conn, org_file)
-    return org_id
+    return org_id, token
+
+
+def _change_one_percent(simulator, token: str, day: date) -> dict[str, int]:
+    """What an open day looks like a few minutes later: every 100th sale cancelled (value 0,
+    situação 02, facts §1.7) and as many new sales (copies of others under new ids)."""
+    records = simulator.sales_for(token, day)
+    cancelled = {
+        str(r["id"]): {"valor": "0.00", "situacao": "02"} for r in records[::100] if "id" in r
+    }
+    new = [{**r, "id": f"9{index:08d}"} for index, r in enumerate(records[50::100])]
+    simulator.configure(token, overrides=cancelled, extra_sales=new)
+    return {"cancelled": len(cancelled), "new": len(new)}
 
 
 class Watchdog:
@@ -506,6 +526,26 @@ def _figures(report: dict[str, Any]) -> list[Figure]:
         )
         figures.append(Figure("Re-run: CRM rows written", why, "0", None))
 
+    tick, change = report.get("tick"), report.get("tick_change")
+    if tick and tick["completed"]:
+        written = sum(tick["crm_rows_changed"].values())
+        figures.append(
+            Figure(
+                f"A later tick: {change['cancelled']} sales cancelled and {change['new']} new "
+                "(1 % each), time ÷ first run",
+                f"{tick['total_seconds'] / first['total_seconds']:.3f} ({tick['total_seconds']:.2f} s;"
+                f" normalize mapped {tick['results']['normalize']['mapped']:,} records), "
+                f"{written:,} CRM rows written",
+            )
+        )
+    elif tick:
+        figures.append(
+            Figure(
+                "A later tick (1 % of the day cancelled, 1 % new)",
+                f"failed in step `{tick['failed_step']}`: {tick['error']}",
+            )
+        )
+
     graph_name = "Whole graph via Dagster materialize (org B: sync, ledger, campaigns, attribution, dispatch, checks)"
     if dagster and dagster["success"]:
         ratio = copy_b["seconds_median"] / dagster["seconds"]
@@ -683,6 +723,14 @@ def write_outputs(report: dict[str, Any], out_dir: Path, stem: str) -> None:
             ("Re-run of the unchanged day, per step", step_header, _step_rows(report["rerun"])),
             ("Re-run, profile", profile_header, _profile_rows(report["rerun"], per_step=4)),
         ]
+    if report.get("tick"):
+        sections.append(
+            (
+                "A later tick (1 % cancelled, 1 % new), per step",
+                step_header,
+                _step_rows(report["tick"]),
+            )
+        )
     if report.get("dagster"):
         dagster = report["dagster"]
         rows = [

@@ -53,12 +53,13 @@ def erp_raw_extract(
 def erp_normalized_sales(
     context: dg.AssetExecutionContext, crm_db: CrmDatabase
 ) -> dg.MaterializeResult:
-    """The latest extract validated into staging, one row per sale and per item.
+    """The latest extract validated into staging, one row per sale with its items.
 
     A record that fails validation goes to `erp_quarantine` with the field and reason while the
     rest of the day loads; repeated ids (Online Software "troco" lines) keep the real sale. A
     payload that is not a list of sales at all fails the run and changes nothing. When staging
-    already holds the latest extract, nothing is re-parsed.
+    already holds the latest extract, nothing is re-parsed; otherwise only records whose
+    content is not staged yet are mapped (`mapped`), the others keep their rows (`unchanged`).
     """
     part = org_day_of(context)
     result = steps.normalize_sales(crm_db.engine, part.org_id, part.day, now=datetime.now(UTC))
@@ -82,6 +83,8 @@ def erp_normalized_sales(
         metadata.update(
             received=dg.MetadataValue.int(result.received),
             staged=dg.MetadataValue.int(result.staged),
+            mapped=dg.MetadataValue.int(result.mapped),
+            unchanged=dg.MetadataValue.int(result.unchanged),
             quarantined=dg.MetadataValue.int(result.quarantined),
             troco_lines_dropped=dg.MetadataValue.int(result.troco_dropped),
             pending=dg.MetadataValue.int(result.pending),

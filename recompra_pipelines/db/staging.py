@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -11,7 +11,7 @@ from uuid import UUID
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 
-from recompra_pipelines.db.bulk import copy_rows
+from recompra_pipelines.db.bulk import ANALYZE_AFTER_ROWS, copy_rows
 from recompra_pipelines.db.tables.sync import (
     erp_quarantine,
     erp_staging_extracts,
@@ -79,6 +79,18 @@ class StagingSummary:
     troco_dropped: int
 
 
+def staged_content(conn: sa.Connection, org_id: str, day: date) -> dict[str, str]:
+    """The staged sales of an org x day: content hash -> external id."""
+    return dict(
+        conn.execute(
+            sa.select(erp_staging_sales.c.hash_conteudo, erp_staging_sales.c.id_externo).where(
+                erp_staging_sales.c.organizacao_id == org_id,
+                erp_staging_sales.c.data_referencia == day,
+            )
+        ).all()
+    )
+
+
 def replace_staging(
     conn: sa.Connection,
     *,
@@ -88,15 +100,21 @@ def replace_staging(
     extract_id: UUID,
     content_hash: str,
     sales: Sequence[NormalizedSale],
+    unchanged: Collection[str],
     quarantined: Sequence[QuarantinedRecord],
     summary: StagingSummary,
 ) -> None:
-    """Make staging hold exactly this extract's sales; record its quarantined records."""
+    """Make staging hold exactly this extract's sales: the `unchanged` ones (external ids)
+    keep their staged rows, `sales` replace or join the rest, anything else goes. Records
+    the quarantined records."""
     conn.execute(
-        sa.delete(erp_staging_sales).where(
-            erp_staging_sales.c.organizacao_id == org_id,
-            erp_staging_sales.c.data_referencia == day,
-        )
+        sa.text(
+            "DELETE FROM erp_staging_sales s WHERE s.organizacao_id = :org"
+            " AND s.data_referencia = :day AND NOT EXISTS ("
+            "SELECT 1 FROM unnest(CAST(:unchanged AS text[])) AS kept(id_externo)"
+            " WHERE kept.id_externo = s.id_externo)"
+        ),
+        {"org": org_id, "day": day, "unchanged": list(unchanged)},
     )
     copy_rows(
         conn,
@@ -107,14 +125,16 @@ def replace_staging(
     )
     # The next steps join staging with the CRM tables on these keys; without fresh statistics
     # (autovacuum analyzes only later) the planner picks nested loops that take minutes.
-    conn.execute(
-        sa.text(
-            "ANALYZE erp_staging_sales (organizacao_id, data_referencia, id_externo, integracao_tipo,"
-            " vendedor_identificador, parceiro_identificador, cliente_telefone_base, cliente_nome_chave)"
+    if len(sales) >= ANALYZE_AFTER_ROWS:
+        conn.execute(
+            sa.text(
+                "ANALYZE erp_staging_sales (organizacao_id, data_referencia, id_externo,"
+                " integracao_tipo, vendedor_identificador, parceiro_identificador,"
+                " cliente_telefone_base, cliente_nome_chave)"
+            )
         )
-    )
     _record_quarantine(conn, org_id, day, integration_type, extract_id, quarantined)
-    products = [_product_object(i) for i in first_line_per_product(n.sale for n in sales)]
+    products = _day_products(conn, org_id, day, sales, keep_previous=bool(unchanged))
     conn.execute(
         insert(erp_staging_extracts)
         .values(
@@ -142,6 +162,31 @@ def replace_staging(
             },
         )
     )
+
+
+def _day_products(
+    conn: sa.Connection,
+    org_id: str,
+    day: date,
+    sales: Sequence[NormalizedSale],
+    *,
+    keep_previous: bool,
+) -> list[dict[str, Any]]:
+    """The day's products for the entity step. Sales kept from the previous staging keep their
+    products in the list (a product whose entity step crashed must still be created); the
+    newly staged sales add the codes not in it."""
+    products: dict[str, dict[str, Any]] = {}
+    if keep_previous:
+        previous = conn.scalar(
+            sa.select(erp_staging_extracts.c.produtos).where(
+                erp_staging_extracts.c.organizacao_id == org_id,
+                erp_staging_extracts.c.data_referencia == day,
+            )
+        )
+        products = {p["codigo"]: p for p in previous or []}
+    for item in first_line_per_product(n.sale for n in sales):
+        products.setdefault(item.product_code, _product_object(item))
+    return list(products.values())
 
 
 def _record_quarantine(

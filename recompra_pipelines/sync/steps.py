@@ -32,7 +32,12 @@ from recompra_pipelines.db.extracts import (
     touch_extract,
 )
 from recompra_pipelines.db.sales_load import SalesCounts, load_sales
-from recompra_pipelines.db.staging import QuarantinedRecord, StagingSummary, replace_staging
+from recompra_pipelines.db.staging import (
+    QuarantinedRecord,
+    StagingSummary,
+    replace_staging,
+    staged_content,
+)
 from recompra_pipelines.db.tables.sync import erp_staging_extracts, organizations
 from recompra_pipelines.domain.normalization import normalize_sale
 from recompra_pipelines.domain.sales import (
@@ -66,6 +71,9 @@ class NormalizeResult:
     already_staged: bool
     received: int = 0
     staged: int = 0
+    # Records mapped by this run, and sales whose staged row was kept (content unchanged).
+    mapped: int = 0
+    unchanged: int = 0
     quarantined: int = 0
     troco_dropped: int = 0
     quarantined_by_field: dict[str, int] = field(default_factory=dict)
@@ -141,7 +149,11 @@ def fetch_raw_extract(
 
 
 def normalize_sales(engine: sa.Engine, org_id: str, day: date, now: datetime) -> NormalizeResult:
-    """Validate the latest extract into staging; bad records go to quarantine, the rest loads."""
+    """Validate the latest extract into staging; bad records go to quarantine, the rest loads.
+
+    A record whose content is already staged keeps its staged row without being mapped again:
+    an open day that gained a few sales since the last tick maps those few, not the whole day.
+    """
     with collector_paused(), engine.begin() as conn:
         lock_organization(conn, org_id)
         org = load_organization(conn, org_id)
@@ -165,15 +177,28 @@ def normalize_sales(engine: sa.Engine, org_id: str, day: date, now: datetime) ->
             ) from None
 
         pending = pending_ids(connector, extract.text)
+        unchanged, fresh = _split_by_staged_content(records, staged_content(conn, org_id, day))
         quarantined: list[QuarantinedRecord] = []
         parsed: list[Occurrence[Any]] = []
-        for record in records:
+
+        def map_record(record: Any) -> None:
             try:
                 sale = connector.map_record(record, day=day, timezone=org.timezone)
             except RecordRejected as rejection:
                 quarantined.append(_quarantined(record, rejection.field, rejection.reason))
             else:
                 parsed.append(Occurrence(sale=sale, payload=record))
+
+        for record in fresh:
+            map_record(record)
+        # An id the ERP repeats is resolved over all of its occurrences (facts §1.8): its
+        # staged occurrence, if any, goes back into the group.
+        regrouped = [
+            unchanged.pop(external_id)
+            for external_id in {o.sale.external_id for o in parsed} & unchanged.keys()
+        ]
+        for record in regrouped:
+            map_record(record)
 
         repeated = resolve_repeated_ids(parsed)
         for external_id, group in repeated.ambiguous.items():
@@ -189,7 +214,7 @@ def normalize_sales(engine: sa.Engine, org_id: str, day: date, now: datetime) ->
         normalized = [normalize_sale(o.sale, org.timezone, now) for o in repeated.kept]
         summary = StagingSummary(
             received=len(records),
-            staged=len(normalized),
+            staged=len(unchanged) + len(normalized),
             quarantined=len(quarantined),
             troco_dropped=len(repeated.dropped),
         )
@@ -201,6 +226,7 @@ def normalize_sales(engine: sa.Engine, org_id: str, day: date, now: datetime) ->
             extract_id=extract.id,
             content_hash=extract.content_hash,
             sales=normalized,
+            unchanged=unchanged.keys(),
             quarantined=quarantined,
             summary=summary,
         )
@@ -209,12 +235,36 @@ def normalize_sales(engine: sa.Engine, org_id: str, day: date, now: datetime) ->
         already_staged=False,
         received=summary.received,
         staged=summary.staged,
+        mapped=len(fresh) + len(regrouped),
+        unchanged=len(unchanged),
         quarantined=summary.quarantined,
         troco_dropped=summary.troco_dropped,
         quarantined_by_field=dict(Counter(_field_family(q.field) for q in quarantined)),
         pending=len(pending),
         warnings=dict(Counter(w for o in repeated.kept for w in o.sale.warnings)),
     )
+
+
+def _split_by_staged_content(
+    records: list[Any], staged: dict[str, str]
+) -> tuple[dict[str, Any], list[Any]]:
+    """(external id -> record whose exact content is staged, the records to map).
+
+    Equal record hashes mean the mapping would produce the staged row again (a record's
+    canonical sale is a function of the record, the day and the organization's timezone).
+    A second record with the same staged content is a repeat, mapped with its group.
+    """
+    if not staged:
+        return {}, records
+    unchanged: dict[str, Any] = {}
+    fresh: list[Any] = []
+    for record in records:
+        external_id = staged.get(record_hash(record))
+        if external_id is None or external_id in unchanged:
+            fresh.append(record)
+        else:
+            unchanged[external_id] = record
+    return unchanged, fresh
 
 
 def upsert_day_entities(engine: sa.Engine, org_id: str, day: date) -> EntityCounts:
