@@ -62,6 +62,16 @@ def _backdate(engine: sa.Engine, org_id: str, day, days_ago: int) -> None:
         )
 
 
+def _extract_ids(engine: sa.Engine, org_id: str, day) -> list:
+    with engine.connect() as conn:
+        return conn.scalars(
+            sa.text(
+                "SELECT id FROM erp_raw_extracts WHERE organizacao_id = :o AND data_referencia = :d"
+            ),
+            {"o": org_id, "d": day},
+        ).all()
+
+
 def _staged_extract(engine: sa.Engine, org_id: str, day):
     with engine.connect() as conn:
         return conn.scalar(
@@ -108,14 +118,7 @@ def test_old_superseded_extracts_and_stale_quarantine_go_what_staging_uses_stays
     assert deleted["quarantine_deleted"] >= 2
     assert deleted["raw_extract_days"] == 90 and deleted["quarantine_days"] == 180
     # The old day keeps exactly the extract its staging (and CRM rows) came from.
-    with engine.connect() as conn:
-        kept = conn.scalars(
-            sa.text(
-                "SELECT id FROM erp_raw_extracts WHERE organizacao_id = :o AND data_referencia = :d"
-            ),
-            {"o": org_id, "d": OLD_DAY},
-        ).all()
-    assert kept == [staged_old]
+    assert _extract_ids(engine, org_id, OLD_DAY) == [staged_old]
     assert count(engine, QUARANTINE, o=org_id, d=OLD_DAY) == 0
     # Recent days are untouched, and retention never touches CRM rows.
     assert count(engine, EXTRACTS, o=org_id, d=RECENT_DAY) == 1
@@ -155,14 +158,7 @@ def test_a_crash_that_empties_staging_still_leaves_each_day_its_latest_capture(
 
     assert _materialize_retention(instance, database_url).success
 
-    with engine.connect() as conn:
-        kept = conn.scalars(
-            sa.text(
-                "SELECT id FROM erp_raw_extracts WHERE organizacao_id = :o AND data_referencia = :d"
-            ),
-            {"o": org_id, "d": OLD_DAY},
-        ).all()
-    assert kept == [latest]
+    assert _extract_ids(engine, org_id, OLD_DAY) == [latest]
 
 
 def test_an_old_day_fetched_again_recently_keeps_its_extracts(
