@@ -8,50 +8,70 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import sqlalchemy as sa
 
+from recompra_pipelines.db.bulk import copy_rows
 from recompra_pipelines.domain.attribution import BuyingPattern, conversion_type, deltas
 
 SENT = ("ENVIADO", "ENTREGUE", "LIDO")
 
 # For each valid sale of the day with a client: the last message sent to that client within
 # its campaign's window before the sale, and the client's valid purchases before the sale.
+#
+# Set-based, each of the day's clients' sent messages and valid sales read once (a lateral
+# lookup per sale rescanned the client's whole interaction history every time). Per client and
+# campaign, the messages' send times form a sorted array; `width_bucket` finds by binary search
+# the campaign's last message at or before the sale (ties: the greatest id, as the array is in
+# (time, id) order). Only that message can be the campaign's candidate: an earlier one of the
+# same campaign has the same window and is older. The latest candidate over the campaigns wins.
 CANDIDATES = """
-WITH day_sales AS (
+WITH day_sales AS MATERIALIZED (
     SELECT s.id, s.cliente_id, s.data_venda, s.valor_total
     FROM sales s
     WHERE s.organizacao_id = :org AND s.data_referencia = :day AND s.valida AND s.cliente_id IS NOT NULL
-)
-SELECT d.id AS venda_id, d.cliente_id, d.data_venda, d.valor_total,
-       w.interacao_id, w.campanha_id, w.data_execucao,
-       p.quantidade, p.ticket, p.primeira, p.ultima
-FROM day_sales d
-CROSS JOIN LATERAL (
-    SELECT i.id AS interacao_id, i.campanha_id, i.data_execucao
+), sent AS (
+    SELECT i.cliente_id, i.campanha_id, c.atribuicao_janela_dias,
+           array_agg(i.data_execucao ORDER BY i.data_execucao, i.id) AS momentos,
+           array_agg(i.id ORDER BY i.data_execucao, i.id) AS ids
     FROM interactions i JOIN campaigns c ON c.id = i.campanha_id
-    WHERE i.organizacao_id = :org AND i.cliente_id = d.cliente_id AND i.tipo = 'ENVIO-MENSAGEM'
-      AND i.status_envio IN ('ENVIADO', 'ENTREGUE', 'LIDO') AND i.data_execucao IS NOT NULL
-      AND i.data_execucao <= d.data_venda
-      AND i.data_execucao >= d.data_venda - make_interval(days => c.atribuicao_janela_dias)
-    ORDER BY i.data_execucao DESC, i.id DESC
-    LIMIT 1
-) w
-CROSS JOIN LATERAL (
-    SELECT count(*) AS quantidade, avg(h.valor_total) AS ticket,
-           min(h.data_venda) AS primeira, max(h.data_venda) AS ultima
+    WHERE i.organizacao_id = :org AND i.cliente_id IN (SELECT cliente_id FROM day_sales)
+      AND i.tipo = 'ENVIO-MENSAGEM' AND i.status_envio IN ('ENVIADO', 'ENTREGUE', 'LIDO')
+      AND i.data_execucao IS NOT NULL AND i.data_execucao <= (SELECT max(data_venda) FROM day_sales)
+    GROUP BY i.cliente_id, i.campanha_id, c.atribuicao_janela_dias
+), last_touch AS MATERIALIZED (
+    SELECT DISTINCT ON (d.id) d.id, d.cliente_id, d.data_venda, d.valor_total,
+           m.ids[k.n] AS interacao_id, m.campanha_id, m.momentos[k.n] AS data_execucao
+    FROM day_sales d
+    JOIN sent m ON m.cliente_id = d.cliente_id
+    CROSS JOIN LATERAL (SELECT width_bucket(d.data_venda, m.momentos) AS n) k
+    WHERE k.n > 0
+      AND m.momentos[k.n] >= d.data_venda - make_interval(days => m.atribuicao_janela_dias)
+    ORDER BY d.id, m.momentos[k.n] DESC, m.ids[k.n] DESC
+), before_sale AS (
+    SELECT h.id,
+           count(*) OVER w AS quantidade, avg(h.valor_total) OVER w AS ticket,
+           min(h.data_venda) OVER w AS primeira, max(h.data_venda) OVER w AS ultima
     FROM sales h
-    WHERE h.organizacao_id = :org AND h.cliente_id = d.cliente_id AND h.valida
-      AND (h.data_venda, h.id) < (d.data_venda, d.id)
-) p
+    WHERE h.organizacao_id = :org AND h.valida AND h.cliente_id IN (SELECT cliente_id FROM last_touch)
+    WINDOW w AS (PARTITION BY h.cliente_id ORDER BY h.data_venda, h.id
+                 ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
+)
+SELECT t.id AS venda_id, t.cliente_id, t.data_venda, t.valor_total,
+       t.interacao_id, t.campanha_id, t.data_execucao,
+       p.quantidade, p.ticket, p.primeira, p.ultima
+FROM last_touch t JOIN before_sale p ON p.id = t.id
 """
 
-UPSERT_CONVERSION = """
-INSERT INTO campaign_conversions AS cc (
-    organizacao_id, venda_id, interacao_id, campanha_id, cliente_id, atribuicao_receita,
-    data_interacao, data_conversao, tempo_para_conversao_minutos, venda_valor, tipo_conversao,
-    compras_anteriores_quantidade, ticket_medio, ciclo_compra_dias, ciclo_compra_confiavel,
-    dias_desde_ultima_compra, delta_frequencia, delta_monetario_absoluto, delta_monetario_percentual)
-VALUES (:org, :venda_id, :interacao_id, :campanha_id, :cliente_id, :receita, :data_interacao,
-        :data_conversao, :minutos, :receita, :tipo, :quantidade, :ticket, :ciclo, :confiavel,
-        :dias, :delta_frequencia, :delta_absoluto, :delta_percentual)
+CONVERSION_COLUMNS = (
+    "organizacao_id", "venda_id", "interacao_id", "campanha_id", "cliente_id",
+    "atribuicao_receita", "data_interacao", "data_conversao", "tempo_para_conversao_minutos",
+    "venda_valor", "tipo_conversao", "compras_anteriores_quantidade", "ticket_medio",
+    "ciclo_compra_dias", "ciclo_compra_confiavel", "dias_desde_ultima_compra",
+    "delta_frequencia", "delta_monetario_absoluto", "delta_monetario_percentual",
+)  # fmt: skip
+
+# The staged conversions, written only where something changed.
+UPSERT_CONVERSIONS = f"""
+INSERT INTO campaign_conversions AS cc ({", ".join(CONVERSION_COLUMNS)})
+SELECT {", ".join(CONVERSION_COLUMNS)} FROM tmp_conversions
 ON CONFLICT (organizacao_id, venda_id) DO UPDATE SET
     interacao_id = excluded.interacao_id, campanha_id = excluded.campanha_id,
     cliente_id = excluded.cliente_id, atribuicao_receita = excluded.atribuicao_receita,
@@ -86,21 +106,33 @@ def attribute_day(conn: sa.Connection, org_id: str, day: date) -> AttributionCou
     params = {"org": org_id, "day": day}
     candidates = conn.execute(sa.text(CANDIDATES), params).all()
     written = 0
-    rows = [_conversion(org_id, c) for c in candidates]
-    if rows:
-        written = conn.execute(sa.text(UPSERT_CONVERSION), rows).rowcount
+    if candidates:
+        conn.execute(
+            sa.text(
+                "CREATE TEMP TABLE tmp_conversions "
+                "(LIKE campaign_conversions INCLUDING DEFAULTS) ON COMMIT DROP"
+            )
+        )
+        copy_rows(
+            conn,
+            "tmp_conversions",
+            CONVERSION_COLUMNS,
+            (_conversion(org_id, c) for c in candidates),
+        )
+        written = conn.execute(sa.text(UPSERT_CONVERSIONS)).rowcount
+        conn.execute(sa.text("DROP TABLE tmp_conversions"))
     # Conversions of the day's sales that no longer hold: cancelled, re-assigned, or no message.
-    kept = [c.venda_id for c in candidates]
     removed = conn.execute(
         sa.text(
             """
             DELETE FROM campaign_conversions cc USING sales s
             WHERE cc.organizacao_id = :org AND s.id = cc.venda_id
               AND s.organizacao_id = :org AND s.data_referencia = :day
-              AND NOT (cc.venda_id = ANY(:kept))
+              AND NOT EXISTS (SELECT 1 FROM unnest(CAST(:kept AS uuid[])) AS k(venda_id)
+                              WHERE k.venda_id = cc.venda_id)
             """
         ),
-        {**params, "kept": kept},
+        {**params, "kept": [c.venda_id for c in candidates]},
     ).rowcount
     conn.execute(
         sa.text(
@@ -124,7 +156,8 @@ def attribute_day(conn: sa.Connection, org_id: str, day: date) -> AttributionCou
     )
 
 
-def _conversion(org_id: str, c) -> dict:
+def _conversion(org_id: str, c) -> tuple:
+    """A candidate's `campaign_conversions` row, in `CONVERSION_COLUMNS` order."""
     previous = c.quantidade
     cycle = None
     if previous >= 2:
@@ -139,23 +172,24 @@ def _conversion(org_id: str, c) -> dict:
         days_since_last=days_since,
     )
     delta = deltas(pattern, c.valor_total)
-    return {
-        "org": org_id,
-        "venda_id": c.venda_id,
-        "interacao_id": c.interacao_id,
-        "campanha_id": c.campanha_id,
-        "cliente_id": c.cliente_id,
-        "receita": c.valor_total,
-        "data_interacao": c.data_execucao,
-        "data_conversao": c.data_venda,
-        "minutos": int((c.data_venda - c.data_execucao).total_seconds() // 60),
-        "tipo": conversion_type(pattern),
-        "quantidade": previous,
-        "ticket": ticket,
-        "ciclo": cycle,
-        "confiavel": pattern.reliable_cycle,
-        "dias": days_since,
-        "delta_frequencia": delta.frequency,
-        "delta_absoluto": delta.monetary_absolute,
-        "delta_percentual": delta.monetary_percent,
-    }
+    return (
+        org_id,
+        c.venda_id,
+        c.interacao_id,
+        c.campanha_id,
+        c.cliente_id,
+        c.valor_total,
+        c.data_execucao,
+        c.data_venda,
+        int((c.data_venda - c.data_execucao).total_seconds() // 60),
+        c.valor_total,
+        conversion_type(pattern),
+        previous,
+        ticket,
+        cycle,
+        pattern.reliable_cycle,
+        days_since,
+        delta.frequency,
+        delta.monetary_absolute,
+        delta.monetary_percent,
+    )

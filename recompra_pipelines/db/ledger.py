@@ -21,7 +21,7 @@ point-of-sale redemption needs only the client's balance row lock.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -29,14 +29,10 @@ from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
+import psycopg
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
 
-from recompra_pipelines.db.bulk import analyze_after_bulk_write
-from recompra_pipelines.db.tables.cashback import (
-    cashback_program_transaction_allocations,
-    cashback_program_transactions,
-)
+from recompra_pipelines.db.bulk import analyze_after_bulk_write, copy_rows
 from recompra_pipelines.domain.cashback import (
     ZERO,
     Book,
@@ -178,17 +174,23 @@ def _ensure_balances(conn: sa.Connection, org_id: str, keys: Iterable[AccountKey
             ON CONFLICT (organizacao_id, programa_id, cliente_id) DO NOTHING
             """
         ),
-        {"org": org_id, "programs": [k[0] for k in keys], "clients": [k[1] for k in keys]},
+        _account_params(org_id, keys),
     )
     return result.rowcount
 
 
 def _open_books(
-    conn: sa.Connection, org_id: str, keys: Iterable[AccountKey]
+    conn: sa.Connection,
+    org_id: str,
+    keys: Iterable[AccountKey],
+    *,
+    lots_for: Collection[AccountKey],
 ) -> dict[AccountKey, Book]:
-    """Lock the balance rows (id order) and load each account's open lots and debts."""
+    """Lock the balance rows (id order) and load each account's outstanding debts, and the
+    open lots of the accounts in ``lots_for``: those a debit (reversal, redemption, expiry)
+    takes from. An account that only accrues needs none of its lots (an accrual only repays
+    debts), and a client's lots pile up over the whole validity period."""
     keys = sorted(set(keys))
-    params = {"org": org_id, "programs": [k[0] for k in keys], "clients": [k[1] for k in keys]}
     accounts = (
         "unnest(CAST(:programs AS uuid[]), CAST(:clients AS uuid[])) AS k(programa_id, cliente_id)"
     )
@@ -203,24 +205,30 @@ def _open_books(
             FOR UPDATE OF b
             """
         ),
-        params,
+        _account_params(org_id, keys),
     ).all()
     books = {
         (r.programa_id, r.cliente_id): Book(balance=r.saldo_valor_disponivel, lots=[])
         for r in balances
     }
-    lots = conn.execute(
-        sa.text(
-            f"""
-            SELECT t.id, t.programa_id, t.cliente_id, t.valor_restante, t.expiracao_data, t.data_efetivacao
-            FROM cashback_program_transactions t JOIN {accounts}
-              ON k.programa_id = t.programa_id AND k.cliente_id = t.cliente_id
-            WHERE t.organizacao_id = :org AND t.tipo = 'ACÚMULO' AND t.status = 'ATIVO'
-              AND t.valor_restante > 0
-            """
-        ),
-        params,
-    ).all()
+    lot_keys = sorted(set(lots_for))
+    lots = (
+        conn.execute(
+            sa.text(
+                f"""
+                SELECT t.id, t.programa_id, t.cliente_id, t.valor_restante, t.expiracao_data,
+                       t.data_efetivacao
+                FROM cashback_program_transactions t JOIN {accounts}
+                  ON k.programa_id = t.programa_id AND k.cliente_id = t.cliente_id
+                WHERE t.organizacao_id = :org AND t.tipo = 'ACÚMULO' AND t.status = 'ATIVO'
+                  AND t.valor_restante > 0
+                """
+            ),
+            _account_params(org_id, lot_keys),
+        ).all()
+        if lot_keys
+        else []
+    )
     for r in lots:
         books[(r.programa_id, r.cliente_id)].lots.append(
             OpenLot(r.id, r.valor_restante, r.expiracao_data, r.data_efetivacao)
@@ -240,69 +248,89 @@ def _open_books(
             ORDER BY d.data_efetivacao, d.data_insercao, d.id
             """
         ),
-        params,
+        _account_params(org_id, keys),
     ).all()
     for r in debts:
         books[(r.programa_id, r.cliente_id)].debts.append(Debt(r.id, r.outstanding))
     return books
 
 
+def _account_params(org_id: str, keys: Sequence[AccountKey]) -> dict[str, Any]:
+    return {"org": org_id, "programs": [k[0] for k in keys], "clients": [k[1] for k in keys]}
+
+
+ENTRY_COLUMNS = (
+    "id", "organizacao_id", "programa_id", "cliente_id", "tipo", "status", "valor",
+    "valor_restante", "saldo_valor_anterior", "saldo_valor_posterior", "expiracao_data",
+    "transacao_origem_id", "valor_baixa", "venda_id", "venda_valor", "venda_revisao",
+    "campanha_id", "chave_idempotencia", "metadados", "data_efetivacao",
+)  # fmt: skip
+ALLOCATION_COLUMNS = ("organizacao_id", "transacao_id", "lote_transacao_id", "valor")
+KEY_CONSTRAINT = "uq_cashback_program_transactions_chave_idempotencia"
+# What the next steps filter and join the ledger on (purchases' accruals, balances, lots,
+# checks): statistics for those columns, not for the keys, amounts and metadata.
+ANALYZED_TABLES = (
+    "cashback_program_transactions (organizacao_id, programa_id, cliente_id, tipo, status,"
+    " venda_id, venda_revisao, campanha_id, transacao_origem_id, valor_restante, expiracao_data)",
+    "cashback_program_balances",
+)
+
+
 def _write_books(
     conn: sa.Connection, org_id: str, books: dict[AccountKey, Book], now: datetime
 ) -> None:
-    """Entries, allocations, lot consumption and balance increments, each in one statement."""
+    """Entries and allocations by COPY, lot consumption and balance increments each in one
+    statement."""
     entries = [
-        {
-            "id": e.id,
-            "organizacao_id": org_id,
-            "programa_id": program_id,
-            "cliente_id": client_id,
-            "tipo": e.kind,
-            "status": e.status,
-            "valor": e.amount,
-            "valor_restante": e.remaining,
-            "saldo_valor_anterior": e.balance_before,
-            "saldo_valor_posterior": e.balance_after,
-            "expiracao_data": e.expires_at,
-            "transacao_origem_id": e.origin_id,
-            "valor_baixa": e.written_off,
-            "venda_id": e.attributes.get("venda_id"),
-            "venda_valor": e.attributes.get("venda_valor"),
-            "venda_revisao": e.attributes.get("venda_revisao"),
-            "campanha_id": e.attributes.get("campanha_id"),
-            "chave_idempotencia": e.attributes["chave_idempotencia"],
-            "metadados": e.attributes.get("metadados"),
-            "data_efetivacao": e.attributes.get("data_efetivacao", now),
-        }
+        (
+            e.id,
+            org_id,
+            program_id,
+            client_id,
+            e.kind,
+            e.status,
+            e.amount,
+            e.remaining,
+            e.balance_before,
+            e.balance_after,
+            e.expires_at,
+            e.origin_id,
+            e.written_off,
+            e.attributes.get("venda_id"),
+            e.attributes.get("venda_valor"),
+            e.attributes.get("venda_revisao"),
+            e.attributes.get("campanha_id"),
+            e.attributes["chave_idempotencia"],
+            e.attributes.get("metadados"),
+            e.attributes.get("data_efetivacao", now),
+        )
         for (program_id, client_id), book in books.items()
         for e in book.entries
     ]
     if not entries:
         return
-    table = cashback_program_transactions
-    inserted = conn.execute(
-        insert(table)
-        .on_conflict_do_nothing(constraint="uq_cashback_program_transactions_chave_idempotencia")
-        .returning(table.c.id),
-        entries,
-    ).all()
-    if len(inserted) != len(entries):
-        raise LedgerConflict(
-            f"organization {org_id}: {len(entries) - len(inserted)} ledger entr(y/ies) already "
-            "existed when written; rolled back"
+    try:
+        copy_rows(
+            conn,
+            "cashback_program_transactions",
+            ENTRY_COLUMNS,
+            entries,
+            json_columns=("metadados",),
         )
+    except psycopg.errors.UniqueViolation as error:
+        if error.diag.constraint_name != KEY_CONSTRAINT:
+            raise
+        raise LedgerConflict(
+            f"organization {org_id}: a ledger entry's idempotency key already existed when "
+            "written; rolled back"
+        ) from error
     allocations = [
-        {
-            "organizacao_id": org_id,
-            "transacao_id": a.debit_id,
-            "lote_transacao_id": a.lot_id,
-            "valor": a.amount,
-        }
+        (org_id, a.debit_id, a.lot_id, a.amount)
         for book in books.values()
         for a in book.allocations
     ]
     if allocations:
-        conn.execute(sa.insert(cashback_program_transaction_allocations), allocations)
+        copy_rows(conn, "cashback_program_transaction_allocations", ALLOCATION_COLUMNS, allocations)
     consumed = [
         (lot_id, amount, book.emptied_status.get(lot_id, "ATIVO"))
         for book in books.values()
@@ -446,8 +474,9 @@ def reconcile_sales(conn: sa.Connection, org_id: str, day: date, now: datetime) 
     if not stale and not accruals:
         return counts
     new_accounts = {(program.id, row.beneficiario_id) for row, _ in accruals} if program else set()
+    reversed_accounts = {(r.programa_id, r.cliente_id) for r in stale}
     counts.balances_created = _ensure_balances(conn, org_id, new_accounts)
-    books = _open_books(conn, org_id, new_accounts | {(r.programa_id, r.cliente_id) for r in stale})
+    books = _open_books(conn, org_id, new_accounts | reversed_accounts, lots_for=reversed_accounts)
     for r in stale:
         entry = books[(r.programa_id, r.cliente_id)].reverse(
             ReversibleLot(r.id, r.valor, r.valor_restante, r.expirado, r.status),
@@ -464,6 +493,8 @@ def reconcile_sales(conn: sa.Connection, org_id: str, day: date, now: datetime) 
         counts.reversals += 1
         counts.reversed -= entry.amount
         counts.written_off += entry.written_off
+    # Every pending sale is of `day`: their lots expire together.
+    expires_at = lot_expiry(day, program.validity_days, timezone) if program else None
     for row, amount in accruals:
         metadata: dict[str, Any] = {"ator": row.ator}
         if row.ator == "PARCEIRO":
@@ -473,7 +504,7 @@ def reconcile_sales(conn: sa.Connection, org_id: str, day: date, now: datetime) 
             }
         books[(program.id, row.beneficiario_id)].accrue(
             amount,
-            expires_at=lot_expiry(row.data_referencia, program.validity_days, timezone),
+            expires_at=expires_at,
             effective_at=row.data_venda,
             attributes={
                 "chave_idempotencia": row.chave,
@@ -488,12 +519,7 @@ def reconcile_sales(conn: sa.Connection, org_id: str, day: date, now: datetime) 
         counts.partner_accruals += row.ator == "PARCEIRO"
         counts.accrued += amount
     _write_books(conn, org_id, books, now)
-    analyze_after_bulk_write(
-        conn,
-        len(accruals) + len(stale),
-        "cashback_program_transactions",
-        "cashback_program_balances",
-    )
+    analyze_after_bulk_write(conn, len(accruals) + len(stale), *ANALYZED_TABLES)
     return counts
 
 
@@ -502,6 +528,116 @@ def _str(value: object) -> str | None:
 
 
 # ------------------------------------------------------------------------------ campaigns
+
+
+@dataclass(frozen=True)
+class CampaignGrant:
+    """One campaign cashback credit (facts §4.4), due once per interaction.
+
+    ``amount`` is the campaign's cashback already computed (``domain.cashback.rate_amount``
+    for FIXO/PERCENTUAL of the sale); it is rounded once to centavos. ``expires_on`` is the
+    organization-local day whose expiry run writes the lot off (``None``: never). With
+    ``sale_id`` the lot is tied to that sale and reversed with it if it is cancelled.
+    """
+
+    client_id: UUID
+    campaign_id: UUID
+    interaction_id: UUID
+    amount: Decimal
+    expires_on: date | None
+    sale_id: UUID | None = None
+
+    @property
+    def key(self) -> str:
+        return f"campanha:{self.campaign_id}:interacao:{self.interaction_id}"
+
+
+def grant_campaign_cashbacks(
+    conn: sa.Connection,
+    org_id: str,
+    grants: Sequence[CampaignGrant],
+    now: datetime | None = None,
+) -> list[UUID | None]:
+    """Credit campaign cashback, once per interaction: one pass for any number of grants.
+
+    Returns, per grant, the ACÚMULO entry's id — the same id when granted again for the same
+    interaction — or ``None`` when nothing is due: no active program, an amount that rounds
+    to zero, or a sale that is not valid. Grants are applied in the order given, so each
+    client's entries (and their balances before/after) come out as one grant after the
+    other would write them. The caller's transaction should hold the organization lock (the
+    campaign steps do); the clients' balance rows are locked here, in id order.
+    """
+    now = now or datetime.now(UTC)
+    if not grants:
+        return []
+    granted: dict[str, UUID] = dict(
+        conn.execute(
+            sa.text(
+                "SELECT chave_idempotencia, id FROM cashback_program_transactions "
+                "WHERE organizacao_id = :org AND chave_idempotencia = ANY(:keys)"
+            ),
+            {"org": org_id, "keys": [grant.key for grant in grants]},
+        ).all()
+    )
+    program = active_program(conn, org_id)
+    due = [
+        (grant, amount)
+        for grant in grants
+        if program is not None
+        and grant.key not in granted
+        and (amount := quantize_money(grant.amount)) > 0
+    ]
+    sale_ids = sorted({grant.sale_id for grant, _ in due if grant.sale_id is not None}, key=str)
+    sales = {}
+    if sale_ids:
+        sales = {
+            row.id: row
+            for row in conn.execute(
+                sa.text(
+                    "SELECT id, valor_total, validade_revisao FROM sales WHERE organizacao_id = :org"
+                    " AND id = ANY(:ids) AND valida AND NOT cancelada"
+                ),
+                {"org": org_id, "ids": sale_ids},
+            )
+        }
+        due = [
+            (grant, amount)
+            for grant, amount in due
+            if grant.sale_id is None or grant.sale_id in sales
+        ]
+    if not due:
+        return [granted.get(grant.key) for grant in grants]
+    timezone, _ = _org_settings(conn, org_id)
+    accounts = {(program.id, grant.client_id) for grant, _ in due}
+    _ensure_balances(conn, org_id, accounts)
+    books = _open_books(conn, org_id, accounts, lots_for=())
+    for grant, amount in due:
+        if grant.key in granted:
+            continue  # the same interaction twice in one batch: granted once
+        attributes: dict[str, Any] = {
+            "chave_idempotencia": grant.key,
+            "campanha_id": grant.campaign_id,
+            "metadados": {"ator": "CAMPANHA", "interacao_id": str(grant.interaction_id)},
+            "data_efetivacao": now,
+        }
+        if grant.sale_id is not None:
+            sale = sales[grant.sale_id]
+            attributes |= {
+                "venda_id": grant.sale_id,
+                "venda_valor": sale.valor_total,
+                "venda_revisao": sale.validade_revisao,
+            }
+        entry = books[(program.id, grant.client_id)].accrue(
+            amount,
+            expires_at=None
+            if grant.expires_on is None
+            else local_midnight(grant.expires_on, timezone),
+            effective_at=now,
+            attributes=attributes,
+        )
+        granted[grant.key] = entry.id
+    _write_books(conn, org_id, books, now)
+    return [granted.get(grant.key) for grant in grants]
 
 
 def grant_campaign_cashback(
@@ -516,59 +652,9 @@ def grant_campaign_cashback(
     sale_id: UUID | None = None,
     now: datetime | None = None,
 ) -> UUID | None:
-    """Credit a campaign's cashback to a client, once per interaction (facts §4.4).
-
-    ``amount`` is the campaign's cashback already computed (``domain.cashback.rate_amount``
-    for FIXO/PERCENTUAL of the sale); it is rounded once to centavos. ``expires_on`` is the
-    organization-local day whose expiry run writes the lot off (``None``: never). With
-    ``sale_id`` the lot is tied to that sale and reversed with it if it is cancelled.
-
-    Returns the ACÚMULO entry's id — the same id when called again for the same interaction
-    — or ``None`` when nothing is due: no active program, an amount that rounds to zero, or a
-    sale that is not valid. The caller's transaction should hold the organization lock (the
-    campaign step does); the client's balance row is locked here.
-    """
-    now = now or datetime.now(UTC)
-    key = f"campanha:{campaign_id}:interacao:{interaction_id}"
-    existing = _entry_id_by_key(conn, org_id, key)
-    if existing is not None:
-        return existing.id
-    amount = quantize_money(amount)
-    program = active_program(conn, org_id)
-    if program is None or amount <= 0:
-        return None
-    timezone, _ = _org_settings(conn, org_id)
-    attributes: dict[str, Any] = {
-        "chave_idempotencia": key,
-        "campanha_id": campaign_id,
-        "metadados": {"ator": "CAMPANHA", "interacao_id": str(interaction_id)},
-    }
-    if sale_id is not None:
-        sale = conn.execute(
-            sa.text(
-                "SELECT valor_total, validade_revisao, valida, cancelada FROM sales "
-                "WHERE organizacao_id = :org AND id = :sale"
-            ),
-            {"org": org_id, "sale": sale_id},
-        ).first()
-        if sale is None or not sale.valida or sale.cancelada:
-            return None
-        attributes |= {
-            "venda_id": sale_id,
-            "venda_valor": sale.valor_total,
-            "venda_revisao": sale.validade_revisao,
-        }
-    account = (program.id, client_id)
-    _ensure_balances(conn, org_id, [account])
-    books = _open_books(conn, org_id, [account])
-    entry = books[account].accrue(
-        amount,
-        expires_at=None if expires_on is None else local_midnight(expires_on, timezone),
-        effective_at=now,
-        attributes=attributes | {"data_efetivacao": now},
-    )
-    _write_books(conn, org_id, books, now)
-    return entry.id
+    """One ``CampaignGrant`` through ``grant_campaign_cashbacks``: the entry's id, or ``None``."""
+    grant = CampaignGrant(client_id, campaign_id, interaction_id, amount, expires_on, sale_id)
+    return grant_campaign_cashbacks(conn, org_id, [grant], now)[0]
 
 
 # ------------------------------------------------------------------------------ redemption
@@ -603,7 +689,7 @@ def redeem(
         raise RedemptionRejected(f"organization {org_id} has no active cashback program")
     cap = redemption_cap(program.limit_kind, program.limit_value, sale_value)
     account = (program.id, client_id)
-    books = _open_books(conn, org_id, [account])
+    books = _open_books(conn, org_id, [account], lots_for=[account])
     key = f"resgate:{reference}"
     existing = _entry_id_by_key(conn, org_id, key)
     if existing is not None:
@@ -678,7 +764,7 @@ def expire_due_lots(conn: sa.Connection, org_id: str, day: date, now: datetime) 
         return counts
     accounts = {(r.programa_id, r.cliente_id) for r in due}
     _ensure_balances(conn, org_id, accounts)
-    books = _open_books(conn, org_id, accounts)
+    books = _open_books(conn, org_id, accounts, lots_for=accounts)
     for r in due:
         book = books[(r.programa_id, r.cliente_id)]
         if not any(lot.id == r.id for lot in book.lots):
@@ -695,6 +781,7 @@ def expire_due_lots(conn: sa.Connection, org_id: str, day: date, now: datetime) 
 
 __all__ = [
     "CashbackError",
+    "CampaignGrant",
     "ExpiryCounts",
     "InsufficientBalance",
     "LedgerConflict",
@@ -705,6 +792,7 @@ __all__ = [
     "active_program",
     "expire_due_lots",
     "grant_campaign_cashback",
+    "grant_campaign_cashbacks",
     "reconcile_sales",
     "redeem",
 ]

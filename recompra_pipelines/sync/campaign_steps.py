@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from recompra_pipelines.db import campaign_interactions as store
 from recompra_pipelines.db.attribution import AttributionCounts, attribute_day
 from recompra_pipelines.db.bulk import lock_organization
-from recompra_pipelines.db.ledger import grant_campaign_cashback
+from recompra_pipelines.db.ledger import CampaignGrant, grant_campaign_cashbacks
 from recompra_pipelines.domain.campaign_rules import (
     Campaign,
     Decision,
@@ -25,6 +25,7 @@ from recompra_pipelines.domain.campaign_rules import (
     fires,
     idempotency_key,
 )
+from recompra_pipelines.sync.allocation import collector_paused
 from recompra_pipelines.sync.organizations import Organization, load_organization
 
 
@@ -47,7 +48,7 @@ def create_purchase_interactions(
     Runs under the organization's lock, so two overlapping runs decide frequency and caps one
     after the other; the unique idempotency key makes a repeated decision a no-op.
     """
-    with engine.begin() as conn:
+    with collector_paused(), engine.begin() as conn:
         lock_organization(conn, org_id)
         org = load_organization(conn, org_id)
         cancelled = store.cancel_interactions_of_cancelled_sales(conn, org_id, day)
@@ -84,8 +85,11 @@ def create_interactions(
     whose idempotency key exists, apply frequency rules and the daily cap, insert the
     interactions (skips with their reason) and grant campaign cashback. The caller holds the
     organization lock. Returns the (interaction id, decision) pairs inserted and the grants."""
-    decided = store.existing_keys(conn, org.id, [idempotency_key(c, p) for c, p in candidates])
-    new = [(c, p) for c, p in candidates if idempotency_key(c, p) not in decided]
+    keys = [idempotency_key(c, p) for c, p in candidates]
+    decided = store.existing_keys(conn, org.id, keys)
+    new = [candidate for candidate, key in zip(candidates, keys, strict=True) if key not in decided]
+    if not new:
+        return [], 0  # all decided by an earlier run: no history, balances or ledger to read
     clients = sorted({p.client_id for _, p in new}, key=str)
     decisions = decide(
         new,
@@ -100,30 +104,30 @@ def create_interactions(
 
 
 def _grant_campaign_cashback(conn, org_id: str, inserted, timezone, now: datetime) -> int:
-    """Campaign cashback through the ledger, once per interaction (the ledger's key)."""
-    granted = 0
+    """Campaign cashback through the ledger, once per interaction (the ledger's key), all the
+    interactions' grants in one pass."""
+    grants = []
     for interaction_id, decision in inserted:
         campaign, purchase = decision.campaign, decision.purchase
         amount = campaign_cashback(campaign, purchase.value)
         if decision.skip_reason or amount is None:
             continue
         expires_on = campaign_cashback_expiry(campaign, purchase.time.astimezone(timezone).date())
-        entry = grant_campaign_cashback(
-            conn,
-            org_id=org_id,
-            client_id=purchase.client_id,
-            campaign_id=campaign.id,
-            interaction_id=interaction_id,
-            amount=amount,
-            expires_on=expires_on,
-            sale_id=purchase.sale_id,
-            now=now,
+        grants.append(
+            CampaignGrant(
+                client_id=purchase.client_id,
+                campaign_id=campaign.id,
+                interaction_id=interaction_id,
+                amount=amount,
+                expires_on=expires_on,
+                sale_id=purchase.sale_id,
+            )
         )
-        granted += entry is not None
-    return granted
+    entries = grant_campaign_cashbacks(conn, org_id, grants, now)
+    return sum(entry is not None for entry in entries)
 
 
 def attribute_sales(engine: sa.Engine, org_id: str, day: date) -> AttributionCounts:
-    with engine.begin() as conn:
+    with collector_paused(), engine.begin() as conn:
         lock_organization(conn, org_id)
         return attribute_day(conn, org_id, day)

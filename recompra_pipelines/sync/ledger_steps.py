@@ -12,12 +12,13 @@ import sqlalchemy as sa
 
 from recompra_pipelines.db import ledger
 from recompra_pipelines.db.bulk import lock_organization
+from recompra_pipelines.sync.allocation import collector_paused
 
 
 def reconcile_day_cashback(
     engine: sa.Engine, org_id: str, day: date, now: datetime | None = None
 ) -> ledger.LedgerCounts:
-    with engine.begin() as conn:
+    with collector_paused(), engine.begin() as conn:
         lock_organization(conn, org_id)
         return ledger.reconcile_sales(conn, org_id, day, now or datetime.now(UTC))
 

@@ -257,6 +257,53 @@ def test_campaign_cashback_is_once_per_interaction_and_reversed_with_its_sale(en
     assert_consistent(engine, org)
 
 
+def test_campaign_cashback_of_many_interactions_is_one_pass_in_the_order_given(engine):
+    org = make_org(engine)
+    ana, bia = add_client(engine, org), add_client(engine, org)
+    sale = add_sale(engine, org, ana, "100", DAY)
+    cancelled = add_sale(engine, org, bia, "50", DAY)
+    reconcile_day_cashback(engine, org, DAY)
+    cancel_sale(engine, cancelled)
+    reconcile_day_cashback(engine, org, DAY)
+    campaign = _campaign(engine, org)
+    twice = uuid4()
+    grants = [
+        ledger.CampaignGrant(ana, campaign, uuid4(), D("5.00"), date(2026, 4, 1), sale),
+        ledger.CampaignGrant(bia, campaign, uuid4(), D("2.50"), None),
+        ledger.CampaignGrant(ana, campaign, twice, D("1.255"), date(2026, 4, 1)),
+        ledger.CampaignGrant(bia, campaign, uuid4(), D("3.00"), None, cancelled),  # not valid
+        ledger.CampaignGrant(ana, campaign, uuid4(), D("0.004"), None),  # rounds to zero
+        ledger.CampaignGrant(ana, campaign, twice, D("1.255"), date(2026, 4, 1)),
+    ]
+    with engine.begin() as conn:
+        ids = ledger.grant_campaign_cashbacks(conn, org, grants, NOW)
+
+    assert ids[0] and ids[1] and ids[2] and ids[3] is None and ids[4] is None
+    assert ids[5] == ids[2]  # one interaction, one entry
+    granted = {e.id: e for e in entries(engine, org) if e.campanha_id == campaign}
+    assert len(granted) == 3
+    # Each client's entries follow one another, as one grant after the other would write them.
+    assert [
+        (granted[i].valor, granted[i].saldo_valor_anterior, granted[i].saldo_valor_posterior)
+        for i in ids[:3]
+    ] == [
+        (D("5.00"), D("10.00"), D("15.00")),
+        (D("2.50"), D("0.00"), D("2.50")),
+        (D("1.26"), D("15.00"), D("16.26")),
+    ]
+    assert granted[ids[0]].venda_id == sale and granted[ids[2]].venda_id is None
+    assert granted[ids[0]].expiracao_data == datetime(2026, 4, 1, tzinfo=SP)
+    assert granted[ids[1]].expiracao_data is None
+    assert balance(engine, org, ana) == (D("16.26"), D("16.26"), D("0.00"))
+    assert balance(engine, org, bia) == (D("2.50"), D("2.50"), D("0.00"))
+
+    before = ledger_versions(engine, org)
+    with engine.begin() as conn:
+        assert ledger.grant_campaign_cashbacks(conn, org, grants, NOW) == ids
+    assert ledger_versions(engine, org) == before
+    assert_consistent(engine, org)
+
+
 def _campaign(engine, org_id):
     with engine.begin() as conn:
         return conn.scalar(
