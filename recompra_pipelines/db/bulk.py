@@ -33,7 +33,8 @@ def copy_rows(
     rows: Iterable[Sequence],
     json_columns: Collection[str] = (),
 ) -> int:
-    """COPY rows into `table` (the fastest way into PostgreSQL); `json_columns` go in as JSONB."""
+    """COPY rows into `table` (the fastest way into PostgreSQL); the values of `json_columns`
+    (JSON or JSONB) are Python objects, serialized here."""
     json_positions = [columns.index(name) for name in json_columns]
     cursor = conn.connection.driver_connection.cursor()
     count = 0
