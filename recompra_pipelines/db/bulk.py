@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
 
+import psycopg
 import sqlalchemy as sa
 from psycopg.copy import QueuedLibpqWriter
 from psycopg.types.json import Jsonb
@@ -50,6 +51,27 @@ def copy_rows(
             copy.write_row(row)
             count += 1
     return count
+
+
+def copy_new_rows(
+    conn: sa.Connection,
+    table: str,
+    columns: Sequence[str],
+    rows: Iterable[Sequence],
+    *,
+    unique_key: str,
+    conflict: Exception,
+    json_columns: Collection[str] = (),
+) -> int:
+    """`copy_rows` for rows whose `unique_key` (an idempotency key) the caller checked is new,
+    under the organization's lock. A key that exists anyway means someone wrote without the
+    lock: `conflict` is raised and the transaction rolls back rather than guess."""
+    try:
+        return copy_rows(conn, table, columns, rows, json_columns)
+    except psycopg.errors.UniqueViolation as error:
+        if error.diag.constraint_name != unique_key:
+            raise
+        raise conflict from error
 
 
 def allow_day_sized_sorts(conn: sa.Connection) -> None:

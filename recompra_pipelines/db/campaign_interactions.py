@@ -9,10 +9,9 @@ from typing import Any
 from uuid import uuid4
 from zoneinfo import ZoneInfo
 
-import psycopg
 import sqlalchemy as sa
 
-from recompra_pipelines.db.bulk import analyze_after_bulk_write, copy_rows
+from recompra_pipelines.db.bulk import analyze_after_bulk_write, copy_new_rows
 from recompra_pipelines.domain.campaign_rules import (
     PURCHASE_TRIGGERS,
     SKIP_REASONS,
@@ -295,15 +294,18 @@ def insert_interactions(
                 None if decision.skip_reason else send_at, templates.get(campaign.id),
             )  # fmt: skip
 
-    try:
-        copy_rows(conn, "interactions", INTERACTION_COLUMNS, rows(), json_columns=("metadados",))
-    except psycopg.errors.UniqueViolation as error:
-        if error.diag.constraint_name != KEY_CONSTRAINT:
-            raise
-        raise InteractionConflict(
+    copy_new_rows(
+        conn,
+        "interactions",
+        INTERACTION_COLUMNS,
+        rows(),
+        unique_key=KEY_CONSTRAINT,
+        conflict=InteractionConflict(
             f"organization {org_id}: an interaction's idempotency key already existed when "
             "written; rolled back"
-        ) from error
+        ),
+        json_columns=("metadados",),
+    )
     analyze_after_bulk_write(conn, len(inserted), ANALYZED_COLUMNS)
     return inserted
 

@@ -29,10 +29,9 @@ from typing import Any
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
-import psycopg
 import sqlalchemy as sa
 
-from recompra_pipelines.db.bulk import analyze_after_bulk_write, copy_rows
+from recompra_pipelines.db.bulk import analyze_after_bulk_write, copy_new_rows, copy_rows
 from recompra_pipelines.domain.cashback import (
     ZERO,
     Book,
@@ -309,21 +308,18 @@ def _write_books(
     ]
     if not entries:
         return
-    try:
-        copy_rows(
-            conn,
-            "cashback_program_transactions",
-            ENTRY_COLUMNS,
-            entries,
-            json_columns=("metadados",),
-        )
-    except psycopg.errors.UniqueViolation as error:
-        if error.diag.constraint_name != KEY_CONSTRAINT:
-            raise
-        raise LedgerConflict(
+    copy_new_rows(
+        conn,
+        "cashback_program_transactions",
+        ENTRY_COLUMNS,
+        entries,
+        unique_key=KEY_CONSTRAINT,
+        conflict=LedgerConflict(
             f"organization {org_id}: a ledger entry's idempotency key already existed when "
             "written; rolled back"
-        ) from error
+        ),
+        json_columns=("metadados",),
+    )
     allocations = [
         (org_id, a.debit_id, a.lot_id, a.amount)
         for book in books.values()
