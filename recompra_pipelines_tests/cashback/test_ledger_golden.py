@@ -352,3 +352,29 @@ def test_redemption_fifo_limits_replays_and_bad_input(engine):
         _redeem(engine, org, client, "1.00", sale_value=D("100"), now=NOW + timedelta(days=40))
     assert balance(engine, org, client) == (D("8.00"), D("20.00"), D("12.00"))
     assert_consistent(engine, org)
+
+
+def test_a_ledger_key_written_meanwhile_rolls_the_step_back(engine):
+    """Every writer checks keys under the locks; a key that turns up between that check and
+    the write means someone wrote without them, and the step rolls back instead of doubling."""
+    org = make_org(engine)
+    client = add_client(engine, org)
+    add_sale(engine, org, client, "100", DAY)
+    now = datetime(2026, 3, 2, 15, tzinfo=UTC)
+    reconcile_day_cashback(engine, org, DAY, now)
+    [accrual] = entries(engine, org, client)
+    with engine.connect() as conn:
+        program = ledger.active_program(conn, org)
+    book = ledger.Book(balance=D("0"), lots=[])
+    book.accrue(
+        D("1.00"),
+        expires_at=None,
+        effective_at=now,
+        attributes={"chave_idempotencia": accrual.chave_idempotencia},
+    )
+
+    with pytest.raises(ledger.LedgerConflict), engine.begin() as conn:
+        ledger._write_books(conn, org, {(program.id, client): book}, now)
+
+    assert [e.id for e in entries(engine, org, client)] == [accrual.id]
+    assert_consistent(engine, org)
