@@ -3,12 +3,11 @@
 import dagster as dg
 
 from recompra_pipelines.checks.queries import counts_metadata, partition_row
-from recompra_pipelines.connectors.errors import ErpPayloadError
 from recompra_pipelines.connectors.registry import connector_for
 from recompra_pipelines.db.extracts import latest_extract, staged_extract_hash
 from recompra_pipelines.partitions import org_day_of, org_day_partitions
 from recompra_pipelines.resources.crm_database import CrmDatabase
-from recompra_pipelines.sync.allocation import collector_paused
+from recompra_pipelines.sync.steps import ExtractReading, read_extract
 
 # Above this share of quarantined records the ERP (or our parser) has a problem worth a look.
 QUARANTINE_RATE_WARN = 0.05
@@ -29,19 +28,19 @@ def erp_raw_extract_is_readable(
             return dg.AssetCheckResult(passed=False, metadata={"reason": "no extract stored"})
         if staged_extract_hash(conn, part.org_id, part.day) == extract.content_hash:
             return dg.AssetCheckResult(passed=True, metadata={"records": "already staged"})
-        extract = latest_extract(conn, part.org_id, part.day)
-    try:
-        with collector_paused():
-            records = connector_for(extract.integration_type).records(extract.text)
-    except ErpPayloadError as error:
+        reading = ExtractReading(extract.records, extract.read_error)
+        if reading.records is None and reading.error is None:  # stored before it was read
+            extract = latest_extract(conn, part.org_id, part.day)
+            reading = read_extract(connector_for(extract.integration_type), extract.text)
+    if reading.error is not None:
         return dg.AssetCheckResult(
             passed=False,
             severity=dg.AssetCheckSeverity.ERROR,
-            description=f"ERP payload cannot be read: {error}",
+            description=f"ERP payload cannot be read: {reading.error}",
             metadata={"raw_extract_id": str(extract.id)},
         )
     return dg.AssetCheckResult(
-        passed=True, metadata={"records": dg.MetadataValue.int(len(records))}
+        passed=True, metadata={"records": dg.MetadataValue.int(reading.records)}
     )
 
 

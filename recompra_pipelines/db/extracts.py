@@ -20,6 +20,9 @@ class StoredExtract:
     integration_type: str
     text: str
     is_new: bool = False
+    # What reading it found when it was stored (see ExtractReading); unknown for old rows.
+    records: int | None = None
+    read_error: str | None = None
 
 
 def compress_extract(text: str) -> bytes:
@@ -42,6 +45,8 @@ def store_extract(
     status_code: int,
     text: str,
     content_hash: str,
+    records: int | None,
+    read_error: str | None,
 ) -> StoredExtract:
     """Keep one row per distinct response; seeing it again only bumps its capture time."""
     statement = (
@@ -55,6 +60,8 @@ def store_extract(
             hash_conteudo=content_hash,
             conteudo_gzip=compress_extract(text),
             tamanho_bytes=len(text.encode()),
+            registros=records,
+            erro_leitura=read_error,
         )
         .on_conflict_do_update(
             index_elements=[
@@ -77,6 +84,8 @@ def store_extract(
         integration_type=integration_type,
         text=text,
         is_new=row.capturas == 1,
+        records=records,
+        read_error=read_error,
     )
 
 
@@ -119,6 +128,8 @@ def latest_extract(
         erp_raw_extracts.c.id,
         erp_raw_extracts.c.hash_conteudo,
         erp_raw_extracts.c.integracao_tipo,
+        erp_raw_extracts.c.registros,
+        erp_raw_extracts.c.erro_leitura,
     ]
     if with_text:
         columns.append(erp_raw_extracts.c.conteudo_gzip)
@@ -137,6 +148,8 @@ def latest_extract(
         content_hash=row.hash_conteudo,
         integration_type=row.integracao_tipo,
         text=decompress_extract(row.conteudo_gzip) if with_text else "",
+        records=row.registros,
+        read_error=row.erro_leitura,
     )
 
 

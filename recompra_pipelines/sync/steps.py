@@ -109,10 +109,28 @@ def _fetch(
     return connector, raw
 
 
+@dataclass(frozen=True)
+class ExtractReading:
+    """Whether a response is a readable list of records: how many, or why not."""
+
+    records: int | None
+    error: str | None
+
+
+def read_extract(connector: Connector, text: str) -> ExtractReading:
+    """Read a response's envelope once (its records are mapped by the normalize step)."""
+    try:
+        with collector_paused():
+            return ExtractReading(records=len(connector.records(text)), error=None)
+    except ErpPayloadError as error:
+        return ExtractReading(records=None, error=str(error))
+
+
 def fetch_raw_extract(
     engine: sa.Engine, org_id: str, day: date, settings: FetchSettings = FetchSettings()
 ) -> ExtractResult:
-    """Ask the ERP for the day and store the response, untouched, before anything parses it."""
+    """Ask the ERP for the day and store the response, untouched, with what reading it found
+    (how many records, or why it is not a list of sales) before anything maps it."""
     connector, raw = _fetch(engine, org_id, day, settings)
     with engine.begin() as conn:
         lock_organization(conn, org_id)
@@ -122,6 +140,7 @@ def fetch_raw_extract(
                 False,
             )
         else:
+            reading = read_extract(connector, raw.text)
             stored = store_extract(
                 conn,
                 org_id=org_id,
@@ -131,6 +150,8 @@ def fetch_raw_extract(
                 status_code=raw.status_code,
                 text=raw.text,
                 content_hash=raw.content_hash,
+                records=reading.records,
+                read_error=reading.error,
             )
             extract_id, new_content = stored.id, stored.is_new
         conn.execute(

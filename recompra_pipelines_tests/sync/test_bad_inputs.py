@@ -6,8 +6,10 @@ from __future__ import annotations
 import gzip
 from datetime import date
 
+import dagster as dg
 import sqlalchemy as sa
 
+from recompra_pipelines.checks.erp_sync_checks import erp_raw_extract_is_readable
 from recompra_pipelines_tests.helpers import count, materialize_day, metadata, new_org, row_versions
 
 DAY = date(2026, 11, 18)
@@ -117,13 +119,35 @@ def test_an_unreadable_payload_fails_the_run_keeps_the_raw_response_and_changes_
     assert not result.asset_materializations_for_node("crm_sales")
     assert row_versions(engine, org_id) == stored_before
     with engine.connect() as conn:
-        kept = conn.scalar(
+        kept = conn.execute(
             sa.text(
-                "SELECT conteudo_gzip FROM erp_raw_extracts WHERE organizacao_id = :o ORDER BY ultima_captura_em DESC LIMIT 1"
+                "SELECT conteudo_gzip, registros, erro_leitura FROM erp_raw_extracts"
+                " WHERE organizacao_id = :o ORDER BY ultima_captura_em DESC"
             ),
             {"o": org_id},
+        ).all()
+    assert "Erro interno" in gzip.decompress(kept[0].conteudo_gzip).decode()
+    # What reading found is stored with each response: why it is unreadable, or its records.
+    assert kept[0].registros is None and "not a list of sales" in kept[0].erro_leitura
+    assert kept[1].registros >= 20 and kept[1].erro_leitura is None
+
+    # A response stored before responses were read on arrival is read by the check itself.
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text("UPDATE erp_raw_extracts SET erro_leitura = NULL WHERE organizacao_id = :o"),
+            {"o": org_id},
         )
-    assert "Erro interno" in gzip.decompress(kept).decode()
+    again = materialize_day(
+        instance,
+        database_url,
+        org_id,
+        DAY,
+        raise_on_error=False,
+        selection=dg.AssetSelection.checks(erp_raw_extract_is_readable)
+        | dg.AssetSelection.assets("erp_raw_extract"),
+    )
+    [check] = again.get_asset_check_evaluations()
+    assert not check.passed and "Erro interno" in check.description
     simulator.configure(token, non_list_resultado=None)
 
 

@@ -311,6 +311,10 @@ erp_raw_extracts = sa.Table(
     # The response body exactly as received, parseable or not, gzip-compressed (a busy day's
     # response is ~50 MB of JSON; `gunzip` reads it). Stored EXTERNAL: no second compression.
     sa.Column("conteudo_gzip", sa.LargeBinary, nullable=False),
+    # Read when stored: how many records the response holds, or why it cannot be read (not a
+    # list of sales at all); both NULL for a response stored before it was read.
+    sa.Column("registros", sa.Integer, nullable=True),
+    sa.Column("erro_leitura", sa.Text, nullable=True),
     sa.Column("tamanho_bytes", sa.Integer, nullable=False),
     sa.Column("primeira_captura_em", Timestamp, nullable=False, server_default=sa.func.now()),
     sa.Column("ultima_captura_em", Timestamp, nullable=False, server_default=sa.func.now()),

@@ -13,7 +13,9 @@ Create Date: 2026-11-29 12:05:00
   check per key instead of a separate one for the organization, and an item can no longer
   point at another organization's sale or product.
 - Raw extracts are stored gzip-compressed (lossless; `gunzip` reads them): a busy day's
-  50 MB response becomes ~6 MB, written several times faster than TOAST's pglz.
+  50 MB response becomes ~6 MB, written several times faster than TOAST's pglz. The fetch
+  step reads a new response once, while it has it in memory, and stores how many records it
+  holds or why it cannot be read, so the readable check need not decompress and parse it.
 """
 
 import gzip
@@ -75,11 +77,15 @@ def upgrade() -> None:
     )
     op.alter_column("erp_raw_extracts", "conteudo_gzip", nullable=False)
     op.drop_column("erp_raw_extracts", "conteudo")
+    op.add_column("erp_raw_extracts", sa.Column("registros", sa.Integer(), nullable=True))
+    op.add_column("erp_raw_extracts", sa.Column("erro_leitura", sa.Text(), nullable=True))
     # Already compressed: TOAST's own compression would only burn CPU.
     op.execute("ALTER TABLE erp_raw_extracts ALTER COLUMN conteudo_gzip SET STORAGE EXTERNAL")
 
 
 def downgrade() -> None:
+    op.drop_column("erp_raw_extracts", "erro_leitura")
+    op.drop_column("erp_raw_extracts", "registros")
     op.add_column("erp_raw_extracts", sa.Column("conteudo", sa.Text(), nullable=True))
     _convert_extracts(
         "conteudo_gzip",
