@@ -45,8 +45,6 @@ def store_extract(
     status_code: int,
     text: str,
     content_hash: str,
-    records: int | None,
-    read_error: str | None,
 ) -> StoredExtract:
     """Keep one row per distinct response; seeing it again only bumps its capture time."""
     statement = (
@@ -60,8 +58,6 @@ def store_extract(
             hash_conteudo=content_hash,
             conteudo_gzip=compress_extract(text),
             tamanho_bytes=len(text.encode()),
-            registros=records,
-            erro_leitura=read_error,
         )
         .on_conflict_do_update(
             index_elements=[
@@ -84,8 +80,17 @@ def store_extract(
         integration_type=integration_type,
         text=text,
         is_new=row.capturas == 1,
-        records=records,
-        read_error=read_error,
+    )
+
+
+def record_reading(
+    conn: sa.Connection, extract_id: UUID, records: int | None, read_error: str | None
+) -> None:
+    """What reading the stored response found: how many records, or why it is unreadable."""
+    conn.execute(
+        sa.update(erp_raw_extracts)
+        .where(erp_raw_extracts.c.id == extract_id)
+        .values(registros=records, erro_leitura=read_error)
     )
 
 

@@ -27,6 +27,7 @@ from recompra_pipelines.db.entities import EntityCounts, upsert_entities
 from recompra_pipelines.db.extracts import (
     extract_is_stored,
     latest_extract,
+    record_reading,
     staged_extract_hash,
     store_extract,
     touch_extract,
@@ -129,8 +130,8 @@ def read_extract(connector: Connector, text: str) -> ExtractReading:
 def fetch_raw_extract(
     engine: sa.Engine, org_id: str, day: date, settings: FetchSettings = FetchSettings()
 ) -> ExtractResult:
-    """Ask the ERP for the day and store the response, untouched, with what reading it found
-    (how many records, or why it is not a list of sales) before anything maps it."""
+    """Ask the ERP for the day and store the response, untouched, before anything parses it;
+    then record what reading it found (how many records, or why it is not a list of sales)."""
     connector, raw = _fetch(engine, org_id, day, settings)
     with engine.begin() as conn:
         lock_organization(conn, org_id)
@@ -140,7 +141,6 @@ def fetch_raw_extract(
                 False,
             )
         else:
-            reading = read_extract(connector, raw.text)
             stored = store_extract(
                 conn,
                 org_id=org_id,
@@ -150,8 +150,6 @@ def fetch_raw_extract(
                 status_code=raw.status_code,
                 text=raw.text,
                 content_hash=raw.content_hash,
-                records=reading.records,
-                read_error=reading.error,
             )
             extract_id, new_content = stored.id, stored.is_new
         conn.execute(
@@ -159,6 +157,12 @@ def fetch_raw_extract(
             .where(organizations.c.id == org_id)
             .values(integracao_data_ultima_sincronizacao=sa.func.now())
         )
+    if new_content:
+        # Read once while the text is at hand (committed first: nothing parses an unstored
+        # response); the readable check then needs neither decompression nor a second parse.
+        reading = read_extract(connector, raw.text)
+        with engine.begin() as conn:
+            record_reading(conn, extract_id, reading.records, reading.error)
     return ExtractResult(
         extract_id=extract_id,
         content_hash=raw.content_hash,
