@@ -80,8 +80,11 @@ def allow_day_sized_sorts(conn: sa.Connection) -> None:
     conn.execute(sa.text("SET LOCAL work_mem = '64MB'"))
 
 
-# A step that writes this many rows refreshes the planner statistics of what it wrote.
+# A step that writes this many rows refreshes the planner statistics of what it wrote...
 ANALYZE_AFTER_ROWS = 1000
+# ...when they are this share of the table or more (autovacuum's default analyze threshold):
+# a tick that adds 400 sales to 100,000 leaves the statistics as good as they were.
+ANALYZE_SHARE = 0.1
 
 
 def analyze_after_bulk_write(conn: sa.Connection, changed_rows: int, *tables: str) -> None:
@@ -91,5 +94,15 @@ def analyze_after_bulk_write(conn: sa.Connection, changed_rows: int, *tables: st
     them; with the old statistics (say, an empty ledger) the planner picks nested loops that
     turn a 20,000-sale day into minutes.
     """
-    if changed_rows >= ANALYZE_AFTER_ROWS:
-        conn.execute(sa.text(f"ANALYZE {', '.join(tables)}"))
+    if changed_rows < ANALYZE_AFTER_ROWS:
+        return
+    sizes = dict(
+        conn.execute(
+            sa.text("SELECT relname, reltuples FROM pg_class WHERE relname = ANY(:names)"),
+            {"names": [table.split()[0] for table in tables]},
+        ).all()
+    )
+    # reltuples is -1 (PostgreSQL 14+) or 0 for a table never analyzed.
+    stale = [t for t in tables if changed_rows >= ANALYZE_SHARE * sizes.get(t.split()[0], 0)]
+    if stale:
+        conn.execute(sa.text(f"ANALYZE {', '.join(stale)}"))
