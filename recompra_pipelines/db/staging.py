@@ -11,7 +11,7 @@ from uuid import UUID
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 
-from recompra_pipelines.db.bulk import ANALYZE_AFTER_ROWS, copy_rows
+from recompra_pipelines.db.bulk import analyze_after_bulk_write, copy_rows
 from recompra_pipelines.db.tables.sync import (
     erp_quarantine,
     erp_staging_extracts,
@@ -123,16 +123,14 @@ def replace_staging(
         (_sale_row(org_id, day, integration_type, s) for s in sales),
         json_columns=("descontos", "pagamentos", "entrega_endereco", "itens"),
     )
-    # The next steps join staging with the CRM tables on these keys; without fresh statistics
-    # (autovacuum analyzes only later) the planner picks nested loops that take minutes.
-    if len(sales) >= ANALYZE_AFTER_ROWS:
-        conn.execute(
-            sa.text(
-                "ANALYZE erp_staging_sales (organizacao_id, data_referencia, id_externo,"
-                " integracao_tipo, vendedor_identificador, parceiro_identificador,"
-                " cliente_telefone_base, cliente_nome_chave)"
-            )
-        )
+    # The next steps join staging with the CRM tables on these keys.
+    analyze_after_bulk_write(
+        conn,
+        len(sales),
+        "erp_staging_sales (organizacao_id, data_referencia, id_externo, integracao_tipo,"
+        " vendedor_identificador, parceiro_identificador, cliente_telefone_base,"
+        " cliente_nome_chave)",
+    )
     _record_quarantine(conn, org_id, day, integration_type, extract_id, quarantined)
     products = _day_products(conn, org_id, day, sales, keep_previous=bool(unchanged))
     conn.execute(
