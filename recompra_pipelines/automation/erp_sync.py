@@ -55,7 +55,12 @@ CONTENT_HASH_TAG = "recompra/erp_content_hash"
 # 60 s); an organization whose answer is not back by then is synced anyway.
 CHANGE_CHECK_BUDGET_SECONDS = 40.0
 # The change check is a single quick request: a slow or failing ERP just gets its usual run.
-CHANGE_CHECK_FETCH = FetchSettings(timeout_seconds=20.0, retry=RetrySettings(max_attempts=1))
+CHANGE_CHECK_FETCH = FetchSettings(
+    timeout_seconds=20.0,
+    retry=RetrySettings(max_attempts=1),
+    request_deadline_seconds=20.0,
+    fetch_deadline_seconds=CHANGE_CHECK_BUDGET_SECONDS,
+)
 
 
 def change_check_enabled() -> bool:

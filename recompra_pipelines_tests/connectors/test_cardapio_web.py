@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from recompra_pipelines.connectors.cardapio_web.client import CardapioWebClient, day_window
 from recompra_pipelines.connectors.cardapio_web.envelope import order_records, read_day_extract
 from recompra_pipelines.connectors.cardapio_web.mapper import map_order
-from recompra_pipelines.connectors.http import RetrySettings
+from recompra_pipelines.connectors.http import FetchSettings, RetrySettings
 from recompra_pipelines.connectors.rate_limit import TokenBucket
 from recompra_pipelines.db.org_writer import apply_org_file
 from recompra_pipelines.domain.sales import RecordRejected
@@ -213,7 +213,9 @@ def test_429_holds_the_bucket_for_retry_after_then_succeeds(cw_simulator):
         merchant_id=merchant_id,
         api_key="k",
         base_url=url,
-        retry=RetrySettings(max_attempts=3, backoff_seconds=0.01, max_backoff_seconds=0.01),
+        settings=FetchSettings(
+            retry=RetrySettings(max_attempts=3, backoff_seconds=0.01, max_backoff_seconds=0.01)
+        ),
         history_bucket=TokenBucket(5, clock=clock.now, sleep=clock.sleep),
         details_bucket=TokenBucket(280, clock=clock.now, sleep=clock.sleep),
         sleep=clock.sleep,
@@ -236,11 +238,13 @@ def test_the_enforced_limit_answers_429_and_the_client_waits_it_out(cw_simulator
         merchant_id=merchant_id,
         api_key="k",
         base_url=url,
-        retry=RetrySettings(
-            max_attempts=2,
-            backoff_seconds=0.01,
-            max_backoff_seconds=0.01,
-            max_retry_after_seconds=0,
+        settings=FetchSettings(
+            retry=RetrySettings(
+                max_attempts=2,
+                backoff_seconds=0.01,
+                max_backoff_seconds=0.01,
+                max_retry_after_seconds=0,
+            )
         ),
         history_bucket=TokenBucket(600, clock=clock.now, sleep=clock.sleep),
         details_bucket=TokenBucket(600, clock=clock.now, sleep=clock.sleep),
