@@ -15,11 +15,13 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
+from itertools import chain
+from operator import attrgetter
 from typing import Any
 
-from recompra_pipelines.domain.sales import WHOLE_RECORD, CanonicalSale
+from recompra_pipelines.domain.sales import WHOLE_RECORD, CanonicalItem, CanonicalSale
 from recompra_pipelines.json_codec import TOO_DEEP
 
 
@@ -29,19 +31,22 @@ class NumericColumn:
 
     precision: int
     scale: int
+    # The smallest magnitude that does not fit (it rounds up to 10^(precision - scale)).
+    limit: Decimal = field(init=False)
 
-    @property
-    def limit(self) -> Decimal:
-        """The smallest magnitude that does not fit (after rounding to the scale)."""
-        return Decimal(10) ** (self.precision - self.scale) - Decimal(5).scaleb(-self.scale - 1)
+    def __post_init__(self) -> None:
+        limit = Decimal(10) ** (self.precision - self.scale) - Decimal(5).scaleb(-self.scale - 1)
+        object.__setattr__(self, "limit", limit)
 
     def problem(self, value: Decimal) -> str | None:
-        if not isinstance(value, Decimal):
-            return f"expected a Decimal, got {type(value).__name__}"
+        try:
+            if -self.limit < value < self.limit:
+                return None
+        except (ArithmeticError, TypeError):  # NaN, or not a number at all
+            if not isinstance(value, Decimal):
+                return f"expected a Decimal, got {type(value).__name__}"
         if not value.is_finite():
             return f"{value} is not a finite number"
-        if -self.limit < value < self.limit:
-            return None
         return f"{shown(value)} does not fit NUMERIC({self.precision},{self.scale})"
 
 
@@ -82,34 +87,57 @@ def text_problem(value: str, *, key: bool = False) -> str | None:
     return None
 
 
+def _clean(value: str) -> bool:
+    """The fast answer for the common case: text without NUL or a surrogate."""
+    return "\x00" not in value and (value.isascii() or _SURROGATE.search(value) is None)
+
+
 def json_problem(value: Any) -> tuple[tuple[Any, ...], str] | None:
     """(path, reason) of the first part of `value` that JSONB cannot hold, if any: text it
     refuses, NaN or an infinity, a value it has no type for, nesting beyond MAX_JSON_DEPTH."""
+    if type(value) is not dict and type(value) is not list:
+        reason = _scalar_problem(value)
+        return None if reason is None else ((), reason)
+    if type(value) is dict:
+        # Item metadata is a flat object of strings: one check of all of it at C speed.
+        try:
+            if _clean("".join(value)) and _clean("".join(value.values())):
+                return None
+        except TypeError:  # a key or value that is not a string: look at each one
+            pass
     stack: list[tuple[tuple[Any, ...], Any]] = [((), value)]
     while stack:
-        path, item = stack.pop()
-        kind = type(item)
-        if kind is str:
-            reason = text_problem(item)
-        elif item is None or kind is bool or kind is int:
-            reason = None
-        elif kind is float:
-            reason = None if math.isfinite(item) else f"{item} is not a finite number"
-        elif kind is dict or kind is list:
-            if len(path) >= MAX_JSON_DEPTH:
-                # Named by the entry that holds the nesting, not by a 64-step path.
-                return path[:1], f"nested deeper than {MAX_JSON_DEPTH} levels"
-            entries = item.items() if kind is dict else enumerate(item)
-            for key, entry in entries:
-                if kind is dict and (problem := text_problem(str(key))):
-                    return (*path, key), f"key: {problem}"
+        path, container = stack.pop()
+        if len(path) >= MAX_JSON_DEPTH:
+            # Named by the entry that holds the nesting, not by a 64-step path.
+            return path[:1], f"nested deeper than {MAX_JSON_DEPTH} levels"
+        is_dict = type(container) is dict
+        for key, entry in container.items() if is_dict else enumerate(container):
+            if is_dict and not (type(key) is str and _clean(key)):
+                reason = text_problem(str(key))
+                if reason is not None:
+                    return (*path, key), f"key: {reason}"
+            kind = type(entry)
+            if kind is str:
+                if _clean(entry):
+                    continue
+            elif kind is dict or kind is list:
                 stack.append(((*path, key), entry))
-            reason = None
-        else:
-            reason = f"{shown(item)} is not a JSON value"
-        if reason is not None:
-            return path, reason
+                continue
+            if (reason := _scalar_problem(entry)) is not None:
+                return (*path, key), reason
     return None
+
+
+def _scalar_problem(value: Any) -> str | None:
+    kind = type(value)
+    if kind is str:
+        return text_problem(value)
+    if value is None or kind is bool or kind is int:
+        return None
+    if kind is float:
+        return None if math.isfinite(value) else f"{value} is not a finite number"
+    return f"{type(value).__name__} {shown(value)} is not a JSON value"
 
 
 @dataclass(frozen=True)
@@ -150,52 +178,118 @@ _ADDRESS_TEXTS = (
 )  # fmt: skip
 
 
+_SALE_KEY_VALUES = attrgetter(*_SALE_KEYS)
+_SALE_TEXT_VALUES = attrgetter(*_SALE_TEXTS)
+_ITEM_TEXT_VALUES = attrgetter("product_code", *_ITEM_TEXTS)
+_PRODUCT_CODE = attrgetter("product_code")
+_ITEM_NUMBER_VALUES = attrgetter(*(name for name, _ in _ITEM_NUMBERS))
+# Below this magnitude an amount fits every numeric column.
+_FITS_ANY_COLUMN = min(column.limit for column in (MONEY, QUANTITY, UNIT_PRICE))
+
+
 def unstorable(sale: CanonicalSale) -> Unstorable | None:
-    """The first value of `sale` the CRM's columns cannot hold, or None when all fit."""
-    for name in _SALE_KEYS:
-        if (problem := _text_of(sale, name, key=True)) is not None:
-            return Unstorable((name,), problem)
-    for name in _SALE_TEXTS:
-        if (problem := _text_of(sale, name)) is not None:
-            return Unstorable((name,), problem)
+    """The first value of `sale` the CRM's columns cannot hold, or None when all fit.
+
+    Runs on every mapped sale of a 20,000-sale day, so the common case (ASCII text, amounts in
+    range) is answered for a whole sale or item at once; only one that fails that quick test is
+    looked at field by field, to name the field."""
+    keys = _SALE_KEY_VALUES(sale)
+    if not (_all_clean(keys, longest=MAX_KEY_LENGTH) and _all_clean(_SALE_TEXT_VALUES(sale))):
+        for name in _SALE_KEYS:
+            if (problem := _text_of(getattr(sale, name), key=True)) is not None:
+                return Unstorable((name,), problem)
+        for name in _SALE_TEXTS:
+            if (problem := _text_of(getattr(sale, name))) is not None:
+                return Unstorable((name,), problem)
     for name in _SALE_MONEY:
         value = getattr(sale, name)
         if value is not None and (problem := MONEY.problem(value)) is not None:
             return Unstorable((name,), problem)
-    for item in sale.items:
-        index = item.line - 1  # the item's position in the ERP's list
-        if (problem := text_problem(item.product_code, key=True)) is not None:
-            return Unstorable(("items", index, "product_code"), problem)
-        for name in _ITEM_TEXTS:
-            if (problem := _text_of(item, name)) is not None:
-                return Unstorable(("items", index, name), problem)
-        for name, column in _ITEM_NUMBERS:
-            if (problem := column.problem(getattr(item, name))) is not None:
-                return Unstorable(("items", index, name), problem)
-        if item.extra and (found := json_problem(item.extra)) is not None:
-            return Unstorable(("items", index, *found[0]), found[1])
+    if sale.items and not _items_fit(sale.items):
+        for item in sale.items:
+            if (found := _unstorable_item(item)) is not None:
+                return found
     for what, total in (("net", sale.items_net_total), ("cost", sale.total_cost)):
         if (problem := MONEY.problem(total)) is not None:
             return Unstorable(("items",), f"the items' {what} total {problem}")
     for name in ("discounts", "payments"):
-        if (found := json_problem(list(getattr(sale, name)))) is not None:
+        lines = getattr(sale, name)
+        if lines and (found := json_problem(list(lines))) is not None:
             return Unstorable((name, *found[0]), found[1])
     if sale.delivery_address is not None:
         for name in _ADDRESS_TEXTS:
-            if (problem := _text_of(sale.delivery_address, name)) is not None:
+            if (problem := _text_of(getattr(sale.delivery_address, name))) is not None:
                 return Unstorable(("delivery_address", name), problem)
     for warning in sale.warnings:
-        if (problem := text_problem(warning)) is not None:
+        if (problem := _text_of(warning)) is not None:
             return Unstorable(("warnings",), problem)
     return None
 
 
-def _text_of(holder: Any, name: str, *, key: bool = False) -> str | None:
-    value = getattr(holder, name)
+def _items_fit(items: tuple[CanonicalItem, ...]) -> bool:
+    """Quick test of all of a sale's items at once: their texts, amounts and metadata."""
+    texts = tuple(chain.from_iterable(map(_ITEM_TEXT_VALUES, items)))
+    if not _all_clean(texts) or max(map(len, map(_PRODUCT_CODE, items))) > MAX_KEY_LENGTH:
+        return False
+    if not _all_within(
+        tuple(chain.from_iterable(map(_ITEM_NUMBER_VALUES, items))), _FITS_ANY_COLUMN
+    ):
+        return False
+    extras = [item.extra for item in items if item.extra]
+    if not extras:
+        return True
+    try:  # item metadata is flat objects of strings: checked together at C speed
+        return _clean("".join(chain.from_iterable(extras))) and _clean(
+            "".join(chain.from_iterable(map(dict.values, extras)))
+        )
+    except TypeError:  # a key or value that is not a string: look at each one
+        return all(json_problem(extra) is None for extra in extras)
+
+
+def _unstorable_item(item: CanonicalItem) -> Unstorable | None:
+    """The first field of an item that did not pass the quick test and does not fit."""
+    index = item.line - 1  # the item's position in the ERP's list
+    if (problem := _text_of(item.product_code, key=True)) is not None:
+        return Unstorable(("items", index, "product_code"), problem)
+    for name in _ITEM_TEXTS:
+        if (problem := _text_of(getattr(item, name))) is not None:
+            return Unstorable(("items", index, name), problem)
+    for name, column in _ITEM_NUMBERS:
+        if (problem := column.problem(getattr(item, name))) is not None:
+            return Unstorable(("items", index, name), problem)
+    if item.extra and (found := json_problem(item.extra)) is not None:
+        return Unstorable(("items", index, *found[0]), found[1])
+    return None
+
+
+def _all_clean(values: tuple, *, longest: int | None = None) -> bool:
+    """Quick test: every value is None or text without NUL or a surrogate (and, with
+    `longest`, none is longer). False only means "look closer"."""
+    try:
+        present = [value for value in values if value is not None]
+        joined = "".join(present)
+    except TypeError:
+        return False
+    if longest is not None and present and max(map(len, present)) > longest:
+        return False
+    return _clean(joined)
+
+
+def _all_within(values: tuple, limit: Decimal) -> bool:
+    """Quick test: every amount is a number of magnitude below `limit`."""
+    try:
+        return -limit < min(values) and max(values) < limit
+    except (ArithmeticError, TypeError):
+        return False
+
+
+def _text_of(value: Any, *, key: bool = False) -> str | None:
     if value is None:
         return None
-    if not isinstance(value, str):
+    if type(value) is not str:
         return f"expected a text, got {type(value).__name__}"
+    if _clean(value) and not (key and len(value) > MAX_KEY_LENGTH):
+        return None
     return text_problem(value, key=key)
 
 
