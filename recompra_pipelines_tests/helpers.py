@@ -61,6 +61,7 @@ def materialize_day(
     *,
     raise_on_error: bool = True,
     selection: dg.AssetSelection = SYNC_GRAPH,
+    erp: ErpConnectors | None = None,
 ):
     """Run the org x day sync graph (or `selection` of it) as the `erp_sync` job would."""
     if not instance.has_dynamic_partition(ORGANIZATIONS, org_id):
@@ -71,7 +72,11 @@ def materialize_day(
         partition_key=str(org_day_key(org_id, day)),
         instance=instance,
         # Every resource the definitions bind, with the test database and fast ERP retries.
-        resources={**defs.resources, "crm_db": CrmDatabase(url=database_url), "erp": fast_erp()},
+        resources={
+            **defs.resources,
+            "crm_db": CrmDatabase(url=database_url),
+            "erp": erp or fast_erp(),
+        },
         raise_on_error=raise_on_error,
     )
 

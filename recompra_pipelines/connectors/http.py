@@ -127,6 +127,10 @@ def send_with_retries(
         try:
             answer = _send_once(client, build, deadline, settings)
         except (httpx.TimeoutException, DeadlineExceeded):
+            if deadline is settings.fetch_deadline:
+                raise _fetch_deadline_error(
+                    f"{describe}: attempt {attempt}", settings, last_problem
+                ) from None
             last_problem = f"no complete answer within the {deadline.seconds:g} s request deadline"
             wait = _backoff(attempt, retry)
         except httpx.TransportError as error:
@@ -174,7 +178,7 @@ def _fetch_deadline_error(
     describe: str, settings: FetchSettings, problem: str
 ) -> FetchDeadlinePassed:
     seconds = settings.fetch_deadline.seconds if settings.fetch_deadline else 0
-    cause = f" (last: {problem})" if problem else ""
+    cause = f" (before that: {problem})" if problem else ""
     return FetchDeadlinePassed(f"{describe}: the {seconds:g} s fetch deadline passed{cause}")
 
 
