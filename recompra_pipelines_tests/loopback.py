@@ -8,7 +8,7 @@ import contextlib
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
@@ -28,18 +28,23 @@ def _serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[tuple[str, Threa
         thread.join(timeout=10)
 
 
+Answer = Callable[[bytes], tuple[int, bytes]]
+
+
 @contextlib.contextmanager
-def raw_http(body: bytes, status: int = 200) -> Iterator[str]:
-    """Answers every POST with `body`, byte for byte."""
+def raw_http(body: bytes | Answer, status: int = 200) -> Iterator[str]:
+    """Answers every POST with `body`, byte for byte; or, when `body` is a function of the
+    request body, with the (status, body) it returns."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
-            self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            self.send_response(status)
+            request = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            code, content = body(request) if callable(body) else (status, body)
+            self.send_response(code)
             self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Content-Length", str(len(content)))
             self.end_headers()
-            self.wfile.write(body)
+            self.wfile.write(content)
 
         def log_message(self, *args) -> None:
             pass

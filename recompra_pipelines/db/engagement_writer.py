@@ -88,7 +88,9 @@ def apply_whatsapp(conn: sa.Connection, org_id: str, cfg: WhatsAppConfig) -> Non
     connection = cfg.connection
     values = {
         "whatsapp_conta_id": connection.business_account_id,
-        "token": connection.token.get_secret_value(),
+        # The token itself, or only the name of the environment variable holding it.
+        "token": connection.token.get_secret_value().strip() if connection.token else None,
+        "token_env": connection.token_env,
         "ativo": True,
     }
     statement = insert(whatsapp_connections).values(

@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from recompra_pipelines.credentials import Redactor
 from recompra_pipelines.domain.whatsapp_dispatch import Outcome, classify_graph_error
 
 META_GRAPH_URL = "https://graph.facebook.com"
@@ -152,6 +153,4 @@ def _result(response: httpx.Response, token: str) -> SendResult:
 
 
 def _redact(text: str, token: str) -> str:
-    if token:
-        text = text.replace(token, "[token]")
-    return text[:MAX_ERROR_TEXT]
+    return Redactor([token]).text(text)[:MAX_ERROR_TEXT]

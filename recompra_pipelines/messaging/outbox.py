@@ -22,6 +22,8 @@ from uuid import UUID
 
 import sqlalchemy as sa
 
+from recompra_pipelines.credentials import from_env
+
 UNKNOWN_RESULT = "RESULTADO_DESCONHECIDO"
 LATE = "ATRASADA"
 
@@ -128,7 +130,7 @@ def claim(
                    t.id AS template_id, t.nome AS t_nome, t.idioma, t.parametros_formato,
                    t.parametros, t.corpo_texto, t.cabecalho_tipo, t.cabecalho_midia_url,
                    t.status AS t_status,
-                   w.id AS connection_id, w.whatsapp_telefone_id, w.token,
+                   w.id AS connection_id, w.whatsapp_telefone_id, w.token, w.token_env,
                    COALESCE((o.configuracao #>> '{recursos,hubAtendimentos,acesso}')::boolean,
                             false) AS chat_hub
             FROM interactions i
@@ -138,7 +140,8 @@ def claim(
             LEFT JOIN whatsapp_templates t ON t.organizacao_id = i.organizacao_id
                  AND t.id = COALESCE(i.whatsapp_template_id, ca.whatsapp_template_id)
             LEFT JOIN LATERAL (
-                SELECT w.id, w.whatsapp_telefone_id, w.token FROM whatsapp_connections w
+                SELECT w.id, w.whatsapp_telefone_id, w.token, w.token_env
+                FROM whatsapp_connections w
                 WHERE w.organizacao_id = i.organizacao_id AND w.ativo
                   AND (w.id = ca.whatsapp_conexao_id OR ca.whatsapp_conexao_id IS NULL)
                 ORDER BY w.id = ca.whatsapp_conexao_id DESC NULLS LAST, w.data_insercao
@@ -181,9 +184,17 @@ def _claimed(row: Any) -> ClaimedSend:
         template=template,
         connection_id=row.connection_id,
         phone_number_id=row.whatsapp_telefone_id,
-        token=row.token,
+        token=_token(row),
         chat_hub=row.chat_hub,
     )
+
+
+def _token(row: Any) -> str | None:
+    """The connection's token: stored, or read from the environment variable it names (a
+    variable that is not set fails the claim's transaction: nothing stays claimed)."""
+    if row.token or not row.token_env:
+        return row.token
+    return from_env(row.token_env, what=f"WhatsApp connection {row.whatsapp_telefone_id} token_env")
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ one wrote to the database, so any step can be re-run alone, and re-running is al
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from recompra_pipelines.connectors.registry import (
     connector_for,
     pending_ids,
 )
+from recompra_pipelines.credentials import MissingSecret, Redactor, resolved, secret_values
 from recompra_pipelines.db.bulk import lock_organization
 from recompra_pipelines.db.entities import EntityCounts, upsert_entities
 from recompra_pipelines.db.extracts import (
@@ -108,17 +110,30 @@ def _fetch(
             stored = latest_extract(conn, org_id, day)
             if stored is not None and stored.integration_type == connector.integration_type:
                 previous = stored.text
+    where = f"organization {org_id}, day {day}"
+    try:
+        config = resolved(org.integration_config, connector.secret_keys)
+    except MissingSecret as missing:
+        raise SyncError(f"{where}: integration {missing}") from None
+    redactor = Redactor(secret_values(config, connector.secret_keys))
     try:
         raw = connector.fetch_day(
-            org.integration_config,
-            day,
-            settings.started(),
-            timezone=org.timezone,
-            previous=previous,
+            config, day, settings.started(), timezone=org.timezone, previous=previous
         )
     except (ErpRequestError, ValueError) as error:
-        raise SyncError(f"organization {org_id}, day {day}: {error}") from None
-    return connector, raw
+        raise SyncError(redactor.text(f"{where}: {error}")) from None
+    except Exception as error:  # a connector's bug: reported, never with a secret in it
+        raise SyncError(redactor.text(f"{where}: {type(error).__name__}: {error}")) from None
+    return connector, _without_secrets(raw, redactor)
+
+
+def _without_secrets(raw: RawExtract, redactor: Redactor) -> RawExtract:
+    """The extract as stored: exactly the bytes received, except that the organization's own
+    secrets, when a server echoes them, are replaced (a credential never rests in the CRM)."""
+    content = redactor.bytes(raw.content)
+    if content is raw.content or content == raw.content:
+        return raw
+    return dataclasses.replace(raw, content=content)
 
 
 @dataclass(frozen=True)

@@ -358,7 +358,8 @@ def test_org_file_validates_cardapio_web_config_per_type(monkeypatch):
             "integration": {"type": "CARDAPIO-WEB", "merchant_id": 12, "api_key_env": "CW_KEY"},
         }
     )
-    assert org.integration.stored_config() == {"merchant_id": "12", "api_key": "secret-key"}
+    # Stored by reference: the key is read from the environment when a run fetches.
+    assert org.integration.stored_config() == {"merchant_id": "12", "api_key_env": "CW_KEY"}
     with pytest.raises(ValueError, match="merchant_id"):
         OrgFile.model_validate(
             {"id": "x", "name": "x", "integration": {"type": "cardapio-web", "token": "t"}}

@@ -34,6 +34,7 @@ from recompra_pipelines.connectors.errors import (
 from recompra_pipelines.connectors.extract import RawExtract
 from recompra_pipelines.connectors.http import FetchSettings, send_with_retries
 from recompra_pipelines.connectors.rate_limit import TokenBucket, shared_bucket
+from recompra_pipelines.credentials import Redactor
 
 # A runaway `total_pages` must not page forever: 1,000 pages are 100,000 orders in a day.
 MAX_PAGES = 1000
@@ -194,7 +195,7 @@ class CardapioWebClient:
         return body, None, outcome.attempts
 
     def _excerpt(self, text: str, limit: int = 200) -> str:
-        text = " ".join(text.replace(self._api_key, "***").split())
+        text = " ".join(Redactor([self._api_key]).text(text).split())
         return text if len(text) <= limit else text[:limit] + "…"
 
 

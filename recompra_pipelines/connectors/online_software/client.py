@@ -15,6 +15,7 @@ from recompra_pipelines.connectors.online_software.schema import (
     LISTAR_VENDAS_PATH,
     ListSalesRequest,
 )
+from recompra_pipelines.credentials import Redactor
 
 
 def sales_url(server_url: str | None) -> str:
@@ -56,7 +57,7 @@ class OnlineSoftwareClient:
         if response.status_code >= 400:
             raise ErpRequestError(
                 f"{describe}: HTTP {response.status_code} (not retried): "
-                f"{_excerpt(response.text.replace(self._token, '***'))}"
+                f"{_excerpt(Redactor([self._token]).text(response.text))}"
             )
         return RawExtract(
             request=request.without_secrets(),

@@ -80,13 +80,17 @@ whatsapp_connections = sa.Table(
     sa.Column(
         "token",
         sa.Text,
-        nullable=False,
+        nullable=True,
         comment="SECRET: Graph API access token. Never log or copy it.",
     ),
+    # Or the name of the environment variable holding the token, read when sending: a token
+    # given by reference never reaches the database (recompra_pipelines.credentials).
+    sa.Column("token_env", sa.Text, nullable=True),
     sa.Column("ativo", sa.Boolean, nullable=False, server_default=sa.text("true")),
     inserted_at_column(),
     updated_at_column(),
     sa.UniqueConstraint("organizacao_id", "whatsapp_telefone_id"),
+    sa.CheckConstraint("token IS NOT NULL OR token_env IS NOT NULL", name="token_given"),
     # Status webhooks arrive addressed to a phone-number id, not to an organization.
     sa.Index("ix_whatsapp_connections_whatsapp_telefone_id", "whatsapp_telefone_id"),
 )

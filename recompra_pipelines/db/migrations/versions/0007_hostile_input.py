@@ -6,6 +6,8 @@ Create Date: 2026-11-30 09:00:00
 
 - erp_quarantine.registro_bruto: a quarantined record JSONB cannot hold (a NUL, NaN, a lone
   surrogate, deep nesting) is kept as its JSON bytes, so storing the quarantine never fails.
+- whatsapp_connections.token_env: a token given by environment variable is stored as the
+  variable's name (token NULL) and read when sending; one of the two is always there.
 """
 
 import sqlalchemy as sa
@@ -19,7 +21,17 @@ depends_on = None
 
 def upgrade() -> None:
     op.add_column("erp_quarantine", sa.Column("registro_bruto", sa.LargeBinary(), nullable=True))
+    op.add_column("whatsapp_connections", sa.Column("token_env", sa.Text(), nullable=True))
+    op.alter_column("whatsapp_connections", "token", existing_type=sa.Text(), nullable=True)
+    op.create_check_constraint(
+        "ck_whatsapp_connections_token_given",
+        "whatsapp_connections",
+        "token IS NOT NULL OR token_env IS NOT NULL",
+    )
 
 
 def downgrade() -> None:
+    op.drop_constraint("ck_whatsapp_connections_token_given", "whatsapp_connections")
+    op.alter_column("whatsapp_connections", "token", existing_type=sa.Text(), nullable=False)
+    op.drop_column("whatsapp_connections", "token_env")
     op.drop_column("erp_quarantine", "registro_bruto")
