@@ -28,18 +28,22 @@ def _serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[tuple[str, Threa
         thread.join(timeout=10)
 
 
-Answer = Callable[[bytes], tuple[int, bytes]]
+# (request headers, request body) -> (status, response body)
+Answer = Callable[[dict[str, str], bytes], tuple[int, bytes]]
 
 
 @contextlib.contextmanager
 def raw_http(body: bytes | Answer, status: int = 200) -> Iterator[str]:
     """Answers every POST with `body`, byte for byte; or, when `body` is a function of the
-    request body, with the (status, body) it returns."""
+    request's headers and body, with the (status, body) it returns."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
             request = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            code, content = body(request) if callable(body) else (status, body)
+            if callable(body):
+                code, content = body(dict(self.headers.items()), request)
+            else:
+                code, content = status, body
             self.send_response(code)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(content)))
