@@ -62,8 +62,10 @@ def materialize_day(
     raise_on_error: bool = True,
     selection: dg.AssetSelection = SYNC_GRAPH,
     erp: ErpConnectors | None = None,
+    resources: dict | None = None,
 ):
-    """Run the org x day sync graph (or `selection` of it) as the `erp_sync` job would."""
+    """Run the org x day sync graph (or `selection` of it) as the `erp_sync` job would;
+    `resources` replace the definitions' own (e.g. a WhatsApp resource for a simulator)."""
     if not instance.has_dynamic_partition(ORGANIZATIONS, org_id):
         instance.add_dynamic_partitions(ORGANIZATIONS, [org_id])
     return dg.materialize(
@@ -76,6 +78,7 @@ def materialize_day(
             **defs.resources,
             "crm_db": CrmDatabase(url=database_url),
             "erp": erp or fast_erp(),
+            **(resources or {}),
         },
         raise_on_error=raise_on_error,
     )

@@ -1,15 +1,18 @@
 """Alerts on the WhatsApp outbox of the partition's organization (stuck, late, failing)."""
 
+from datetime import UTC, datetime
+
 import dagster as dg
+import sqlalchemy as sa
 
 from recompra_pipelines.checks.queries import counts_metadata, partition_row
+from recompra_pipelines.messaging.breaker import suspended_connections
 from recompra_pipelines.messaging.outbox import DUE_AT, HAS_TEMPLATE, UNKNOWN_RESULT
-from recompra_pipelines.partitions import org_day_partitions
+from recompra_pipelines.partitions import org_day_of, org_day_partitions
 from recompra_pipelines.resources.crm_database import CrmDatabase
+from recompra_pipelines.resources.whatsapp import WhatsAppCloudApi
 
 ASSET = "whatsapp_immediate_dispatch"
-# A claim older than this without an answer recorded is a crashed or hung dispatcher.
-STUCK_AFTER_MINUTES = 10
 # Due messages still unsent after this long mean the dispatcher is not keeping up.
 UNSENT_AFTER_MINUTES = 30
 FAILURE_RATE_WARN = 0.2
@@ -18,11 +21,14 @@ FAILURE_RATE_MIN_SENDS = 10
 
 @dg.asset_check(asset=ASSET, partitions_def=org_day_partitions)
 def whatsapp_no_stuck_sends(
-    context: dg.AssetCheckExecutionContext, crm_db: CrmDatabase
+    context: dg.AssetCheckExecutionContext, crm_db: CrmDatabase, whatsapp: WhatsAppCloudApi
 ) -> dg.AssetCheckResult:
-    """No interaction sits in ENVIANDO: each one may or may not have reached the client and
-    is never re-sent automatically. Reconcile it (status webhook / Meta's message history,
-    matched by biz_opaque_callback_data = interaction id), then set its status by hand."""
+    """No interaction sits in ENVIANDO with an unknown result, nor under a claim older than
+    the claim bound (`claim_expiry_minutes`). An unknown result may or may not have reached
+    the client and is never re-sent automatically: reconcile it (status webhook / Meta's
+    message history, matched by biz_opaque_callback_data = interaction id), then set its
+    status by hand. A stale claim means no dispatch has run since its dispatcher died (the
+    next one releases it when never attempted)."""
     row = partition_row(
         context,
         crm_db,
@@ -30,9 +36,8 @@ def whatsapp_no_stuck_sends(
                count(*) FILTER (WHERE erro_codigo IS DISTINCT FROM '{UNKNOWN_RESULT}')
                    AS stale_claims
         FROM interactions WHERE organizacao_id = :org AND status_envio = 'ENVIANDO'
-          AND (erro_codigo = '{UNKNOWN_RESULT}'
-               OR envio_reservado_data < now() - make_interval(mins => :minutes))""",
-        minutes=STUCK_AFTER_MINUTES,
+          AND (erro_codigo = '{UNKNOWN_RESULT}' OR envio_reservado_data < now() - :bound)""",
+        bound=whatsapp.claim_expiry(),
     )
     return dg.AssetCheckResult(
         passed=row.unknown_result + row.stale_claims == 0,
@@ -88,4 +93,43 @@ def whatsapp_failure_rate(
     )
 
 
-WHATSAPP_CHECKS = [whatsapp_no_stuck_sends, whatsapp_due_messages_sent, whatsapp_failure_rate]
+@dg.asset_check(asset=ASSET, partitions_def=org_day_partitions)
+def whatsapp_numbers_not_suspended(
+    context: dg.AssetCheckExecutionContext, crm_db: CrmDatabase
+) -> dg.AssetCheckResult:
+    """WARN while a WhatsApp number is suspended by its circuit breaker (sends in a row got no
+    answer, no connection or a 5xx): its messages wait, due, until the suspension ends, and
+    the next dispatch tries the number again. Persistent suspensions mean Meta (or the
+    network to it) is down for this number."""
+    part = org_day_of(context)
+    with crm_db.engine.connect() as conn:
+        suspended = suspended_connections(conn, part.org_id, datetime.now(UTC))
+        waiting = conn.scalar(
+            sa.text(
+                "SELECT count(*) FROM interactions WHERE organizacao_id = :org"
+                " AND status_envio = 'PENDENTE' AND tipo = 'ENVIO-MENSAGEM'"
+            ),
+            {"org": part.org_id},
+        )
+    description = "; ".join(
+        f"number {row.whatsapp_telefone_id} suspended until {row.envio_suspenso_ate:%Y-%m-%d %H:%M}"
+        f" UTC after {row.envio_falhas_consecutivas} sends in a row without an answer"
+        for row in suspended
+    )
+    return dg.AssetCheckResult(
+        passed=not suspended,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=description or None,
+        metadata={
+            "suspended_numbers": dg.MetadataValue.int(len(suspended)),
+            "messages_waiting": dg.MetadataValue.int(waiting if suspended else 0),
+        },
+    )
+
+
+WHATSAPP_CHECKS = [
+    whatsapp_no_stuck_sends,
+    whatsapp_due_messages_sent,
+    whatsapp_failure_rate,
+    whatsapp_numbers_not_suspended,
+]

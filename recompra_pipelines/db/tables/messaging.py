@@ -87,6 +87,10 @@ whatsapp_connections = sa.Table(
     # given by reference never reaches the database (recompra_pipelines.credentials).
     sa.Column("token_env", sa.Text, nullable=True),
     sa.Column("ativo", sa.Boolean, nullable=False, server_default=sa.text("true")),
+    # Circuit breaker: sends in a row that got no answer, a 5xx or no connection; past the
+    # limit, nothing is sent through the number until envio_suspenso_ate (messaging.breaker).
+    sa.Column("envio_falhas_consecutivas", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("envio_suspenso_ate", Timestamp, nullable=True),
     inserted_at_column(),
     updated_at_column(),
     sa.UniqueConstraint("organizacao_id", "whatsapp_telefone_id"),

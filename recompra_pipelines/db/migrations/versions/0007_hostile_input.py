@@ -8,6 +8,10 @@ Create Date: 2026-11-30 09:00:00
   surrogate, deep nesting) is kept as its JSON bytes, so storing the quarantine never fails.
 - whatsapp_connections.token_env: a token given by environment variable is stored as the
   variable's name (token NULL) and read when sending; one of the two is always there.
+- whatsapp_connections.envio_falhas_consecutivas / envio_suspenso_ate: the circuit breaker of
+  each WhatsApp number (a stalled endpoint stops being tried until the suspension ends).
+- interactions.envio_tentativa_iniciada_data: set just before a send's request leaves, so a
+  claim whose dispatcher died before trying is released after a bound (never one that tried).
 """
 
 import sqlalchemy as sa
@@ -28,9 +32,24 @@ def upgrade() -> None:
         "whatsapp_connections",
         "token IS NOT NULL OR token_env IS NOT NULL",
     )
+    op.add_column(
+        "whatsapp_connections",
+        sa.Column("envio_falhas_consecutivas", sa.Integer(), nullable=False, server_default="0"),
+    )
+    op.add_column(
+        "whatsapp_connections",
+        sa.Column("envio_suspenso_ate", sa.DateTime(timezone=True), nullable=True),
+    )
+    op.add_column(
+        "interactions",
+        sa.Column("envio_tentativa_iniciada_data", sa.DateTime(timezone=True), nullable=True),
+    )
 
 
 def downgrade() -> None:
+    op.drop_column("interactions", "envio_tentativa_iniciada_data")
+    op.drop_column("whatsapp_connections", "envio_suspenso_ate")
+    op.drop_column("whatsapp_connections", "envio_falhas_consecutivas")
     op.drop_constraint("ck_whatsapp_connections_token_given", "whatsapp_connections")
     op.alter_column("whatsapp_connections", "token", existing_type=sa.Text(), nullable=False)
     op.drop_column("whatsapp_connections", "token_env")
