@@ -32,6 +32,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from recompra_pipelines.db.bulk import analyze_after_bulk_write, copy_new_rows, copy_rows
+from recompra_pipelines.db.ordering import lot_key, lot_origin, sale_order
 from recompra_pipelines.domain.cashback import (
     ZERO,
     Book,
@@ -216,9 +217,10 @@ def _open_books(
             sa.text(
                 f"""
                 SELECT t.id, t.programa_id, t.cliente_id, t.valor_restante, t.expiracao_data,
-                       t.data_efetivacao
+                       t.data_efetivacao, {lot_key("t", "s", "ca")} AS ordem
                 FROM cashback_program_transactions t JOIN {accounts}
                   ON k.programa_id = t.programa_id AND k.cliente_id = t.cliente_id
+                {lot_origin("t")}
                 WHERE t.organizacao_id = :org AND t.tipo = 'ACÚMULO' AND t.status = 'ATIVO'
                   AND t.valor_restante > 0
                 """
@@ -230,7 +232,7 @@ def _open_books(
     )
     for r in lots:
         books[(r.programa_id, r.cliente_id)].lots.append(
-            OpenLot(r.id, r.valor_restante, r.expiracao_data, r.data_efetivacao)
+            OpenLot(r.id, r.valor_restante, r.expiracao_data, r.data_efetivacao, r.ordem)
         )
     debts = conn.execute(
         sa.text(
@@ -241,10 +243,14 @@ def _open_books(
               ON k.programa_id = d.programa_id AND k.cliente_id = d.cliente_id
             LEFT JOIN cashback_program_transaction_allocations a
               ON a.organizacao_id = d.organizacao_id AND a.transacao_id = d.id
+            -- A debt is the reversal of a lot: debts of one moment go in their lots' order.
+            LEFT JOIN cashback_program_transactions t
+              ON t.organizacao_id = d.organizacao_id AND t.id = d.transacao_origem_id
+            {lot_origin("t")}
             WHERE d.organizacao_id = :org AND d.tipo = 'CANCELAMENTO'
-            GROUP BY d.id
+            GROUP BY d.id, s.integracao_tipo, s.id_externo, t.venda_revisao, t.metadados, ca.chave
             HAVING -d.valor - COALESCE(sum(a.valor), 0) > 0
-            ORDER BY d.data_efetivacao, d.data_insercao, d.id
+            ORDER BY d.data_efetivacao, d.data_insercao, {lot_key("t", "s", "ca")}, d.id
             """
         ),
         _account_params(org_id, keys),
@@ -382,7 +388,7 @@ def _write_books(
 
 
 _STALE_ACCRUALS = sa.text(
-    """
+    f"""
     SELECT t.id, t.programa_id, t.cliente_id, t.valor, t.valor_restante, t.status,
            t.venda_id, t.venda_valor, t.venda_revisao, t.campanha_id,
            p.cancelamento_consumido_politica AS politica,
@@ -398,6 +404,7 @@ _STALE_ACCRUALS = sa.text(
     JOIN sales s ON s.organizacao_id = t.organizacao_id AND s.id = t.venda_id
     JOIN cashback_programs p ON p.organizacao_id = t.organizacao_id AND p.id = t.programa_id
     LEFT JOIN partners pa ON pa.organizacao_id = s.organizacao_id AND pa.id = s.parceiro_id
+    LEFT JOIN campaigns ca ON ca.organizacao_id = t.organizacao_id AND ca.id = t.campanha_id
     WHERE t.organizacao_id = :org AND s.data_referencia = :day AND t.tipo = 'ACÚMULO'
       AND NOT EXISTS (SELECT 1 FROM cashback_program_transactions r
                       WHERE r.organizacao_id = :org AND r.chave_idempotencia = 'estorno:' || t.id::text)
@@ -407,17 +414,18 @@ _STALE_ACCRUALS = sa.text(
                AND t.cliente_id IS DISTINCT FROM s.cliente_id)
            OR (t.campanha_id IS NULL AND t.metadados->>'ator' = 'PARCEIRO'
                AND t.cliente_id IS DISTINCT FROM pa.cliente_id))
-    ORDER BY t.data_efetivacao, t.id
+    ORDER BY t.data_efetivacao, {lot_key("t", "s", "ca")}, t.id
     """
 )
 
 # One row per (valid sale, beneficiary) of the day whose accrual key is not in the ledger.
 # The buyer earns; so does the partner's linked client when it is not the buyer (facts §4.3).
 _PENDING_ACCRUALS = sa.text(
-    """
+    f"""
     WITH eligible AS (
       SELECT s.id, s.validade_revisao, s.cliente_id, s.valor_total, s.data_venda,
-             s.data_referencia, s.parceiro_id, pa.cliente_id AS parceiro_cliente_id
+             s.data_referencia, s.parceiro_id, pa.cliente_id AS parceiro_cliente_id,
+             s.integracao_tipo, s.id_externo
       FROM sales s
       LEFT JOIN partners pa ON pa.organizacao_id = s.organizacao_id AND pa.id = s.parceiro_id
       WHERE s.organizacao_id = :org AND s.data_referencia = :day
@@ -438,7 +446,7 @@ _PENDING_ACCRUALS = sa.text(
     SELECT k.* FROM keyed k
     WHERE NOT EXISTS (SELECT 1 FROM cashback_program_transactions t
                       WHERE t.organizacao_id = :org AND t.chave_idempotencia = k.chave)
-    ORDER BY k.data_venda, k.id, k.ator
+    ORDER BY {sale_order("k")}, k.ator
     """
 )
 
@@ -746,11 +754,12 @@ def expire_due_lots(conn: sa.Connection, org_id: str, day: date, now: datetime) 
     timezone, _ = _org_settings(conn, org_id)
     due = conn.execute(
         sa.text(
-            """
+            f"""
             SELECT t.id, t.programa_id, t.cliente_id FROM cashback_program_transactions t
+            {lot_origin("t")}
             WHERE t.organizacao_id = :org AND t.tipo = 'ACÚMULO' AND t.status = 'ATIVO'
               AND t.valor_restante > 0 AND t.expiracao_data <= :cutoff
-            ORDER BY t.expiracao_data, t.id
+            ORDER BY t.expiracao_data, t.data_efetivacao, {lot_key("t", "s", "ca")}, t.id
             """
         ),
         {"org": org_id, "cutoff": expiry_cutoff(day, timezone)},

@@ -153,7 +153,8 @@ def claim(
                 FROM whatsapp_connections w
                 WHERE w.organizacao_id = i.organizacao_id AND w.ativo
                   AND (w.id = ca.whatsapp_conexao_id OR ca.whatsapp_conexao_id IS NULL)
-                ORDER BY w.id = ca.whatsapp_conexao_id DESC NULLS LAST, w.data_insercao
+                ORDER BY w.id = ca.whatsapp_conexao_id DESC NULLS LAST, w.data_insercao,
+                         w.whatsapp_telefone_id
                 LIMIT 1
             ) w ON true
             WHERE i.organizacao_id = :org AND i.id = ANY(:ids)
