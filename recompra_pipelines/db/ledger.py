@@ -273,11 +273,16 @@ ENTRY_COLUMNS = (
 ALLOCATION_COLUMNS = ("organizacao_id", "transacao_id", "lote_transacao_id", "valor")
 KEY_CONSTRAINT = "uq_cashback_program_transactions_chave_idempotencia"
 # What the next steps filter and join the ledger on (purchases' accruals, balances, lots,
-# checks): statistics for those columns, not for the keys, amounts and metadata.
+# the ledger audit): statistics for those columns, not for the keys, amounts and metadata.
+# Stale allocation statistics alone turned the audit of a 200,000-entry ledger from a second
+# into forty.
 ANALYZED_TABLES = (
     "cashback_program_transactions (organizacao_id, programa_id, cliente_id, tipo, status,"
     " venda_id, venda_revisao, campanha_id, transacao_origem_id, valor_restante, expiracao_data)",
     "cashback_program_balances",
+)
+ANALYZED_ALLOCATIONS = (
+    "cashback_program_transaction_allocations (organizacao_id, transacao_id, lote_transacao_id)"
 )
 
 
@@ -333,6 +338,7 @@ def _write_books(
     ]
     if allocations:
         copy_rows(conn, "cashback_program_transaction_allocations", ALLOCATION_COLUMNS, allocations)
+        analyze_after_bulk_write(conn, len(allocations), ANALYZED_ALLOCATIONS)
     consumed = [
         (lot_id, amount, book.emptied_status.get(lot_id, "ATIVO"))
         for book in books.values()
@@ -382,6 +388,8 @@ def _write_books(
             "redeemed": [book.redeemed_delta for _, book in moved],
         },
     )
+    # Every writer of the ledger goes through here (sync, campaigns, expiry, redemption).
+    analyze_after_bulk_write(conn, len(entries), *ANALYZED_TABLES)
 
 
 # ------------------------------------------------------------------------------ sales
@@ -523,7 +531,6 @@ def reconcile_sales(conn: sa.Connection, org_id: str, day: date, now: datetime) 
         counts.partner_accruals += row.ator == "PARCEIRO"
         counts.accrued += amount
     _write_books(conn, org_id, books, now)
-    analyze_after_bulk_write(conn, len(accruals) + len(stale), *ANALYZED_TABLES)
     return counts
 
 
