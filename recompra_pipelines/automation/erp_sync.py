@@ -33,12 +33,18 @@ IN_PROGRESS = [
 SYNC_GROUP = "erp_sync"
 SYNC_GRAPH = dg.AssetSelection.groups(SYNC_GROUP)
 
+# Every request, fetch and statement of a sync has its own deadline; should a run hang anyway
+# (anything else), run monitoring (dagster.yaml) stops it after this long, which frees the
+# organization's run slot for the next tick.
+SYNC_RUN_MAX_SECONDS = 15 * 60
+
 erp_sync_job = dg.define_asset_job(
     "erp_sync",
     selection=SYNC_GRAPH,
     partitions_def=org_day_partitions,
     executor_def=dg.in_process_executor,
     description="Sync one organization's day from its ERP into the CRM tables.",
+    tags={"dagster/max_runtime": str(SYNC_RUN_MAX_SECONDS)},
 )
 
 
