@@ -1,4 +1,4 @@
-"""The `recompra` command (DESIGN §7): db, org, sync, simulate, demo."""
+"""The `recompra` command: db, org, sync, serve, simulate, demo."""
 
 from __future__ import annotations
 
@@ -143,6 +143,33 @@ def sync(org_id: str, day) -> None:
     if not summary.success:
         raise click.ClickException(f"sync of {org_id} {day.date()} failed: {summary.error}")
     click.echo(format_table([summary.row()], SyncSummary.COLUMNS))
+
+
+@main.group()
+def serve() -> None:
+    """Long-running services."""
+
+
+@serve.command("webhooks")
+@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--host", default="127.0.0.1", show_default=True, help="0.0.0.0 in a container.")
+def serve_webhooks(port: int, host: str) -> None:
+    """Receive WhatsApp's status and message webhooks on /webhooks/whatsapp.
+
+    Needs WHATSAPP_APP_SECRET and WHATSAPP_WEBHOOK_VERIFY_TOKEN; stores into
+    RECOMPRA_DATABASE_URL. Health: GET /healthz.
+    """
+    from recompra_pipelines.messaging.webhook_receiver import (
+        ReceiverConfigError,
+        ReceiverSettings,
+        serve,
+    )
+
+    try:
+        settings = ReceiverSettings.from_env()
+    except ReceiverConfigError as error:
+        raise click.ClickException(str(error)) from None
+    serve(port=port, host=host, settings=settings)
 
 
 @main.group()

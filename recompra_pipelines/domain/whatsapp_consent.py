@@ -74,8 +74,6 @@ class ConsentSettings:
     opt_in_keywords: tuple[str, ...] = DEFAULT_OPT_IN_KEYWORDS
     unreachable_suppression: timedelta = timedelta(days=DEFAULT_UNREACHABLE_SUPPRESSION_DAYS)
 
-    STORED_AT = ("whatsapp", "consentimento")
-
     @classmethod
     def parse(cls, configuracao: Mapping[str, Any] | None) -> ConsentSettings:
         stored = ((configuracao or {}).get("whatsapp") or {}).get("consentimento") or {}
@@ -96,15 +94,24 @@ class ConsentSettings:
             "supressao_inalcancavel_dias": self.unreachable_suppression.days,
         }
 
-    def action_for(self, texts: Iterable[str | None]) -> ConsentAction | None:
+    def match(self, texts: Iterable[str | None]) -> KeywordMatch | None:
         """What a customer's message asks, given its text(s) (a button has a title and a
-        payload): opt-out, opt-in, or nothing."""
+        payload): opt-out, opt-in, or nothing (None). Opt-out wins if both match."""
         keys = {keyword_key(text) for text in texts} - {""}
-        if keys & {keyword_key(k) for k in self.opt_out_keywords}:
-            return ConsentAction.OPT_OUT
-        if keys & {keyword_key(k) for k in self.opt_in_keywords}:
-            return ConsentAction.OPT_IN
+        for action, keywords in (
+            (ConsentAction.OPT_OUT, self.opt_out_keywords),
+            (ConsentAction.OPT_IN, self.opt_in_keywords),
+        ):
+            for keyword in keywords:
+                if keyword_key(keyword) in keys:
+                    return KeywordMatch(action, keyword)
         return None
+
+
+@dataclass(frozen=True)
+class KeywordMatch:
+    action: ConsentAction
+    keyword: str  # as the organization configured it
 
 
 @dataclass(frozen=True)

@@ -121,9 +121,7 @@ def advance(state: DeliveryState, event: StatusEvent) -> DeliveryState:
         wamid=state.wamid or event.wamid,
         accepted_at=_earliest(state.accepted_at, at),
         delivered_at=(
-            _earliest(state.delivered_at, at)
-            if status in (DELIVERED, READ)
-            else state.delivered_at
+            _earliest(state.delivered_at, at) if status in (DELIVERED, READ) else state.delivered_at
         ),
         read_at=_earliest(state.read_at, at) if status == READ else state.read_at,
         failed_at=_earliest(state.failed_at, at) if status == FAILED else state.failed_at,

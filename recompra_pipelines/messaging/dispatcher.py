@@ -16,6 +16,8 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
+from recompra_pipelines.domain.whatsapp_consent import MARKETING, SKIP_REASONS, consent_skip
+from recompra_pipelines.domain.whatsapp_delivery import UNDELIVERABLE_CODE
 from recompra_pipelines.domain.whatsapp_dispatch import (
     DEFAULT_MESSAGES_PER_SECOND,
     RECIPIENT_INTERVAL,
@@ -31,7 +33,7 @@ from recompra_pipelines.domain.whatsapp_messages import (
     render_message,
     variable_values,
 )
-from recompra_pipelines.messaging import chats, limits, outbox
+from recompra_pipelines.messaging import chats, contacts, delivery, limits, outbox
 from recompra_pipelines.messaging.cloud_api import CloudApiClient, Connection
 from recompra_pipelines.messaging.outbox import DUE_AT, HAS_TEMPLATE, ClaimedSend
 
@@ -145,7 +147,7 @@ def _deliver(
     counts: DispatchCounts,
     started: list[bool],
 ) -> None:
-    problem = _missing_setup(send)
+    problem = _missing_setup(send) or _consent_problem(send, clock())
     if problem is not None:
         with engine.begin() as conn:
             outbox.mark_skipped(conn, send, *problem)
@@ -199,6 +201,8 @@ def _deliver(
     with engine.begin() as conn:
         if result.outcome is Outcome.SENT:
             outbox.mark_sent(conn, send, result.wamid, now, send.template.id)
+            # Statuses that came before this answer and could not be matched then.
+            delivery.apply_pending(conn, [result.wamid])
             chat_status = "ENVIADO"
             counts.sent += 1
         elif result.outcome is Outcome.UNKNOWN:
@@ -221,10 +225,26 @@ def _deliver(
             outbox.mark_failed(
                 conn, send, result.error_code or "", result.error_message or "", attempted=True
             )
+            if result.error_code == str(UNDELIVERABLE_CODE):
+                contacts.suppress_unreachable(
+                    conn, [(send.organization_id, send.client_phone_e164, now)]
+                )
             chat_status = "FALHOU"
             counts.failed += 1
         if send.chat_hub and chat_status is not None:
             chats.record_result(conn, send, chat_status, result.wamid)
+
+
+def _consent_problem(send: ClaimedSend, now: datetime) -> tuple[str, str] | None:
+    """Consent and reachability, checked again at send time: they may have changed since
+    the interaction was created (an opt-out while it waited for its block)."""
+    reason = consent_skip(
+        marketing=send.template is not None and send.template.categoria == MARKETING,
+        contact=send.contact,
+        suppression=send.consent.unreachable_suppression,
+        now=now,
+    )
+    return None if reason is None else (reason, SKIP_REASONS[reason])
 
 
 def _missing_setup(send: ClaimedSend) -> tuple[str, str] | None:

@@ -4,9 +4,9 @@ States: PENDENTE → ENVIANDO (claimed) → ENVIADO (wamid) | FALHOU (code) | IG
 or back to PENDENTE with a later ``envio_proxima_tentativa_data`` (retry, recipient limit,
 quiet hours). A row left in ENVIANDO — a crash between claim and answer, or a timeout after
 the request was written (``erro_codigo = RESULTADO_DESCONHECIDO``) — is never claimed again:
-it may have been delivered, so it waits for reconciliation (the status webhook's
-``biz_opaque_callback_data`` carries the interaction id) and the ``whatsapp_no_stuck_sends``
-check pages someone. Claims use ``FOR UPDATE SKIP LOCKED`` and commit before any HTTP call,
+it may have been delivered, so it waits for reconciliation: the status webhook's
+``biz_opaque_callback_data`` carries the interaction id and resolves it (messaging.delivery);
+if no status comes, the ``whatsapp_no_stuck_sends`` check pages someone. Claims use ``FOR UPDATE SKIP LOCKED`` and commit before any HTTP call,
 so parallel dispatchers never take the same row.
 
 These are short transactions of their own, without the organization's advisory lock: a
@@ -21,6 +21,8 @@ from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
+
+from recompra_pipelines.domain.whatsapp_consent import ConsentSettings, ContactState
 
 UNKNOWN_RESULT = "RESULTADO_DESCONHECIDO"
 LATE = "ATRASADA"
@@ -66,6 +68,10 @@ class ClaimedSend:
     phone_number_id: str | None
     token: str | None = field(repr=False)
     chat_hub: bool
+    # What WhatsApp told us about the client's phone (None: nothing), and the organization's
+    # consent settings, checked again right before sending.
+    contact: ContactState | None
+    consent: ConsentSettings
 
 
 def skip_late(conn: sa.Connection, org_id: str, now: datetime, max_lateness) -> int:
@@ -127,13 +133,16 @@ def claim(
                    c.nome, c.telefone, c.telefone_e164, c.email, c.analise_rfm_titulo,
                    t.id AS template_id, t.nome AS t_nome, t.idioma, t.parametros_formato,
                    t.parametros, t.corpo_texto, t.cabecalho_tipo, t.cabecalho_midia_url,
-                   t.status AS t_status,
+                   t.status AS t_status, t.categoria AS t_categoria,
                    w.id AS connection_id, w.whatsapp_telefone_id, w.token,
                    COALESCE((o.configuracao #>> '{recursos,hubAtendimentos,acesso}')::boolean,
-                            false) AS chat_hub
+                            false) AS chat_hub,
+                   o.configuracao, k.descadastrado, k.inalcancavel_desde
             FROM interactions i
             JOIN organizations o ON o.id = i.organizacao_id
             JOIN clients c ON c.id = i.cliente_id AND c.organizacao_id = i.organizacao_id
+            LEFT JOIN whatsapp_contatos k
+                 ON k.organizacao_id = i.organizacao_id AND k.telefone_e164 = c.telefone_e164
             LEFT JOIN campaigns ca ON ca.id = i.campanha_id
             LEFT JOIN whatsapp_templates t ON t.organizacao_id = i.organizacao_id
                  AND t.id = COALESCE(i.whatsapp_template_id, ca.whatsapp_template_id)
@@ -166,6 +175,7 @@ def _claimed(row: Any) -> ClaimedSend:
             cabecalho_tipo=row.cabecalho_tipo,
             cabecalho_midia_url=row.cabecalho_midia_url,
             status=row.t_status,
+            categoria=row.t_categoria,
         )
     return ClaimedSend(
         interaction_id=row.id,
@@ -183,6 +193,12 @@ def _claimed(row: Any) -> ClaimedSend:
         phone_number_id=row.whatsapp_telefone_id,
         token=row.token,
         chat_hub=row.chat_hub,
+        contact=(
+            None
+            if row.descadastrado is None
+            else ContactState(row.descadastrado, row.inalcancavel_desde)
+        ),
+        consent=ConsentSettings.parse(row.configuracao),
     )
 
 
@@ -197,6 +213,7 @@ class _TemplateRow:
     cabecalho_tipo: str | None
     cabecalho_midia_url: str | None
     status: str
+    categoria: str
 
 
 def _finish(conn: sa.Connection, send: ClaimedSend, **values: Any) -> bool:
@@ -218,19 +235,37 @@ def _finish(conn: sa.Connection, send: ClaimedSend, **values: Any) -> bool:
 def mark_sent(
     conn: sa.Connection, send: ClaimedSend, wamid: str, now: datetime, template_id: UUID
 ) -> bool:
-    return _finish(
-        conn,
-        send,
-        status_envio="ENVIADO",
-        whatsapp_message_id=wamid,
-        whatsapp_template_id=template_id,
-        envio_tentativas=send.attempts + 1,
-        envio_reservado_data=None,
-        envio_proxima_tentativa_data=None,
-        erro_codigo=None,
-        erro_envio=None,
-        data_envio=now,
-        data_execucao=now,
+    """WhatsApp accepted the message. A status webhook may have recorded it first (Meta can
+    answer the webhook before our commit): then its status, times and error stand, and only
+    what the send alone knows (attempts, template, when we sent) is added."""
+    return (
+        conn.execute(
+            sa.text(
+                """UPDATE interactions SET
+                    status_envio = CASE WHEN status_envio = 'ENVIANDO' THEN 'ENVIADO'
+                                        ELSE status_envio END,
+                    erro_codigo = CASE WHEN status_envio = 'ENVIANDO' THEN NULL
+                                       ELSE erro_codigo END,
+                    erro_envio = CASE WHEN status_envio = 'ENVIANDO' THEN NULL
+                                      ELSE erro_envio END,
+                    whatsapp_message_id = COALESCE(whatsapp_message_id, :wamid),
+                    whatsapp_template_id = :template, envio_tentativas = :attempts,
+                    envio_reservado_data = NULL, envio_proxima_tentativa_data = NULL,
+                    data_envio = :now, data_execucao = LEAST(data_execucao, :now),
+                    data_atualizacao = now()
+                WHERE organizacao_id = :org AND id = :id
+                  AND (status_envio = 'ENVIANDO' OR whatsapp_message_id = :wamid)"""
+            ),
+            {
+                "org": send.organization_id,
+                "id": send.interaction_id,
+                "wamid": wamid,
+                "template": template_id,
+                "attempts": send.attempts + 1,
+                "now": now,
+            },
+        ).rowcount
+        == 1
     )
 
 

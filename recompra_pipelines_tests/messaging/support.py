@@ -72,21 +72,29 @@ TEMPLATES = [
 ]
 
 
-def whatsapp_org(engine: sa.Engine, **extra: Any) -> str:
+def whatsapp_org(
+    engine: sa.Engine, *, phone_number_id: str = PHONE_ID, consent: dict | None = None, **extra: Any
+) -> str:
     org_id, _ = new_org(
         engine,
         "http://127.0.0.1:9/unused",
         whatsapp={
             "connection": {
-                "phone_number_id": PHONE_ID,
+                "phone_number_id": phone_number_id,
                 "business_account_id": "209715200000001",
                 "token": TOKEN,
             },
             "templates": TEMPLATES,
+            **({"consent": consent} if consent is not None else {}),
         },
         **extra,
     )
     return org_id
+
+
+def unique_phone_number_id() -> str:
+    """A business number of its own, so customers' messages reach one test organization."""
+    return f"1048{secrets.randbelow(10**11):011d}"
 
 
 def simulator_for_templates(clock: FakeClock | None = None, **kwargs: Any) -> WhatsAppSimulator:

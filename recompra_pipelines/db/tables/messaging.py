@@ -277,7 +277,9 @@ whatsapp_events = sa.Table(
     sa.Column("chave", sa.Text, nullable=False),
     sa.Column("tipo", checked_enum("tipo", WebhookEventKindValue), nullable=False),
     sa.Column(
-        "webhook_id", sa.Uuid, sa.ForeignKey("whatsapp_webhooks.id", ondelete="CASCADE"),
+        "webhook_id",
+        sa.Uuid,
+        sa.ForeignKey("whatsapp_webhooks.id", ondelete="CASCADE"),
         nullable=False,
     ),
     # The business number the event is about (metadata.phone_number_id).
@@ -296,7 +298,9 @@ whatsapp_events = sa.Table(
     sa.Column("conteudo", JSONB, nullable=False),
     # The organization it was applied to; NULL while pending.
     sa.Column(
-        "organizacao_id", sa.Text, sa.ForeignKey("organizations.id", ondelete="CASCADE"),
+        "organizacao_id",
+        sa.Text,
+        sa.ForeignKey("organizations.id", ondelete="CASCADE"),
         nullable=True,
     ),
     sa.Column("aplicado_em", Timestamp, nullable=True),

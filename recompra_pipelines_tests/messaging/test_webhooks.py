@@ -1,0 +1,322 @@
+"""The webhook receiver over real HTTP on loopback: signatures, storage, idempotence, order,
+unknown sends and unknown message ids, tenant isolation, size limit and health."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import timedelta
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from recompra_pipelines.messaging import delivery
+from recompra_pipelines.messaging.outbox import UNKNOWN_RESULT
+from recompra_pipelines.messaging.webhook_receiver import (
+    SIGNATURE_HEADER,
+    WEBHOOK_PATH,
+    ReceiverSettings,
+    create_app,
+)
+from recompra_pipelines.simulators import whatsapp_webhooks as hooks
+from recompra_pipelines.simulators.serving import serve_in_thread
+from recompra_pipelines.simulators.whatsapp import Fault
+from recompra_pipelines_tests.messaging.support import (
+    PHONE_ID,
+    FakeClock,
+    dispatch,
+    interaction,
+    new_client,
+    new_interaction,
+    simulator_for_templates,
+    unique_phone_number_id,
+    whatsapp_org,
+)
+
+APP_SECRET = "test-app-secret-9f2c"
+VERIFY_TOKEN = "verify-me-41"
+
+
+@pytest.fixture(scope="module")
+def receiver(engine, database_url):
+    settings = ReceiverSettings(APP_SECRET, VERIFY_TOKEN, database_url)
+    with serve_in_thread(create_app(settings, engine), name="webhook receiver") as base:
+        yield base + WEBHOOK_PATH
+
+
+@pytest.fixture(scope="module")
+def served():
+    clock = FakeClock()
+    sim = simulator_for_templates(clock)
+    with sim.run_in_thread() as url:
+        yield sim, url, clock
+
+
+@pytest.fixture
+def simulator(served):
+    sim, _, clock = served
+    sim.reset()
+    clock.reset()
+    return served
+
+
+def post(url: str, payload: dict, *, secret: str = APP_SECRET) -> httpx.Response:
+    body = hooks.encode(payload)
+    return httpx.post(url, content=body, headers=hooks.signed_headers(secret, body))
+
+
+def sent_message(engine, simulator, org_id: str):
+    """A message really sent through the simulator: (interaction id, wamid, recipient)."""
+    sim, url, clock = simulator
+    iid = new_interaction(engine, org_id, new_client(engine, org_id))
+    assert dispatch(engine, url, org_id, clock).sent == 1
+    message = sim.messages[-1]
+    return iid, message["wamid"], message["to"]
+
+
+def count(engine, table: str) -> int:
+    with engine.connect() as conn:
+        return conn.scalar(sa.text(f"SELECT count(*) FROM {table}"))
+
+
+def test_verification_echoes_the_challenge_only_for_our_token(receiver):
+    ok = httpx.get(
+        receiver,
+        params={"hub.mode": "subscribe", "hub.verify_token": VERIFY_TOKEN, "hub.challenge": "42"},
+    )
+    assert (ok.status_code, ok.text) == (200, "42")
+    wrong = httpx.get(
+        receiver,
+        params={"hub.mode": "subscribe", "hub.verify_token": "guess", "hub.challenge": "42"},
+    )
+    assert wrong.status_code == 403 and "42" not in wrong.text
+
+
+def test_a_bad_or_missing_signature_is_401_and_stores_nothing(engine, receiver, simulator):
+    org_id = whatsapp_org(engine)
+    iid, wamid, to = sent_message(engine, simulator, org_id)
+    payload = hooks.webhook(
+        PHONE_ID, statuses=[hooks.status(wamid, "read", simulator[2].now(), to)]
+    )
+    before = count(engine, "whatsapp_webhooks"), count(engine, "whatsapp_eventos")
+    body = hooks.encode(payload)
+    attempts = [
+        post(receiver, payload, secret="not-the-app-secret"),
+        httpx.post(receiver, content=body, headers={"Content-Type": "application/json"}),
+        httpx.post(receiver, content=body, headers={SIGNATURE_HEADER: "sha256=" + "0" * 64}),
+        # A valid signature of another body.
+        httpx.post(receiver, content=body + b" ", headers=hooks.signed_headers(APP_SECRET, body)),
+    ]
+    assert [r.status_code for r in attempts] == [401] * 4
+    assert (count(engine, "whatsapp_webhooks"), count(engine, "whatsapp_eventos")) == before
+    assert interaction(engine, iid).status_envio == "ENVIADO"
+
+
+def test_statuses_reach_the_interaction_with_their_times(engine, receiver, simulator):
+    org_id = whatsapp_org(engine)
+    iid, wamid, to = sent_message(engine, simulator, org_id)
+    at = simulator[2].now().replace(microsecond=0)
+    answer = post(
+        receiver,
+        hooks.webhook(
+            PHONE_ID,
+            statuses=[
+                hooks.status(wamid, "delivered", at + timedelta(seconds=2), to),
+                hooks.status(wamid, "read", at + timedelta(seconds=9), to),
+            ],
+        ),
+    )
+    assert answer.status_code == 200 and answer.json()["applied"] == 2
+    row = interaction(engine, iid)
+    assert row.status_envio == "LIDO"
+    assert (row.data_entrega, row.data_leitura) == (
+        at + timedelta(seconds=2),
+        at + timedelta(seconds=9),
+    )
+
+
+def test_a_duplicate_delivery_is_applied_once(engine, receiver, simulator):
+    org_id = whatsapp_org(engine)
+    iid, wamid, to = sent_message(engine, simulator, org_id)
+    payload = hooks.webhook(
+        PHONE_ID, statuses=[hooks.status(wamid, "delivered", simulator[2].now(), to)]
+    )
+    assert post(receiver, payload).json()["applied"] == 1
+    with engine.connect() as conn:
+        version = conn.scalar(sa.text("SELECT xmin FROM interactions WHERE id = :i"), {"i": iid})
+    # Meta's retry of the same body, and the same event inside another body.
+    again = post(receiver, payload)
+    other_body = hooks.webhook(
+        PHONE_ID,
+        statuses=[hooks.status(wamid, "delivered", simulator[2].now(), to)],
+        display_phone_number="5534999990001",
+    )
+    third = post(receiver, other_body)
+    assert (again.status_code, again.json()["applied"]) == (200, 0)
+    assert (third.status_code, third.json()["applied"]) == (200, 0)
+    with engine.connect() as conn:
+        assert conn.scalar(sa.text("SELECT xmin FROM interactions WHERE id = :i"), {"i": iid}) == (
+            version
+        )
+        assert (
+            conn.scalar(
+                sa.text("SELECT count(*) FROM whatsapp_eventos WHERE whatsapp_message_id = :w"),
+                {"w": wamid},
+            )
+            == 1
+        )
+
+
+def test_out_of_order_statuses_end_at_the_furthest(engine, receiver, simulator):
+    org_id = whatsapp_org(engine)
+    iid, wamid, to = sent_message(engine, simulator, org_id)
+    at = simulator[2].now().replace(microsecond=0)
+    for state, seconds in (("read", 30), ("delivered", 5), ("sent", 1)):
+        status = hooks.status(wamid, state, at + timedelta(seconds=seconds), to)
+        assert post(receiver, hooks.webhook(PHONE_ID, statuses=[status])).status_code == 200
+    # A second device's failure after the message was read changes nothing.
+    failure = hooks.status(
+        wamid, "failed", at + timedelta(seconds=40), to, error=(131000, "Something went wrong")
+    )
+    post(receiver, hooks.webhook(PHONE_ID, statuses=[failure]))
+    row = interaction(engine, iid)
+    assert (row.status_envio, row.erro_codigo) == ("LIDO", None)
+    assert row.data_entrega == at + timedelta(seconds=5)
+    assert row.data_leitura == at + timedelta(seconds=30)
+
+
+def test_a_failed_status_records_metas_code_and_title(engine, receiver, simulator):
+    org_id = whatsapp_org(engine)
+    iid, wamid, to = sent_message(engine, simulator, org_id)
+    at = simulator[2].now().replace(microsecond=0)
+    failure = hooks.status(wamid, "failed", at, to, error=(131049, "Healthy ecosystem"))
+    post(receiver, hooks.webhook(PHONE_ID, statuses=[failure]))
+    post(receiver, hooks.webhook(PHONE_ID, statuses=[hooks.status(wamid, "sent", at, to)]))
+    row = interaction(engine, iid)
+    assert (row.status_envio, row.erro_codigo, row.erro_envio, row.data_falha) == (
+        "FALHOU",
+        "131049",
+        "Healthy ecosystem",
+        at,
+    )
+
+
+def test_a_status_resolves_a_send_whose_answer_was_lost(engine, receiver, simulator):
+    sim, url, clock = simulator
+    org_id = whatsapp_org(engine)
+    iid = new_interaction(engine, org_id, new_client(engine, org_id))
+    sim.inject(Fault("timeout", seconds=2))
+    assert dispatch(engine, url, org_id, clock, timeout=0.5).unknown == 1
+    row = interaction(engine, iid)
+    assert (row.status_envio, row.erro_codigo, row.whatsapp_message_id) == (
+        "ENVIANDO",
+        UNKNOWN_RESULT,
+        None,
+    )
+    message = sim.messages[-1]  # Meta did take it
+    sent = hooks.status(message["wamid"], "sent", clock.now(), message["to"], callback=str(iid))
+    assert post(receiver, hooks.webhook(PHONE_ID, statuses=[sent])).json()["applied"] == 1
+    row = interaction(engine, iid)
+    assert (row.status_envio, row.erro_codigo, row.whatsapp_message_id) == (
+        "ENVIADO",
+        None,
+        message["wamid"],
+    )
+    assert row.data_execucao is not None and row.envio_reservado_data is None
+
+
+def test_statuses_for_an_unknown_message_id_wait_until_the_send_is_recorded(
+    engine, receiver, simulator
+):
+    """Meta's status can beat our own commit of the answer; without callback data it cannot be
+    matched yet, so it is kept and applied when the dispatcher records the message id."""
+    sim, url, clock = simulator
+    org_id = whatsapp_org(engine)
+    iid = new_interaction(engine, org_id, new_client(engine, org_id))
+    sim.inject(Fault("slow", seconds=1.5))
+    sender = threading.Thread(target=dispatch, args=(engine, url, org_id, clock))
+    sender.start()
+    deadline = time.monotonic() + 10
+    while not sim.messages and time.monotonic() < deadline:
+        time.sleep(0.02)
+    message = sim.messages[-1]
+    delivered = hooks.status(message["wamid"], "delivered", clock.now(), message["to"])
+    answer = post(receiver, hooks.webhook(PHONE_ID, statuses=[delivered]))
+    assert answer.json() == {"events": 1, "applied": 0, "pending": 1}
+    sender.join()
+    row = interaction(engine, iid)
+    assert (row.status_envio, row.whatsapp_message_id) == ("ENTREGUE", message["wamid"])
+    with engine.connect() as conn:
+        assert conn.scalar(
+            sa.text("SELECT organizacao_id FROM whatsapp_eventos WHERE whatsapp_message_id = :w"),
+            {"w": message["wamid"]},
+        ) == (org_id)
+
+
+def test_a_status_from_another_organizations_number_changes_nothing(engine, receiver, simulator):
+    org_id = whatsapp_org(engine)
+    iid, wamid, to = sent_message(engine, simulator, org_id)
+    stranger = unique_phone_number_id()
+    read = hooks.status(wamid, "read", simulator[2].now(), to, callback=str(iid))
+    assert post(receiver, hooks.webhook(stranger, statuses=[read])).json()["pending"] == 1
+    assert interaction(engine, iid).status_envio == "ENVIADO"
+
+
+def test_a_failure_while_applying_keeps_the_body_and_metas_retry_applies_it(
+    engine, receiver, simulator, monkeypatch
+):
+    org_id = whatsapp_org(engine)
+    iid, wamid, to = sent_message(engine, simulator, org_id)
+    payload = hooks.webhook(
+        PHONE_ID, statuses=[hooks.status(wamid, "read", simulator[2].now(), to)]
+    )
+    original = delivery.apply_statuses
+
+    def broken(*args, **kwargs):
+        raise sa.exc.OperationalError("UPDATE interactions", {}, Exception("deadlock detected"))
+
+    monkeypatch.setattr(delivery, "apply_statuses", broken)
+    assert post(receiver, payload).status_code == 500
+    assert interaction(engine, iid).status_envio == "ENVIADO"
+    with engine.connect() as conn:
+        assert (
+            conn.scalar(
+                sa.text(
+                    "SELECT count(*) FROM whatsapp_eventos WHERE whatsapp_message_id = :w"
+                    " AND aplicado_em IS NULL"
+                ),
+                {"w": wamid},
+            )
+            == 1
+        )
+    monkeypatch.setattr(delivery, "apply_statuses", original)
+    assert post(receiver, payload).json()["applied"] == 1
+    assert interaction(engine, iid).status_envio == "LIDO"
+
+
+def test_unreadable_bodies_are_kept_and_bounded(engine, receiver):
+    stored = count(engine, "whatsapp_webhooks")
+    body = b'{"object": "page", "entry": []}'
+    answer = httpx.post(receiver, content=body, headers=hooks.signed_headers(APP_SECRET, body))
+    assert answer.status_code == 200 and count(engine, "whatsapp_webhooks") == stored + 1
+    with engine.connect() as conn:
+        assert "not a WhatsApp Business Account webhook" in conn.scalar(
+            sa.text("SELECT erro FROM whatsapp_webhooks ORDER BY recebido_em DESC LIMIT 1")
+        )
+    huge = b"{" + b" " * (3 * 1024 * 1024) + b"}"
+    assert (
+        httpx.post(receiver, content=huge, headers=hooks.signed_headers(APP_SECRET, huge))
+    ).status_code == 413
+    assert count(engine, "whatsapp_webhooks") == stored + 1
+
+
+def test_health(engine, database_url):
+    settings = ReceiverSettings(APP_SECRET, VERIFY_TOKEN, database_url)
+    with serve_in_thread(create_app(settings, engine), name="webhook receiver") as base:
+        assert httpx.get(base + "/healthz").json() == {"status": "ok"}
+    down = ReceiverSettings(
+        APP_SECRET, VERIFY_TOKEN, "postgresql://nobody@127.0.0.1:9/none", database_connections=1
+    )
+    with serve_in_thread(create_app(down), name="webhook receiver") as base:
+        assert httpx.get(base + "/healthz").status_code == 503
