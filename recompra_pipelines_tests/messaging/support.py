@@ -1,4 +1,5 @@
-"""WhatsApp test support: a shared fake clock, interactions written directly, a simulator."""
+"""WhatsApp test support: a shared fake clock, interactions written directly, a simulator,
+signed webhooks."""
 
 from __future__ import annotations
 
@@ -7,16 +8,28 @@ import threading
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import httpx
 import sqlalchemy as sa
 from psycopg.types.json import Jsonb
 
+from recompra_pipelines.domain.phones import telefone_base
 from recompra_pipelines.messaging.cloud_api import CloudApiClient
 from recompra_pipelines.messaging.dispatcher import DispatchSettings, dispatch_organization
+from recompra_pipelines.simulators import whatsapp_webhooks as hooks
 from recompra_pipelines.simulators.whatsapp import SimTemplate, WhatsAppSimulator
 from recompra_pipelines_tests.helpers import new_org
 
 PHONE_ID = "104857600000001"
 TOKEN = "wa-secret-token-123"
+# The webhook receiver's secrets in tests (the `receiver` fixture).
+APP_SECRET = "test-app-secret-9f2c"
+VERIFY_TOKEN = "verify-me-41"
+
+
+def post(url: str, payload: dict, *, secret: str = APP_SECRET) -> httpx.Response:
+    """Post a webhook body to the receiver the way Meta does, signed with ``secret``."""
+    body = hooks.encode(payload)
+    return httpx.post(url, content=body, headers=hooks.signed_headers(secret, body))
 
 
 class FakeClock:
@@ -116,14 +129,15 @@ def new_client(
     with engine.begin() as conn:
         return conn.execute(
             sa.text(
-                "INSERT INTO clients (organizacao_id, nome, nome_chave, telefone, telefone_e164)"
-                " VALUES (:org, :name, :key, :phone, :e164) RETURNING id"
+                "INSERT INTO clients (organizacao_id, nome, nome_chave, telefone, telefone_base,"
+                " telefone_e164) VALUES (:org, :name, :key, :phone, :base, :e164) RETURNING id"
             ),
             {
                 "org": org_id,
                 "name": name,
                 "key": f"{name.lower()} {secrets.token_hex(4)}",
                 "phone": e164 or None,
+                "base": telefone_base(e164) or None,
                 "e164": e164 or None,
             },
         ).scalar_one()

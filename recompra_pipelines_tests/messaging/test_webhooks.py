@@ -15,7 +15,6 @@ from recompra_pipelines.messaging import delivery
 from recompra_pipelines.messaging.outbox import UNKNOWN_RESULT
 from recompra_pipelines.messaging.webhook_receiver import (
     SIGNATURE_HEADER,
-    WEBHOOK_PATH,
     ReceiverSettings,
     create_app,
 )
@@ -23,26 +22,19 @@ from recompra_pipelines.simulators import whatsapp_webhooks as hooks
 from recompra_pipelines.simulators.serving import serve_in_thread
 from recompra_pipelines.simulators.whatsapp import Fault
 from recompra_pipelines_tests.messaging.support import (
+    APP_SECRET,
     PHONE_ID,
+    VERIFY_TOKEN,
     FakeClock,
     dispatch,
     interaction,
     new_client,
     new_interaction,
+    post,
     simulator_for_templates,
     unique_phone_number_id,
     whatsapp_org,
 )
-
-APP_SECRET = "test-app-secret-9f2c"
-VERIFY_TOKEN = "verify-me-41"
-
-
-@pytest.fixture(scope="module")
-def receiver(engine, database_url):
-    settings = ReceiverSettings(APP_SECRET, VERIFY_TOKEN, database_url)
-    with serve_in_thread(create_app(settings, engine), name="webhook receiver") as base:
-        yield base + WEBHOOK_PATH
 
 
 @pytest.fixture(scope="module")
@@ -59,11 +51,6 @@ def simulator(served):
     sim.reset()
     clock.reset()
     return served
-
-
-def post(url: str, payload: dict, *, secret: str = APP_SECRET) -> httpx.Response:
-    body = hooks.encode(payload)
-    return httpx.post(url, content=body, headers=hooks.signed_headers(secret, body))
 
 
 def sent_message(engine, simulator, org_id: str):
