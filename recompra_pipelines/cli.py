@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 import sys
 from pathlib import Path
@@ -213,6 +214,25 @@ def simulate_whatsapp(port: int, host: str, org_files: tuple[Path, ...]) -> None
     from recompra_pipelines.simulators.whatsapp import serve, simulator_for_org_files
 
     serve(port=port, host=host, simulator=simulator_for_org_files(org_files) if org_files else None)
+
+
+@simulate.command("whatsapp-gateway")
+@click.option("--port", default=8769, show_default=True, type=int)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option(
+    "--secret-env",
+    default="INTERNAL_WHATSAPP_GATEWAY_API_SECRET",
+    show_default=True,
+    help="Environment variable holding the Bearer secret callers must send.",
+)
+def simulate_whatsapp_gateway(port: int, host: str, secret_env: str) -> None:
+    """Serve the internal WhatsApp gateway's `POST /messages/send` (any session)."""
+    from recompra_pipelines.simulators.whatsapp_gateway import serve
+
+    secret = os.environ.get(secret_env, "").strip()
+    if not secret:
+        raise click.ClickException(f"set {secret_env} to the secret callers must present")
+    serve(port=port, host=host, secret=secret)
 
 
 @main.command("demo")

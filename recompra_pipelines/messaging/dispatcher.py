@@ -34,7 +34,7 @@ from recompra_pipelines.domain.whatsapp_messages import (
     variable_values,
 )
 from recompra_pipelines.messaging import chats, contacts, delivery, limits, outbox
-from recompra_pipelines.messaging.cloud_api import CloudApiClient, Connection
+from recompra_pipelines.messaging.channels import WhatsAppChannels
 from recompra_pipelines.messaging.outbox import DUE_AT, HAS_TEMPLATE, ClaimedSend
 
 Clock = Callable[[], datetime]
@@ -71,7 +71,7 @@ class DispatchCounts:
 
 def dispatch_organization(
     engine: sa.Engine,
-    api: CloudApiClient,
+    api: WhatsAppChannels,
     org_id: str,
     *,
     immediate_only: bool = False,
@@ -139,7 +139,7 @@ def _deliver_batch(engine, api, batch, settings, clock, sleep, counts) -> None:
 
 def _deliver(
     engine: sa.Engine,
-    api: CloudApiClient,
+    api: WhatsAppChannels,
     send: ClaimedSend,
     settings: DispatchSettings,
     clock: Clock,
@@ -177,9 +177,10 @@ def _deliver(
                 counts.failed += 1
         return
 
-    org_id, phone_id = send.organization_id, send.phone_number_id
+    prepared = api.prepare(send, template, message)
+    org_id, sender = send.organization_id, send.sender
     busy_until = limits.take_recipient_slot(
-        engine, org_id, phone_id, message.to, clock(), settings.recipient_interval
+        engine, org_id, sender, message.to, clock(), settings.recipient_interval
     )
     if busy_until is not None:
         with engine.begin() as conn:
@@ -187,7 +188,7 @@ def _deliver(
         counts.deferred += 1
         return
     slot = limits.take_number_slot(
-        engine, org_id, phone_id, clock(), phone_number_interval(settings.messages_per_second)
+        engine, org_id, sender, clock(), phone_number_interval(settings.messages_per_second)
     )
     wait = (slot - clock()).total_seconds()
     if wait > 0:
@@ -196,7 +197,7 @@ def _deliver(
         with engine.begin() as conn:
             chats.record_outgoing(conn, send, message, send.template.id, clock())
     started.append(True)
-    result = api.send(Connection(phone_id, send.token), message.payload)
+    result = api.send(send, prepared)
     now = clock()
     with engine.begin() as conn:
         if result.outcome is Outcome.SENT:
@@ -252,6 +253,6 @@ def _missing_setup(send: ClaimedSend) -> tuple[str, str] | None:
         return "SEM_TEMPLATE", "the interaction's campaign has no WhatsApp template"
     if send.template.status != "APPROVED":
         return "TEMPLATE_NAO_APROVADO", f"template status is {send.template.status}"
-    if send.phone_number_id is None or not send.token:
+    if send.connection_id is None or (send.gateway is None and not send.token):
         return "SEM_CONEXAO", "the organization has no active WhatsApp connection"
     return None

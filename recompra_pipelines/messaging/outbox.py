@@ -23,6 +23,8 @@ from uuid import UUID
 import sqlalchemy as sa
 
 from recompra_pipelines.domain.whatsapp_consent import ConsentSettings, ContactState
+from recompra_pipelines.domain.whatsapp_dispatch import ConnectionType
+from recompra_pipelines.messaging.gateway import GatewayConnection
 
 UNKNOWN_RESULT = "RESULTADO_DESCONHECIDO"
 LATE = "ATRASADA"
@@ -65,13 +67,20 @@ class ClaimedSend:
     context: dict[str, Any] | None
     template: Any | None  # whatsapp_templates row
     connection_id: UUID | None
-    phone_number_id: str | None
+    phone_number_id: str | None  # Cloud API connections
     token: str | None = field(repr=False)
+    gateway: GatewayConnection | None  # internal-gateway connections
     chat_hub: bool
     # What WhatsApp told us about the client's phone (None: nothing), and the organization's
     # consent settings, checked again right before sending.
     contact: ContactState | None
     consent: ConsentSettings
+
+    @property
+    def sender(self) -> str | None:
+        """Who sends, as the throughput limits know it: the Cloud API number, or the gateway
+        session."""
+        return self.gateway.session_id if self.gateway else self.phone_number_id
 
 
 def skip_late(conn: sa.Connection, org_id: str, now: datetime, max_lateness) -> int:
@@ -134,7 +143,8 @@ def claim(
                    t.id AS template_id, t.nome AS t_nome, t.idioma, t.parametros_formato,
                    t.parametros, t.corpo_texto, t.cabecalho_tipo, t.cabecalho_midia_url,
                    t.status AS t_status, t.categoria AS t_categoria,
-                   w.id AS connection_id, w.whatsapp_telefone_id, w.token,
+                   w.id AS connection_id, w.tipo AS connection_type, w.whatsapp_telefone_id,
+                   w.token, w.gateway_url, w.gateway_sessao_id, w.gateway_segredo_env,
                    COALESCE((o.configuracao #>> '{recursos,hubAtendimentos,acesso}')::boolean,
                             false) AS chat_hub,
                    o.configuracao, k.descadastrado, k.inalcancavel_desde
@@ -147,7 +157,7 @@ def claim(
             LEFT JOIN whatsapp_templates t ON t.organizacao_id = i.organizacao_id
                  AND t.id = COALESCE(i.whatsapp_template_id, ca.whatsapp_template_id)
             LEFT JOIN LATERAL (
-                SELECT w.id, w.whatsapp_telefone_id, w.token FROM whatsapp_connections w
+                SELECT w.* FROM whatsapp_connections w
                 WHERE w.organizacao_id = i.organizacao_id AND w.ativo
                   AND (w.id = ca.whatsapp_conexao_id OR ca.whatsapp_conexao_id IS NULL)
                 ORDER BY w.id = ca.whatsapp_conexao_id DESC NULLS LAST, w.data_insercao
@@ -192,6 +202,11 @@ def _claimed(row: Any) -> ClaimedSend:
         connection_id=row.connection_id,
         phone_number_id=row.whatsapp_telefone_id,
         token=row.token,
+        gateway=(
+            GatewayConnection(row.gateway_url, row.gateway_sessao_id, row.gateway_segredo_env)
+            if row.connection_type == ConnectionType.INTERNAL_GATEWAY
+            else None
+        ),
         chat_hub=row.chat_hub,
         contact=(
             None

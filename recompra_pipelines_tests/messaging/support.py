@@ -13,8 +13,10 @@ import sqlalchemy as sa
 from psycopg.types.json import Jsonb
 
 from recompra_pipelines.domain.phones import telefone_base
+from recompra_pipelines.messaging.channels import WhatsAppChannels
 from recompra_pipelines.messaging.cloud_api import CloudApiClient
 from recompra_pipelines.messaging.dispatcher import DispatchSettings, dispatch_organization
+from recompra_pipelines.messaging.gateway import GatewayClient
 from recompra_pipelines.simulators import whatsapp_webhooks as hooks
 from recompra_pipelines.simulators.whatsapp import SimTemplate, WhatsAppSimulator
 from recompra_pipelines_tests.helpers import new_org
@@ -191,7 +193,11 @@ def interaction(engine: sa.Engine, interaction_id: Any) -> Any:
 
 def dispatch(engine, base_url, org_id, clock: FakeClock, **kwargs):
     settings = kwargs.pop("settings", DispatchSettings())
-    with CloudApiClient(base_url, "v22.0", timeout_seconds=kwargs.pop("timeout", 5)) as client:
+    timeout = kwargs.pop("timeout", 5)
+    with WhatsAppChannels(
+        CloudApiClient(base_url, "v22.0", timeout_seconds=timeout),
+        GatewayClient(timeout_seconds=timeout),
+    ) as client:
         return dispatch_organization(
             engine, client, org_id, settings=settings, clock=clock.now, sleep=clock.sleep, **kwargs
         )
