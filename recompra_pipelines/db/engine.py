@@ -63,12 +63,8 @@ def resolve_database_url() -> str:
     return ensure_database(embedded_server_uri(), CRM_DATABASE_NAME)
 
 
-def create_crm_engine(url: str, *, pool_size: int = 2, max_overflow: int = 2) -> sa.Engine:
-    """A run holds one connection at a time (steps run in series); a long-lived service such
-    as the webhook receiver asks for a larger pool."""
-    return sa.create_engine(
-        with_psycopg_driver(url),
-        pool_pre_ping=True,
-        pool_size=pool_size,
-        max_overflow=max_overflow,
-    )
+def create_crm_engine(url: str, **options) -> sa.Engine:
+    """A run holds one connection at a time (steps run in series), hence the small pool; a
+    long-lived service such as the webhook receiver passes its own ``options``."""
+    settings = {"pool_pre_ping": True, "pool_size": 2, "max_overflow": 2} | options
+    return sa.create_engine(with_psycopg_driver(url), **settings)

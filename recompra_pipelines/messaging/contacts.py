@@ -59,21 +59,18 @@ def record_consent(
     at: datetime,
     message_id: str,
     keyword: str,
-) -> bool:
+) -> None:
     """Opt the phone out of (or back into) marketing, unless a later message decided it."""
-    return (
-        conn.execute(
-            _RECORD_CONSENT,
-            {
-                "org": org_id,
-                "phone": phone,
-                "opted_out": action is ConsentAction.OPT_OUT,
-                "at": at,
-                "message_id": message_id,
-                "keyword": keyword,
-            },
-        ).rowcount
-        == 1
+    conn.execute(
+        _RECORD_CONSENT,
+        {
+            "org": org_id,
+            "phone": phone,
+            "opted_out": action is ConsentAction.OPT_OUT,
+            "at": at,
+            "message_id": message_id,
+            "keyword": keyword,
+        },
     )
 
 

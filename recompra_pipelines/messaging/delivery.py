@@ -54,36 +54,46 @@ _TARGETS = sa.text(
     """
     SELECT i.id, i.organizacao_id, i.status_envio, i.whatsapp_message_id, i.data_execucao,
            i.data_entrega, i.data_leitura, i.data_falha, i.erro_codigo, i.erro_envio,
-           c.telefone_e164,
+           c.telefone_e164, k.inalcancavel_desde,
            ARRAY(SELECT w.whatsapp_telefone_id FROM whatsapp_connections w
                  WHERE w.organizacao_id = i.organizacao_id
                    AND w.whatsapp_telefone_id IS NOT NULL) AS numeros
-    FROM interactions i JOIN clients c ON c.id = i.cliente_id
+    FROM interactions i
+    JOIN clients c ON c.id = i.cliente_id
+    LEFT JOIN whatsapp_contatos k
+      ON k.organizacao_id = i.organizacao_id AND k.telefone_e164 = c.telefone_e164
     WHERE i.id = ANY(:ids) OR i.whatsapp_message_id = ANY(:wamids)
     ORDER BY i.id
     FOR UPDATE OF i
     """
 )
 
-_UPDATE_INTERACTION = sa.text(
+# The interactions' new states, and their chat messages (the service hub's copy of a campaign
+# message shows what its interaction shows), in one statement for any number of them.
+_WRITE = sa.text(
     """
-    UPDATE interactions SET status_envio = :status, whatsapp_message_id = :wamid,
-        data_execucao = :accepted_at, data_entrega = :delivered_at, data_leitura = :read_at,
-        data_falha = :failed_at, erro_codigo = :error_code, erro_envio = :error_text,
-        envio_reservado_data = NULL, envio_proxima_tentativa_data = NULL,
-        data_atualizacao = now()
-    WHERE organizacao_id = :org AND id = :id
-    """
-)
-
-# The service hub's copy of a campaign message shows what its interaction shows.
-_UPDATE_CHAT_MESSAGE = sa.text(
-    """
-    UPDATE chat_messages SET status = :status,
-        whatsapp_message_id = COALESCE(whatsapp_message_id, :wamid),
-        data_entrega = :delivered_at, data_leitura = :read_at, data_falha = :failed_at,
-        erro_codigo = :error_code, erro_descricao = :error_text, data_atualizacao = now()
-    WHERE organizacao_id = :org AND interacao_id = :id
+    WITH v AS (
+        SELECT * FROM unnest(
+            CAST(:ids AS uuid[]), CAST(:orgs AS text[]), CAST(:statuses AS text[]),
+            CAST(:wamids AS text[]), CAST(:accepted AS timestamptz[]),
+            CAST(:delivered AS timestamptz[]), CAST(:read AS timestamptz[]),
+            CAST(:failed AS timestamptz[]), CAST(:error_codes AS text[]),
+            CAST(:error_texts AS text[])
+        ) AS v(id, org, status, wamid, accepted, delivered, read, failed, error_code, error_text)
+    ), interaction AS (
+        UPDATE interactions i SET status_envio = v.status, whatsapp_message_id = v.wamid,
+            data_execucao = v.accepted, data_entrega = v.delivered, data_leitura = v.read,
+            data_falha = v.failed, erro_codigo = v.error_code, erro_envio = v.error_text,
+            envio_reservado_data = NULL, envio_proxima_tentativa_data = NULL,
+            data_atualizacao = now()
+        FROM v WHERE i.organizacao_id = v.org AND i.id = v.id
+        RETURNING i.id
+    )
+    UPDATE chat_messages m SET status = v.status,
+        whatsapp_message_id = COALESCE(m.whatsapp_message_id, v.wamid),
+        data_entrega = v.delivered, data_leitura = v.read, data_falha = v.failed,
+        erro_codigo = v.error_code, erro_descricao = v.error_text, data_atualizacao = now()
+    FROM v WHERE m.organizacao_id = v.org AND m.interacao_id = v.id
     """
 )
 
@@ -116,18 +126,23 @@ def apply_statuses(conn: sa.Connection, events: Sequence[StoredStatus]) -> dict[
         before = _state(row)
         after = fold(before, its_events)
         if after != before:
-            updates.append(_parameters(row, after))
+            updates.append((row, after))
         phone = row.telefone_e164
         for event in its_events:
             if phone and event.error_code == str(UNDELIVERABLE_CODE):
                 suppressed.append((row.organizacao_id, phone, event.at))
-            if phone and event.moves in (MetaStatus.DELIVERED, MetaStatus.READ):
+            if (
+                row.inalcancavel_desde is not None
+                and event.moves in (MetaStatus.DELIVERED, MetaStatus.READ)
+                and event.at > row.inalcancavel_desde
+            ):
                 reachable.append((row.organizacao_id, phone, event.at))
     if updates:
-        conn.execute(_UPDATE_INTERACTION, updates)
-        conn.execute(_UPDATE_CHAT_MESSAGE, updates)
-    contacts.suppress_unreachable(conn, suppressed)
-    contacts.lift_unreachable(conn, reachable)
+        conn.execute(_WRITE, _columns(updates))
+    # In key order, like every writer of whatsapp_contatos, so concurrent batches never
+    # deadlock on it.
+    contacts.suppress_unreachable(conn, sorted(suppressed))
+    contacts.lift_unreachable(conn, sorted(reachable))
     return done
 
 
@@ -211,16 +226,16 @@ def _state(row: Any) -> DeliveryState:
     )
 
 
-def _parameters(row: Any, state: DeliveryState) -> dict[str, Any]:
+def _columns(updates: list[tuple[Any, DeliveryState]]) -> dict[str, list[Any]]:
     return {
-        "org": row.organizacao_id,
-        "id": row.id,
-        "status": state.status,
-        "wamid": state.wamid,
-        "accepted_at": state.accepted_at,
-        "delivered_at": state.delivered_at,
-        "read_at": state.read_at,
-        "failed_at": state.failed_at,
-        "error_code": state.error_code,
-        "error_text": state.error_text,
+        "ids": [row.id for row, _ in updates],
+        "orgs": [row.organizacao_id for row, _ in updates],
+        "statuses": [state.status for _, state in updates],
+        "wamids": [state.wamid for _, state in updates],
+        "accepted": [state.accepted_at for _, state in updates],
+        "delivered": [state.delivered_at for _, state in updates],
+        "read": [state.read_at for _, state in updates],
+        "failed": [state.failed_at for _, state in updates],
+        "error_codes": [state.error_code for _, state in updates],
+        "error_texts": [state.error_text for _, state in updates],
     }

@@ -20,11 +20,7 @@ from uuid import UUID
 import sqlalchemy as sa
 
 from recompra_pipelines.domain.phones import telefone_base
-from recompra_pipelines.domain.whatsapp_consent import (
-    ConsentAction,
-    ConsentSettings,
-    phone_from_wa_id,
-)
+from recompra_pipelines.domain.whatsapp_consent import ConsentSettings, phone_from_wa_id
 from recompra_pipelines.domain.whatsapp_dispatch import ConnectionType
 from recompra_pipelines.messaging import contacts
 from recompra_pipelines.messaging.webhook_payload import content_type, message_texts
@@ -89,47 +85,39 @@ class StoredMessage:
     content: dict[str, Any]
 
 
-@dataclass
-class InboundCounts:
-    opt_outs: int = 0
-    opt_ins: int = 0
-    chat_messages: int = 0
-
-
 def apply_messages(
-    conn: sa.Connection, messages: Sequence[StoredMessage], counts: InboundCounts | None = None
+    conn: sa.Connection, messages: Sequence[StoredMessage]
 ) -> dict[UUID, str | None]:
     """Apply each message to the organizations that own its number; returns {event id:
-    organization (None when several)} for the messages applied. The others wait."""
-    counts = counts if counts is not None else InboundCounts()
+    organization (None when several)} for the messages applied. The others wait.
+
+    Messages are taken by number, customer and time, so two batches that touch the same
+    contacts and chats lock them in the same order."""
     if not messages:
         return {}
     owners: dict[str, list[Any]] = {}
     for row in conn.execute(_OWNERS, {"numbers": sorted({m.phone_number_id for m in messages})}):
         owners.setdefault(row.whatsapp_telefone_id, []).append(row)
     done: dict[UUID, str | None] = {}
-    for message in messages:
+    for message in sorted(messages, key=lambda m: (m.phone_number_id, m.wa_id, m.at, m.wamid)):
         its_owners = owners.get(message.phone_number_id)
         if not its_owners:
             continue
         for owner in its_owners:
-            _apply(conn, owner, message, counts)
+            _apply(conn, owner, message)
         done[message.event_id] = its_owners[0].organizacao_id if len(its_owners) == 1 else None
     return done
 
 
-def _apply(conn: sa.Connection, owner: Any, message: StoredMessage, counts: InboundCounts):
+def _apply(conn: sa.Connection, owner: Any, message: StoredMessage) -> None:
     org_id = owner.organizacao_id
     phone = phone_from_wa_id(message.wa_id)
     texts = message_texts(message.content)
     keyword = ConsentSettings.parse(owner.configuracao).match(texts)
-    if keyword is not None and contacts.record_consent(
-        conn, org_id, phone, keyword.action, message.at, message.wamid, keyword.keyword
-    ):
-        if keyword.action is ConsentAction.OPT_OUT:
-            counts.opt_outs += 1
-        else:
-            counts.opt_ins += 1
+    if keyword is not None:
+        contacts.record_consent(
+            conn, org_id, phone, keyword.action, message.at, message.wamid, keyword.keyword
+        )
     contacts.lift_unreachable(conn, [(org_id, phone, message.at)])
     if not owner.chat_hub:
         return
@@ -144,4 +132,4 @@ def _apply(conn: sa.Connection, owner: Any, message: StoredMessage, counts: Inbo
         "wamid": message.wamid,
     }
     conn.execute(_CHAT, values)
-    counts.chat_messages += conn.execute(_CHAT_MESSAGE, values).rowcount
+    conn.execute(_CHAT_MESSAGE, values)

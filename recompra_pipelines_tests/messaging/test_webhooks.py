@@ -18,6 +18,7 @@ from recompra_pipelines.messaging.webhook_receiver import (
     ReceiverSettings,
     create_app,
 )
+from recompra_pipelines.messaging.webhook_store import store_and_apply
 from recompra_pipelines.simulators import whatsapp_webhooks as hooks
 from recompra_pipelines.simulators.serving import serve_in_thread
 from recompra_pipelines.simulators.whatsapp import Fault
@@ -303,7 +304,47 @@ def test_health(engine, database_url):
     with serve_in_thread(create_app(settings, engine), name="webhook receiver") as base:
         assert httpx.get(base + "/healthz").json() == {"status": "ok"}
     down = ReceiverSettings(
-        APP_SECRET, VERIFY_TOKEN, "postgresql://nobody@127.0.0.1:9/none", database_connections=1
+        APP_SECRET, VERIFY_TOKEN, "postgresql://nobody@127.0.0.1:9/none", batch_workers=1
     )
     with serve_in_thread(create_app(down), name="webhook receiver") as base:
         assert httpx.get(base + "/healthz").status_code == 503
+
+
+def test_a_batch_stores_each_body_once_and_one_bad_body_holds_up_no_other(
+    engine, simulator, monkeypatch
+):
+    """What the receiver does with deliveries that arrive together (one transaction)."""
+    org_id = whatsapp_org(engine)
+    (iid, wamid, to), (other_iid, other_wamid, other_to) = (
+        sent_message(engine, simulator, org_id) for _ in range(2)
+    )
+    at = simulator[2].now()
+    read = hooks.encode(hooks.webhook(PHONE_ID, statuses=[hooks.status(wamid, "read", at, to)]))
+    outcomes = store_and_apply(engine, [read, read])  # Meta's retry in the same batch
+    assert [(o.applied, o.failure) for o in outcomes] == [(1, None), (0, None)]
+    assert interaction(engine, iid).status_envio == "LIDO"
+
+    original = delivery.apply_statuses
+
+    def poisoned(conn, events):
+        if any(e.wamid == other_wamid for e in events):
+            raise ValueError("cannot apply")
+        return original(conn, events)
+
+    monkeypatch.setattr(delivery, "apply_statuses", poisoned)
+    poison = hooks.encode(
+        hooks.webhook(PHONE_ID, statuses=[hooks.status(other_wamid, "read", at, other_to)])
+    )
+    fine = hooks.encode(
+        hooks.webhook(PHONE_ID, statuses=[hooks.status(wamid, "delivered", at, to)])
+    )
+    first, second = store_and_apply(engine, [poison, fine])
+    assert (first.failure, second.failure, second.applied) == ("ValueError", None, 1)
+    assert interaction(engine, other_iid).status_envio == "ENVIADO"
+    with engine.connect() as conn:
+        assert conn.scalar(
+            sa.text(
+                "SELECT aplicado_em IS NULL FROM whatsapp_eventos WHERE whatsapp_message_id = :w"
+            ),
+            {"w": other_wamid},
+        )
