@@ -22,7 +22,8 @@ DISPATCH_ENV = "RECOMPRA_WHATSAPP_DISPATCH"
 
 
 class WhatsAppCloudApi(dg.ConfigurableResource):
-    """Cloud API endpoint and sending policy (limits, retries, lateness)."""
+    """Where messages go (the Cloud API endpoint; each internal-gateway organization's URL
+    comes from its connection) and the sending policy (limits, retries, lateness)."""
 
     # False pauses every send (interactions wait PENDENTE); None reads
     # RECOMPRA_WHATSAPP_DISPATCH ("off" pauses), so an operator can stop sending at once.

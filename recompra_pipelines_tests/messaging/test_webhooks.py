@@ -348,3 +348,59 @@ def test_a_batch_stores_each_body_once_and_one_bad_body_holds_up_no_other(
             ),
             {"w": other_wamid},
         )
+
+
+def test_a_status_that_beats_the_answer_stands_and_the_send_is_still_recorded(
+    engine, receiver, simulator
+):
+    """Meta may post the status before our commit of its answer: the status (matched by the
+    callback data) wins, and the dispatcher's record adds what only it knows."""
+    sim, url, clock = simulator
+    org_id = whatsapp_org(engine)
+    iid = new_interaction(engine, org_id, new_client(engine, org_id))
+    sim.inject(Fault("slow", seconds=1.5))
+    sender = threading.Thread(target=dispatch, args=(engine, url, org_id, clock))
+    sender.start()
+    deadline = time.monotonic() + 10
+    while not sim.messages and time.monotonic() < deadline:
+        time.sleep(0.02)
+    message = sim.messages[-1]
+    read = hooks.status(message["wamid"], "read", clock.now(), message["to"], callback=str(iid))
+    assert post(receiver, hooks.webhook(PHONE_ID, statuses=[read])).json()["applied"] == 1
+    assert interaction(engine, iid).status_envio == "LIDO"
+    sender.join()
+    row = interaction(engine, iid)
+    assert (row.status_envio, row.whatsapp_message_id, row.envio_tentativas) == (
+        "LIDO",
+        message["wamid"],
+        1,
+    )
+    assert row.data_envio is not None and row.envio_reservado_data is None
+
+
+def test_the_service_hubs_chat_message_follows_its_interaction(engine, receiver, simulator):
+    sim, url, clock = simulator
+    org_id = whatsapp_org(engine)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "UPDATE organizations SET configuracao = configuracao"
+                ' || \'{"recursos": {"hubAtendimentos": {"acesso": true}}}\' WHERE id = :o'
+            ),
+            {"o": org_id},
+        )
+    iid, wamid, to = sent_message(engine, simulator, org_id)
+    at = clock.now().replace(microsecond=0)
+    failed = hooks.status(wamid, "failed", at, to, error=(131049, "Healthy ecosystem"))
+    post(receiver, hooks.webhook(PHONE_ID, statuses=[failed]))
+    with engine.connect() as conn:
+        chat = conn.execute(
+            sa.text("SELECT * FROM chat_messages WHERE organizacao_id = :o AND interacao_id = :i"),
+            {"o": org_id, "i": iid},
+        ).one()
+    assert (chat.status, chat.whatsapp_message_id, chat.erro_codigo, chat.data_falha) == (
+        "FALHOU",
+        wamid,
+        "131049",
+        at,
+    )
