@@ -6,8 +6,9 @@ quiet hours). A row left in ENVIANDO — a crash between claim and answer, or a 
 the request was written (``erro_codigo = RESULTADO_DESCONHECIDO``) — is never claimed again:
 it may have been delivered, so it waits for reconciliation: the status webhook's
 ``biz_opaque_callback_data`` carries the interaction id and resolves it (messaging.delivery);
-if no status comes, the ``whatsapp_no_stuck_sends`` check pages someone. Claims use ``FOR UPDATE SKIP LOCKED`` and commit before any HTTP call,
-so parallel dispatchers never take the same row.
+if no status comes, the ``whatsapp_no_stuck_sends`` check pages someone. Claims use ``FOR
+UPDATE SKIP LOCKED`` and commit before any HTTP call, so parallel dispatchers never take the
+same row.
 
 These are short transactions of their own, without the organization's advisory lock: a
 dispatcher must not hold the sync back while it waits on Meta.
