@@ -7,8 +7,8 @@ Meta calls it the way its Cloud API documents:
   (``WHATSAPP_WEBHOOK_VERIFY_TOKEN``), else 403.
 - ``POST /webhooks/whatsapp`` for every batch of statuses and customer messages, signed with
   ``X-Hub-Signature-256: sha256=<hex HMAC-SHA256 of the raw body, keyed by the app secret>``
-  (``WHATSAPP_APP_SECRET``). A missing or wrong signature is answered 401 before anything is
-  read from the body, and nothing is stored. A verified body is stored as received with its
+  (``WHATSAPP_APP_SECRET``). A missing or wrong signature is answered 401 before the body is
+  parsed, and nothing is stored. A verified body is stored as received with its
   events and applied (messaging.webhook_store); Meta gets 200 once that is committed, 500 when
   applying failed (the body and its events are stored anyway; Meta retries and the retry
   applies what is pending), 503 when the database is unreachable (nothing stored).
