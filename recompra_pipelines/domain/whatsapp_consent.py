@@ -135,13 +135,15 @@ def consent_skip(
     return None
 
 
-def phone_from_wa_id(wa_id: str) -> str:
-    """The E.164 phone of a WhatsApp id, as clients store it (``clients.telefone_e164``).
+def phone_from_wa_id(wa_id: str | None) -> str | None:
+    """The E.164 phone of a WhatsApp id, as clients store it (``clients.telefone_e164``), or
+    None when the id is not a phone number (Meta's business-scoped user ids, ``US.13491…``).
 
     A Brazilian mobile registered before the ninth digit still has an 8-digit wa_id
     (``55 34 9999 8888``); reading it through our phone rules gives it back its 9, so the
     customer's opt-out matches the client stored with it. Other countries are kept as sent.
     """
-    digits = "".join(c for c in wa_id if c.isdigit())
-    phone = parse_brazilian_phone("+" + digits)
-    return phone.e164 if phone else "+" + digits
+    if not wa_id or not wa_id.isdigit() or not 8 <= len(wa_id) <= 15:
+        return None
+    phone = parse_brazilian_phone("+" + wa_id)
+    return phone.e164 if phone else "+" + wa_id

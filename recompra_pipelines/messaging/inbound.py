@@ -112,6 +112,8 @@ def apply_messages(
 def _apply(conn: sa.Connection, owner: Any, message: StoredMessage) -> None:
     org_id = owner.organizacao_id
     phone = phone_from_wa_id(message.wa_id)
+    if phone is None:
+        return  # not a phone number: no consent or chat to attach it to (the event is kept)
     texts = message_texts(message.content)
     keyword = ConsentSettings.parse(owner.configuracao).match(texts)
     if keyword is not None:

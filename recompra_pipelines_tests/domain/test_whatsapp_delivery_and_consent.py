@@ -123,6 +123,7 @@ def test_wa_ids_without_the_ninth_digit_are_the_clients_phone():
     # DDD 55 (Rio Grande do Sul) is not mistaken for the country code.
     assert phone_from_wa_id("555599998888") == "+5555999998888"
     assert phone_from_wa_id("16505551234") == "+16505551234"
+    assert phone_from_wa_id("US.13491208655302741918") is None  # a business-scoped user id
 
 
 def test_a_payload_is_read_into_keyed_events_and_bad_parts_are_named():
