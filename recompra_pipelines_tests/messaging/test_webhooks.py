@@ -5,12 +5,20 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 import sqlalchemy as sa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
+from recompra_pipelines.domain.whatsapp_delivery import (
+    DeliveryState,
+    MetaStatus,
+    StatusEvent,
+    advance,
+)
 from recompra_pipelines.messaging import delivery
 from recompra_pipelines.messaging.outbox import UNKNOWN_RESULT
 from recompra_pipelines.messaging.webhook_receiver import (
@@ -404,3 +412,82 @@ def test_the_service_hubs_chat_message_follows_its_interaction(engine, receiver,
         "131049",
         at,
     )
+
+
+STATES = ("sent", "delivered", "read", "failed")
+
+
+@settings(
+    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.lists(st.tuples(st.sampled_from(STATES), st.integers(0, 120)), min_size=1, max_size=5),
+    st.randoms(use_true_random=False),
+)
+def test_any_delivery_order_repetition_and_batching_stores_the_same_state(engine, reports, rng):
+    """However Meta orders, repeats and groups the statuses of one message, the interaction
+    ends in the state the pure merge gives for the distinct statuses, each stored once."""
+    org_id = whatsapp_org(engine)
+    iid = new_interaction(engine, org_id, new_client(engine, org_id))
+    wamid, at = hooks.new_wamid(), datetime.now(UTC).replace(microsecond=0)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "UPDATE interactions SET status_envio = 'ENVIADO', whatsapp_message_id = :w,"
+                " data_execucao = :at WHERE id = :i"
+            ),
+            {"w": wamid, "at": at, "i": iid},
+        )
+    distinct = {state: seconds for state, seconds in reports}  # Meta: one per (wamid, status)
+    bodies = [
+        hooks.encode(
+            hooks.webhook(
+                PHONE_ID,
+                statuses=[
+                    hooks.status(
+                        wamid,
+                        state,
+                        at + timedelta(seconds=seconds),
+                        "5534999998888",
+                        callback=str(iid),
+                        error=(131049, "Healthy ecosystem") if state == "failed" else None,
+                    )
+                ],
+            )
+        )
+        for state, seconds in distinct.items()
+    ]
+    deliveries = bodies * 2
+    rng.shuffle(deliveries)
+    while deliveries:
+        size = rng.randint(1, len(deliveries))
+        store_and_apply(engine, deliveries[:size])
+        deliveries = deliveries[size:]
+    expected = DeliveryState("ENVIADO", wamid, accepted_at=at)
+    for state, seconds in distinct.items():
+        error = ("131049", "Healthy ecosystem") if state == "failed" else (None, None)
+        expected = advance(
+            expected, StatusEvent(wamid, MetaStatus(state), at + timedelta(seconds=seconds), *error)
+        )
+    row = interaction(engine, iid)
+    assert (
+        row.status_envio,
+        row.data_entrega,
+        row.data_leitura,
+        row.data_falha,
+        row.erro_codigo,
+    ) == (
+        expected.status,
+        expected.delivered_at,
+        expected.read_at,
+        expected.failed_at,
+        expected.error_code,
+    )
+    with engine.connect() as conn:
+        assert conn.scalar(
+            sa.text(
+                "SELECT count(*) FROM whatsapp_eventos WHERE whatsapp_message_id = :w"
+                " AND aplicado_em IS NOT NULL"
+            ),
+            {"w": wamid},
+        ) == len(distinct)
