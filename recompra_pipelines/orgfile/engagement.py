@@ -185,11 +185,16 @@ class CashbackProgramConfig(_Model):
 # ----------------------------------------------------------------------------- WhatsApp
 
 
+# `whatsapp.connection.type` in an org file (omitted: the Cloud API).
+CLOUD_API = "cloud-api"
+INTERNAL_GATEWAY = "internal-gateway"
+
+
 class WhatsAppConnectionConfig(_Model):
     """A Cloud API phone number. Give the token itself or, better, the environment variable
     holding it (``token_env``), so the file can be committed without the secret."""
 
-    type: Literal["cloud-api"] = "cloud-api"
+    type: Literal[CLOUD_API] = CLOUD_API
     phone_number_id: GraphId
     business_account_id: GraphId
     token: SecretStr | None = None
@@ -218,7 +223,7 @@ class InternalGatewayConnectionConfig(_Model):
     with the rendered text). Its secret is never in the file nor in the database: only the
     name of the environment variable that holds it, read by the process that sends."""
 
-    type: Literal["internal-gateway"]
+    type: Literal[INTERNAL_GATEWAY]
     gateway_url: str = Field(pattern=r"^https?://[^\s/]+(/\S*)?$")
     secret_env: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     session_id: str = Field(min_length=1, max_length=200, pattern=r"^\S+$")
@@ -230,12 +235,12 @@ class InternalGatewayConnectionConfig(_Model):
 
 def _connection_kind(value: Any) -> str:
     kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
-    return kind or "cloud-api"
+    return kind or CLOUD_API
 
 
 Connection = Annotated[
-    Annotated[WhatsAppConnectionConfig, Tag("cloud-api")]
-    | Annotated[InternalGatewayConnectionConfig, Tag("internal-gateway")],
+    Annotated[WhatsAppConnectionConfig, Tag(CLOUD_API)]
+    | Annotated[InternalGatewayConnectionConfig, Tag(INTERNAL_GATEWAY)],
     Discriminator(
         _connection_kind,
         custom_error_type="connection_type",

@@ -43,6 +43,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from recompra_pipelines.domain.whatsapp_dispatch import ConnectionType
 from recompra_pipelines.simulators import whatsapp_webhooks as hooks
 from recompra_pipelines.simulators.serving import serve_in_thread
 
@@ -171,7 +172,7 @@ class WhatsAppSimulator:
     def register_org_file(self, org_file: Any) -> None:
         """The number and templates of an ``OrgFile``'s ``whatsapp`` section."""
         whatsapp = org_file.whatsapp
-        if whatsapp is None or whatsapp.connection.type != "cloud-api":
+        if whatsapp is None or whatsapp.connection.connection_type is not ConnectionType.CLOUD_API:
             return
         self.register_number(
             whatsapp.connection.phone_number_id, whatsapp.connection.token.get_secret_value()
@@ -266,11 +267,8 @@ class WhatsAppSimulator:
         webhooks = self._webhooks
         if webhooks is None:
             return
-        to, callback, timeline = (
-            payload["to"],
-            payload.get("biz_opaque_callback_data"),
-            webhooks.timeline,
-        )
+        to, timeline = payload["to"], webhooks.timeline
+        callback = payload.get("biz_opaque_callback_data")
 
         def post(state: str, delay: float, error: tuple[int, str] | None = None) -> None:
             moment = at + timedelta(seconds=delay)

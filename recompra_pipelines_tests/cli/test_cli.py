@@ -105,6 +105,33 @@ def test_org_apply_reports_every_problem_with_its_field(tmp_path, monkeypatch):
         assert expected in result.output, expected
 
 
+def test_org_apply_names_the_whatsapp_fields_at_fault(tmp_path):
+    path = tmp_path / "gateway.yaml"
+    path.write_text(
+        "id: loja-gw\nname: Loja\n"
+        "whatsapp:\n"
+        "  connection: {type: internal-gateway, gateway_url: 'ftp://gw', session_id: s1}\n"
+        "  consent: {opt_out_keywords: [PARAR], opt_in_keywords: ['parar!'],"
+        " unreachable_suppression_days: -1}\n"
+    )
+    result = CliRunner().invoke(main, ["org", "apply", str(path)])
+    assert result.exit_code != 0
+    for expected in (
+        "whatsapp.connection.internal-gateway.gateway_url:",
+        "whatsapp.connection.internal-gateway.secret_env: Field required",
+        "whatsapp.consent.unreachable_suppression_days:",
+    ):
+        assert expected in result.output, expected
+    path.write_text(
+        "id: loja-gw\nname: Loja\nwhatsapp:\n"
+        "  connection: {type: sms}\n"
+        "  consent: {opt_out_keywords: [PARAR], opt_in_keywords: ['parar!']}\n"
+    )
+    result = CliRunner().invoke(main, ["org", "apply", str(path)])
+    assert "connection type must be cloud-api (default) or internal-gateway" in result.output
+    assert "parar cannot be both an opt-out and an opt-in keyword" in result.output
+
+
 def test_org_apply_rejects_unreadable_files(tmp_path):
     path = tmp_path / "broken.yaml"
     path.write_text("id: [unclosed")
