@@ -106,13 +106,17 @@ def connect_args(url: str | sa.URL, timeouts: DatabaseTimeouts = DatabaseTimeout
     return {name: value for name, value in args.items() if name not in query}
 
 
-def create_crm_engine(url: str, timeouts: DatabaseTimeouts = DatabaseTimeouts()) -> sa.Engine:
-    """The CRM engine. Errors never carry statement parameters (they can hold tokens)."""
-    return sa.create_engine(
-        with_psycopg_driver(url),
-        pool_pre_ping=True,
-        pool_size=2,
-        max_overflow=2,
-        hide_parameters=True,
-        connect_args=connect_args(url, timeouts),
-    )
+def create_crm_engine(
+    url: str, timeouts: DatabaseTimeouts = DatabaseTimeouts(), **options
+) -> sa.Engine:
+    """The CRM engine. A run holds one connection at a time (steps run in series), hence the
+    small pool; a long-lived service such as the webhook receiver passes its own ``options``.
+    Errors never carry statement parameters (they can hold tokens)."""
+    settings = {
+        "pool_pre_ping": True,
+        "pool_size": 2,
+        "max_overflow": 2,
+        "hide_parameters": True,
+        "connect_args": connect_args(url, timeouts),
+    } | options
+    return sa.create_engine(with_psycopg_driver(url), **settings)

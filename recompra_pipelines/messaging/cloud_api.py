@@ -37,8 +37,8 @@ MAX_RESPONSE_BYTES = 1_000_000
 # A wamid is up to 128 characters.
 MAX_WAMID_LENGTH = 256
 
-# Raised before a byte of the request could have reached Meta.
-_NOT_SENT = (
+# Raised before a byte of the request could have reached the server.
+REQUEST_NOT_SENT = (
     httpx.ConnectError,
     httpx.ConnectTimeout,
     httpx.PoolTimeout,
@@ -120,17 +120,17 @@ class CloudApiClient:
                 content = read_body(response, deadline, MAX_RESPONSE_BYTES)
             finally:
                 response.close()
-        except _NOT_SENT as error:
+        except REQUEST_NOT_SENT as error:
             return SendResult(
                 Outcome.RETRY,
                 error_code="CONEXAO",
-                error_message=_redact(f"{type(error).__name__}: {error}", connection.token),
+                error_message=redact(f"{type(error).__name__}: {error}", connection.token),
             )
         except (httpx.TransportError, DeadlineExceeded, BodyTooLarge) as error:
             return SendResult(
                 Outcome.UNKNOWN,
                 error_code="SEM_RESPOSTA",
-                error_message=_redact(
+                error_message=redact(
                     f"{type(error).__name__} after the request was sent: {error}",
                     connection.token,
                 ),
@@ -173,9 +173,11 @@ def _result(status: int, content: bytes, token: str) -> SendResult:
         classify_graph_error(status, code),
         http_status=status,
         error_code=str(code) if code is not None else f"HTTP_{status}",
-        error_message=_redact(f"HTTP {status}: {storable_text(text)}", token),
+        error_message=redact(f"HTTP {status}: {storable_text(text)}", token),
     )
 
 
-def _redact(text: str, token: str) -> str:
+def redact(text: str, token: str) -> str:
+    """An error text safe to keep: the secret replaced (in every spelling a server may echo
+    it in), the length bounded."""
     return Redactor([token]).text(text)[:MAX_ERROR_TEXT]

@@ -144,8 +144,10 @@ class OrgFile(EngagementConfig):
             for key in CONNECTORS[self.integration.type].secret_keys:
                 if isinstance(extra.get(env_key(key)), str):
                     references[f"integration.{env_key(key)}"] = extra[env_key(key)]
-        if self.whatsapp is not None and self.whatsapp.connection.token_env:
-            references["whatsapp.connection.token_env"] = self.whatsapp.connection.token_env
+        connection = self.whatsapp.connection if self.whatsapp is not None else None
+        for field in ("token_env", "secret_env"):  # a Cloud API token, a gateway's secret
+            if getattr(connection, field, None):
+                references[f"whatsapp.connection.{field}"] = getattr(connection, field)
         return references
 
     def secret_values(self) -> list[str]:
@@ -156,8 +158,9 @@ class OrgFile(EngagementConfig):
             extra = self.integration.model_extra or {}
             values += [str(extra[key]) for key in CONNECTORS[self.integration.type].secret_keys
                        if extra.get(key)]  # fmt: skip
-        if self.whatsapp is not None and self.whatsapp.connection.token is not None:
-            values.append(self.whatsapp.connection.token.get_secret_value())
+        token = getattr(self.whatsapp.connection, "token", None) if self.whatsapp else None
+        if token is not None:
+            values.append(token.get_secret_value())
         return [value.strip() for value in values if value.strip()]
 
     @field_validator("timezone")
