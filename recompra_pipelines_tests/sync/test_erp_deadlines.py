@@ -9,9 +9,11 @@ from datetime import date
 import dagster as dg
 import sqlalchemy as sa
 
+from recompra_pipelines.connectors.http import FetchSettings
 from recompra_pipelines.db.org_writer import apply_org_file
 from recompra_pipelines.orgfile.organization import OrgFile
 from recompra_pipelines.resources.erp import ErpConnectors
+from recompra_pipelines.sync import steps
 from recompra_pipelines_tests.connectors.test_cardapio_web import cw_simulator, new_cw_org
 from recompra_pipelines_tests.helpers import count, materialize_day, metadata, new_org
 from recompra_pipelines_tests.loopback import trickling_http
@@ -34,6 +36,7 @@ def test_a_trickling_erp_fails_the_run_at_the_deadline_and_the_next_run_starts(
     engine, database_url, erp_simulator, instance
 ):
     simulator, simulator_url = erp_simulator
+    fetch = dg.AssetSelection.assets("erp_raw_extract")  # the step that waits on the ERP
     with trickling_http(byte_every_seconds=0.05) as (url, arrivals):
         org_id, token = new_org(engine, url)
         result = materialize_day(
@@ -42,6 +45,7 @@ def test_a_trickling_erp_fails_the_run_at_the_deadline_and_the_next_run_starts(
             org_id,
             DAY,
             raise_on_error=False,
+            selection=fetch,
             erp=impatient_erp(request_deadline_seconds=0.5, fetch_deadline_seconds=1.5),
         )
 
@@ -75,43 +79,44 @@ def test_a_trickling_erp_fails_the_run_at_the_deadline_and_the_next_run_starts(
                 }
             ),
         )
-    assert materialize_day(instance, database_url, org_id, DAY).success
-    assert count(engine, "SELECT count(*) FROM sales WHERE organizacao_id = :o", o=org_id) >= 5
+    following = materialize_day(instance, database_url, org_id, DAY, selection=fetch)
+    assert following.success and metadata(following, "erp_raw_extract")["new_content"]
 
 
 def test_a_cardapio_web_day_longer_than_the_deadline_keeps_what_it_got_and_leaves_the_rest_pending(
-    engine, database_url, cw_simulator, instance
+    engine, cw_simulator
 ):
     simulator, url = cw_simulator
     org_id, merchant_id = new_cw_org(engine, url)
     simulator.configure(merchant_id, orders_per_day=6)
-    with engine.begin() as conn:  # 2 details at once, then one every 30 s
-        conn.execute(
-            sa.text(
-                "UPDATE organizations SET integracao_configuracao ="
-                " integracao_configuracao || '{\"details_per_minute\": 2}' WHERE id = :o"
-            ),
-            {"o": org_id},
-        )
+    limit_details(engine, org_id, per_minute=2)  # 2 details at once, then one every 30 s
     day = date(2026, 11, 20)
 
-    first = materialize_day(
-        instance, database_url, org_id, day, erp=impatient_erp(fetch_deadline_seconds=5)
-    )
+    first = steps.fetch_raw_extract(engine, org_id, day, FetchSettings(fetch_deadline_seconds=5))
 
-    assert first.success
-    assert metadata(first, "erp_raw_extract")["pending_records"] == 4
-    assert count(engine, "SELECT count(*) FROM sales WHERE organizacao_id = :o", o=org_id) == 2
+    # Waiting 30 s for the third detail would pass the deadline: it is not even tried.
+    assert first.pending == 4
+    assert len(simulator_detail_calls(simulator, merchant_id)) == 2
+    limit_details(engine, org_id, per_minute=6000)  # the next run gets the rest
+    second = steps.fetch_raw_extract(engine, org_id, day, FetchSettings())
+    assert second.pending == 0
+    assert len(simulator_detail_calls(simulator, merchant_id)) == 6  # the first two reused
 
-    with engine.begin() as conn:  # the merchant's limit is raised: the next run gets the rest
+
+def limit_details(engine, org_id: str, per_minute: int) -> None:
+    with engine.begin() as conn:
         conn.execute(
             sa.text(
-                "UPDATE organizations SET integracao_configuracao ="
-                " integracao_configuracao || '{\"details_per_minute\": 6000}' WHERE id = :o"
+                "UPDATE organizations SET integracao_configuracao = integracao_configuracao"
+                " || jsonb_build_object('details_per_minute', :n) WHERE id = :o"
             ),
-            {"o": org_id},
+            {"o": org_id, "n": per_minute},
         )
-    second = materialize_day(instance, database_url, org_id, day)
-    assert second.success
-    assert metadata(second, "erp_raw_extract")["pending_records"] == 0
-    assert count(engine, "SELECT count(*) FROM sales WHERE organizacao_id = :o", o=org_id) == 6
+
+
+def simulator_detail_calls(simulator, merchant_id: str) -> list:
+    return [
+        r
+        for r in simulator.requests
+        if r["merchant_id"] == merchant_id and r["family"] == "details" and r["status"] == 200
+    ]
