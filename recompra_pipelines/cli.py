@@ -177,6 +177,8 @@ def sync(org_id: str, day) -> None:
     if not summary.success:
         raise click.ClickException(f"sync of {org_id} {day.date()} failed: {summary.error}")
     click.echo(format_table([summary.row()], SyncSummary.COLUMNS))
+    for warning in summary.warnings:
+        click.echo(f"warning: {warning}", err=True)
 
 
 @main.group()

@@ -26,6 +26,9 @@ class SyncSummary:
     cancelled: int
     quarantined: int
     error: str | None = None
+    # Checks that did not pass on a run that did (WARN: quarantined records, a suspended
+    # WhatsApp number, …), one line each.
+    warnings: tuple[str, ...] = ()
 
     COLUMNS = (
         "org",
@@ -97,7 +100,17 @@ def sync_partition(
         unchanged=sales["unchanged"],
         cancelled=sales["cancelled"],
         quarantined=quarantined,
+        warnings=tuple(
+            _check_line(e) for e in result.get_asset_check_evaluations() if not e.passed
+        ),
     )
+
+
+def _check_line(evaluation: dg.AssetCheckEvaluation) -> str:
+    """A check that did not pass, on one line: its description, else its figures."""
+    figures = ", ".join(f"{name}={value.value}" for name, value in evaluation.metadata.items())
+    said = one_line(evaluation.description or "") or f"did not pass ({figures})"
+    return f"{evaluation.check_name}: {said}"
 
 
 def failure_causes(result: dg.ExecuteInProcessResult) -> list[str]:

@@ -75,6 +75,20 @@ def test_a_failed_sync_ends_with_the_steps_own_error(engine, tmp_path, monkeypat
     )
 
 
+def test_a_sync_that_succeeds_with_failed_warnings_says_so(engine, erp_simulator, monkeypatch):
+    simulator, url = erp_simulator
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    org_id, token = new_org(engine, url)
+    simulator.configure(token, sales_per_day=10, malformed_records=2)
+
+    result = CliRunner().invoke(main, ["sync", "--org", org_id, "--date", "2026-11-18"])
+
+    assert result.exit_code == 0
+    [warning] = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert warning.startswith("warning: erp_quarantine_rate: did not pass (")
+    assert "quarantined=2" in warning
+
+
 def _apply(path: Path) -> str:
     result = CliRunner().invoke(main, ["org", "apply", str(path)])
     assert result.exit_code == 1
