@@ -84,9 +84,6 @@ class Redactor:
         self._forms = sorted(forms, key=len, reverse=True)
         self._byte_forms = [form.encode() for form in self._forms]
 
-    def __bool__(self) -> bool:
-        return bool(self._forms)
-
     def text(self, value: str) -> str:
         for form in self._forms:
             if form in value:
