@@ -48,6 +48,7 @@ WITH staged AS (
           SELECT 1 FROM sales sa
           WHERE sa.organizacao_id = s.organizacao_id AND sa.integracao_tipo = s.integracao_tipo
             AND sa.id_externo = s.id_externo AND sa.hash_conteudo = s.hash_conteudo
+            AND sa.data_remocao IS NULL
             AND sa.cliente_id IS NOT DISTINCT FROM s.cliente_id
             AND sa.vendedor_id IS NOT DISTINCT FROM v.id
             AND sa.parceiro_id IS NOT DISTINCT FROM p.id)
@@ -117,10 +118,20 @@ upserted AS (
         data_cancelamento = CASE WHEN excluded.valida THEN NULL
                                  WHEN sa.valida THEN now() ELSE sa.data_cancelamento END,
         validade_revisao = sa.validade_revisao + CASE WHEN sa.cancelada AND excluded.valida THEN 1 ELSE 0 END,
+        -- An edit of a valid sale's value: what it earned is decided again.
+        conteudo_revisao = sa.conteudo_revisao
+            + CASE WHEN sa.valida AND NOT sa.cancelada AND excluded.valida
+                        AND sa.valor_total <> excluded.valor_total THEN 1 ELSE 0 END,
+        -- Listed again: no longer absent, no longer removed (a removed sale was cancelled,
+        -- so valid again it is a new revision).
+        ausente_desde = NULL,
+        data_remocao = NULL,
+        remocao_motivo = NULL,
         hash_conteudo = excluded.hash_conteudo,
         extracao_id = excluded.extracao_id,
         data_atualizacao = now()
     WHERE sa.hash_conteudo IS DISTINCT FROM excluded.hash_conteudo
+       OR sa.data_remocao IS NOT NULL
        OR sa.cliente_id IS DISTINCT FROM excluded.cliente_id
        OR sa.vendedor_id IS DISTINCT FROM excluded.vendedor_id
        OR sa.parceiro_id IS DISTINCT FROM excluded.parceiro_id

@@ -225,6 +225,16 @@ sales = sa.Table(
     # Bumped each time a cancelled sale becomes valid again, so its effects (keyed by sale and
     # revision) happen again exactly once.
     sa.Column("validade_revisao", sa.Integer, nullable=False, server_default="0"),
+    # Bumped each time the ERP edits the value of a valid sale, so what it earned is decided
+    # again (the old accrual reversed, the new one accrued) exactly once per revision.
+    sa.Column("conteudo_revisao", sa.Integer, nullable=False, server_default="0"),
+    # A sale the ERP stopped listing: since when its complete answers for the day lack it
+    # (cleared when it is listed again), and once that is confirmed, when it was removed and
+    # why (its effects are then reversed like a cancellation's; it comes back as a new
+    # revision if it reappears).
+    sa.Column("ausente_desde", Timestamp, nullable=True),
+    sa.Column("data_remocao", Timestamp, nullable=True),
+    sa.Column("remocao_motivo", sa.Text, nullable=True),
     # Hash of the sale's ERP content (fields and items): unchanged content is never rewritten.
     sa.Column("hash_conteudo", sa.Text, nullable=False),
     sa.Column("extracao_id", sa.Uuid, nullable=True),
