@@ -44,6 +44,7 @@ from recompra_pipelines.domain.cashback import (
     ReversibleLot,
     accrual_amount,
     expiry_cutoff,
+    rate_amount,
     local_midnight,
     lot_expiry,
     redemption_cap,
@@ -634,10 +635,19 @@ class CampaignGrant:
     amount: Decimal
     expires_on: date | None
     sale_id: UUID | None = None
+    # The sale's content revision the amount was decided on (a PERCENTUAL of its value).
+    sale_content_revision: int = 0
 
     @property
     def key(self) -> str:
-        return f"campanha:{self.campaign_id}:interacao:{self.interaction_id}"
+        return campaign_grant_key(self.campaign_id, self.interaction_id, self.sale_content_revision)
+
+
+def campaign_grant_key(campaign_id: object, interaction_id: object, content_revision: int) -> str:
+    """``campanha:<campaign>:interacao:<interaction>[.c<content revision>]``."""
+    return f"campanha:{campaign_id}:interacao:{interaction_id}" + content_revision_suffix(
+        content_revision
+    )
 
 
 def grant_campaign_cashbacks(
@@ -682,7 +692,8 @@ def grant_campaign_cashbacks(
             row.id: row
             for row in conn.execute(
                 sa.text(
-                    "SELECT id, valor_total, validade_revisao FROM sales WHERE organizacao_id = :org"
+                    "SELECT id, valor_total, validade_revisao, conteudo_revisao FROM sales"
+                    " WHERE organizacao_id = :org"
                     " AND id = ANY(:ids) AND valida AND NOT cancelada"
                 ),
                 {"org": org_id, "ids": sale_ids},
@@ -714,6 +725,7 @@ def grant_campaign_cashbacks(
                 "venda_id": grant.sale_id,
                 "venda_valor": sale.valor_total,
                 "venda_revisao": sale.validade_revisao,
+                "venda_conteudo_revisao": sale.conteudo_revisao,
             }
         entry = books[(program.id, grant.client_id)].accrue(
             amount,
@@ -726,6 +738,107 @@ def grant_campaign_cashbacks(
         granted[grant.key] = entry.id
     _write_books(conn, org_id, books, now)
     return [granted.get(grant.key) for grant in grants]
+
+
+# The day's sale-tied campaign cashback that no longer holds while its sale stays valid:
+# its interaction was withdrawn because the sale changed, or the sale's value was edited
+# and the campaign gives a percentage of it.
+_STALE_CAMPAIGN_GRANTS = sa.text(
+    """
+    SELECT t.id, t.programa_id, t.cliente_id, t.valor, t.valor_restante, t.status,
+           t.venda_id, t.venda_valor, t.venda_revisao, t.campanha_id, t.expiracao_data,
+           t.data_efetivacao, t.metadados->>'interacao_id' AS interacao_id,
+           p.cancelamento_consumido_politica AS politica,
+           s.valor_total, s.validade_revisao, s.conteudo_revisao,
+           c.cashback_geracao_tipo, c.cashback_geracao_valor,
+           CASE WHEN i.status_envio = 'IGNORADO' AND i.erro_codigo = :withdrawn_code
+                THEN :withdrawn ELSE :edited END AS motivo,
+           COALESCE((SELECT sum(a.valor)
+                     FROM cashback_program_transaction_allocations a
+                     JOIN cashback_program_transactions e ON e.id = a.transacao_id
+                     WHERE a.organizacao_id = :org AND a.lote_transacao_id = t.id
+                       AND e.tipo = 'EXPIRAÇÃO'), 0) AS expirado
+    FROM cashback_program_transactions t
+    JOIN sales s ON s.organizacao_id = t.organizacao_id AND s.id = t.venda_id
+    JOIN cashback_programs p ON p.organizacao_id = t.organizacao_id AND p.id = t.programa_id
+    JOIN campaigns c ON c.organizacao_id = t.organizacao_id AND c.id = t.campanha_id
+    LEFT JOIN interactions i
+      ON i.organizacao_id = t.organizacao_id AND i.id = CAST(t.metadados->>'interacao_id' AS uuid)
+    WHERE t.organizacao_id = :org AND s.data_referencia = :day AND t.tipo = 'ACÚMULO'
+      AND s.valida AND NOT s.cancelada AND t.venda_revisao = s.validade_revisao
+      AND NOT EXISTS (SELECT 1 FROM cashback_program_transactions r
+                      WHERE r.organizacao_id = :org AND r.chave_idempotencia = 'estorno:' || t.id::text)
+      AND ((i.status_envio = 'IGNORADO' AND i.erro_codigo = :withdrawn_code)
+           OR (COALESCE(t.venda_conteudo_revisao, 0) <> s.conteudo_revisao
+               AND c.cashback_geracao_ativo AND c.cashback_geracao_tipo = 'PERCENTUAL'))
+    ORDER BY t.data_efetivacao, t.id
+    """
+)
+
+
+def reconcile_campaign_grants(
+    conn: sa.Connection, org_id: str, day: date, now: datetime, withdrawn_code: str
+) -> LedgerCounts:
+    """Campaign cashback follows its interaction and its sale (the campaign step calls this
+    after withdrawing the interactions the day's sales no longer qualify for, recorded with
+    ``withdrawn_code``): a withdrawn interaction's cashback is reversed; a PERCENTUAL one
+    whose sale the ERP edited is decided again on the new value (``Book.revise``), keyed by
+    the sale's content revision. Cancelled, revised or removed sales are the sales
+    reconciliation's. The caller holds the organization lock."""
+    stale = conn.execute(
+        _STALE_CAMPAIGN_GRANTS,
+        {
+            "org": org_id,
+            "day": day,
+            "withdrawn_code": withdrawn_code,
+            "withdrawn": ReversalReason.INTERACTION_WITHDRAWN.value,
+            "edited": ReversalReason.SALE_EDITED.value,
+        },
+    ).all()
+    counts = LedgerCounts()
+    if not stale:
+        return counts
+    accounts = {(r.programa_id, r.cliente_id) for r in stale}
+    books = _open_books(conn, org_id, accounts, lots_for=accounts)
+    for r in stale:
+        book = books[(r.programa_id, r.cliente_id)]
+        new_amount = (
+            rate_amount(r.cashback_geracao_tipo, r.cashback_geracao_valor, r.valor_total)
+            if r.motivo == ReversalReason.SALE_EDITED
+            else ZERO
+        )
+        if new_amount <= 0:
+            entry = book.reverse(_reversible(r), r.politica, _reversal_attributes(r))
+            counts.reversals += 1
+            counts.reversed -= entry.amount
+            counts.written_off += entry.written_off
+            continue
+        reversal, _ = book.revise(
+            _reversible(r),
+            new_amount,
+            r.politica,
+            reversal=_reversal_attributes(r),
+            accrual={
+                "chave_idempotencia": campaign_grant_key(
+                    r.campanha_id, r.interacao_id, r.conteudo_revisao
+                ),
+                "campanha_id": r.campanha_id,
+                "metadados": {"ator": "CAMPANHA", "interacao_id": r.interacao_id},
+                "venda_id": r.venda_id,
+                "venda_valor": r.valor_total,
+                "venda_revisao": r.validade_revisao,
+                "venda_conteudo_revisao": r.conteudo_revisao,
+                "data_efetivacao": r.data_efetivacao,
+            },
+            expires_at=r.expiracao_data,
+            effective_at=r.data_efetivacao,
+        )
+        counts.revisions += 1
+        counts.reversed -= reversal.amount
+        counts.written_off += reversal.written_off
+        counts.accrued += new_amount
+    _write_books(conn, org_id, books, now)
+    return counts
 
 
 def grant_campaign_cashback(
@@ -881,6 +994,7 @@ __all__ = [
     "expire_due_lots",
     "grant_campaign_cashback",
     "grant_campaign_cashbacks",
+    "reconcile_campaign_grants",
     "reconcile_sales",
     "redeem",
 ]
