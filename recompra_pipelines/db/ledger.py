@@ -44,9 +44,9 @@ from recompra_pipelines.domain.cashback import (
     ReversibleLot,
     accrual_amount,
     expiry_cutoff,
-    rate_amount,
     local_midnight,
     lot_expiry,
+    rate_amount,
     redemption_cap,
 )
 from recompra_pipelines.domain.parsing import quantize_money
