@@ -16,6 +16,7 @@ from recompra_pipelines.domain.campaign_rules import (
     PURCHASE_TRIGGERS,
     SKIP_REASONS,
     WITHDRAWN_SALE_CANCELLED,
+    WITHDRAWN_SALE_REMOVED,
     Campaign,
     Decision,
     PastInteraction,
@@ -332,7 +333,9 @@ def cancel_interactions_of_cancelled_sales(conn: sa.Connection, org_id: str, day
         sa.text(
             """
             UPDATE interactions i
-               SET status_envio = 'IGNORADO', erro_codigo = :code, erro_envio = :reason,
+               SET status_envio = 'IGNORADO',
+                   erro_codigo = CASE WHEN s.data_remocao IS NULL THEN :code ELSE :removed_code END,
+                   erro_envio = CASE WHEN s.data_remocao IS NULL THEN :reason ELSE :removed END,
                    data_atualizacao = now()
               FROM sales s
              WHERE s.organizacao_id = :org AND s.data_referencia = :day AND s.cancelada
@@ -344,6 +347,8 @@ def cancel_interactions_of_cancelled_sales(conn: sa.Connection, org_id: str, day
             "day": day,
             "code": WITHDRAWN_SALE_CANCELLED,
             "reason": SKIP_REASONS[WITHDRAWN_SALE_CANCELLED],
+            "removed_code": WITHDRAWN_SALE_REMOVED,
+            "removed": SKIP_REASONS[WITHDRAWN_SALE_REMOVED],
         },
     ).rowcount
 

@@ -34,14 +34,16 @@ DEFAULT_SEGMENT = "CLIENTES RECENTES"
 
 SKIP_FREQUENCY = "FREQUENCIA"
 SKIP_DAILY_CAP = "LIMITE_DIARIO"
-# Withdrawn before sending: the sale was cancelled, or the ERP changed it (value, buyer) so
-# that it no longer meets the campaign's trigger.
+# Withdrawn before sending: the sale was cancelled, vanished from the ERP, or the ERP changed
+# it (value, buyer) so that it no longer meets the campaign's trigger.
 WITHDRAWN_SALE_CANCELLED = "VENDA_CANCELADA"
+WITHDRAWN_SALE_REMOVED = "VENDA_REMOVIDA"
 WITHDRAWN_SALE_CHANGED = "VENDA_ALTERADA"
 SKIP_REASONS = {
     SKIP_FREQUENCY: "bloqueada pela regra de frequência da campanha",
     SKIP_DAILY_CAP: "limite diário de mensagens de marketing do cliente atingido",
     WITHDRAWN_SALE_CANCELLED: "a venda que disparou a interação foi cancelada",
+    WITHDRAWN_SALE_REMOVED: "a venda que disparou a interação sumiu das respostas do ERP",
     WITHDRAWN_SALE_CHANGED: "a venda mudou no ERP e não atende mais ao gatilho da campanha",
 }
 

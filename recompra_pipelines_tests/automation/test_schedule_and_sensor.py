@@ -176,7 +176,17 @@ def test_an_unchanged_erp_day_launches_no_run_until_it_changes(
     unchanged = _tick(instance, database_url, day + timedelta(minutes=5))
     assert key not in [r.partition_key for r in unchanged.run_requests]
 
+    # A sale that one answer lacked is removed only by a second answer: the day is synced
+    # again even though the ERP's answer has not changed.
     first_sale = simulator.sales_for(token, date(2026, 11, 20))[0]["id"]
+    absence = "UPDATE sales SET ausente_desde = {} WHERE organizacao_id = :o AND id_externo = :e"
+    with engine.begin() as conn:
+        conn.execute(sa.text(absence.format("now()")), {"o": org_id, "e": first_sale})
+    awaiting = _tick(instance, database_url, day + timedelta(minutes=5))
+    assert key in [r.partition_key for r in awaiting.run_requests]
+    with engine.begin() as conn:
+        conn.execute(sa.text(absence.format("NULL")), {"o": org_id, "e": first_sale})
+
     simulator.configure(token, overrides={first_sale: {"situacao": "04"}})
     changed = _tick(instance, database_url, day + timedelta(minutes=10))
     (again,) = [r for r in changed.run_requests if r.partition_key == key]

@@ -11,7 +11,12 @@ import pytest
 import sqlalchemy as sa
 
 from recompra_pipelines.connectors.cardapio_web.client import CardapioWebClient, day_window
-from recompra_pipelines.connectors.cardapio_web.envelope import order_records, read_day_extract
+from recompra_pipelines.connectors.cardapio_web.envelope import (
+    DayExtract,
+    history_is_complete,
+    order_records,
+    read_day_extract,
+)
 from recompra_pipelines.connectors.cardapio_web.mapper import map_order
 from recompra_pipelines.connectors.http import RetrySettings
 from recompra_pipelines.connectors.rate_limit import TokenBucket
@@ -144,6 +149,8 @@ def test_a_failed_detail_leaves_the_order_pending_for_the_next_run(
     stored = sales(engine, org_id)
     assert str(first) in stored
     assert stored[str(second)].valida and not stored[str(second)].cancelada
+    # Listed by the history, so not missing either: a pending order never starts to vanish.
+    assert stored[str(second)].ausente_desde is None
 
     simulator.configure(merchant_id, failing_details=set())
     result = materialize_day(instance, database_url, org_id, DAY)
@@ -252,6 +259,22 @@ def test_the_enforced_limit_answers_429_and_the_client_waits_it_out(cw_simulator
     assert read_day_extract(extract.text).failed_details == {
         str(simulator.orders_for(merchant_id, DAY)[2]["id"]): "HTTP 429 after 2 attempts"
     }
+
+
+def test_a_history_cut_short_is_not_a_complete_answer():
+    def page(number: int, total: int) -> dict:
+        pagination = {"current_page": number, "total_pages": total, "total_orders": 250}
+        return {"orders": [], "pagination": pagination}
+
+    def extract(*pages: dict) -> DayExtract:
+        return DayExtract(history_pages=list(pages), details=[], failed_details={"9": "HTTP 500"})
+
+    # Pending details do not make an answer partial: those orders are listed.
+    assert history_is_complete(extract(page(1, 3), page(2, 3), page(3, 3)))
+    assert not history_is_complete(extract(page(1, 3), page(2, 3)))
+    # More pages appeared while paging: the last announcement counts.
+    assert not history_is_complete(extract(page(1, 2), page(2, 3)))
+    assert not history_is_complete(extract())
 
 
 def test_the_fetch_window_is_the_organization_local_day():

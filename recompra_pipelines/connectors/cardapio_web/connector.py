@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 from recompra_pipelines.connectors.cardapio_web.client import CardapioWebClient
 from recompra_pipelines.connectors.cardapio_web.config import CardapioWebConfig
 from recompra_pipelines.connectors.cardapio_web.envelope import (
+    history_is_complete,
     order_records,
     pending_order_ids,
     read_day_extract,
@@ -58,6 +59,9 @@ class CardapioWebConnector:
 
     def pending_ids(self, text: str) -> list[str]:
         return pending_order_ids(text)
+
+    def answer_is_complete(self, text: str) -> bool:
+        return history_is_complete(read_day_extract(text))
 
     def map_record(self, record: Any, *, day: date, timezone: ZoneInfo) -> CanonicalSale:
         return map_order(record, day=day, timezone=timezone)

@@ -247,6 +247,13 @@ sales = sa.Table(
     sa.UniqueConstraint("id", "organizacao_id"),
     sa.Index("ix_sales_organizacao_id_data_referencia", "organizacao_id", "data_referencia"),
     sa.Index("ix_sales_cliente_id", "cliente_id"),
+    # The days with sales whose absence awaits a second ERP answer (the schedule syncs them).
+    sa.Index(
+        "ix_sales_ausencia_a_confirmar",
+        "organizacao_id",
+        "data_referencia",
+        postgresql_where=sa.text("ausente_desde IS NOT NULL AND data_remocao IS NULL"),
+    ),
 )
 
 sale_items = sa.Table(
@@ -374,6 +381,11 @@ erp_staging_extracts = sa.Table(
     sa.Column("linhas_troco_descartadas", sa.Integer, nullable=False),
     # The day's products, each code once (staging.PRODUCT_FIELDS), for the entity step.
     sa.Column("produtos", postgresql.JSON, nullable=False),
+    # Whether the extract lists every sale of the day (the connector says so and no record
+    # without an id was quarantined), and the ids it lists that are not staged (quarantined,
+    # pending): together with the staged ones, the sales present at the ERP.
+    sa.Column("resposta_completa", sa.Boolean, nullable=False),
+    sa.Column("ids_nao_carregados", postgresql.JSON, nullable=False),
     sa.Column("normalizado_em", Timestamp, nullable=False, server_default=sa.func.now()),
     prefixes=["UNLOGGED"],
 )
