@@ -243,8 +243,11 @@ def normalize_sales(engine: sa.Engine, org_id: str, day: date, now: datetime) ->
             staged=len(unchanged) + len(normalized),
             quarantined=len(quarantined),
             troco_dropped=len(repeated.dropped),
-            # A quarantined record without an id could be any sale: none can be missing.
-            complete=answer_is_complete(connector, extract.text)
+            # A quarantined record without an id could be any sale: none can be missing. An
+            # answer listing nothing at all looks the same when the ERP's database is down
+            # as when a day's sales were all deleted, and the first is far likelier.
+            complete=bool(records)
+            and answer_is_complete(connector, extract.text)
             and all(q.external_id for q in quarantined),
             listed_not_staged=tuple(
                 sorted({q.external_id for q in quarantined if q.external_id} | set(pending))

@@ -117,6 +117,12 @@ def test_a_failed_or_partial_answer_removes_nothing(engine, store):
     for _ in range(2):
         sales, ledger = _sync(engine, org_id)
         assert (sales.absent, sales.removed, ledger.reversals) == (0, 0, 0)
+    # An answer listing no sale at all: an outage looks just like it.
+    simulator.configure(token, extra_sales=[], empty_day_message="Nenhuma venda encontrada")
+    for _ in range(2):
+        sales, ledger = _sync(engine, org_id)
+        assert (sales.absent, sales.removed, ledger.reversals) == (0, 0, 0)
+    simulator.configure(token, empty_day_message=None)
     sale, available = _state(engine, org_id, "V")
     assert (sale.ausente_desde, sale.data_remocao, sale.valida) == (None, None, True)
     assert available == D("15.00")
