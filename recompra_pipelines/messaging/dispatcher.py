@@ -86,6 +86,7 @@ def dispatch_organization(
             {"org": org_id},
         ).one()
         counts.late_skipped = outbox.skip_late(conn, org_id, now, settings.max_lateness)
+        counts.skipped += outbox.skip_inactive_campaigns(conn, org_id, now)
         quiet = QuietHours.parse(org.configuracao)
         quiet_until = quiet.ends_after(now, ZoneInfo(org.fuso_horario)) if quiet else None
         if quiet_until is not None:

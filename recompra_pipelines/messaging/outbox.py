@@ -24,6 +24,8 @@ import sqlalchemy as sa
 
 UNKNOWN_RESULT = "RESULTADO_DESCONHECIDO"
 LATE = "ATRASADA"
+# The interaction's campaign was paused or deactivated before it went out.
+CAMPAIGN_INACTIVE = "CAMPANHA_INATIVA"
 
 # When an interaction becomes due: its retry/defer time, else its scheduled (date, block) in
 # the organization's timezone, else as soon as it exists (immediate campaigns).
@@ -83,6 +85,27 @@ def skip_late(conn: sa.Connection, org_id: str, now: datetime, max_lateness) -> 
             WHERE id IN ({query})"""
         ),
         {"org": org_id, "now": now, "late": max_lateness},
+    ).rowcount
+
+
+def skip_inactive_campaigns(conn: sa.Connection, org_id: str, now: datetime) -> int:
+    """Due interactions of a paused or deactivated campaign are IGNORADO, not sent: pausing a
+    campaign stops its queued messages. Skipped when due rather than when paused, so a
+    campaign paused and reactivated in between sends on time; one reactivated after its
+    messages were due finds them skipped (or, if no dispatcher ran meanwhile, past the
+    lateness allowance), never flushed all at once."""
+    query = _DUE_ROWS.format(
+        extra="AND EXISTS (SELECT 1 FROM campaigns ca WHERE ca.organizacao_id = i.organizacao_id"
+        " AND ca.id = i.campanha_id AND NOT ca.ativo) FOR UPDATE OF i SKIP LOCKED"
+    )
+    return conn.execute(
+        sa.text(
+            f"""UPDATE interactions SET status_envio = 'IGNORADO', erro_codigo = '{CAMPAIGN_INACTIVE}',
+                erro_envio = 'a campanha foi pausada ou desativada antes do envio',
+                data_atualizacao = now()
+            WHERE id IN ({query})"""
+        ),
+        {"org": org_id, "now": now},
     ).rowcount
 
 
