@@ -11,6 +11,8 @@ Create Date: 2026-12-02 12:00:00
   answers for its day, and when and why it was removed; erp_staging_extracts says whether its
   extract is complete and which listed ids it could not stage (staging is emptied: each
   org x day is restaged from its raw extract by its next run).
+- campaign_conversions.data_conversao_precisao: which time rule placed the sale after the
+  message (the sale's own precision).
 """
 
 import sqlalchemy as sa
@@ -43,6 +45,10 @@ def upgrade() -> None:
         "cashback_program_transactions",
         sa.Column("venda_conteudo_revisao", sa.Integer(), nullable=True),
     )
+    op.add_column(
+        "campaign_conversions",
+        sa.Column("data_conversao_precisao", sa.Text(), nullable=True),
+    )
     op.execute("DELETE FROM erp_staging_extracts")
     op.execute("DELETE FROM erp_staging_sales")
     op.add_column(
@@ -55,6 +61,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_column("campaign_conversions", "data_conversao_precisao")
     op.drop_column("erp_staging_extracts", "ids_nao_carregados")
     op.drop_column("erp_staging_extracts", "resposta_completa")
     op.drop_index("ix_sales_ausencia_a_confirmar", table_name="sales")
