@@ -59,7 +59,7 @@ ANALYZE clients; ANALYZE sales; ANALYZE sale_items; ANALYZE products;
 BARE_READ = """
 SELECT cliente_id, data_referencia, valor_total FROM sales
 WHERE organizacao_id = :org AND valida AND cliente_id IS NOT NULL
-  AND data_referencia >= :start AND data_referencia < :day
+  AND data_referencia > :start AND data_referencia <= :day
 """
 
 

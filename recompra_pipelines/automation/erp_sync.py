@@ -19,7 +19,10 @@ from recompra_pipelines.partitions import (
 )
 from recompra_pipelines.resources.crm_database import CrmDatabase
 from recompra_pipelines.sync import steps
-from recompra_pipelines.sync.organizations import active_integrated_organizations
+from recompra_pipelines.sync.organizations import (
+    active_integrated_organizations,
+    organizations_with_daily_work,
+)
 
 SYNC_TIMEZONE = "America/Sao_Paulo"
 IN_PROGRESS = [
@@ -165,25 +168,26 @@ def _partitions_in_progress(instance: dg.DagsterInstance) -> set[str]:
     default_status=dg.DefaultSensorStatus.RUNNING,
 )
 def organizations_sensor(context: dg.SensorEvaluationContext, crm_db: CrmDatabase):
-    """Registers a partition for every organization with an active ERP integration, and
-    syncs today at once for a newly registered one. Organizations are never unregistered
-    (Dagster keeps stale status for re-added keys); deactivated ones are skipped by the schedule."""
+    """Registers a partition for every organization with an active ERP integration, and syncs
+    today at once for a newly registered one; also for every organization the daily jobs have
+    work for (a cashback program or an active campaign), ERP or not. Organizations are never
+    unregistered (Dagster keeps stale status for re-added keys); deactivated ones are skipped
+    by the schedule."""
     registered = set(context.instance.get_dynamic_partitions(ORGANIZATIONS))
     with crm_db.engine.connect() as conn:
-        orgs = active_integrated_organizations(conn)
-    new = [org for org in orgs if org.id not in registered]
+        integrated = [o for o in active_integrated_organizations(conn) if o.id not in registered]
+        daily = [o for o in organizations_with_daily_work(conn) if o.id not in registered]
+    new = sorted({org.id for org in integrated} | {org.id for org in daily})
     if not new:
         return dg.SkipReason("no new organizations")
     now = datetime.now(UTC)
     return dg.SensorResult(
-        dynamic_partitions_requests=[
-            organization_partitions.build_add_request([org.id for org in new])
-        ],
+        dynamic_partitions_requests=[organization_partitions.build_add_request(new)],
         run_requests=[
             dg.RunRequest(
                 run_key=f"new-org:{org.id}",
                 partition_key=org_day_key(org.id, now.astimezone(org.timezone).date()),
             )
-            for org in new
+            for org in integrated
         ],
     )
