@@ -158,6 +158,9 @@ def _deliver(
         phone=send.client_phone,
         email=send.client_email,
         segmentation=send.client_segmentation,
+        favourite_product=send.client_favourite_product,
+        favourite_group=send.client_favourite_group,
+        cashback_lifetime_redeemed=send.client_cashback_redeemed,
     )
     try:
         message = render_message(

@@ -62,6 +62,12 @@ class ClaimedSend:
     client_phone_e164: str | None
     client_email: str | None
     client_segmentation: str | None
+    # The client's favourite product and group (the nightly RFM's, else, for a client not
+    # analysed yet, the most bought of its valid purchases) and lifetime redeemed cashback:
+    # what a template variable takes when the interaction's context has none.
+    client_favourite_product: str | None
+    client_favourite_group: str | None
+    client_cashback_redeemed: Any
     context: dict[str, Any] | None
     template: Any | None  # whatsapp_templates row
     connection_id: UUID | None
@@ -148,6 +154,10 @@ def claim(
             """
             SELECT i.id, i.organizacao_id, i.envio_tentativas, i.metadados, i.cliente_id,
                    c.nome, c.telefone, c.telefone_e164, c.email, c.analise_rfm_titulo,
+                   COALESCE(fp.descricao, bought.descricao) AS produto_favorito,
+                   CASE WHEN fp.id IS NOT NULL THEN c.metadata_grupo_mais_comprado
+                        ELSE bought.grupo END AS grupo_favorito,
+                   b.saldo_valor_resgatado_total AS cashback_resgatado,
                    t.id AS template_id, t.nome AS t_nome, t.idioma, t.parametros_formato,
                    t.parametros, t.corpo_texto, t.cabecalho_tipo, t.cabecalho_midia_url,
                    t.status AS t_status,
@@ -157,6 +167,18 @@ def claim(
             FROM interactions i
             JOIN organizations o ON o.id = i.organizacao_id
             JOIN clients c ON c.id = i.cliente_id AND c.organizacao_id = i.organizacao_id
+            LEFT JOIN products fp ON fp.id = c.metadata_produto_mais_comprado_id
+            LEFT JOIN LATERAL (
+                SELECT p.descricao, p.grupo
+                FROM sales s JOIN sale_items si ON si.venda_id = s.id
+                JOIN products p ON p.id = si.produto_id
+                WHERE s.organizacao_id = i.organizacao_id AND s.cliente_id = c.id AND s.valida
+                GROUP BY p.id ORDER BY sum(si.quantidade) DESC, p.id LIMIT 1
+            ) bought ON c.metadata_produto_mais_comprado_id IS NULL
+            LEFT JOIN cashback_program_balances b
+                 ON b.organizacao_id = i.organizacao_id AND b.cliente_id = c.id
+                AND b.programa_id = (SELECT p.id FROM cashback_programs p
+                                     WHERE p.organizacao_id = i.organizacao_id AND p.ativo)
             LEFT JOIN campaigns ca ON ca.id = i.campanha_id
             LEFT JOIN whatsapp_templates t ON t.organizacao_id = i.organizacao_id
                  AND t.id = COALESCE(i.whatsapp_template_id, ca.whatsapp_template_id)
@@ -200,6 +222,9 @@ def _claimed(row: Any) -> ClaimedSend:
         client_phone_e164=row.telefone_e164,
         client_email=row.email,
         client_segmentation=row.analise_rfm_titulo,
+        client_favourite_product=row.produto_favorito,
+        client_favourite_group=row.grupo_favorito,
+        client_cashback_redeemed=row.cashback_resgatado,
         context=row.metadados,
         template=template,
         connection_id=row.connection_id,

@@ -527,6 +527,12 @@ def test_templates_are_checked_against_their_body_and_their_campaigns():
     message = _error(data)
     assert "campaign 'vencendo': template 'boas_vindas' uses purchaseValue" in message
 
+    # A variable nothing fills would make every message of the campaign a skip.
+    data = org_file()
+    data["whatsapp"]["templates"][0]["parameters"] = ["clientName", "clientSuggestedProduct"]
+    message = _error(data)
+    assert "template 'boas_vindas' uses clientSuggestedProduct, which nothing fills" in message
+
 
 def test_unknown_fields_and_missing_secrets_are_errors():
     data = org_file()
