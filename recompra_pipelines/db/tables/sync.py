@@ -23,6 +23,13 @@ from recompra_pipelines.db.tables.base import (
 
 Timestamp = sa.DateTime(timezone=True)
 
+
+def document_digits(column: str) -> str:
+    """SQL: a stored CPF/CNPJ without its mask, what documents are matched on (the CRM stores
+    them masked, and an older row may not be)."""
+    return f"upper(regexp_replace({column}, '[^0-9A-Za-z]', '', 'g'))"
+
+
 organizations = sa.Table(
     "organizations",
     metadata,
@@ -58,6 +65,8 @@ clients = sa.Table(
     sa.Column("telefone_base", sa.Text, nullable=True),
     sa.Column("telefone_e164", sa.Text, nullable=True),
     sa.Column("email", sa.Text, nullable=True),
+    # Masked as the CRM application stores it (000.000.000-00, 00.000.000/0000-00); matched by
+    # its digits.
     sa.Column("cpf_cnpj", sa.Text, nullable=True),
     sa.Column("data_nascimento", sa.Date, nullable=True),
     sa.Column("id_externo", sa.Text, nullable=True),
@@ -119,6 +128,13 @@ clients = sa.Table(
         unique=True,
         postgresql_where=sa.text("cpf_cnpj IS NOT NULL"),
     ),
+    # Matching by document, whatever its mask.
+    sa.Index(
+        "ix_clients_organizacao_id_cpf_cnpj_digitos",
+        "organizacao_id",
+        sa.text(document_digits("cpf_cnpj")),
+        postgresql_where=sa.text("cpf_cnpj IS NOT NULL"),
+    ),
     sa.Index("ix_clients_organizacao_id_nome_chave", "organizacao_id", "nome_chave"),
 )
 
@@ -162,6 +178,7 @@ partners = sa.Table(
     # Digits of the CPF/CNPJ when the ERP sends a document, else the trimmed raw code.
     sa.Column("identificador", sa.Text, nullable=False),
     sa.Column("codigo_afiliacao", sa.Text, nullable=False),
+    # Masked as the CRM application stores it: 000.000.000-00 or 00.000.000/0000-00.
     sa.Column("cpf_cnpj", sa.Text, nullable=True),
     sa.Column(
         "cliente_id", sa.Uuid, sa.ForeignKey("clients.id", ondelete="SET NULL"), nullable=True
@@ -407,6 +424,7 @@ erp_staging_sales = sa.Table(
     sa.Column("vendedor_identificador", sa.Text, nullable=True),
     sa.Column("parceiro", sa.Text, nullable=False),
     sa.Column("parceiro_identificador", sa.Text, nullable=True),
+    # Masked; its digits are parceiro_identificador.
     sa.Column("parceiro_cpf_cnpj", sa.Text, nullable=True),
     sa.Column("valor_total", Money, nullable=False),
     sa.Column("custo_total", Money, nullable=False),
