@@ -57,6 +57,8 @@ class Connector(Protocol):
       never treated as missing or cancelled.
     - `uses_previous_extract = True`: `fetch_day` then receives the latest stored extract of the
       day as `previous`, the ERP's cheap change check (reuse what did not change).
+    - `fetch_catalog(config, settings) -> RawExtract` and `read_catalog(text) ->
+      domain.catalog.Catalog`: the ERP's product catalog, synced daily (CardápioWeb).
     - `answer_is_complete(text) -> bool`: whether this extract (whose records could be read)
       lists every sale of the day, so that a sale missing from it is missing at the ERP. Only
       then can a sale vanish (after two such answers in a row, see `db.sales_load`); without

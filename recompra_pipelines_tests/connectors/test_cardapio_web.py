@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 from datetime import date, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+import dagster as dg
 import pytest
 import sqlalchemy as sa
 
@@ -382,3 +384,147 @@ def test_org_file_validates_cardapio_web_config_per_type(monkeypatch):
         OrgFile.model_validate(
             {"id": "x", "name": "x", "integration": {"type": "cardapio-web", "token": "t"}}
         )
+
+
+def _products(engine, org_id: str) -> dict[str, sa.Row]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text("SELECT * FROM products WHERE organizacao_id = :o"), {"o": org_id}
+        ).all()
+    return {row.codigo: row for row in rows}
+
+
+def _sync_catalog(instance, database_url, org_id: str):
+    from recompra_pipelines.assets.catalog import erp_catalog
+    from recompra_pipelines.partitions import ORGANIZATIONS
+    from recompra_pipelines.resources.crm_database import CrmDatabase
+    from recompra_pipelines_tests.helpers import fast_erp
+
+    if not instance.has_dynamic_partition(ORGANIZATIONS, org_id):
+        instance.add_dynamic_partitions(ORGANIZATIONS, [org_id])
+    result = dg.materialize(
+        [erp_catalog],
+        partition_key=org_id,
+        instance=instance,
+        resources={"crm_db": CrmDatabase(url=database_url), "erp": fast_erp()},
+    )
+    return metadata(result, "erp_catalog")
+
+
+def test_the_catalog_and_the_orders_share_one_product_row_and_a_removed_item_turns_inactive(
+    engine, database_url, cw_simulator, instance
+):
+    simulator, url = cw_simulator
+    org_id, merchant_id = new_cw_org(engine, url)
+    simulator.configure(merchant_id, orders_per_day=12)
+
+    counts = _sync_catalog(instance, database_url, org_id)
+
+    # Nine menu items, the combo skipped; codes are the merchant's, else the item id.
+    assert (counts["products"], counts["products_inserted"], counts["combos_skipped"]) == (8, 8, 1)
+    products = _products(engine, org_id)
+    assert sorted(products) == sorted(
+        ["PZ-MARG", "PZ-CALA", "502", "BG-CLAS", "BG-BACON", "506", "SUCO-LAR", "AÇAÍ-500"]
+    )
+    pizza = products["PZ-MARG"]
+    assert (pizza.id_externo, pizza.ativo, pizza.grupo, pizza.preco_venda, pizza.quantidade) == (
+        "500", True, "Pizzas", Decimal("54.90"), Decimal("40"),
+    )  # fmt: skip
+    assert pizza.imagem_capa_url.endswith("/500.jpg") and pizza.data_ultima_sincronizacao
+    assert (
+        count(engine, "SELECT count(*) FROM product_add_ons WHERE organizacao_id = :o", o=org_id)
+        == 1
+    )
+    assert (
+        count(
+            engine,
+            "SELECT count(*) FROM product_add_on_references WHERE organizacao_id = :o",
+            o=org_id,
+        )
+        == 3
+    )  # the three pizzas offer the add-ons
+
+    # The day's orders use the same products: one row per code, the catalog's facts kept.
+    assert materialize_day(instance, database_url, org_id, DAY).success
+    after_orders = _products(engine, org_id)
+    ordered = {
+        code
+        for order in simulator.orders_for(merchant_id, DAY)
+        for code in (item["external_code"] or str(item["item_id"]) for item in order["items"])
+    }
+    assert set(after_orders) == set(products) | ordered
+    assert after_orders["PZ-MARG"].id == pizza.id and after_orders["PZ-MARG"].grupo == "Pizzas"
+    assert (
+        count(
+            engine,
+            "SELECT count(*) FROM sale_items i JOIN products p ON p.id = i.produto_id"
+            " WHERE i.organizacao_id = :o AND p.codigo = 'PZ-MARG' AND p.id <> :pid",
+            o=org_id,
+            pid=pizza.id,
+        )
+        == 0
+    )
+
+    # X-Bacon leaves the menu: inactive, never deleted. A re-run writes nothing.
+    simulator.configure(merchant_id, off_the_menu={504})
+    assert _sync_catalog(instance, database_url, org_id)["products_deactivated"] == 1
+    bacon = _products(engine, org_id)["BG-BACON"]
+    assert bacon.ativo is False
+    versions = {code: row.data_atualizacao for code, row in _products(engine, org_id).items()}
+    again = _sync_catalog(instance, database_url, org_id)
+    assert (
+        again["products_inserted"],
+        again["products_updated"],
+        again["products_deactivated"],
+    ) == (0, 0, 0)
+    assert {
+        code: row.data_atualizacao for code, row in _products(engine, org_id).items()
+    } == versions
+    # Back on the menu: active again, the same row.
+    simulator.configure(merchant_id, off_the_menu=set())
+    assert _sync_catalog(instance, database_url, org_id)["products_updated"] == 1
+    assert _products(engine, org_id)["BG-BACON"].ativo is True
+
+
+def test_an_unreadable_catalog_entry_is_named_and_deactivates_nothing():
+    from recompra_pipelines.connectors.cardapio_web.catalog import read_catalog
+    from recompra_pipelines.connectors.errors import ErpPayloadError
+    from recompra_pipelines.simulators.erp_cardapio_web import MerchantConfig, catalog
+
+    body = catalog(MerchantConfig())
+    body["categories"][0]["items"][1]["price"] = "abc"
+    del body["categories"][1]["items"][0]["name"]
+
+    read = read_catalog(json.dumps(body))
+
+    assert not read.complete and len(read.products) == 6
+    assert [str(entry) for entry in read.rejected] == [
+        "categories[0].items[1] (item 501).price: not a number: 'abc'",
+        "categories[1].items[0] (item 503).name: missing",
+    ]
+    with pytest.raises(ErpPayloadError, match="not an object with a 'categories' list"):
+        read_catalog('{"categorias": []}')
+
+
+def test_the_catalog_schedule_asks_for_each_cardapio_web_organization_once_a_day(
+    engine, database_url, cw_simulator, erp_simulator, instance
+):
+    from recompra_pipelines.automation.catalog import erp_catalog_schedule
+    from recompra_pipelines.partitions import ORGANIZATIONS
+    from recompra_pipelines.resources.crm_database import CrmDatabase
+    from recompra_pipelines_tests.helpers import new_org
+
+    cw_org, _ = new_cw_org(engine, cw_simulator[1])
+    os_org, _ = new_org(engine, erp_simulator[1])
+    instance.add_dynamic_partitions(ORGANIZATIONS, [cw_org, os_org])
+    with dg.build_schedule_context(
+        instance=instance,
+        scheduled_execution_time=datetime(2026, 11, 21, 4, 0, tzinfo=SP),
+        resources={"crm_db": CrmDatabase(url=database_url)},
+    ) as context:
+        requests = erp_catalog_schedule(context)
+
+    mine = [r for r in requests if r.partition_key in (cw_org, os_org)]
+    assert [(r.partition_key, r.run_key) for r in mine] == [
+        (cw_org, f"catalog:{cw_org}:2026-11-21")
+    ]

@@ -149,6 +149,15 @@ products = sa.Table(
     sa.Column("grupo", sa.Text, nullable=True),
     sa.Column("ncm", sa.Text, nullable=True),
     sa.Column("tipo", sa.Text, nullable=True),
+    # Kept by the ERP's catalog when it has one (CardápioWeb): the catalog's item id, whether
+    # it is offered, its picture, price and stock, and when the catalog sync last changed it.
+    # A product that leaves the catalog is inactive, never deleted (sales refer to it).
+    sa.Column("id_externo", sa.Text, nullable=True),
+    sa.Column("ativo", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("imagem_capa_url", sa.Text, nullable=True),
+    sa.Column("preco_venda", Money, nullable=True),
+    sa.Column("quantidade", Quantity, nullable=True),
+    sa.Column("data_ultima_sincronizacao", Timestamp, nullable=True),
     inserted_at_column(),
     updated_at_column(),
     sa.UniqueConstraint("organizacao_id", "codigo"),

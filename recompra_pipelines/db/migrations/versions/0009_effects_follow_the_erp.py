@@ -17,6 +17,10 @@ Create Date: 2026-12-02 12:00:00
   (000.000.000-00, 00.000.000/0000-00): stored rows are converted (a client whose masked form
   another client of the organization already holds keeps its value, as the unique index
   requires; matching by digits finds both), and an index serves matching by digits.
+- The ERP's product catalog: products gain their catalog columns (id_externo, ativo,
+  imagem_capa_url, preco_venda, quantidade, data_ultima_sincronizacao); add-on groups, their
+  options and the products offering them (the CRM application's product_add_ons,
+  product_add_on_options, product_add_on_references); raw catalog responses.
 """
 
 import sqlalchemy as sa
@@ -39,6 +43,155 @@ MASKED = """CASE
         substr(d, 1, 2) || '.' || substr(d, 3, 3) || '.' || substr(d, 6, 3) || '/' || substr(d, 9, 4)
         || '-' || substr(d, 13, 2)
 END"""
+
+
+def _id() -> sa.Column:
+    return sa.Column("id", sa.Uuid(), server_default=sa.text("gen_random_uuid()"), nullable=False)
+
+
+def _organization(table: str) -> list:
+    return [
+        sa.Column("organizacao_id", sa.Text(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["organizacao_id"],
+            ["organizations.id"],
+            name=op.f(f"fk_{table}_organizacao_id_organizations"),
+            ondelete="CASCADE",
+        ),
+    ]
+
+
+def _timestamps() -> list[sa.Column]:
+    return [
+        sa.Column("data_insercao", TIMESTAMP, server_default=sa.text("now()"), nullable=False),
+        sa.Column("data_atualizacao", TIMESTAMP, server_default=sa.text("now()"), nullable=False),
+    ]
+
+
+def _create_catalog_tables() -> None:
+    op.create_table(
+        "erp_catalog_extracts",
+        _id(),
+        *_organization("erp_catalog_extracts"),
+        sa.Column("integracao_tipo", sa.Text(), nullable=False),
+        sa.Column("status_http", sa.Integer(), nullable=False),
+        sa.Column("hash_conteudo", sa.Text(), nullable=False),
+        sa.Column("conteudo_gzip", sa.LargeBinary(), nullable=False),
+        sa.Column("tamanho_bytes", sa.Integer(), nullable=False),
+        sa.Column(
+            "primeira_captura_em", TIMESTAMP, server_default=sa.text("now()"), nullable=False
+        ),
+        sa.Column("ultima_captura_em", TIMESTAMP, server_default=sa.text("now()"), nullable=False),
+        sa.Column("capturas", sa.Integer(), server_default="1", nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_erp_catalog_extracts")),
+        sa.UniqueConstraint(
+            "organizacao_id",
+            "integracao_tipo",
+            "hash_conteudo",
+            name="uq_erp_catalog_extracts_conteudo",
+        ),
+    )
+    op.execute("ALTER TABLE erp_catalog_extracts ALTER COLUMN conteudo_gzip SET STORAGE EXTERNAL")
+    op.create_table(
+        "product_add_ons",
+        _id(),
+        *_organization("product_add_ons"),
+        sa.Column("id_externo", sa.Text(), nullable=False),
+        sa.Column("nome", sa.Text(), nullable=False),
+        sa.Column("min_opcoes", sa.Integer(), server_default="0", nullable=False),
+        sa.Column("max_opcoes", sa.Integer(), server_default="1", nullable=False),
+        sa.Column("ativo", sa.Boolean(), server_default=sa.text("true"), nullable=False),
+        *_timestamps(),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_product_add_ons")),
+        sa.UniqueConstraint(
+            "organizacao_id",
+            "id_externo",
+            name=op.f("uq_product_add_ons_organizacao_id_id_externo"),
+        ),
+    )
+    op.create_table(
+        "product_add_on_options",
+        _id(),
+        *_organization("product_add_on_options"),
+        sa.Column("produto_add_on_id", sa.Uuid(), nullable=False),
+        sa.Column("id_externo", sa.Text(), nullable=False),
+        sa.Column("nome", sa.Text(), nullable=False),
+        sa.Column("codigo", sa.Text(), nullable=True),
+        sa.Column(
+            "preco_delta", sa.Numeric(precision=14, scale=2), server_default="0", nullable=False
+        ),
+        sa.Column("max_qtde_por_item", sa.Integer(), server_default="1", nullable=False),
+        sa.Column("ativo", sa.Boolean(), server_default=sa.text("true"), nullable=False),
+        *_timestamps(),
+        sa.ForeignKeyConstraint(
+            ["produto_add_on_id"],
+            ["product_add_ons.id"],
+            name=op.f("fk_product_add_on_options_produto_add_on_id_product_add_ons"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_product_add_on_options")),
+        sa.UniqueConstraint(
+            "organizacao_id",
+            "produto_add_on_id",
+            "id_externo",
+            name="uq_product_add_on_options_opcao",
+        ),
+    )
+    op.create_table(
+        "product_add_on_references",
+        _id(),
+        *_organization("product_add_on_references"),
+        sa.Column("produto_id", sa.Uuid(), nullable=False),
+        sa.Column("produto_add_on_id", sa.Uuid(), nullable=False),
+        sa.Column("ordem", sa.Integer(), server_default="0", nullable=False),
+        *_timestamps(),
+        sa.ForeignKeyConstraint(
+            ["produto_add_on_id"],
+            ["product_add_ons.id"],
+            name=op.f("fk_product_add_on_references_produto_add_on_id_product_add_ons"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["produto_id"],
+            ["products.id"],
+            name=op.f("fk_product_add_on_references_produto_id_products"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_product_add_on_references")),
+        sa.UniqueConstraint(
+            "produto_id",
+            "produto_add_on_id",
+            name=op.f("uq_product_add_on_references_produto_id_produto_add_on_id"),
+        ),
+    )
+    op.add_column("products", sa.Column("id_externo", sa.Text(), nullable=True))
+    op.add_column(
+        "products",
+        sa.Column("ativo", sa.Boolean(), server_default=sa.text("true"), nullable=False),
+    )
+    op.add_column("products", sa.Column("imagem_capa_url", sa.Text(), nullable=True))
+    op.add_column("products", sa.Column("preco_venda", sa.Numeric(14, 2), nullable=True))
+    op.add_column("products", sa.Column("quantidade", sa.Numeric(15, 4), nullable=True))
+    op.add_column("products", sa.Column("data_ultima_sincronizacao", TIMESTAMP, nullable=True))
+
+
+def _drop_catalog_tables() -> None:
+    for column in (
+        "data_ultima_sincronizacao",
+        "quantidade",
+        "preco_venda",
+        "imagem_capa_url",
+        "ativo",
+        "id_externo",
+    ):
+        op.drop_column("products", column)
+    for table in (
+        "product_add_on_references",
+        "product_add_on_options",
+        "product_add_ons",
+        "erp_catalog_extracts",
+    ):
+        op.drop_table(table)
 
 
 def _convert(table: str, target: str, unique: bool) -> None:
@@ -96,6 +249,7 @@ def upgrade() -> None:
         ["organizacao_id", sa.text(DIGITS.format(column="cpf_cnpj"))],
         postgresql_where=sa.text("cpf_cnpj IS NOT NULL"),
     )
+    _create_catalog_tables()
     op.execute("DELETE FROM erp_staging_extracts")
     op.execute("DELETE FROM erp_staging_sales")
     op.add_column(
@@ -108,6 +262,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    _drop_catalog_tables()
     op.drop_index("ix_clients_organizacao_id_cpf_cnpj_digitos", table_name="clients")
     _convert("partners", "d", unique=False)
     _convert("clients", "d", unique=True)
