@@ -197,13 +197,13 @@ def ledger_versions(engine: sa.Engine, org_id: str) -> dict:
         }
 
 
-def assert_consistent(
-    engine: sa.Engine, org_id: str, *, cancellations_reconciled: bool = True
-) -> None:
-    """Every ledger invariant; a cancellation the ledger step has not seen yet may still
-    hold its accrual (`cancellations_reconciled=False`)."""
+def assert_consistent(engine: sa.Engine, org_id: str, *, changes_reconciled: bool = True) -> None:
+    """Every ledger invariant; a cancellation or edit the ledger step has not seen yet may
+    still hold its accrual (`changes_reconciled=False`)."""
     with engine.connect() as conn:
         audit = audit_ledger(conn, org_id)
-    if not cancellations_reconciled:
-        audit = dataclasses.replace(audit, active_accruals_of_cancelled_sales=0)
+    if not changes_reconciled:
+        audit = dataclasses.replace(
+            audit, active_accruals_of_cancelled_sales=0, live_accruals_of_edited_sales=0
+        )
     assert audit.consistent, audit
