@@ -234,20 +234,17 @@ WHERE c.id = totals.id AND c.organizacao_id = :org
 """
 
 
-# The ids the staged extract lists: staged, or listed but not loadable (quarantined, pending).
-LISTED_IDS = """
-SELECT id_externo FROM erp_staging_sales WHERE organizacao_id = :org AND data_referencia = :day
-UNION ALL
-SELECT json_array_elements_text(ids_nao_carregados) FROM erp_staging_extracts
-WHERE organizacao_id = :org AND data_referencia = :day
-"""
+# Listed by the staged extract: staged, or listed but not loadable (quarantined, pending).
+LISTED = """(EXISTS (SELECT 1 FROM erp_staging_sales st
+                 WHERE st.organizacao_id = :org AND st.data_referencia = :day
+                   AND st.id_externo = s.id_externo)
+         OR s.id_externo = ANY(CAST(:not_staged AS text[])))"""
 
 # Sales listed again are no longer absent.
 PRESENT_AGAIN = f"""
 UPDATE sales s SET ausente_desde = NULL, data_atualizacao = now()
 WHERE s.organizacao_id = :org AND s.data_referencia = :day AND s.integracao_tipo = :integration
-  AND s.ausente_desde IS NOT NULL AND s.data_remocao IS NULL
-  AND s.id_externo IN ({LISTED_IDS})
+  AND s.ausente_desde IS NOT NULL AND s.data_remocao IS NULL AND {LISTED}
 """
 
 # Stored sales missing from a complete answer captured at :captured: first noted as absent
@@ -255,25 +252,25 @@ WHERE s.organizacao_id = :org AND s.data_referencia = :day AND s.integracao_tipo
 # nothing (like a cancellation, which it also is when it was valid); its effects are reversed
 # by the next steps, and if the ERP lists it again the upsert brings it back as a new revision.
 ABSENCES = f"""
-WITH confirmed AS (
+WITH missing AS (
     SELECT s.id, s.ausente_desde IS NOT NULL AS removing
     FROM sales s
     WHERE s.organizacao_id = :org AND s.data_referencia = :day AND s.integracao_tipo = :integration
       AND s.data_remocao IS NULL
       AND (s.ausente_desde IS NULL OR s.ausente_desde < :captured)
-      AND s.id_externo NOT IN ({LISTED_IDS})
+      AND NOT {LISTED}
 )
 UPDATE sales s SET
     ausente_desde = COALESCE(s.ausente_desde, :captured),
-    data_remocao = CASE WHEN c.removing THEN now() END,
-    remocao_motivo = CASE WHEN c.removing THEN :reason END,
-    valida = s.valida AND NOT c.removing,
-    cancelada = s.cancelada OR (c.removing AND s.valida),
-    data_cancelamento = CASE WHEN c.removing AND s.valida THEN now() ELSE s.data_cancelamento END,
+    data_remocao = CASE WHEN m.removing THEN now() END,
+    remocao_motivo = CASE WHEN m.removing THEN :reason END,
+    valida = s.valida AND NOT m.removing,
+    cancelada = s.cancelada OR (m.removing AND s.valida),
+    data_cancelamento = CASE WHEN m.removing AND s.valida THEN now() ELSE s.data_cancelamento END,
     data_atualizacao = now()
-FROM confirmed c
-WHERE s.id = c.id
-RETURNING s.cliente_id, c.removing
+FROM missing m
+WHERE s.id = m.id
+RETURNING s.cliente_id, m.removing
 """
 
 
@@ -288,7 +285,8 @@ def _reconcile_absences(
     extract = conn.execute(
         sa.text(
             """
-            SELECT e.resposta_completa, x.integracao_tipo, x.ultima_captura_em
+            SELECT e.resposta_completa, e.ids_nao_carregados, x.integracao_tipo,
+                   x.ultima_captura_em
             FROM erp_staging_extracts e JOIN erp_raw_extracts x ON x.id = e.extracao_id
             WHERE e.organizacao_id = :org AND e.data_referencia = :day
             """
@@ -297,7 +295,12 @@ def _reconcile_absences(
     ).first()
     if extract is None:
         return 0, 0, set()
-    params = {"org": org_id, "day": day, "integration": extract.integracao_tipo}
+    params = {
+        "org": org_id,
+        "day": day,
+        "integration": extract.integracao_tipo,
+        "not_staged": list(extract.ids_nao_carregados),
+    }
     conn.execute(sa.text(PRESENT_AGAIN), params)
     if not extract.resposta_completa:
         return 0, 0, set()
