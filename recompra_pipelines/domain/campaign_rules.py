@@ -21,6 +21,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from recompra_pipelines.domain.cashback import rate_amount
+from recompra_pipelines.domain.whatsapp_consent import SKIP_REASONS as CONSENT_SKIP_REASONS
 
 PURCHASE_TRIGGERS = (
     "PRIMEIRA-COMPRA",
@@ -45,6 +46,7 @@ SKIP_REASONS = {
     WITHDRAWN_SALE_CANCELLED: "a venda que disparou a interação foi cancelada",
     WITHDRAWN_SALE_REMOVED: "a venda que disparou a interação sumiu das respostas do ERP",
     WITHDRAWN_SALE_CHANGED: "a venda mudou no ERP e não atende mais ao gatilho da campanha",
+    **CONSENT_SKIP_REASONS,
 }
 
 
@@ -96,6 +98,8 @@ class Campaign:
     recurrence_weekdays: tuple[int, ...] | None = None  # 0 = Sunday
     recurrence_month_days: tuple[int, ...] | None = None
     recurrence_start: date | None = None
+    # Sends a MARKETING template (or none yet): subject to the client's opt-out.
+    marketing: bool = True
 
 
 @dataclass(frozen=True)
