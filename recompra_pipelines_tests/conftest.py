@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from recompra_pipelines.db.engine import create_crm_engine, ensure_database, with_psycopg_driver
 from recompra_pipelines.db.migrate import upgrade
+from recompra_pipelines_tests.dagster_instance import in_memory_instance
 
 TEST_DATABASE_URL_ENV = "RECOMPRA_TEST_DATABASE_URL"
 # Sync-graph runs in tests send no WhatsApp message unless a test enables it, and nothing in a
@@ -72,5 +73,5 @@ def erp_simulator():
 
 @pytest.fixture
 def instance() -> Iterator[dg.DagsterInstance]:
-    with dg.instance_for_test() as instance:
+    with in_memory_instance() as instance:
         yield instance
