@@ -105,30 +105,33 @@ class InMemoryTestStorage(DagsterStorage, ConfigurableClass):
         return self._schedule_storage
 
 
+def _instance_config(name: str, home: str) -> dict:
+    return {
+        "storage": {
+            "custom": {
+                "module": __name__,
+                "class": InMemoryTestStorage.__name__,
+                "config": {"name": name, "base_dir": home},
+            }
+        },
+        "compute_logs": {
+            "module": "dagster._core.storage.noop_compute_log_manager",
+            "class": "NoOpComputeLogManager",
+        },
+    }
+
+
 @contextmanager
 def in_memory_instance() -> Iterator[dg.DagsterInstance]:
-    """`dg.instance_for_test()` (temporary DAGSTER_HOME, its dagster.yaml, cleanup) with the
+    """`dg.instance_for_test()` (temporary DAGSTER_HOME with its dagster.yaml, cleanup) with the
     in-memory storage above and no compute-log capture."""
     name = uuid.uuid4().hex
     _OPEN[name] = _Storages(runs=_SharedRunStorage(), events=_SharedEventLogStorage())
     try:
-        with tempfile.TemporaryDirectory(prefix="dagster-home-") as home, dg.instance_for_test(
-            temp_dir=home,
-            overrides={
-                "storage": {
-                    "custom": {
-                        "module": __name__,
-                        "class": InMemoryTestStorage.__name__,
-                        "config": {"name": name, "base_dir": home},
-                    }
-                },
-                "compute_logs": {
-                    "module": "dagster._core.storage.noop_compute_log_manager",
-                    "class": "NoOpComputeLogManager",
-                },
-            },
-        ) as instance:
-            yield instance
+        with tempfile.TemporaryDirectory(prefix="dagster-home-") as home:
+            overrides = _instance_config(name, home)
+            with dg.instance_for_test(temp_dir=home, overrides=overrides) as instance:
+                yield instance
     finally:
         storages = _OPEN.pop(name)
         storages.runs.close()
