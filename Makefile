@@ -31,5 +31,7 @@ bench: install
 	$(BIN)/python -m bench.run_volume
 	$(BIN)/python -m bench.overhead
 
+# Ruff, then the import contracts of pyproject.toml's [tool.importlinter] (layers, Dagster at the edge).
 lint: install
 	$(BIN)/ruff check recompra_pipelines recompra_pipelines_tests bench
+	$(BIN)/lint-imports --no-cache

@@ -11,11 +11,6 @@ import sqlalchemy as sa
 import yaml
 from pydantic import ValidationError
 
-from recompra_pipelines.db.engagement_writer import (
-    EngagementApplyError,
-    apply_campaigns,
-    apply_engagement,
-)
 from recompra_pipelines.db.tables.campaigns import campaign_segmentations, campaigns
 from recompra_pipelines.db.tables.cashback import (
     cashback_program_balances,
@@ -25,6 +20,11 @@ from recompra_pipelines.db.tables.cashback import (
 from recompra_pipelines.db.tables.messaging import whatsapp_connections, whatsapp_templates
 from recompra_pipelines.db.tables.sync import clients, organizations
 from recompra_pipelines.orgfile.engagement import CampaignConfig, EngagementConfig
+from recompra_pipelines.orgfile.engagement_writer import (
+    EngagementApplyError,
+    apply_campaigns,
+    apply_engagement,
+)
 
 CONFIG_TABLES = [
     "cashback_programs",
