@@ -35,8 +35,8 @@ from recompra_pipelines_tests.dagster_instance import in_memory_instance
 TEST_DATABASE_URL_ENV = "RECOMPRA_TEST_DATABASE_URL"
 # The key under which the xdist controller hands its embedded server's URL to the workers.
 EMBEDDED_SERVER_URL = "recompra_embedded_server_url"
-_embedded_server_key = pytest.StashKey[contextlib.ExitStack]()
-_embedded_server_url_key = pytest.StashKey[str]()
+# The controller's embedded server: what stops it, and its URL.
+_shared_server = pytest.StashKey[tuple[contextlib.ExitStack, str]]()
 # Sync-graph runs in tests send no WhatsApp message unless a test enables it, and nothing in a
 # test run can reach Meta.
 os.environ.setdefault("RECOMPRA_WHATSAPP_DISPATCH", "off")
@@ -71,16 +71,15 @@ def pytest_configure_node(node) -> None:
     if os.environ.get(TEST_DATABASE_URL_ENV):
         return
     config = node.config
-    if _embedded_server_key not in config.stash:
+    if _shared_server not in config.stash:
         stack = contextlib.ExitStack()
-        config.stash[_embedded_server_key] = stack
-        config.stash[_embedded_server_url_key] = stack.enter_context(embedded_server())
-    node.workerinput[EMBEDDED_SERVER_URL] = config.stash[_embedded_server_url_key]
+        config.stash[_shared_server] = stack, stack.enter_context(embedded_server())
+    node.workerinput[EMBEDDED_SERVER_URL] = config.stash[_shared_server][1]
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    if _embedded_server_key in config.stash:
-        config.stash[_embedded_server_key].close()
+    if _shared_server in config.stash:
+        config.stash[_shared_server][0].close()
 
 
 @pytest.fixture(scope="session")
@@ -101,12 +100,17 @@ def database_url(database_server_url: str) -> Iterator[str]:
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
     name = f"recompra_test_{worker}_{secrets.token_hex(4)}"
     url = ensure_database(database_server_url, name)
-    upgrade(url)
-    os.environ[DATABASE_URL_ENV] = url
-    yield url
     admin = sa.create_engine(
         database_server_url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool
     )
+    with admin.connect() as conn:
+        # A commit need not wait for its WAL flush here: nothing is kept after the session,
+        # and visibility, locks and isolation are unchanged. On a machine whose disk is busy
+        # (parallel workers, other suites) the flush is most of a small transaction's time.
+        conn.execute(sa.text(f'ALTER DATABASE "{name}" SET synchronous_commit = off'))
+    upgrade(url)
+    os.environ[DATABASE_URL_ENV] = url
+    yield url
     with admin.connect() as conn:
         conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
