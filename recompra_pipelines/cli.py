@@ -1,7 +1,8 @@
-"""The `recompra` command (DESIGN §7): db, org, sync, simulate, demo."""
+"""The `recompra` command: db, org, sync, serve, simulate, demo."""
 
 from __future__ import annotations
 
+import os
 import secrets
 import sys
 from pathlib import Path
@@ -153,6 +154,33 @@ def sync(org_id: str, day) -> None:
 
 
 @main.group()
+def serve() -> None:
+    """Long-running services."""
+
+
+@serve.command("webhooks")
+@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--host", default="127.0.0.1", show_default=True, help="0.0.0.0 in a container.")
+def serve_webhooks(port: int, host: str) -> None:
+    """Receive WhatsApp's status and message webhooks on /webhooks/whatsapp.
+
+    Needs WHATSAPP_APP_SECRET and WHATSAPP_WEBHOOK_VERIFY_TOKEN; stores into
+    RECOMPRA_DATABASE_URL. Health: GET /healthz.
+    """
+    from recompra_pipelines.messaging.webhook_receiver import (
+        ReceiverConfigError,
+        ReceiverSettings,
+        serve,
+    )
+
+    try:
+        settings = ReceiverSettings.from_env()
+    except ReceiverConfigError as error:
+        raise click.ClickException(str(error)) from None
+    serve(port=port, host=host, settings=settings)
+
+
+@main.group()
 def simulate() -> None:
     """Local simulators that speak the real wire formats."""
 
@@ -193,6 +221,25 @@ def simulate_whatsapp(port: int, host: str, org_files: tuple[Path, ...]) -> None
     from recompra_pipelines.simulators.whatsapp import serve, simulator_for_org_files
 
     serve(port=port, host=host, simulator=simulator_for_org_files(org_files) if org_files else None)
+
+
+@simulate.command("whatsapp-gateway")
+@click.option("--port", default=8769, show_default=True, type=int)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option(
+    "--secret-env",
+    default="INTERNAL_WHATSAPP_GATEWAY_API_SECRET",
+    show_default=True,
+    help="Environment variable holding the Bearer secret callers must send.",
+)
+def simulate_whatsapp_gateway(port: int, host: str, secret_env: str) -> None:
+    """Serve the internal WhatsApp gateway's `POST /messages/send` (any session)."""
+    from recompra_pipelines.simulators.whatsapp_gateway import serve
+
+    secret = os.environ.get(secret_env, "").strip()
+    if not secret:
+        raise click.ClickException(f"set {secret_env} to the secret callers must present")
+    serve(port=port, host=host, secret=secret)
 
 
 @main.command("demo")
