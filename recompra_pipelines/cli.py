@@ -9,11 +9,18 @@ from pathlib import Path
 
 import click
 
-from recompra_pipelines.db.engine import create_crm_engine, resolve_database_url
+from recompra_pipelines.db.engine import (
+    EmbeddedDatabaseUnavailable,
+    create_crm_engine,
+    resolve_database_url,
+)
 
 
 def _database_url() -> str:
-    return resolve_database_url()
+    try:
+        return resolve_database_url()
+    except EmbeddedDatabaseUnavailable as error:
+        raise click.ClickException(str(error)) from None
 
 
 @click.group()
@@ -100,8 +107,8 @@ def org_add(name, integration, token, server_url, org_id, timezone, effects_star
 
 
 def _apply(org_file, create_only: bool = False) -> bool:
-    from recompra_pipelines.db.org_writer import apply_org_file
     from recompra_pipelines.db.tables.sync import organizations
+    from recompra_pipelines.orgfile.writer import apply_org_file
 
     engine = create_crm_engine(_database_url())
     try:
@@ -133,7 +140,7 @@ def _new_org_id(name: str) -> str:
 )
 def sync(org_id: str, day) -> None:
     """Materialize one org x day partition of the sync graph in this process."""
-    from recompra_pipelines.sync.materialize import (
+    from recompra_pipelines.automation.materialize import (
         SyncSummary,
         dagster_instance,
         format_table,
@@ -243,7 +250,11 @@ def demo(once: bool) -> None:
     """Everything at once: database, migrations, demo organizations, simulators, Dagster."""
     from recompra_pipelines.demo import run_demo
 
-    sys.exit(run_demo(once=once))
+    try:
+        status = run_demo(once=once)
+    except EmbeddedDatabaseUnavailable as error:
+        raise click.ClickException(str(error)) from None
+    sys.exit(status)
 
 
 if __name__ == "__main__":
