@@ -13,12 +13,19 @@ from pathlib import Path
 
 import click
 
-from recompra_pipelines.db.engine import create_crm_engine, resolve_database_url
+from recompra_pipelines.db.engine import (
+    EmbeddedDatabaseUnavailable,
+    create_crm_engine,
+    resolve_database_url,
+)
 from recompra_pipelines.errors import root_cause
 
 
 def _database_url() -> str:
-    return resolve_database_url()
+    try:
+        return resolve_database_url()
+    except EmbeddedDatabaseUnavailable as error:
+        raise click.ClickException(str(error)) from None
 
 
 class _Commands(click.Group):
@@ -127,8 +134,8 @@ def _apply(org_file, create_only: bool = False) -> bool:
     """Write the organization in one transaction; a failure is one line without the file's
     secrets (a database error never shows the statement's parameters)."""
     from recompra_pipelines.credentials import Redactor
-    from recompra_pipelines.db.org_writer import apply_org_file
     from recompra_pipelines.db.tables.sync import organizations
+    from recompra_pipelines.orgfile.writer import apply_org_file
 
     redactor = Redactor(org_file.secret_values())
     try:
@@ -166,7 +173,7 @@ def _new_org_id(name: str) -> str:
 )
 def sync(org_id: str, day) -> None:
     """Materialize one org x day partition of the sync graph in this process."""
-    from recompra_pipelines.sync.materialize import (
+    from recompra_pipelines.automation.materialize import (
         SyncSummary,
         dagster_instance,
         format_table,
@@ -278,7 +285,11 @@ def demo(once: bool) -> None:
     """Everything at once: database, migrations, demo organizations, simulators, Dagster."""
     from recompra_pipelines.demo import run_demo
 
-    sys.exit(run_demo(once=once))
+    try:
+        status = run_demo(once=once)
+    except EmbeddedDatabaseUnavailable as error:
+        raise click.ClickException(str(error)) from None
+    sys.exit(status)
 
 
 if __name__ == "__main__":

@@ -154,8 +154,8 @@ def _start_whatsapp_simulator(stack: ExitStack, webhook_url: str) -> None:
 
 
 def _apply_demo_orgs() -> list[str]:
-    from recompra_pipelines.db.org_writer import apply_org_file
     from recompra_pipelines.orgfile.organization import load_org_file
+    from recompra_pipelines.orgfile.writer import apply_org_file
 
     engine = create_crm_engine(os.environ[DATABASE_URL_ENV])
     org_ids = []
@@ -172,7 +172,7 @@ def _apply_demo_orgs() -> list[str]:
 
 
 def _sync_today(database_url: str, org_ids: list[str]) -> int:
-    from recompra_pipelines.sync.materialize import (
+    from recompra_pipelines.automation.materialize import (
         SyncSummary,
         dagster_instance,
         format_table,

@@ -30,10 +30,24 @@ def with_psycopg_driver(url: str) -> str:
     return url
 
 
-def embedded_server_uri(database: str = "postgres") -> str:
-    """Start (or reuse) the embedded PostgreSQL and return a libpq URI for `database`."""
-    import pgserver  # imported lazily: only needed without a configured server
+class EmbeddedDatabaseUnavailable(RuntimeError):
+    """No database URL is configured and the embedded server is not installed."""
 
+
+def embedded_server_uri(database: str = "postgres") -> str:
+    """Start (or reuse) the embedded PostgreSQL and return a libpq URI for `database`.
+
+    pgserver comes with the `demo` extra (and `dev`, which includes it): the production image
+    installs neither and always names its server, so it is imported here and nowhere else.
+    """
+    try:
+        import pgserver
+    except ImportError as missing:
+        raise EmbeddedDatabaseUnavailable(
+            f"{DATABASE_URL_ENV} is not set and the embedded PostgreSQL (pgserver) is not"
+            f" installed: set {DATABASE_URL_ENV} to your PostgreSQL server, or install the demo"
+            " extra (`pip install -e '.[demo]'`; `make demo` and `make test` install it)"
+        ) from missing
     home = recompra_home()
     home.mkdir(parents=True, exist_ok=True)
     server = pgserver.get_server(home / "pgdata", cleanup_mode=None)

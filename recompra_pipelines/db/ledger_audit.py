@@ -1,7 +1,7 @@
 """Ledger invariants as one set-based audit, shared by the asset checks and the tests.
 
-`audit_ledger` answers everything the three ledger checks need (balances equal their entries,
-negative balances, cancelled sales reversed) in one statement that reads the organization's
+`audit_ledger` answers everything the ledger checks need (balances equal their entries,
+negative balances, cancelled sales reversed, edited sales re-decided) in one statement that reads the organization's
 entries and allocations once: the checks of one run share its result instead of each
 scanning a 200,000-entry ledger again. Each figure is a count of offending rows, so a check
 can page with a count and the property tests can assert zero after every step.
@@ -22,7 +22,9 @@ import sqlalchemy as sa
 # minus the value of reversed lots, redeemed = redemptions. Every lot: value − remaining =
 # what debits took from it, and only an active lot has a remainder. Negative balances the
 # program does not allow (claw-back is policy SALDO-NEGATIVO). An accrual of a cancelled (or no
-# longer valid) sale that is still active or was never reversed.
+# longer valid) sale that is still active or was never reversed. A buyer's or partner's accrual
+# never reversed although the ERP edited its sale's value since it was decided (entries without
+# a content revision were decided at revision 0).
 #
 # One pass: the organization's entries are read once and joined by hash to what each one
 # needs (its allocations as a lot and as a debit, whether a reversal names it, whether its
@@ -40,8 +42,12 @@ WITH account AS (
          count(*) FILTER (WHERE t.tipo = 'ACÚMULO' AND (
              t.valor - t.valor_restante <> COALESCE(x.do_lote, 0)
              OR (t.status <> 'ATIVO' AND t.valor_restante <> 0))) AS lotes_divergentes,
-         count(*) FILTER (WHERE t.tipo = 'ACÚMULO' AND c.id IS NOT NULL
-                          AND (t.status = 'ATIVO' OR x.estornos IS NULL)) AS acumulos_nao_estornados
+         count(*) FILTER (WHERE t.tipo = 'ACÚMULO' AND (NOT s.valida OR s.cancelada)
+                          AND (t.status = 'ATIVO' OR x.estornos IS NULL)) AS acumulos_nao_estornados,
+         count(*) FILTER (WHERE t.tipo = 'ACÚMULO' AND t.campanha_id IS NULL
+                          AND s.valida AND NOT s.cancelada AND t.venda_revisao = s.validade_revisao
+                          AND COALESCE(t.venda_conteudo_revisao, 0) <> s.conteudo_revisao
+                          AND x.estornos IS NULL) AS acumulos_vivos_editados
   FROM cashback_program_transactions t
   LEFT JOIN (
       SELECT id, sum(do_lote) AS do_lote, sum(do_debito) AS do_debito, sum(estornos) AS estornos
@@ -57,7 +63,7 @@ WITH account AS (
       ) parts
       GROUP BY id
   ) x ON x.id = t.id
-  LEFT JOIN sales c ON c.organizacao_id = :org AND c.id = t.venda_id AND (NOT c.valida OR c.cancelada)
+  LEFT JOIN sales s ON s.organizacao_id = :org AND s.id = t.venda_id
   WHERE t.organizacao_id = :org
   GROUP BY t.programa_id, t.cliente_id
 )
@@ -73,7 +79,9 @@ SELECT count(*) FILTER (WHERE
                         AND p.cancelamento_consumido_politica <> 'SALDO-NEGATIVO')
            AS negativos_nao_permitidos,
        (SELECT CAST(COALESCE(sum(acumulos_nao_estornados), 0) AS bigint) FROM account)
-           AS acumulos_ativos_de_vendas_canceladas
+           AS acumulos_ativos_de_vendas_canceladas,
+       (SELECT CAST(COALESCE(sum(acumulos_vivos_editados), 0) AS bigint) FROM account)
+           AS acumulos_vivos_de_vendas_editadas
 FROM cashback_program_balances b
 JOIN cashback_programs p ON p.id = b.programa_id
 LEFT JOIN account a ON a.programa_id = b.programa_id AND a.cliente_id = b.cliente_id
@@ -88,6 +96,7 @@ class LedgerAudit:
     negative_balances: int
     negative_balances_not_allowed: int
     active_accruals_of_cancelled_sales: int
+    live_accruals_of_edited_sales: int
 
     @property
     def consistent(self) -> bool:
@@ -96,6 +105,7 @@ class LedgerAudit:
             or self.lot_mismatches
             or self.negative_balances_not_allowed
             or self.active_accruals_of_cancelled_sales
+            or self.live_accruals_of_edited_sales
         )
 
 
@@ -115,4 +125,5 @@ def audit_ledger(conn: sa.Connection, org_id: str) -> LedgerAudit:
         negative_balances=row.negativos,
         negative_balances_not_allowed=row.negativos_nao_permitidos,
         active_accruals_of_cancelled_sales=row.acumulos_ativos_de_vendas_canceladas,
+        live_accruals_of_edited_sales=row.acumulos_vivos_de_vendas_editadas,
     )

@@ -20,12 +20,12 @@ def sale_order(sale: str = "s", *, descending: bool = False) -> str:
 
 
 def lot_key(lot: str = "t", sale: str = "s", campaign: str = "ca") -> str:
-    """A ledger lot's identity in business terms: its sale's ERP id, revision and role, or its
+    """A ledger lot's identity in business terms: its sale's ERP id, revisions and role, or its
     campaign's key (joins: `sale` on the lot's venda_id, `campaign` on its campanha_id, both
     LEFT). Lots that expire and take effect together are taken in this order."""
     return (
         f"concat_ws('|', {sale}.integracao_tipo, {sale}.id_externo, {lot}.venda_revisao,"
-        f" {lot}.metadados->>'ator', {campaign}.chave)"
+        f" {lot}.venda_conteudo_revisao, {lot}.metadados->>'ator', {campaign}.chave)"
     )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -21,6 +22,7 @@ from recompra_pipelines.connectors.extract import RawExtract
 from recompra_pipelines.connectors.registry import (
     Connector,
     FetchSettings,
+    answer_is_complete,
     connector_for,
     pending_ids,
 )
@@ -110,21 +112,38 @@ def _fetch(
             stored = latest_extract(conn, org_id, day)
             if stored is not None and stored.integration_type == connector.integration_type:
                 previous = stored.text
-    where = f"organization {org_id}, day {day}"
+    raw = call_erp(
+        org,
+        connector,
+        f"organization {org_id}, day {day}",
+        lambda config: connector.fetch_day(
+            config, day, settings.started(), timezone=org.timezone, previous=previous
+        ),
+    )
+    return connector, raw
+
+
+def call_erp(
+    org: Organization,
+    connector: Connector,
+    where: str,
+    call: Callable[[dict[str, Any]], RawExtract],
+) -> RawExtract:
+    """`call` with the organization's integration config, its secrets given by reference
+    read from this run's environment. Whatever goes wrong is a SyncError starting with
+    `where`, and neither it nor the answer carries a secret."""
     try:
         config = resolved(org.integration_config, connector.secret_keys)
     except MissingSecret as missing:
         raise SyncError(f"{where}: integration {missing}") from None
     redactor = Redactor(secret_values(config, connector.secret_keys))
     try:
-        raw = connector.fetch_day(
-            config, day, settings.started(), timezone=org.timezone, previous=previous
-        )
+        raw = call(config)
     except (ErpRequestError, ValueError) as error:
         raise SyncError(redactor.text(f"{where}: {error}")) from None
     except Exception as error:  # a connector's bug: reported, never with a secret in it
         raise SyncError(redactor.text(f"{where}: {type(error).__name__}: {error}")) from None
-    return connector, _without_secrets(raw, redactor)
+    return _without_secrets(raw, redactor)
 
 
 def _without_secrets(raw: RawExtract, redactor: Redactor) -> RawExtract:
@@ -295,6 +314,15 @@ def normalize_sales(engine: sa.Engine, org_id: str, day: date, now: datetime) ->
             staged=len(unchanged) + len(normalized),
             quarantined=len(quarantined),
             troco_dropped=len(repeated.dropped),
+            # A quarantined record without an id could be any sale: none can be missing. An
+            # answer listing nothing at all looks the same when the ERP's database is down
+            # as when a day's sales were all deleted, and the first is far likelier.
+            complete=bool(records)
+            and answer_is_complete(connector, extract.text)
+            and all(q.external_id for q in quarantined),
+            listed_not_staged=tuple(
+                sorted({q.external_id for q in quarantined if q.external_id} | set(pending))
+            ),
         )
         replace_staging(
             conn,
@@ -384,7 +412,7 @@ def _record_id(record: Any) -> str | None:
     external_id = record.get("id") if isinstance(record, dict) else None
     if isinstance(external_id, bool) or not isinstance(external_id, str | int):
         return None
-    return storable_text(str(external_id))[:MAX_KEY_LENGTH]
+    return storable_text(str(external_id).strip())[:MAX_KEY_LENGTH] or None
 
 
 _INDEX = re.compile(r"\[\d+\]")

@@ -17,7 +17,7 @@ from recompra_pipelines_tests.cashback.ledger_helpers import (
 )
 
 DAY = date(2026, 3, 10)
-CLEAN = LedgerAudit(0, 0, 0, 0, 0)
+CLEAN = LedgerAudit(0, 0, 0, 0, 0, 0)
 
 
 def audit(engine: sa.Engine, org_id: str) -> LedgerAudit:
@@ -48,7 +48,7 @@ def test_each_broken_invariant_is_counted_and_nothing_else(engine):
         o=org_id,
         c=buyers[1],
     )
-    assert audit(engine, org_id) == LedgerAudit(1, 0, 0, 0, 0)
+    assert audit(engine, org_id) == LedgerAudit(1, 0, 0, 0, 0, 0)
 
     # The redeemed lot claims to have more left than its allocations leave it.
     corrupt(
@@ -58,7 +58,7 @@ def test_each_broken_invariant_is_counted_and_nothing_else(engine):
         o=org_id,
         c=buyers[0],
     )
-    assert audit(engine, org_id) == LedgerAudit(2, 1, 0, 0, 0)
+    assert audit(engine, org_id) == LedgerAudit(2, 1, 0, 0, 0, 0)
 
     # A negative balance the program (write-off policy) does not allow.
     corrupt(
@@ -68,11 +68,20 @@ def test_each_broken_invariant_is_counted_and_nothing_else(engine):
         o=org_id,
         c=buyers[2],
     )
-    assert audit(engine, org_id) == LedgerAudit(3, 1, 1, 1, 0)
+    assert audit(engine, org_id) == LedgerAudit(3, 1, 1, 1, 0, 0)
 
     # A cancelled sale the ledger step has not reversed yet.
     cancel_sale(engine, sales[3])
-    assert audit(engine, org_id) == LedgerAudit(3, 1, 1, 1, 1)
+    assert audit(engine, org_id) == LedgerAudit(3, 1, 1, 1, 1, 0)
+
+    # A sale whose value the ERP edited, its accrual not decided again yet.
+    corrupt(
+        engine,
+        "UPDATE sales SET valor_total = 50, conteudo_revisao = 1 WHERE id = :s",
+        s=sales[1],
+    )
+    assert audit(engine, org_id) == LedgerAudit(3, 1, 1, 1, 1, 1)
     with engine.begin() as conn:
         ledger.reconcile_sales(conn, org_id, DAY, datetime.now(UTC))
-    assert audit(engine, org_id).active_accruals_of_cancelled_sales == 0
+    after = audit(engine, org_id)
+    assert (after.active_accruals_of_cancelled_sales, after.live_accruals_of_edited_sales) == (0, 0)
