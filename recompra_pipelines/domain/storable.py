@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from itertools import chain
 from operator import attrgetter
@@ -291,6 +291,32 @@ def _text_of(value: Any, *, key: bool = False) -> str | None:
     if _clean(value) and not (key and len(value) > MAX_KEY_LENGTH):
         return None
     return text_problem(value, key=key)
+
+
+# A PostgreSQL integer column (counts and positions: an add-on's option limits, an order).
+INTEGER_LIMIT = 2**31
+
+
+def entry_problem(
+    entry: Any, *, keys: tuple[str, ...] = (), numbers: Mapping[str, NumericColumn] | None = None
+) -> tuple[str, str] | None:
+    """(field, reason) of the first field of dataclass `entry` the CRM cannot store, if any:
+    text as `text_problem` sees it (index keys: the fields in `keys`), an int beyond a
+    PostgreSQL integer, a Decimal beyond its column in `numbers`. For small records read one
+    at a time (a catalog's products and options); sales have their own quick path."""
+    for entry_field in fields(entry):
+        value = getattr(entry, entry_field.name)
+        problem = None
+        if isinstance(value, str):
+            problem = text_problem(value, key=entry_field.name in keys)
+        elif isinstance(value, int) and not isinstance(value, bool):
+            if not -INTEGER_LIMIT <= value < INTEGER_LIMIT:
+                problem = f"{shown(value)} does not fit a PostgreSQL integer"
+        elif isinstance(value, Decimal):
+            problem = (numbers or {}).get(entry_field.name, MONEY).problem(value)
+        if problem is not None:
+            return entry_field.name, problem
+    return None
 
 
 def storable_text(value: str) -> str:

@@ -247,3 +247,34 @@ def test_a_response_nested_5000_levels_is_a_recorded_reading_error_that_fails_th
     assert gzip.decompress(stored.conteudo_gzip) == body
     assert stored.registros is None and "not an object with 'resultado'" in stored.erro_leitura
     assert count(engine, "SELECT count(*) FROM sales WHERE organizacao_id = :o", o=org_id) == 0
+
+
+def test_catalog_values_the_crm_cannot_store_reject_their_item_by_field():
+    from recompra_pipelines.connectors.cardapio_web.catalog import read_catalog
+    from recompra_pipelines.simulators.erp_cardapio_web import MerchantConfig, catalog
+
+    body = catalog(MerchantConfig())
+    pizzas, snacks, drinks = (body["categories"][i]["items"] for i in (0, 1, 3))
+    pizzas[0]["name"] = "Pizza\x00"
+    pizzas[1]["option_groups"][0]["maximum_quantity"] = 2**31
+    pizzas[2]["option_groups"][0]["options"][0]["name"] = "Borda \ud800"
+    snacks[0]["external_code"] = "x" * 5000
+    drinks[0]["stock"] = "200000000000"  # a price may be this large, a stock may not
+
+    read = read_catalog(json.dumps(body))
+
+    assert [str(entry) for entry in read.rejected] == [
+        "categories[0].items[0] (item 500).name: contains a NUL character, which PostgreSQL"
+        " text cannot hold",
+        f"categories[0].items[1] (item 501).option_groups[0].maximum_quantity: {2**31} does not"
+        " fit a PostgreSQL integer",
+        "categories[0].items[2] (item 502).option_groups[0].options[0].name: contains an"
+        " unpaired surrogate, which is not valid Unicode",
+        "categories[1].items[0] (item 503).external_code: 5000 characters long; the CRM indexes"
+        " at most 255",
+        "categories[3].items[0] (item 506).stock: 200000000000 does not fit NUMERIC(15,4)",
+    ]
+    assert sorted(product.external_id for product in read.products.values()) == [
+        "504", "507", "508",
+    ]  # fmt: skip
+    assert not read.complete  # so nothing is taken as gone from the catalog
