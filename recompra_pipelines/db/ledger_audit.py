@@ -1,6 +1,6 @@
 """Ledger invariants as one set-based audit, shared by the asset checks and the tests.
 
-`audit_ledger` answers everything the ledger checks need (balances equal their entries,
+`audit_ledger` answers everything the four ledger checks need (balances equal their entries,
 negative balances, cancelled sales reversed, edited sales re-decided) in one statement that reads the organization's
 entries and allocations once: the checks of one run share its result instead of each
 scanning a 200,000-entry ledger again. Each figure is a count of offending rows, so a check
@@ -63,7 +63,10 @@ WITH account AS (
       ) parts
       GROUP BY id
   ) x ON x.id = t.id
+  -- Only sales an invariant can involve: cancelled, invalid or edited (an accrual records its
+  -- sale's content revision, which only grows: against an unedited sale it is 0).
   LEFT JOIN sales s ON s.organizacao_id = :org AND s.id = t.venda_id
+   AND (NOT s.valida OR s.cancelada OR s.conteudo_revisao > 0)
   WHERE t.organizacao_id = :org
   GROUP BY t.programa_id, t.cliente_id
 )
