@@ -24,10 +24,11 @@ from recompra_pipelines.automation.whatsapp_dispatch import (
     whatsapp_dispatch,
     whatsapp_dispatch_sensor,
 )
-from recompra_pipelines.checks.campaign_checks import CAMPAIGN_CHECKS
 from recompra_pipelines.checks.cashback_checks import CASHBACK_CHECKS
+from recompra_pipelines.checks.engagement_checks import ENGAGEMENT_CHECKS
 from recompra_pipelines.checks.erp_sync_checks import SYNC_CHECKS
-from recompra_pipelines.checks.whatsapp_checks import WHATSAPP_CHECKS
+from recompra_pipelines.checks.freshness import FRESHNESS_CHECKS
+from recompra_pipelines.resources.alerting import Alerting
 from recompra_pipelines.resources.crm_database import CrmDatabase
 from recompra_pipelines.resources.erp import ErpConnectors
 from recompra_pipelines.resources.whatsapp import WhatsAppCloudApi
@@ -42,7 +43,7 @@ defs = dg.Definitions(
         *CAMPAIGN_ASSETS,
         *LIFECYCLE_ASSETS,
     ],
-    asset_checks=[*SYNC_CHECKS, *WHATSAPP_CHECKS, *CASHBACK_CHECKS, *CAMPAIGN_CHECKS],
+    asset_checks=[*SYNC_CHECKS, *CASHBACK_CHECKS, *ENGAGEMENT_CHECKS, *FRESHNESS_CHECKS],
     jobs=[erp_sync_job, erp_retention_job, whatsapp_dispatch, cashback_expiry_job, lifecycle_job],
     schedules=[
         erp_sync_schedule,
@@ -55,5 +56,10 @@ defs = dg.Definitions(
         "crm_db": CrmDatabase(url=dg.EnvVar("RECOMPRA_DATABASE_URL")),
         "erp": ErpConnectors(),
         "whatsapp": WhatsAppCloudApi(),
+        "alerts": Alerting(),
     },
+    # Every job runs its steps in one process, one after the other: the steps share the
+    # database, not Python values, so a process per step (Dagster's default) would only add
+    # seconds of start-up. This includes the runs the UI launches for an asset selection.
+    executor=dg.in_process_executor,
 )

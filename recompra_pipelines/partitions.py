@@ -45,6 +45,29 @@ def is_partition_day(day: date, at: datetime) -> bool:
     )
 
 
+# Longer than any cashback validity: "every earlier day" for a read of the whole ledger history.
+EVERY_EARLIER_DAY = 3660
+
+
+def same_org_days(first_offset: int, last_offset: int) -> dg.MultiPartitionMapping:
+    """Lineage of an org x day asset that reads another over a window of days of the same
+    organization: days `first_offset` .. `last_offset` relative to its own (e.g. -366, -1 for
+    "the 12 months before the day"). Days before the first partition are simply absent."""
+    return dg.MultiPartitionMapping(
+        {
+            "date": dg.DimensionPartitionMapping(
+                "date",
+                dg.TimeWindowPartitionMapping(
+                    start_offset=first_offset,
+                    end_offset=last_offset,
+                    allow_nonexistent_upstream_partitions=True,
+                ),
+            ),
+            "org": dg.DimensionPartitionMapping("org", dg.IdentityPartitionMapping()),
+        }
+    )
+
+
 def org_day_key(org_id: str, day: date) -> dg.MultiPartitionKey:
     return dg.MultiPartitionKey({"date": day.isoformat(), "org": org_id})
 

@@ -4,17 +4,19 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
+from recompra_pipelines.asset_groups import AssetGroup
+from recompra_pipelines.assets.step_inputs import require_step_input
 from recompra_pipelines.partitions import org_day_of, org_day_partitions
 from recompra_pipelines.resources.crm_database import CrmDatabase
 from recompra_pipelines.sync import campaign_steps
-
-GROUP = "erp_sync"
+from recompra_pipelines.sync.preconditions import SyncStep
 
 
 @dg.asset(
     partitions_def=org_day_partitions,
-    group_name=GROUP,
-    deps=["cashback_ledger"],
+    group_name=AssetGroup.CAMPAIGNS,
+    # Segmentations read the RFM segments the day's lifecycle run stored on the clients.
+    deps=["cashback_ledger", "rfm_analysis"],
     kinds={"postgres"},
 )
 def campaign_interactions(
@@ -30,6 +32,7 @@ def campaign_interactions(
     fire nothing. A cancelled sale withdraws its own unsent interactions. Campaign cashback is
     credited through the ledger, once per interaction.
     """
+    require_step_input(context, crm_db, SyncStep.CAMPAIGNS)
     part = org_day_of(context)
     counts = campaign_steps.create_purchase_interactions(
         crm_db.engine, part.org_id, part.day, datetime.now(UTC)
@@ -41,7 +44,7 @@ def campaign_interactions(
 
 @dg.asset(
     partitions_def=org_day_partitions,
-    group_name=GROUP,
+    group_name=AssetGroup.CAMPAIGNS,
     deps=[campaign_interactions],
     kinds={"postgres"},
 )
@@ -51,6 +54,7 @@ def sale_attribution(
     """Each valid sale credited to the last message sent to its client within the campaign's
     window before the sale (`campaign_conversions`), with the conversion type and deltas from
     the client's earlier valid purchases. A cancelled sale loses its conversion."""
+    require_step_input(context, crm_db, SyncStep.ATTRIBUTION)
     part = org_day_of(context)
     counts = campaign_steps.attribute_sales(crm_db.engine, part.org_id, part.day)
     return dg.MaterializeResult(

@@ -1,17 +1,23 @@
-"""Once-a-day campaign machinery per organization x day (group `lifecycle_daily`)."""
+"""Once-a-day campaign machinery per organization x day (group `lifecycle`)."""
 
 from datetime import UTC, datetime
 
 import dagster as dg
 
-from recompra_pipelines.partitions import org_day_of, org_day_partitions
+from recompra_pipelines.asset_groups import AssetGroup
+from recompra_pipelines.db.rfm import WINDOW_DAYS
+from recompra_pipelines.partitions import org_day_of, org_day_partitions, same_org_days
 from recompra_pipelines.resources.crm_database import CrmDatabase
 from recompra_pipelines.sync.lifecycle_steps import create_lifecycle_interactions, run_rfm
 
-LIFECYCLE_GROUP = "lifecycle_daily"
 
-
-@dg.asset(partitions_def=org_day_partitions, group_name=LIFECYCLE_GROUP, kinds={"postgres"})
+@dg.asset(
+    partitions_def=org_day_partitions,
+    group_name=AssetGroup.LIFECYCLE,
+    # The valid sales of the 12 months before the day (the day itself excluded).
+    deps=[dg.AssetDep("crm_sales", partition_mapping=same_org_days(-WINDOW_DAYS, -1))],
+    kinds={"postgres"},
+)
 def rfm_analysis(context: dg.AssetExecutionContext, crm_db: CrmDatabase) -> dg.MaterializeResult:
     """Every client's RFM scores and segment for the partition's organization-local day.
 
@@ -40,8 +46,10 @@ def rfm_analysis(context: dg.AssetExecutionContext, crm_db: CrmDatabase) -> dg.M
 
 @dg.asset(
     partitions_def=org_day_partitions,
-    group_name=LIFECYCLE_GROUP,
-    deps=[rfm_analysis],
+    group_name=AssetGroup.LIFECYCLE,
+    # Segments of the day's analysis; CASHBACK-EXPIRANDO reads the lots left after the day's
+    # expiry (the daily expiry runs at an earlier hour than the lifecycle).
+    deps=[rfm_analysis, "cashback_expiry"],
     kinds={"postgres"},
 )
 def lifecycle_campaigns(

@@ -365,6 +365,11 @@ erp_staging_extracts = sa.Table(
     # The day's products, each code once (staging.PRODUCT_FIELDS), for the entity step.
     sa.Column("produtos", postgresql.JSON, nullable=False),
     sa.Column("normalizado_em", Timestamp, nullable=False, server_default=sa.func.now()),
+    # The staged content (hash_conteudo) each later step last completed for: a step whose
+    # predecessor has not run on the current staging refuses to run (db/sync_progress.py).
+    sa.Column("entidades_hash_conteudo", sa.Text, nullable=True),
+    sa.Column("vendas_hash_conteudo", sa.Text, nullable=True),
+    sa.Column("cashback_hash_conteudo", sa.Text, nullable=True),
     prefixes=["UNLOGGED"],
 )
 
