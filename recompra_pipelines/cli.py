@@ -1,4 +1,4 @@
-"""The `recompra` command (DESIGN §7): db, org, sync, simulate, demo."""
+"""The `recompra` command: db, org, sync, backfill, simulate, demo."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from recompra_pipelines.dagster_ui import DAGSTER_URL_ENV, DEFAULT_DAGSTER_URL
 from recompra_pipelines.db.engine import create_crm_engine, resolve_database_url
 
 
@@ -143,6 +144,47 @@ def sync(org_id: str, day) -> None:
     if not summary.success:
         raise click.ClickException(f"sync of {org_id} {day.date()} failed: {summary.error}")
     click.echo(format_table([summary.row()], SyncSummary.COLUMNS))
+
+
+@main.command("backfill")
+@click.option(
+    "--org", "org_ids", required=True, multiple=True, help="Organization id (repeatable)."
+)
+@click.option(
+    "--from", "first_day", required=True, type=click.DateTime(["%Y-%m-%d"]), help="First day."
+)
+@click.option(
+    "--to", "last_day", required=True, type=click.DateTime(["%Y-%m-%d"]), help="Last day."
+)
+@click.option(
+    "--dagster-url",
+    envvar=DAGSTER_URL_ENV,
+    default=DEFAULT_DAGSTER_URL,
+    show_default=True,
+    help="The Dagster webserver (env RECOMPRA_DAGSTER_URL).",
+)
+def backfill(org_ids, first_day, last_day, dagster_url: str) -> None:
+    """Backfill the erp_sync job over a range of days for the given organizations.
+
+    Submitted to Dagster exactly as the UI's backfill dialog does: it shows in the UI, the
+    daemon runs one run per organization x day, one run at a time per organization.
+    """
+    from recompra_pipelines.backfills import BackfillError, BackfillRequest, launch_sync_backfill
+
+    try:
+        request = BackfillRequest(
+            org_ids=tuple(dict.fromkeys(org_ids)),
+            first_day=first_day.date(),
+            last_day=last_day.date(),
+        )
+        launched = launch_sync_backfill(dagster_url, request)
+    except BackfillError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(
+        f"backfill {launched.backfill_id}: {launched.partitions} partition(s) of erp_sync "
+        f"({len(request.org_ids)} organization(s) x {len(request.days)} day(s)); "
+        f"follow it at {launched.url}"
+    )
 
 
 @main.group()

@@ -53,7 +53,10 @@ def test_reads_are_declared_with_their_partition_windows():
     assert parents("lifecycle_campaigns") == {"rfm_analysis", "cashback_expiry"}
     assert parents("cashback_expiry") == {"cashback_ledger"}
     assert parents("campaign_interactions") == {"cashback_ledger", "rfm_analysis"}
-    assert parents("whatsapp_scheduled_dispatch") == {"campaign_interactions", "lifecycle_campaigns"}
+    assert parents("whatsapp_scheduled_dispatch") == {
+        "campaign_interactions",
+        "lifecycle_campaigns",
+    }
     assert parents("erp_retention") == {"erp_raw_extract", "erp_normalized_sales"}
 
     # The RFM of a day reads the 12 months before it, of the same organization only.

@@ -13,9 +13,10 @@ from datetime import timedelta
 
 import dagster as dg
 
+from recompra_pipelines.dagster_ui import DAGSTER_URL_ENV, DEFAULT_DAGSTER_URL
+
 WEBHOOK_URL_ENV = "RECOMPRA_ALERT_WEBHOOK_URL"
 SMTP_PASSWORD_ENV = "RECOMPRA_ALERT_SMTP_PASSWORD"
-DEFAULT_UI_URL = "http://127.0.0.1:3000"
 DEFAULT_FRESHNESS_MINUTES = 30
 DEFAULT_SMTP_PORT = 587
 
@@ -56,7 +57,7 @@ class Alerting(dg.ConfigurableResource):
     """Alert destinations (a Slack-compatible incoming webhook and/or e-mail over SMTP), the
     UI address their links point at, and the freshness limit of a day's sync."""
 
-    ui_url: str | None = None  # RECOMPRA_DAGSTER_UI_URL
+    ui_url: str | None = None  # RECOMPRA_DAGSTER_URL
     freshness_minutes: int | None = None  # RECOMPRA_FRESHNESS_MINUTES
     smtp_host: str | None = None  # RECOMPRA_ALERT_SMTP_HOST; unset: no e-mail
     smtp_port: int | None = None  # RECOMPRA_ALERT_SMTP_PORT
@@ -91,9 +92,7 @@ class Alerting(dg.ConfigurableResource):
                 starttls=starttls,
             )
         return AlertSettings(
-            ui_url=(self.ui_url or env.get("RECOMPRA_DAGSTER_UI_URL") or DEFAULT_UI_URL).rstrip(
-                "/"
-            ),
+            ui_url=(self.ui_url or env.get(DAGSTER_URL_ENV) or DEFAULT_DAGSTER_URL).rstrip("/"),
             stale_after=timedelta(minutes=minutes or DEFAULT_FRESHNESS_MINUTES),
             webhook_url=env.get(WEBHOOK_URL_ENV) or None,
             smtp=smtp,
