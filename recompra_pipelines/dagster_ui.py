@@ -18,3 +18,8 @@ def backfill_page(base_url: str, backfill_id: str) -> str:
 
 def asset_checks_page(base_url: str, asset: str) -> str:
     return f"{base_url.rstrip('/')}/assets/{asset}?view=checks"
+
+
+def organization_runs_page(base_url: str, org_id: str) -> str:
+    """The runs of one organization (every job tags its partition's organization)."""
+    return f"{base_url.rstrip('/')}/runs?q%5B0%5D=tag%3Adagster%2Fpartition%2Forg%3D{org_id}"

@@ -9,6 +9,7 @@ from recompra_pipelines.assets.erp_sync import SYNC_ASSETS
 from recompra_pipelines.assets.lifecycle import LIFECYCLE_ASSETS
 from recompra_pipelines.assets.maintenance import erp_retention
 from recompra_pipelines.assets.whatsapp_dispatch import WHATSAPP_ASSETS
+from recompra_pipelines.automation.alerts import operator_alerts_sensor
 from recompra_pipelines.automation.cashback_expiry import (
     cashback_expiry_job,
     cashback_expiry_schedule,
@@ -18,6 +19,7 @@ from recompra_pipelines.automation.erp_sync import (
     erp_sync_schedule,
     organizations_sensor,
 )
+from recompra_pipelines.automation.freshness import erp_freshness_sensor
 from recompra_pipelines.automation.lifecycle import lifecycle_job, lifecycle_schedule
 from recompra_pipelines.automation.maintenance import erp_retention_job, erp_retention_schedule
 from recompra_pipelines.automation.whatsapp_dispatch import (
@@ -27,7 +29,6 @@ from recompra_pipelines.automation.whatsapp_dispatch import (
 from recompra_pipelines.checks.cashback_checks import CASHBACK_CHECKS
 from recompra_pipelines.checks.engagement_checks import ENGAGEMENT_CHECKS
 from recompra_pipelines.checks.erp_sync_checks import SYNC_CHECKS
-from recompra_pipelines.checks.freshness import FRESHNESS_CHECKS
 from recompra_pipelines.resources.alerting import Alerting
 from recompra_pipelines.resources.crm_database import CrmDatabase
 from recompra_pipelines.resources.erp import ErpConnectors
@@ -43,7 +44,7 @@ defs = dg.Definitions(
         *CAMPAIGN_ASSETS,
         *LIFECYCLE_ASSETS,
     ],
-    asset_checks=[*SYNC_CHECKS, *CASHBACK_CHECKS, *ENGAGEMENT_CHECKS, *FRESHNESS_CHECKS],
+    asset_checks=[*SYNC_CHECKS, *CASHBACK_CHECKS, *ENGAGEMENT_CHECKS],
     jobs=[erp_sync_job, erp_retention_job, whatsapp_dispatch, cashback_expiry_job, lifecycle_job],
     schedules=[
         erp_sync_schedule,
@@ -51,7 +52,12 @@ defs = dg.Definitions(
         cashback_expiry_schedule,
         lifecycle_schedule,
     ],
-    sensors=[organizations_sensor, whatsapp_dispatch_sensor],
+    sensors=[
+        organizations_sensor,
+        whatsapp_dispatch_sensor,
+        erp_freshness_sensor,
+        operator_alerts_sensor,
+    ],
     resources={
         "crm_db": CrmDatabase(url=dg.EnvVar("RECOMPRA_DATABASE_URL")),
         "erp": ErpConnectors(),

@@ -6,7 +6,6 @@ from __future__ import annotations
 import dagster as dg
 
 from recompra_pipelines.asset_groups import SYNC_GRAPH_ASSETS, AssetGroup
-from recompra_pipelines.checks.freshness import FRESHNESS_CHECK
 from recompra_pipelines.definitions import defs
 
 GRAPH = defs.resolve_asset_graph()
@@ -85,7 +84,6 @@ def test_the_sync_job_runs_its_assets_and_their_checks_in_few_in_process_steps()
         SYNC_GRAPH_ASSETS
     )
     checks = job.asset_layer.asset_graph.asset_check_keys
-    assert FRESHNESS_CHECK not in checks  # watched from outside the runs
     assert {key.asset_key.to_user_string() for key in checks} <= set(SYNC_GRAPH_ASSETS)
     # Checks that read the same data share a step: 8 assets + 4 check steps (22 before).
     assert len(job.graph.node_defs) == 12

@@ -28,7 +28,7 @@ def test_definitions_load():
     assert check_keys >= {"erp_raw_extract_is_readable", "erp_quarantine_rate", "crm_sales_match_staging",
                           "crm_sale_totals_match_items", "crm_buyers_totals_match_sales",
                           "cashback_balances_match_entries", "interactions_of_cancelled_sales_withdrawn",
-                          "whatsapp_no_stuck_sends", "crm_sales_fresh"}  # fmt: skip
+                          "whatsapp_no_stuck_sends"}  # fmt: skip
 
 
 def test_workspace_loads_with_the_dagster_cli(tmp_path):

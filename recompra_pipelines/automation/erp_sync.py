@@ -9,7 +9,6 @@ import dagster as dg
 
 from recompra_pipelines.asset_groups import SYNC_GRAPH_ASSETS, SYNC_JOB
 from recompra_pipelines.automation.tick_log import Decision, TickDecisions
-from recompra_pipelines.checks.freshness import FRESHNESS_CHECK
 from recompra_pipelines.domain.sync_plan import SyncCadence, days_to_sync
 from recompra_pipelines.partitions import (
     ORGANIZATIONS,
@@ -30,11 +29,8 @@ IN_PROGRESS = [
 ]
 PARTITION_TAG = "dagster/partition"
 
-# The per org x day sync graph and the checks of its assets. The freshness check watches the
-# schedule from outside the runs (the freshness sensor evaluates it), so no run carries it.
-SYNC_GRAPH = dg.AssetSelection.assets(*SYNC_GRAPH_ASSETS) - dg.AssetSelection.checks(
-    FRESHNESS_CHECK
-)
+# The per org x day sync graph, with the checks of its assets.
+SYNC_GRAPH = dg.AssetSelection.assets(*SYNC_GRAPH_ASSETS)
 
 erp_sync_job = dg.define_asset_job(
     SYNC_JOB,

@@ -8,10 +8,13 @@ resource and otherwise comes from its `RECOMPRA_*` variable.
 from __future__ import annotations
 
 import os
+import smtplib
 from dataclasses import dataclass
 from datetime import timedelta
+from email.message import EmailMessage
 
 import dagster as dg
+import httpx
 
 from recompra_pipelines.dagster_ui import DAGSTER_URL_ENV, DEFAULT_DAGSTER_URL
 
@@ -110,3 +113,41 @@ def _int_env(name: str) -> int | None:
     if value < 1:
         raise ValueError(f"{name}={raw!r}: must be at least 1")
     return value
+
+
+def deliver(settings: AlertSettings, subject: str, text: str) -> None:
+    """Send one message to every configured destination; raises when one of them refuses it
+    (the caller keeps the message and tries again on its next tick)."""
+    if settings.webhook_url:
+        # Slack's incoming-webhook payload; Mattermost and Rocket.Chat take the same.
+        try:
+            response = httpx.post(settings.webhook_url, json={"text": text}, timeout=10.0)
+        except httpx.HTTPError as error:  # its message could carry the URL, a secret
+            raise AlertNotDelivered(
+                f"the alert webhook could not be reached ({type(error).__name__})"
+            ) from None
+        if response.status_code >= 300:
+            raise AlertNotDelivered(f"the alert webhook answered HTTP {response.status_code}")
+    if settings.smtp:
+        _send_mail(settings.smtp, subject, text)
+
+
+class AlertNotDelivered(RuntimeError):
+    pass
+
+
+def _send_mail(smtp: SmtpDestination, subject: str, text: str) -> None:
+    message = EmailMessage()
+    message["From"] = smtp.sender
+    message["To"] = ", ".join(smtp.recipients)
+    message["Subject"] = subject
+    message.set_content(text)
+    try:
+        with smtplib.SMTP(smtp.host, smtp.port, timeout=15) as client:
+            if smtp.starttls:
+                client.starttls()
+            if smtp.user:
+                client.login(smtp.user, smtp.password or "")
+            client.send_message(message)
+    except (OSError, smtplib.SMTPException) as error:
+        raise AlertNotDelivered(f"e-mail via {smtp.host}:{smtp.port} failed: {error}") from None
