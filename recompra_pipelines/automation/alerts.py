@@ -183,9 +183,15 @@ def _run_observations(
 def _failed_steps(instance: dg.DagsterInstance, run_id: str) -> tuple[str, ...]:
     lines = []
     for event in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_FAILURE):
-        error = event.dagster_event.step_failure_data.error
-        message = (error.message if error else event.message or "").strip().splitlines()
-        lines.append(f"failed step {event.step_key}: {message[0][:400] if message else '?'}")
+        failure = event.dagster_event.step_failure_data
+        # A step that refused to run explains itself (dg.Failure); otherwise the error says.
+        text = (
+            failure.user_failure_data.description
+            if failure.user_failure_data and failure.user_failure_data.description
+            else (failure.error.message if failure.error else event.message or "")
+        )
+        first = text.strip().splitlines()[0][:400] if text.strip() else "?"
+        lines.append(f"failed step {event.step_key}: {first}")
     return tuple(lines) or (f"run {run_id} failed",)
 
 
