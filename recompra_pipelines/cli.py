@@ -234,11 +234,42 @@ def simulate_whatsapp(port: int, host: str, org_files: tuple[Path, ...]) -> None
 @click.option(
     "--once", is_flag=True, help="Sync today for every demo organization, print a table, exit."
 )
-def demo(once: bool) -> None:
-    """Everything at once: database, migrations, demo organizations, simulators, Dagster."""
-    from recompra_pipelines.demo import run_demo
+@click.option(
+    "--free-ports",
+    is_flag=True,
+    help="Listen on free ports instead of 3000 and 8765-8767 (printed at start).",
+)
+@click.option("--ui-port", type=int, help="Dagster UI port [default: 3000].")
+@click.option("--erp-port", type=int, help="Online Software simulator port [default: 8765].")
+@click.option("--whatsapp-port", type=int, help="WhatsApp simulator port [default: 8766].")
+@click.option("--cardapio-web-port", type=int, help="CardápioWeb simulator port [default: 8767].")
+def demo(
+    once: bool,
+    free_ports: bool,
+    ui_port: int | None,
+    erp_port: int | None,
+    whatsapp_port: int | None,
+    cardapio_web_port: int | None,
+) -> None:
+    """Everything at once: database, migrations, demo organizations, simulators, Dagster.
 
-    sys.exit(run_demo(once=once))
+    Refuses to start beside a process it did not start on one of its ports; Ctrl-C (and the
+    end of --once) stops everything it started, the embedded PostgreSQL included.
+    """
+    from recompra_pipelines.demo import DemoPorts, run_demo
+
+    chosen = {
+        "ui": ui_port,
+        "erp": erp_port,
+        "whatsapp": whatsapp_port,
+        "cardapio_web": cardapio_web_port,
+    }
+    ports = (
+        DemoPorts.free()
+        if free_ports
+        else DemoPorts(**{name: port for name, port in chosen.items() if port is not None})
+    )
+    sys.exit(run_demo(once=once, ports=ports))
 
 
 if __name__ == "__main__":

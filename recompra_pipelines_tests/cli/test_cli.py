@@ -145,9 +145,13 @@ def test_org_add_then_sync_one_partition(engine, erp_simulator, monkeypatch, tmp
         "unchanged",
         "cancelled",
         "quarantined",
+        "checks",
+        "messages",
     ]
     cells = row.split()
     assert cells[:2] == [org_id, DAY.isoformat()] and int(cells[3]) == 12
+    passed, run = cells[8].split("/")
+    assert passed == run and int(run) > 0
     assert token not in synced.output
 
     duplicate = runner.invoke(
