@@ -28,6 +28,7 @@ bench: install
 	$(BIN)/python -m bench.rfm
 	$(BIN)/python -m bench.run_volume
 	$(BIN)/python -m bench.overhead
+	$(BIN)/python -m bench.backfill
 
 lint: install
 	$(BIN)/ruff check recompra_pipelines recompra_pipelines_tests bench

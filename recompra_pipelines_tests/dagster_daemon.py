@@ -54,14 +54,15 @@ mutation LaunchBackfill($backfillParams: LaunchBackfillParams!) {
 
 
 @contextmanager
-def daemon_workspace(instance: dg.DagsterInstance) -> Iterator[WorkspaceProcessContext]:
-    """The code location as the webserver and daemon see it, loaded in this process."""
+def daemon_workspace(
+    instance: dg.DagsterInstance,
+    module: str = "recompra_pipelines.definitions",
+    attribute: str = "defs",
+) -> Iterator[WorkspaceProcessContext]:
+    """A code location (the project's, by default) as the webserver and daemon see it, loaded
+    in this process."""
     origin = InProcessCodeLocationOrigin(
-        LoadableTargetOrigin(
-            module_name="recompra_pipelines.definitions",
-            attribute="defs",
-            working_directory=str(ROOT),
-        ),
+        LoadableTargetOrigin(module_name=module, attribute=attribute, working_directory=str(ROOT)),
         location_name=LOCATION,
     )
     with WorkspaceProcessContext(instance, InProcessWorkspaceLoadTarget(origin)) as workspace:
@@ -78,6 +79,59 @@ def graphql(workspace: WorkspaceProcessContext, query: str, variables: dict) -> 
     result = execute_dagster_graphql(workspace.create_request_context(), query, variables)
     assert not result.errors, result.errors
     return result.data
+
+
+LAUNCH_RUN = """
+mutation LaunchRun($executionParams: ExecutionParams!) {
+  launchRun(executionParams: $executionParams) {
+    __typename
+    ... on LaunchRunSuccess { run { runId } }
+    ... on PythonError { message }
+  }
+}
+"""
+
+
+def launch_partition_run(workspace: WorkspaceProcessContext, job: str, partition_key: str) -> str:
+    """A run of `job` for one partition, queued as a schedule's run request is: the job's
+    own plan, with the partition's tags (the run queue then launches it)."""
+    org_id = partition_key.split("|")[1]
+    day = partition_key.split("|")[0]
+    tags = {
+        "dagster/partition": partition_key,
+        "dagster/partition/date": day,
+        "dagster/partition/org": org_id,
+    }
+    data = graphql(
+        workspace,
+        LAUNCH_RUN,
+        {
+            "executionParams": {
+                "selector": {
+                    "jobName": job,
+                    "repositoryName": "__repository__",
+                    "repositoryLocationName": LOCATION,
+                },
+                "executionMetadata": {
+                    "tags": [{"key": key, "value": value} for key, value in tags.items()]
+                },
+            }
+        },
+    )["launchRun"]
+    assert data["__typename"] == "LaunchRunSuccess", data
+    return data["run"]["runId"]
+
+
+def run_queue(workspace: WorkspaceProcessContext, *, max_iterations: int = 50) -> None:
+    """Iterate the run queue until no run waits in it (each launched run executes in turn)."""
+    queue = QueuedRunCoordinatorDaemon(interval_seconds=0)
+    for _ in range(max_iterations):
+        list(queue.run_iteration(workspace))
+        if not workspace.instance.get_runs(
+            filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.QUEUED])
+        ):
+            return
+    raise AssertionError("queued runs were not launched")
 
 
 def launch_asset_backfill(
