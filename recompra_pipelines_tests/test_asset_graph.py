@@ -93,3 +93,12 @@ def test_the_sync_job_runs_its_assets_and_their_checks_in_few_in_process_steps()
 def test_runs_the_ui_launches_for_an_asset_selection_are_in_process_too():
     implicit = defs.get_implicit_global_asset_job_def()
     assert implicit.executor_def is dg.in_process_executor
+
+
+def test_the_code_location_serializes_as_the_webserver_receives_it():
+    """What the code server sends the webserver and daemon: anything it cannot serialize (an
+    enum member for a group name, say) makes the whole location fail to load in the UI."""
+    from dagster._core.remote_representation.external_data import RepositorySnap
+    from dagster._serdes import serialize_value
+
+    assert serialize_value(RepositorySnap.from_def(defs.get_repository_def()))

@@ -14,7 +14,7 @@ from recompra_pipelines.sync.preconditions import SyncStep
 
 @dg.asset(
     partitions_def=org_day_partitions,
-    group_name=AssetGroup.CAMPAIGNS,
+    group_name=AssetGroup.CAMPAIGNS.value,
     # Segmentations read the RFM segments the day's lifecycle run stored on the clients.
     deps=["cashback_ledger", "rfm_analysis"],
     kinds={"postgres"},
@@ -44,7 +44,7 @@ def campaign_interactions(
 
 @dg.asset(
     partitions_def=org_day_partitions,
-    group_name=AssetGroup.CAMPAIGNS,
+    group_name=AssetGroup.CAMPAIGNS.value,
     deps=[campaign_interactions],
     kinds={"postgres"},
 )

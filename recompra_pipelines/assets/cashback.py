@@ -21,7 +21,7 @@ def centavos(value) -> dg.MetadataValue:
 
 @dg.asset(
     partitions_def=org_day_partitions,
-    group_name=AssetGroup.CASHBACK,
+    group_name=AssetGroup.CASHBACK.value,
     deps=["crm_sales"],
     kinds={"postgres"},
 )

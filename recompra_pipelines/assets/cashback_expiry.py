@@ -16,7 +16,7 @@ from recompra_pipelines.sync.ledger_steps import expire_day_cashback
 
 @dg.asset(
     partitions_def=org_day_partitions,
-    group_name=AssetGroup.CASHBACK,
+    group_name=AssetGroup.CASHBACK.value,
     # The lots due on a day were accrued by the ledger step of any earlier day.
     deps=[dg.AssetDep("cashback_ledger", partition_mapping=same_org_days(-EVERY_EARLIER_DAY, -1))],
     kinds={"postgres"},

@@ -19,7 +19,7 @@ from recompra_pipelines.sync.preconditions import SyncStep
 
 @dg.asset(
     partitions_def=org_day_partitions,
-    group_name=AssetGroup.ERP,
+    group_name=AssetGroup.ERP.value,
     kinds={"postgres"},
 )
 def erp_raw_extract(
@@ -47,7 +47,7 @@ def erp_raw_extract(
 
 @dg.asset(
     partitions_def=org_day_partitions,
-    group_name=AssetGroup.ERP,
+    group_name=AssetGroup.ERP.value,
     deps=[erp_raw_extract],
     kinds={"postgres"},
 )
@@ -97,7 +97,7 @@ def erp_normalized_sales(
 
 @dg.asset(
     partitions_def=org_day_partitions,
-    group_name=AssetGroup.ERP,
+    group_name=AssetGroup.ERP.value,
     deps=[erp_normalized_sales],
     kinds={"postgres"},
 )
@@ -118,7 +118,7 @@ def crm_entities(context: dg.AssetExecutionContext, crm_db: CrmDatabase) -> dg.M
 
 @dg.asset(
     partitions_def=org_day_partitions,
-    group_name=AssetGroup.ERP,
+    group_name=AssetGroup.ERP.value,
     deps=[crm_entities],
     kinds={"postgres"},
 )

@@ -13,7 +13,7 @@ from recompra_pipelines.sync.lifecycle_steps import create_lifecycle_interaction
 
 @dg.asset(
     partitions_def=org_day_partitions,
-    group_name=AssetGroup.LIFECYCLE,
+    group_name=AssetGroup.LIFECYCLE.value,
     # The valid sales of the 12 months before the day (the day itself excluded).
     deps=[dg.AssetDep("crm_sales", partition_mapping=same_org_days(-WINDOW_DAYS, -1))],
     kinds={"postgres"},
@@ -46,7 +46,7 @@ def rfm_analysis(context: dg.AssetExecutionContext, crm_db: CrmDatabase) -> dg.M
 
 @dg.asset(
     partitions_def=org_day_partitions,
-    group_name=AssetGroup.LIFECYCLE,
+    group_name=AssetGroup.LIFECYCLE.value,
     # Segments of the day's analysis; CASHBACK-EXPIRANDO reads the lots left after the day's
     # expiry (the daily expiry runs at an earlier hour than the lifecycle).
     deps=[rfm_analysis, "cashback_expiry"],

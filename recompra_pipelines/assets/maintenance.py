@@ -139,7 +139,7 @@ def apply_retention(engine: sa.Engine, cutoffs: RetentionCutoffs) -> RetentionCo
 
 
 @dg.asset(
-    group_name=AssetGroup.MAINTENANCE,
+    group_name=AssetGroup.MAINTENANCE.value,
     # It reads (and prunes) every partition's raw extracts and quarantined records.
     deps=["erp_raw_extract", "erp_normalized_sales"],
     kinds={"postgres"},

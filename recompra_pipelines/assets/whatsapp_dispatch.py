@@ -48,7 +48,7 @@ def _counts_metadata(counts: DispatchCounts) -> dict[str, dg.MetadataValue]:
 
 @dg.asset(
     partitions_def=org_day_partitions,
-    group_name=AssetGroup.MESSAGING,
+    group_name=AssetGroup.MESSAGING.value,
     # Last step of the sync graph: messages go out once interactions and attribution are done.
     deps=["campaign_interactions", "sale_attribution"],
     kinds={"postgres"},
@@ -68,7 +68,7 @@ def whatsapp_immediate_dispatch(
 
 @dg.asset(
     partitions_def=organization_partitions,
-    group_name=AssetGroup.MESSAGING,
+    group_name=AssetGroup.MESSAGING.value,
     # Every day's purchase and lifecycle interactions of the organization are its outbox.
     deps=["campaign_interactions", "lifecycle_campaigns"],
     kinds={"postgres"},

@@ -9,7 +9,7 @@ from recompra_pipelines.sync.lifecycle_steps import lifecycle_hour
 
 lifecycle_job = dg.define_asset_job(
     "lifecycle_daily",
-    selection=dg.AssetSelection.groups(AssetGroup.LIFECYCLE),
+    selection=dg.AssetSelection.groups(AssetGroup.LIFECYCLE.value),
     executor_def=dg.in_process_executor,
     description="RFM and the once-a-day campaigns of one organization-local day.",
 )
