@@ -83,7 +83,7 @@ def run_demo(*, once: bool, ports: DemoPorts | None = None) -> int:
     """`make demo` (and `make demo ONCE=1` with `once`). Returns the exit code."""
     ports = DemoPorts.free() if once else (ports or DemoPorts())
     refuse_taken_ports(ports)
-    _stop_on_sigterm()
+    _stop_on_signals()
     with ExitStack() as stack:
         demo = Demo(stack, ports, once=once)
         demo.start_database()
@@ -322,12 +322,15 @@ def _stop_process_group(process: subprocess.Popen) -> None:
         break
 
 
-def _stop_on_sigterm() -> None:
-    """`kill <demo>` stops it as Ctrl-C does (the exit stack stops what it started)."""
+def _stop_on_signals() -> None:
+    """Ctrl-C and `kill <demo>` both stop it through the exit stack (which stops what it
+    started). SIGINT is set explicitly: a process started in the background inherits it
+    ignored, and so would its children — installing a handler also gives them the default."""
 
     def interrupt(signum, frame):
         raise KeyboardInterrupt
 
+    signal.signal(signal.SIGINT, interrupt)
     signal.signal(signal.SIGTERM, interrupt)
 
 

@@ -30,6 +30,7 @@ from recompra_pipelines.resources.alerting import (
     deliver,
 )
 
+IMPLICIT_ASSET_JOB = "__ASSET_JOB"
 RUN_EVENTS = (dg.DagsterEventType.RUN_FAILURE, dg.DagsterEventType.RUN_SUCCESS)
 PAGE = 500
 # Messages kept for a destination that is down; beyond this the oldest are dropped (and logged).
@@ -171,13 +172,18 @@ def _run_observations(
                 Observation(
                     key=f"run:{run.job_name}:{run.tags.get(PARTITION_TAG, '-')}",
                     failing=failed,
-                    title=f"runs of {run.job_name} — {scope}",
+                    title=f"runs of {_job_label(run.job_name)} — {scope}",
                     details=details,
                     link=run_page(settings.ui_url, run_id),
                 ),
             )
         )
     return observations
+
+
+def _job_label(job_name: str) -> str:
+    """Runs of an asset selection launched from the UI belong to Dagster's implicit job."""
+    return "assets materialized from the UI" if job_name == IMPLICIT_ASSET_JOB else job_name
 
 
 def _failed_steps(instance: dg.DagsterInstance, run_id: str) -> tuple[str, ...]:
