@@ -1,10 +1,11 @@
-"""Alerts that reach a person: failed ERROR checks, failed runs and freshness breaches, sent to
-a Slack-compatible webhook and/or e-mail, once per incident, with a "recovered" when it heals.
+"""Alerts that reach a person: failed ERROR checks and failed runs, sent to a Slack-compatible
+webhook and/or e-mail, once per incident, with a "recovered" when it heals (the freshness
+sensor sends its own through `send_alerts`).
 
 `operator_alerts_sensor` reads what happened since its last tick from Dagster's event log —
-run failures and successes, asset check evaluations (including the freshness sensor's) — and
-keeps the open incidents in its cursor, so the same failure on the next ticks sends nothing.
-A message a destination refused stays in the cursor and is sent again on the next tick.
+run failures and successes, asset check evaluations — and keeps the open incidents in its
+cursor, so the same failure on the next ticks sends nothing. A message a destination refused
+stays in the cursor and is sent again on the next tick.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from recompra_pipelines.resources.alerting import (
 IMPLICIT_ASSET_JOB = "__ASSET_JOB"
 RUN_EVENTS = (dg.DagsterEventType.RUN_FAILURE, dg.DagsterEventType.RUN_SUCCESS)
 PAGE = 500
-# Messages kept for a destination that is down; beyond this the oldest are dropped (and logged).
+# Messages kept for a destination that is down; beyond this the oldest are dropped.
 MAX_UNDELIVERED = 200
 PARTITION_TAG = "dagster/partition"
 ORG_TAG = "dagster/partition/org"
@@ -61,7 +62,7 @@ class AlertCursor:
 @dg.sensor(minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
 def operator_alerts_sensor(context: dg.SensorEvaluationContext, alerts: Alerting):
     """Every minute: one message per new incident (a failed ERROR check of a partition, failed
-    runs of a job and partition, a stale organization) and one when it recovers."""
+    runs of a job and partition) and one when it recovers."""
     settings = alerts.settings()
     cursor = AlertCursor.parse(context.cursor)
     instance = context.instance

@@ -244,7 +244,7 @@ def organizations_sensor(context: dg.SensorEvaluationContext, crm_db: CrmDatabas
         if not org.integration_active:
             decisions.record(org.id, Decision.INACTIVE, "its integration is deactivated")
         elif org.id in registered:
-            decisions.record(org.id, Decision.ALREADY_RUN, "registered; the schedule syncs it")
+            decisions.record(org.id, Decision.REGISTERED, "the schedule syncs it")
         else:
             decisions.record(org.id, Decision.LAUNCHED, "registered now; syncing its today")
             new.append(org)

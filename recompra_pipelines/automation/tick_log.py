@@ -21,14 +21,11 @@ class Decision(StrEnum):
     IN_PROGRESS = "skipped: run in progress"
     INACTIVE = "skipped: inactive"
     NOT_REGISTERED = "skipped: not registered yet"
+    REGISTERED = "skipped: already registered"
     ALREADY_RUN = "skipped: already run"
     NOT_DUE = "skipped: not due"
     NOTHING_DUE = "skipped: nothing due"
     PAUSED = "skipped: paused"
-
-    @property
-    def launches(self) -> bool:
-        return self in (Decision.LAUNCHED, Decision.CHANGE_CHECK_FAILED)
 
 
 class TickDecisions:
