@@ -13,6 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from recompra_pipelines.automation.alerts import operator_alerts_sensor
+from recompra_pipelines.automation.erp_sync import SYNC_GRAPH
 from recompra_pipelines.automation.freshness import erp_freshness_sensor
 from recompra_pipelines.definitions import defs
 from recompra_pipelines.partitions import ORGANIZATIONS, org_day_key
@@ -74,6 +75,12 @@ def _shift_purchase_count(engine, client_id, by: int) -> None:
         )
 
 
+# The sync up to the sales and their checks, and the fetch alone: enough to fail a check and
+# a run (the rest of the graph would only make the test slower).
+UP_TO_SALES = SYNC_GRAPH & dg.AssetSelection.assets("crm_sales").upstream()
+FETCH = dg.AssetSelection.assets("erp_raw_extract")
+
+
 def test_one_alert_per_incident_and_one_recovered(
     inbox, instance, engine, database_url, erp_simulator
 ):
@@ -82,15 +89,17 @@ def test_one_alert_per_incident_and_one_recovered(
     sensor.tick()  # starts from now
     checked, _ = new_org(engine, url)
     broken, _ = new_org(engine, "http://127.0.0.1:9")
-    assert materialize_day(instance, database_url, checked, DAY).success
+
+    def sync(org_id, selection, **kwargs):
+        return materialize_day(instance, database_url, org_id, DAY, selection=selection, **kwargs)
+
+    assert sync(checked, UP_TO_SALES).success
     buyer = _buyer(engine, checked)
     _shift_purchase_count(engine, buyer, +1)  # drift no constraint catches
 
     def fail_both():
-        assert materialize_day(instance, database_url, checked, DAY).success  # WARN-free, ERROR
-        assert not materialize_day(
-            instance, database_url, broken, DAY, raise_on_error=False
-        ).success
+        assert sync(checked, UP_TO_SALES).success  # the run succeeds; an ERROR check fails
+        assert not sync(broken, FETCH, raise_on_error=False).success
 
     fail_both()
     sensor.tick()
@@ -122,8 +131,8 @@ def test_one_alert_per_incident_and_one_recovered(
             ),
             {"u": url, "o": broken},
         )
-    assert materialize_day(instance, database_url, checked, DAY).success
-    assert materialize_day(instance, database_url, broken, DAY).success
+    assert sync(checked, UP_TO_SALES).success
+    assert sync(broken, FETCH).success
     sensor.tick()
     recovered = inbox.texts()[2:]
     assert len(recovered) == 2 and all(t.startswith("RECOVERED: ") for t in recovered)
