@@ -91,7 +91,7 @@ def test_the_sync_job_runs_its_assets_and_their_checks_in_few_in_process_steps()
 
 
 def test_runs_the_ui_launches_for_an_asset_selection_are_in_process_too():
-    implicit = defs.get_implicit_global_asset_job_def()
+    implicit = defs.resolve_implicit_global_asset_job_def()
     assert implicit.executor_def is dg.in_process_executor
 
 
