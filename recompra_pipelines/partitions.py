@@ -17,6 +17,12 @@ ORGANIZATIONS = "organizations"
 PARTITIONS_START_DATE = "2024-01-01"
 DAY_TIMEZONE = "America/Sao_Paulo"
 
+# The tags Dagster puts on every run of an org x day partition (the run queue's per-organization
+# limit keys on the org one).
+PARTITION_TAG = "dagster/partition"
+ORG_TAG = "dagster/partition/org"
+DAY_TAG = "dagster/partition/date"
+
 organization_partitions = dg.DynamicPartitionsDefinition(name=ORGANIZATIONS)
 day_partitions = dg.DailyPartitionsDefinition(
     start_date=PARTITIONS_START_DATE, timezone=DAY_TIMEZONE, end_offset=1

@@ -29,6 +29,8 @@ from dagster._daemon.run_coordinator.queued_run_coordinator_daemon import (
 from dagster._scheduler.scheduler import launch_scheduled_runs
 from dagster_graphql.test.utils import execute_dagster_graphql
 
+from recompra_pipelines.partitions import DAY_TAG, ORG_TAG, PARTITION_TAG
+
 ROOT = Path(__file__).resolve().parent.parent
 LOCATION = "recompra_pipelines"
 LOG = logging.getLogger("recompra.tests.daemon")
@@ -98,9 +100,9 @@ def launch_partition_run(workspace: WorkspaceProcessContext, job: str, partition
     org_id = partition_key.split("|")[1]
     day = partition_key.split("|")[0]
     tags = {
-        "dagster/partition": partition_key,
-        "dagster/partition/date": day,
-        "dagster/partition/org": org_id,
+        PARTITION_TAG: partition_key,
+        DAY_TAG: day,
+        ORG_TAG: org_id,
     }
     data = graphql(
         workspace,

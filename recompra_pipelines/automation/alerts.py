@@ -23,6 +23,7 @@ from dagster._core.storage.asset_check_execution_record import (
 from recompra_pipelines.automation.tick_log import TickDecisions
 from recompra_pipelines.dagster_ui import asset_checks_page, run_page
 from recompra_pipelines.domain.incidents import Alert, Observation, track
+from recompra_pipelines.partitions import DAY_TAG, ORG_TAG, PARTITION_TAG
 from recompra_pipelines.resources.alerting import (
     WEBHOOK_URL_ENV,
     Alerting,
@@ -36,9 +37,6 @@ RUN_EVENTS = (dg.DagsterEventType.RUN_FAILURE, dg.DagsterEventType.RUN_SUCCESS)
 PAGE = 500
 # Messages kept for a destination that is down; beyond this the oldest are dropped.
 MAX_UNDELIVERED = 200
-PARTITION_TAG = "dagster/partition"
-ORG_TAG = "dagster/partition/org"
-DAY_TAG = "dagster/partition/date"
 
 
 @dataclass

@@ -12,6 +12,7 @@ from recompra_pipelines.automation.tick_log import Decision, TickDecisions
 from recompra_pipelines.domain.sync_plan import SyncCadence, days_to_sync
 from recompra_pipelines.partitions import (
     ORGANIZATIONS,
+    PARTITION_TAG,
     is_partition_day,
     org_day_key,
     organization_partitions,
@@ -27,7 +28,6 @@ IN_PROGRESS = [
     dg.DagsterRunStatus.STARTING,
     dg.DagsterRunStatus.STARTED,
 ]
-PARTITION_TAG = "dagster/partition"
 
 # The per org x day sync graph, with the checks of its assets.
 SYNC_GRAPH = dg.AssetSelection.assets(*SYNC_GRAPH_ASSETS)

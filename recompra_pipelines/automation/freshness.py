@@ -33,7 +33,7 @@ from recompra_pipelines.automation.tick_log import Decision, TickDecisions
 from recompra_pipelines.dagster_ui import organization_runs_page
 from recompra_pipelines.db.sync_progress import StepMarker, day_progress
 from recompra_pipelines.domain.incidents import Alert, Observation, track
-from recompra_pipelines.partitions import ORGANIZATIONS, org_day_key
+from recompra_pipelines.partitions import ORGANIZATIONS, PARTITION_TAG, org_day_key
 from recompra_pipelines.resources.alerting import Alerting
 from recompra_pipelines.resources.crm_database import CrmDatabase
 from recompra_pipelines.sync import steps
@@ -196,7 +196,7 @@ def _last_success(instance: dg.DagsterInstance, partition_key: str):
     records = instance.get_run_records(
         filters=dg.RunsFilter(
             job_name=SYNC_JOB,
-            tags={"dagster/partition": partition_key},
+            tags={PARTITION_TAG: partition_key},
             statuses=[dg.DagsterRunStatus.SUCCESS],
         ),
         limit=1,

@@ -12,7 +12,7 @@ import dagster as dg
 
 from recompra_pipelines.automation.tick_log import Decision, TickDecisions
 from recompra_pipelines.messaging.dispatcher import organizations_with_due_messages
-from recompra_pipelines.partitions import ORGANIZATIONS, organization_partitions
+from recompra_pipelines.partitions import ORGANIZATIONS, PARTITION_TAG, organization_partitions
 from recompra_pipelines.resources.crm_database import CrmDatabase
 from recompra_pipelines.resources.whatsapp import DISPATCH_ENV, WhatsAppCloudApi
 
@@ -50,7 +50,7 @@ def whatsapp_dispatch_sensor(
     with crm_db.engine.connect() as conn:
         due = set(organizations_with_due_messages(conn, datetime.now(UTC)))
     busy = {
-        run.tags.get("dagster/partition"): run.run_id
+        run.tags.get(PARTITION_TAG): run.run_id
         for run in context.instance.get_runs(
             filters=dg.RunsFilter(job_name=whatsapp_dispatch.name, statuses=IN_PROGRESS)
         )
