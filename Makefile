@@ -29,6 +29,7 @@ bench: install
 	$(BIN)/python -m bench.run_volume
 	$(BIN)/python -m bench.overhead
 	$(BIN)/python -m bench.backfill
+	$(BIN)/python -m bench.webhooks
 
 lint: install
 	$(BIN)/ruff check recompra_pipelines recompra_pipelines_tests bench

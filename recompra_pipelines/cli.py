@@ -1,7 +1,8 @@
-"""The `recompra` command: db, org, sync, backfill, simulate, demo."""
+"""The `recompra` command: db, org, sync, backfill, serve, simulate, demo."""
 
 from __future__ import annotations
 
+import os
 import secrets
 import sys
 from pathlib import Path
@@ -188,6 +189,33 @@ def backfill(org_ids, first_day, last_day, dagster_url: str) -> None:
 
 
 @main.group()
+def serve() -> None:
+    """Long-running services."""
+
+
+@serve.command("webhooks")
+@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--host", default="127.0.0.1", show_default=True, help="0.0.0.0 in a container.")
+def serve_webhooks(port: int, host: str) -> None:
+    """Receive WhatsApp's status and message webhooks on /webhooks/whatsapp.
+
+    Needs WHATSAPP_APP_SECRET and WHATSAPP_WEBHOOK_VERIFY_TOKEN; stores into
+    RECOMPRA_DATABASE_URL. Health: GET /healthz.
+    """
+    from recompra_pipelines.messaging.webhook_receiver import (
+        ReceiverConfigError,
+        ReceiverSettings,
+        serve,
+    )
+
+    try:
+        settings = ReceiverSettings.from_env()
+    except ReceiverConfigError as error:
+        raise click.ClickException(str(error)) from None
+    serve(port=port, host=host, settings=settings)
+
+
+@main.group()
 def simulate() -> None:
     """Local simulators that speak the real wire formats."""
 
@@ -230,6 +258,25 @@ def simulate_whatsapp(port: int, host: str, org_files: tuple[Path, ...]) -> None
     serve(port=port, host=host, simulator=simulator_for_org_files(org_files) if org_files else None)
 
 
+@simulate.command("whatsapp-gateway")
+@click.option("--port", default=8769, show_default=True, type=int)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option(
+    "--secret-env",
+    default="INTERNAL_WHATSAPP_GATEWAY_API_SECRET",
+    show_default=True,
+    help="Environment variable holding the Bearer secret callers must send.",
+)
+def simulate_whatsapp_gateway(port: int, host: str, secret_env: str) -> None:
+    """Serve the internal WhatsApp gateway's `POST /messages/send` (any session)."""
+    from recompra_pipelines.simulators.whatsapp_gateway import serve
+
+    secret = os.environ.get(secret_env, "").strip()
+    if not secret:
+        raise click.ClickException(f"set {secret_env} to the secret callers must present")
+    serve(port=port, host=host, secret=secret)
+
+
 @main.command("demo")
 @click.option(
     "--once", is_flag=True, help="Sync today for every demo organization, print a table, exit."
@@ -237,12 +284,13 @@ def simulate_whatsapp(port: int, host: str, org_files: tuple[Path, ...]) -> None
 @click.option(
     "--free-ports",
     is_flag=True,
-    help="Listen on free ports instead of 3000 and 8765-8767 (printed at start).",
+    help="Listen on free ports instead of 3000 and 8765-8768 (printed at start).",
 )
 @click.option("--ui-port", type=int, help="Dagster UI port [default: 3000].")
 @click.option("--erp-port", type=int, help="Online Software simulator port [default: 8765].")
 @click.option("--whatsapp-port", type=int, help="WhatsApp simulator port [default: 8766].")
 @click.option("--cardapio-web-port", type=int, help="CardápioWeb simulator port [default: 8767].")
+@click.option("--webhooks-port", type=int, help="WhatsApp webhook receiver port [default: 8768].")
 def demo(
     once: bool,
     free_ports: bool,
@@ -250,6 +298,7 @@ def demo(
     erp_port: int | None,
     whatsapp_port: int | None,
     cardapio_web_port: int | None,
+    webhooks_port: int | None,
 ) -> None:
     """Everything at once: database, migrations, demo organizations, simulators, Dagster.
 
@@ -263,6 +312,7 @@ def demo(
         "erp": erp_port,
         "whatsapp": whatsapp_port,
         "cardapio_web": cardapio_web_port,
+        "webhooks": webhooks_port,
     }
     ports = (
         DemoPorts.free()

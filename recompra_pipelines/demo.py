@@ -1,9 +1,11 @@
 """`make demo`: the whole product on one machine, against the local simulators.
 
 Embedded PostgreSQL (unless RECOMPRA_DATABASE_URL is set), migrations, the demo organizations
-of `examples/demo/` applied through `org apply`, the ERP and WhatsApp simulators, a loopback
-alert inbox, and Dagster (UI on http://127.0.0.1:3000, daemon running the schedules and
-sensors). With `--once` it syncs today for every demo organization, prints a table and exits.
+of `examples/demo/` applied through `org apply`, the ERP simulators (Online Software on
+127.0.0.1:8765, CardápioWeb on :8767), the WhatsApp simulator on :8766 posting status webhooks
+to the webhook receiver on :8768, a loopback alert inbox, and Dagster (UI on
+http://127.0.0.1:3000, daemon running the schedules and sensors). With `--once` it syncs today
+for every demo organization, prints a table and exits.
 
 The demo stays in its lane: it talks only to processes it started. A fixed port held by
 anything else is refused with a clear message (`--free-ports` picks free ones instead; `--once`
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import errno
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -47,6 +50,10 @@ DEMO_ORG_FILES = sorted((PROJECT_ROOT / "examples" / "demo").glob("*.*"))
 # The demo stores' simulated clock starts late in their business day (08:00-22:00), so the demo
 # has sales at any real hour, and new sales and cancellations keep arriving for a while.
 DEMO_CLOCK_START = "18:00"
+# In the demo, statuses take long enough to watch a message go delivered, then read, and one
+# recipient in five answers PARAR, so later campaign messages to them are skipped (OPT_OUT).
+DEMO_STATUS_TIMELINE = {"sent": 0.5, "delivered": 3.0, "read": 20.0, "reply": 5.0}
+DEMO_OPT_OUT_EVERY = 5
 # How long Dagster's processes get to stop after Ctrl-C before they are killed.
 STOP_TIMEOUT_SECONDS = 30
 
@@ -59,12 +66,13 @@ class DemoPorts:
     erp: int = 8765
     whatsapp: int = 8766
     cardapio_web: int = 8767
+    webhooks: int = 8768
     # The alert inbox has no fixed port: the demo prints where it is.
     alerts: int = 0
 
     @classmethod
     def free(cls) -> DemoPorts:
-        return cls(ui=_free_port(), erp=0, whatsapp=0, cardapio_web=0)
+        return cls(ui=_free_port(), erp=0, whatsapp=0, cardapio_web=0, webhooks=0)
 
     def services(self) -> dict[str, int]:
         return {
@@ -72,6 +80,7 @@ class DemoPorts:
             "Online Software simulator": self.erp,
             "WhatsApp simulator": self.whatsapp,
             "CardápioWeb simulator": self.cardapio_web,
+            "WhatsApp webhook receiver": self.webhooks,
         }
 
 
@@ -89,6 +98,7 @@ def run_demo(*, once: bool, ports: DemoPorts | None = None) -> int:
         demo.start_database()
         demo.start_online_software_simulator()
         demo.start_cardapio_web_simulator()
+        demo.start_webhook_receiver()
         demo.start_whatsapp_simulator()
         demo.start_alert_inbox()
         org_ids = demo.apply_demo_orgs()
@@ -122,6 +132,7 @@ class Demo:
         self.database_url = ""
         self.urls: dict[str, str] = {}
         self.whatsapp = None
+        self.webhook_url = ""
 
     def start_database(self) -> None:
         """The CRM database, migrated. An embedded PostgreSQL the demo starts is stopped at its
@@ -166,13 +177,44 @@ class Demo:
         self.urls[CARDAPIO_WEB] = url
         click.echo(f"CardápioWeb simulator on {url}")
 
+    def start_webhook_receiver(self) -> None:
+        """The WhatsApp webhook receiver, in this process, with demo secrets unless
+        WHATSAPP_APP_SECRET / WHATSAPP_WEBHOOK_VERIFY_TOKEN are set."""
+        from recompra_pipelines.messaging.webhook_receiver import (
+            APP_SECRET_ENV,
+            VERIFY_TOKEN_ENV,
+            WEBHOOK_PATH,
+            ReceiverSettings,
+            create_app,
+        )
+        from recompra_pipelines.simulators.serving import serve_in_thread
+
+        os.environ.setdefault(APP_SECRET_ENV, secrets.token_hex(16))
+        os.environ.setdefault(VERIFY_TOKEN_ENV, secrets.token_hex(8))
+        app = create_app(ReceiverSettings.from_env())
+        base = self.stack.enter_context(
+            serve_in_thread(app, name="webhook receiver", port=self.ports.webhooks)
+        )
+        self.webhook_url = f"{base}{WEBHOOK_PATH}"
+        click.echo(f"WhatsApp webhook receiver on {self.webhook_url}")
+
     def start_whatsapp_simulator(self) -> None:
-        """The Cloud API simulator, knowing the demo numbers and templates; Dagster's processes
+        """The Cloud API simulator, knowing the demo numbers and templates, posting signed
+        status webhooks (and some customers' PARAR) to the receiver; Dagster's processes
         inherit WHATSAPP_GRAPH_URL pointing at it."""
         from recompra_pipelines.messaging.cloud_api import GRAPH_URL_ENV
-        from recompra_pipelines.simulators.whatsapp import simulator_for_org_files
+        from recompra_pipelines.messaging.webhook_receiver import APP_SECRET_ENV
+        from recompra_pipelines.simulators.whatsapp import StatusTimeline, simulator_for_org_files
+        from recompra_pipelines.simulators.whatsapp_webhooks import WebhookSender
 
         self.whatsapp = simulator_for_org_files(DEMO_ORG_FILES)
+        sender = WebhookSender(self.webhook_url, os.environ[APP_SECRET_ENV])
+        self.stack.callback(sender.close)
+        self.whatsapp.configure_webhooks(
+            sender,
+            timeline=StatusTimeline(**DEMO_STATUS_TIMELINE),
+            opt_out_every=DEMO_OPT_OUT_EVERY,
+        )
         url = self.stack.enter_context(self.whatsapp.run_in_thread(port=self.ports.whatsapp))
         os.environ[GRAPH_URL_ENV] = url
         click.echo(f"WhatsApp simulator on {url} (messages it received: GET {url}/_sim/messages)")

@@ -74,3 +74,20 @@ def erp_simulator():
 def instance() -> Iterator[dg.DagsterInstance]:
     with dg.instance_for_test() as instance:
         yield instance
+
+
+@pytest.fixture(scope="module")
+def receiver(engine, database_url):
+    """The WhatsApp webhook receiver on a free loopback port, storing into the test database;
+    yields its webhook URL (``…/webhooks/whatsapp``)."""
+    from recompra_pipelines.messaging.webhook_receiver import (
+        WEBHOOK_PATH,
+        ReceiverSettings,
+        create_app,
+    )
+    from recompra_pipelines.simulators.serving import serve_in_thread
+    from recompra_pipelines_tests.messaging.support import APP_SECRET, VERIFY_TOKEN
+
+    settings = ReceiverSettings(APP_SECRET, VERIFY_TOKEN, database_url)
+    with serve_in_thread(create_app(settings, engine), name="webhook receiver") as base:
+        yield base + WEBHOOK_PATH

@@ -65,6 +65,7 @@ def lifecycle_campaigns(
             "interactions_created": dg.MetadataValue.int(counts.interactions_created),
             "skipped_frequency": dg.MetadataValue.int(counts.skipped_frequency),
             "skipped_daily_cap": dg.MetadataValue.int(counts.skipped_daily_cap),
+            "skipped_consent": dg.MetadataValue.int(counts.skipped_consent),
             "cashback_grants": dg.MetadataValue.int(counts.cashback_grants),
             **{
                 f"candidates {trigger}": dg.MetadataValue.int(n)

@@ -14,6 +14,9 @@ from recompra_pipelines.resources.crm_database import CrmDatabase
 
 # A claim older than this without an answer recorded is a crashed or hung dispatcher.
 STUCK_AFTER_MINUTES = 10
+# A send whose answer was lost is resolved by its status webhook (biz_opaque_callback_data),
+# which Meta posts within seconds of accepting a message; past this, no status is coming.
+UNKNOWN_RESOLUTION_MINUTES = 15
 # Due messages still unsent this long after they became due mean the dispatcher is not
 # keeping up (or sending is paused).
 UNSENT_AFTER_MINUTES = 30
@@ -44,10 +47,12 @@ NO_STUCK_SENDS = dg.AssetCheckSpec(
     "whatsapp_no_stuck_sends",
     asset="whatsapp_immediate_dispatch",
     partitions_def=org_day_partitions,
-    description="ERROR while an interaction sits in ENVIANDO: it may or may not have reached "
-    "the client and is never re-sent automatically. Reconcile it (status webhook / Meta's "
-    "message history, matched by biz_opaque_callback_data = interaction id), then set its "
-    "status by hand.",
+    description="ERROR when an interaction is left in ENVIANDO: a send whose answer was lost "
+    "and that no status webhook resolved within 15 minutes, or a claim with no answer recorded "
+    "(a crashed dispatcher). Either may or may not have reached the client and is never re-sent "
+    "automatically: look it up in Meta's message history (biz_opaque_callback_data = the "
+    "interaction id), then set its status by hand. Lost answers still within the 15 minutes are "
+    "counted as awaiting_status and do not fail the check.",
 )
 DUE_SENT = dg.AssetCheckSpec(
     "whatsapp_due_messages_sent",
@@ -83,7 +88,11 @@ SELECT
    WHERE cc.organizacao_id = :org AND s.data_referencia = :day AND NOT s.valida)
      AS conversions_on_invalid_sales,
   (SELECT count(*) FROM outbox WHERE status_envio = 'ENVIANDO'
-     AND erro_codigo = '{UNKNOWN_RESULT}') AS unknown_result,
+     AND erro_codigo = '{UNKNOWN_RESULT}'
+     AND data_envio < now() - make_interval(mins => :resolution_minutes)) AS unknown_result,
+  (SELECT count(*) FROM outbox WHERE status_envio = 'ENVIANDO'
+     AND erro_codigo = '{UNKNOWN_RESULT}'
+     AND data_envio >= now() - make_interval(mins => :resolution_minutes)) AS awaiting_status,
   (SELECT count(*) FROM outbox WHERE status_envio = 'ENVIANDO'
      AND erro_codigo IS DISTINCT FROM '{UNKNOWN_RESULT}'
      AND envio_reservado_data < now() - make_interval(mins => :stuck_minutes)) AS stale_claims,
@@ -116,6 +125,7 @@ def engagement_checks(context: dg.AssetCheckExecutionContext, crm_db: CrmDatabas
         _COUNTS,
         unsent_minutes=UNSENT_AFTER_MINUTES,
         stuck_minutes=STUCK_AFTER_MINUTES,
+        resolution_minutes=UNKNOWN_RESOLUTION_MINUTES,
     )
     rate = row.failed / row.finished if row.finished else 0.0
     results = [
@@ -153,7 +163,11 @@ def engagement_checks(context: dg.AssetCheckExecutionContext, crm_db: CrmDatabas
                 passed=row.unknown_result + row.stale_claims == 0,
                 severity=dg.AssetCheckSeverity.ERROR,
                 metadata=counts_metadata(
-                    {"unknown_result": row.unknown_result, "stale_claims": row.stale_claims}
+                    {
+                        "unknown_result": row.unknown_result,
+                        "awaiting_status": row.awaiting_status,
+                        "stale_claims": row.stale_claims,
+                    }
                 ),
             ),
         ),

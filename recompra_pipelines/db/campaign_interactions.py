@@ -25,6 +25,7 @@ from recompra_pipelines.domain.campaign_rules import (
     purchase_context,
     schedule,
 )
+from recompra_pipelines.domain.whatsapp_consent import MARKETING
 
 INTERACTION_TITLE = "Envio de mensagem automática via campanha {title}"
 CANCELLED_SALE = "VENDA_CANCELADA"
@@ -36,7 +37,9 @@ def active_campaigns(
     rows = conn.execute(
         sa.text(
             """
-            SELECT c.*, COALESCE(array_agg(s.segmentacao) FILTER (WHERE s.segmentacao IS NOT NULL), '{}') AS segmentacoes
+            SELECT c.*, COALESCE(array_agg(s.segmentacao) FILTER (WHERE s.segmentacao IS NOT NULL), '{}') AS segmentacoes,
+                   (SELECT t.categoria FROM whatsapp_templates t
+                    WHERE t.id = c.whatsapp_template_id) AS template_categoria
             FROM campaigns c LEFT JOIN campaign_segmentations s ON s.campanha_id = c.id
             WHERE c.organizacao_id = :org AND c.ativo AND c.gatilho_tipo = ANY(:triggers)
             GROUP BY c.id ORDER BY c.id
@@ -83,6 +86,7 @@ def _campaign(row) -> Campaign:
         recurrence_weekdays=tuple(row.recorrencia_dias_semana or ()) or None,
         recurrence_month_days=tuple(row.recorrencia_dias_mes or ()) or None,
         recurrence_start=row.recorrencia_data_inicio or row.data_insercao.date(),
+        marketing=row.template_categoria in (None, MARKETING),
     )
 
 

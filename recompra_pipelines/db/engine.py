@@ -102,7 +102,8 @@ def resolve_database_url() -> str:
     return ensure_database(embedded_server_uri(), CRM_DATABASE_NAME)
 
 
-def create_crm_engine(url: str) -> sa.Engine:
-    return sa.create_engine(
-        with_psycopg_driver(url), pool_pre_ping=True, pool_size=2, max_overflow=2
-    )
+def create_crm_engine(url: str, **options) -> sa.Engine:
+    """A run holds one connection at a time (steps run in series), hence the small pool; a
+    long-lived service such as the webhook receiver passes its own ``options``."""
+    settings = {"pool_pre_ping": True, "pool_size": 2, "max_overflow": 2} | options
+    return sa.create_engine(with_psycopg_driver(url), **settings)

@@ -21,6 +21,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from recompra_pipelines.domain.cashback import rate_amount
+from recompra_pipelines.domain.whatsapp_consent import SKIP_REASONS as CONSENT_SKIP_REASONS
 
 PURCHASE_TRIGGERS = (
     "PRIMEIRA-COMPRA",
@@ -37,6 +38,7 @@ SKIP_DAILY_CAP = "LIMITE_DIARIO"
 SKIP_REASONS = {
     SKIP_FREQUENCY: "bloqueada pela regra de frequência da campanha",
     SKIP_DAILY_CAP: "limite diário de mensagens de marketing do cliente atingido",
+    **CONSENT_SKIP_REASONS,
 }
 
 
@@ -88,6 +90,8 @@ class Campaign:
     recurrence_weekdays: tuple[int, ...] | None = None  # 0 = Sunday
     recurrence_month_days: tuple[int, ...] | None = None
     recurrence_start: date | None = None
+    # Sends a MARKETING template (or none yet): subject to the client's opt-out.
+    marketing: bool = True
 
 
 @dataclass(frozen=True)

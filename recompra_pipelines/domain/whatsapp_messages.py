@@ -13,7 +13,9 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from pathlib import PurePosixPath
 from typing import Any
+from urllib.parse import urlsplit
 
 from recompra_pipelines.domain.phones import parse_brazilian_phone
 
@@ -271,3 +273,31 @@ def _fill_body(template: TemplateSpec, texts: Sequence[str]) -> str:
     else:
         by_key = {str(i): t for i, t in enumerate(texts, start=1)}
     return _PLACEHOLDER.sub(lambda m: by_key.get(m.group(1), m.group(0)), template.body)
+
+
+def gateway_message(
+    template: TemplateSpec, message: RenderedMessage, *, session_id: str, client_message_id: str
+) -> dict[str, Any]:
+    """The internal gateway's ``/messages/send`` body for a rendered message.
+
+    The gateway sends plain WhatsApp messages, not Meta templates: the text is the template
+    body with its values filled in, and a template with a media header becomes a media
+    message with that text as its caption. ``to`` is the same parsed E.164 number Meta gets
+    (a DDD 55 number keeps its 55, unlike the old "prefix 55 unless it starts with 55" rule).
+    """
+    if template.header_type and template.header_media_url:
+        url = template.header_media_url
+        content: dict[str, Any] = {
+            "type": template.header_type.lower(),
+            "text": message.text,
+            "mediaUrl": url,
+            "mediaFileName": PurePosixPath(urlsplit(url).path).name or "arquivo",
+        }
+    else:
+        content = {"type": "text", "text": message.text}
+    return {
+        "sessionId": session_id,
+        "to": message.to,
+        "content": content,
+        "clientMessageId": client_message_id,
+    }

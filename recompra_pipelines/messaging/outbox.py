@@ -4,10 +4,11 @@ States: PENDENTE → ENVIANDO (claimed) → ENVIADO (wamid) | FALHOU (code) | IG
 or back to PENDENTE with a later ``envio_proxima_tentativa_data`` (retry, recipient limit,
 quiet hours). A row left in ENVIANDO — a crash between claim and answer, or a timeout after
 the request was written (``erro_codigo = RESULTADO_DESCONHECIDO``) — is never claimed again:
-it may have been delivered, so it waits for reconciliation (the status webhook's
-``biz_opaque_callback_data`` carries the interaction id) and the ``whatsapp_no_stuck_sends``
-check pages someone. Claims use ``FOR UPDATE SKIP LOCKED`` and commit before any HTTP call,
-so parallel dispatchers never take the same row.
+it may have been delivered, so it waits for reconciliation: the status webhook's
+``biz_opaque_callback_data`` carries the interaction id and resolves it (messaging.delivery);
+if no status comes, the ``whatsapp_no_stuck_sends`` check pages someone. Claims use ``FOR
+UPDATE SKIP LOCKED`` and commit before any HTTP call, so parallel dispatchers never take the
+same row.
 
 These are short transactions of their own, without the organization's advisory lock: a
 dispatcher must not hold the sync back while it waits on Meta.
@@ -21,6 +22,10 @@ from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
+
+from recompra_pipelines.domain.whatsapp_consent import ConsentSettings, ContactState
+from recompra_pipelines.domain.whatsapp_dispatch import ConnectionType
+from recompra_pipelines.messaging.gateway import GatewayConnection
 
 UNKNOWN_RESULT = "RESULTADO_DESCONHECIDO"
 LATE = "ATRASADA"
@@ -63,9 +68,20 @@ class ClaimedSend:
     context: dict[str, Any] | None
     template: Any | None  # whatsapp_templates row
     connection_id: UUID | None
-    phone_number_id: str | None
+    phone_number_id: str | None  # Cloud API connections
     token: str | None = field(repr=False)
+    gateway: GatewayConnection | None  # internal-gateway connections
     chat_hub: bool
+    # What WhatsApp told us about the client's phone (None: nothing), and the organization's
+    # consent settings, checked again right before sending.
+    contact: ContactState | None
+    consent: ConsentSettings
+
+    @property
+    def sender(self) -> str | None:
+        """Who sends, as the throughput limits know it: the Cloud API number, or the gateway
+        session."""
+        return self.gateway.session_id if self.gateway else self.phone_number_id
 
 
 def skip_late(conn: sa.Connection, org_id: str, now: datetime, max_lateness) -> int:
@@ -127,18 +143,22 @@ def claim(
                    c.nome, c.telefone, c.telefone_e164, c.email, c.analise_rfm_titulo,
                    t.id AS template_id, t.nome AS t_nome, t.idioma, t.parametros_formato,
                    t.parametros, t.corpo_texto, t.cabecalho_tipo, t.cabecalho_midia_url,
-                   t.status AS t_status,
-                   w.id AS connection_id, w.whatsapp_telefone_id, w.token,
+                   t.status AS t_status, t.categoria AS t_categoria,
+                   w.id AS connection_id, w.tipo AS connection_type, w.whatsapp_telefone_id,
+                   w.token, w.gateway_url, w.gateway_sessao_id, w.gateway_segredo_env,
                    COALESCE((o.configuracao #>> '{recursos,hubAtendimentos,acesso}')::boolean,
-                            false) AS chat_hub
+                            false) AS chat_hub,
+                   o.configuracao, k.descadastrado, k.inalcancavel_desde
             FROM interactions i
             JOIN organizations o ON o.id = i.organizacao_id
             JOIN clients c ON c.id = i.cliente_id AND c.organizacao_id = i.organizacao_id
+            LEFT JOIN whatsapp_contatos k
+                 ON k.organizacao_id = i.organizacao_id AND k.telefone_e164 = c.telefone_e164
             LEFT JOIN campaigns ca ON ca.id = i.campanha_id
             LEFT JOIN whatsapp_templates t ON t.organizacao_id = i.organizacao_id
                  AND t.id = COALESCE(i.whatsapp_template_id, ca.whatsapp_template_id)
             LEFT JOIN LATERAL (
-                SELECT w.id, w.whatsapp_telefone_id, w.token FROM whatsapp_connections w
+                SELECT w.* FROM whatsapp_connections w
                 WHERE w.organizacao_id = i.organizacao_id AND w.ativo
                   AND (w.id = ca.whatsapp_conexao_id OR ca.whatsapp_conexao_id IS NULL)
                 ORDER BY w.id = ca.whatsapp_conexao_id DESC NULLS LAST, w.data_insercao
@@ -166,6 +186,7 @@ def _claimed(row: Any) -> ClaimedSend:
             cabecalho_tipo=row.cabecalho_tipo,
             cabecalho_midia_url=row.cabecalho_midia_url,
             status=row.t_status,
+            categoria=row.t_categoria,
         )
     return ClaimedSend(
         interaction_id=row.id,
@@ -182,7 +203,18 @@ def _claimed(row: Any) -> ClaimedSend:
         connection_id=row.connection_id,
         phone_number_id=row.whatsapp_telefone_id,
         token=row.token,
+        gateway=(
+            GatewayConnection(row.gateway_url, row.gateway_sessao_id, row.gateway_segredo_env)
+            if row.connection_type == ConnectionType.INTERNAL_GATEWAY
+            else None
+        ),
         chat_hub=row.chat_hub,
+        contact=(
+            None
+            if row.descadastrado is None
+            else ContactState(row.descadastrado, row.inalcancavel_desde)
+        ),
+        consent=ConsentSettings.parse(row.configuracao),
     )
 
 
@@ -197,6 +229,7 @@ class _TemplateRow:
     cabecalho_tipo: str | None
     cabecalho_midia_url: str | None
     status: str
+    categoria: str
 
 
 def _finish(conn: sa.Connection, send: ClaimedSend, **values: Any) -> bool:
@@ -218,19 +251,37 @@ def _finish(conn: sa.Connection, send: ClaimedSend, **values: Any) -> bool:
 def mark_sent(
     conn: sa.Connection, send: ClaimedSend, wamid: str, now: datetime, template_id: UUID
 ) -> bool:
-    return _finish(
-        conn,
-        send,
-        status_envio="ENVIADO",
-        whatsapp_message_id=wamid,
-        whatsapp_template_id=template_id,
-        envio_tentativas=send.attempts + 1,
-        envio_reservado_data=None,
-        envio_proxima_tentativa_data=None,
-        erro_codigo=None,
-        erro_envio=None,
-        data_envio=now,
-        data_execucao=now,
+    """WhatsApp accepted the message. A status webhook may have recorded it first (Meta can
+    answer the webhook before our commit): then its status, times and error stand, and only
+    what the send alone knows (attempts, template, when we sent) is added."""
+    return (
+        conn.execute(
+            sa.text(
+                """UPDATE interactions SET
+                    status_envio = CASE WHEN status_envio = 'ENVIANDO' THEN 'ENVIADO'
+                                        ELSE status_envio END,
+                    erro_codigo = CASE WHEN status_envio = 'ENVIANDO' THEN NULL
+                                       ELSE erro_codigo END,
+                    erro_envio = CASE WHEN status_envio = 'ENVIANDO' THEN NULL
+                                      ELSE erro_envio END,
+                    whatsapp_message_id = COALESCE(whatsapp_message_id, :wamid),
+                    whatsapp_template_id = :template, envio_tentativas = :attempts,
+                    envio_reservado_data = NULL, envio_proxima_tentativa_data = NULL,
+                    data_envio = :now, data_execucao = LEAST(data_execucao, :now),
+                    data_atualizacao = now()
+                WHERE organizacao_id = :org AND id = :id
+                  AND (status_envio = 'ENVIANDO' OR whatsapp_message_id = :wamid)"""
+            ),
+            {
+                "org": send.organization_id,
+                "id": send.interaction_id,
+                "wamid": wamid,
+                "template": template_id,
+                "attempts": send.attempts + 1,
+                "now": now,
+            },
+        ).rowcount
+        == 1
     )
 
 

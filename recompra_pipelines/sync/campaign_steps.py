@@ -25,6 +25,13 @@ from recompra_pipelines.domain.campaign_rules import (
     fires,
     idempotency_key,
 )
+from recompra_pipelines.domain.whatsapp_consent import (
+    SKIP_OPT_OUT,
+    SKIP_UNREACHABLE,
+    ConsentSettings,
+    consent_skip,
+)
+from recompra_pipelines.messaging import contacts
 from recompra_pipelines.sync.allocation import collector_paused
 from recompra_pipelines.sync.organizations import Organization, load_organization
 
@@ -36,6 +43,7 @@ class CampaignCounts:
     interactions_created: int
     skipped_frequency: int
     skipped_daily_cap: int
+    skipped_consent: int  # opted out, or the number is suppressed after a 131026
     cancelled_with_sale: int
     cashback_grants: int
 
@@ -70,6 +78,7 @@ def create_purchase_interactions(
         interactions_created=reasons.count(None),
         skipped_frequency=reasons.count("FREQUENCIA"),
         skipped_daily_cap=reasons.count("LIMITE_DIARIO"),
+        skipped_consent=reasons.count(SKIP_OPT_OUT) + reasons.count(SKIP_UNREACHABLE),
         cancelled_with_sale=cancelled,
         cashback_grants=granted,
     )
@@ -91,8 +100,9 @@ def create_interactions(
     if not new:
         return [], 0  # all decided by an earlier run: no history, balances or ledger to read
     clients = sorted({p.client_id for _, p in new}, key=str)
-    decisions = decide(
-        new,
+    withheld, allowed = _consent_decisions(conn, org, new, clients, now)
+    decisions = withheld + decide(
+        allowed,
         store.interaction_history(conn, org.id, clients, org.timezone),
         org.timezone,
         org.daily_message_cap,
@@ -101,6 +111,35 @@ def create_interactions(
         conn, org.id, decisions, org.timezone, now, store.balances(conn, org.id, clients)
     )
     return inserted, _grant_campaign_cashback(conn, org.id, inserted, org.timezone, now)
+
+
+def _consent_decisions(
+    conn: sa.Connection,
+    org: Organization,
+    candidates: Sequence[tuple[Campaign, Purchase | Trigger]],
+    clients: Sequence[Any],
+    now: datetime,
+) -> tuple[list[Decision], list[tuple[Campaign, Purchase | Trigger]]]:
+    """Candidates whose client opted out (marketing) or whose number WhatsApp reported
+    undeliverable are recorded skipped with the reason, before frequency and the daily cap
+    count them; the rest go on to be decided."""
+    known = contacts.client_contacts(conn, org.id, clients)
+    if not known:
+        return [], list(candidates)
+    suppression = ConsentSettings.parse(org.settings).unreachable_suppression
+    withheld, allowed = [], []
+    for campaign, purchase in candidates:
+        reason = consent_skip(
+            marketing=campaign.marketing,
+            contact=known.get(purchase.client_id),
+            suppression=suppression,
+            now=now,
+        )
+        if reason is None:
+            allowed.append((campaign, purchase))
+        else:
+            withheld.append(Decision(campaign, purchase, reason))
+    return withheld, allowed
 
 
 def _grant_campaign_cashback(conn, org_id: str, inserted, timezone, now: datetime) -> int:

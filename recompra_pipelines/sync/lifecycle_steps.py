@@ -31,6 +31,7 @@ from recompra_pipelines.domain.lifecycle import (
     recurs_on,
     trigger_time,
 )
+from recompra_pipelines.domain.whatsapp_consent import SKIP_OPT_OUT, SKIP_UNREACHABLE
 from recompra_pipelines.sync.campaign_steps import create_interactions
 from recompra_pipelines.sync.organizations import Organization, load_organization
 
@@ -61,6 +62,7 @@ class LifecycleCounts:
     interactions_created: int
     skipped_frequency: int
     skipped_daily_cap: int
+    skipped_consent: int  # opted out, or the number is suppressed after a 131026
     cashback_grants: int
 
 
@@ -82,6 +84,7 @@ def create_lifecycle_interactions(
         interactions_created=reasons.count(None),
         skipped_frequency=reasons.count("FREQUENCIA"),
         skipped_daily_cap=reasons.count("LIMITE_DIARIO"),
+        skipped_consent=reasons.count(SKIP_OPT_OUT) + reasons.count(SKIP_UNREACHABLE),
         cashback_grants=granted,
     )
 

@@ -260,11 +260,19 @@ def test_quiet_hours_defer_to_the_end_of_the_window(engine, simulator):
 def test_an_unknown_send_pages_through_the_stuck_sends_check(
     engine, database_url, instance, simulator
 ):
+    """A lost answer gets 15 minutes for its status webhook to resolve it, then pages."""
     sim, url, clock = simulator
     org_id = whatsapp_org(engine)
-    new_interaction(engine, org_id, new_client(engine, org_id))
-    sim.inject(Fault("timeout", seconds=1.0))
-    assert dispatch(engine, url, org_id, clock, timeout=0.2).unknown == 1
+    old, fresh = (new_interaction(engine, org_id, new_client(engine, org_id)) for _ in range(2))
+    sim.inject(Fault("timeout", seconds=1.0), Fault("timeout", seconds=1.0))
+    assert dispatch(engine, url, org_id, clock, timeout=0.2).unknown == 2
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "UPDATE interactions SET data_envio = now() - interval '16 minutes' WHERE id = :i"
+            ),
+            {"i": old},
+        )
 
     result = materialize_day(
         instance,
@@ -280,4 +288,5 @@ def test_an_unknown_send_pages_through_the_stuck_sends_check(
     assert not evaluation.passed
     assert evaluation.severity == dg.AssetCheckSeverity.ERROR
     assert evaluation.metadata["unknown_result"].value == 1
+    assert evaluation.metadata["awaiting_status"].value == 1
     assert evaluation.metadata["stale_claims"].value == 0
