@@ -294,6 +294,8 @@ class Demo:
             [sys.executable, "-m", "dagster", "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"),
              "-h", "127.0.0.1", "-p", str(self.ports.ui), "--log-level", "info"],
             env=env,
+            # Not the repo root: Dagster would warn about the dagster.yaml template there.
+            cwd=home,
         )  # fmt: skip
         try:
             return process.wait()
@@ -311,9 +313,11 @@ class Demo:
         }
         return sum(1 for m in self.whatsapp.messages if m["phone_number_id"] in numbers)
 
-    def _subprocess(self, command: list[str], env: dict | None = None) -> subprocess.Popen:
+    def _subprocess(
+        self, command: list[str], env: dict | None = None, cwd: Path = PROJECT_ROOT
+    ) -> subprocess.Popen:
         """A child in its own process group, stopped with all its children when the demo ends."""
-        process = subprocess.Popen(command, env=env, cwd=PROJECT_ROOT, start_new_session=True)
+        process = subprocess.Popen(command, env=env, cwd=cwd, start_new_session=True)
         self.stack.callback(_stop_process_group, process)
         return process
 
