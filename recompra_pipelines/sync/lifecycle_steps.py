@@ -1,4 +1,4 @@
-"""The daily campaign machinery of one organization x day (group `lifecycle_daily`).
+"""The daily campaign machinery of one organization x day (job `lifecycle_daily`, group `lifecycle`).
 
 `run_rfm` scores the clients; `create_lifecycle_interactions` turns the day's segment entries
 and stays, expiring cashback, birthdays and recurrent days into interactions through the same
