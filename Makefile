@@ -18,9 +18,11 @@ $(STAMP): pyproject.toml setup.py
 demo: install
 	$(BIN)/recompra demo $(if $(ONCE),--once,)
 
-# Against RECOMPRA_TEST_DATABASE_URL's server when set, else an embedded PostgreSQL.
+# Against RECOMPRA_TEST_DATABASE_URL's server when set, else an embedded PostgreSQL; on parallel
+# workers (pytest-xdist), one database each. `make test TEST_WORKERS=0` runs in one process.
+TEST_WORKERS ?= auto
 test: install
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS)
 
 # Ratios against a plain COPY / a bare read in the same run; results in bench/results/.
 bench: install
@@ -31,5 +33,7 @@ bench: install
 	$(BIN)/python -m bench.backfill
 	$(BIN)/python -m bench.webhooks
 
+# Ruff, then the import contracts of pyproject.toml's [tool.importlinter] (layers, Dagster at the edge).
 lint: install
 	$(BIN)/ruff check recompra_pipelines recompra_pipelines_tests bench
+	$(BIN)/lint-imports --no-cache

@@ -10,11 +10,18 @@ from pathlib import Path
 import click
 
 from recompra_pipelines.dagster_ui import DAGSTER_URL_ENV, DEFAULT_DAGSTER_URL
-from recompra_pipelines.db.engine import create_crm_engine, resolve_database_url
+from recompra_pipelines.db.engine import (
+    EmbeddedDatabaseUnavailable,
+    create_crm_engine,
+    resolve_database_url,
+)
 
 
 def _database_url() -> str:
-    return resolve_database_url()
+    try:
+        return resolve_database_url()
+    except EmbeddedDatabaseUnavailable as error:
+        raise click.ClickException(str(error)) from None
 
 
 @click.group()
@@ -101,8 +108,8 @@ def org_add(name, integration, token, server_url, org_id, timezone, effects_star
 
 
 def _apply(org_file, create_only: bool = False) -> bool:
-    from recompra_pipelines.db.org_writer import apply_org_file
     from recompra_pipelines.db.tables.sync import organizations
+    from recompra_pipelines.orgfile.writer import apply_org_file
 
     engine = create_crm_engine(_database_url())
     try:
@@ -134,7 +141,7 @@ def _new_org_id(name: str) -> str:
 )
 def sync(org_id: str, day) -> None:
     """Materialize one org x day partition of the sync graph in this process."""
-    from recompra_pipelines.sync.materialize import (
+    from recompra_pipelines.automation.materialize import (
         SyncSummary,
         dagster_instance,
         format_table,
@@ -319,7 +326,11 @@ def demo(
         if free_ports
         else DemoPorts(**{name: port for name, port in chosen.items() if port is not None})
     )
-    sys.exit(run_demo(once=once, ports=ports))
+    try:
+        status = run_demo(once=once, ports=ports)
+    except EmbeddedDatabaseUnavailable as error:
+        raise click.ClickException(str(error)) from None
+    sys.exit(status)
 
 
 if __name__ == "__main__":

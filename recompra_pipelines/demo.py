@@ -233,8 +233,8 @@ class Demo:
 
     def apply_demo_orgs(self) -> list[str]:
         """Each demo org file, its ERP pointed at this demo's simulator."""
-        from recompra_pipelines.db.org_writer import apply_org_file
         from recompra_pipelines.orgfile.organization import OrgFile
+        from recompra_pipelines.orgfile.writer import apply_org_file
 
         engine = create_crm_engine(self.database_url)
         org_ids = []
@@ -255,7 +255,7 @@ class Demo:
         return org_ids
 
     def sync_today(self, org_ids: list[str]) -> OnceReport:
-        from recompra_pipelines.sync.materialize import dagster_instance, sync_partition
+        from recompra_pipelines.automation.materialize import dagster_instance, sync_partition
 
         instance = dagster_instance()
         engine = create_crm_engine(self.database_url)
@@ -332,7 +332,7 @@ class OnceReport:
 
     @property
     def text(self) -> str:
-        from recompra_pipelines.sync.materialize import SyncSummary, format_table
+        from recompra_pipelines.automation.materialize import SyncSummary, format_table
 
         lines = []
         for summary in self.summaries:

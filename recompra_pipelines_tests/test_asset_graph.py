@@ -58,7 +58,7 @@ def test_reads_are_declared_with_their_partition_windows():
     }
     assert parents("erp_retention") == {"erp_raw_extract", "erp_normalized_sales"}
 
-    # The RFM of a day reads the 12 months before it, of the same organization only.
+    # The RFM of a day reads the 12 months that end with it, of the same organization only.
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions("organizations", ["loja-a", "loja-b"])
         from dagster._core.definitions.partitions.context import partition_loading_context
@@ -73,7 +73,7 @@ def test_reads_are_declared_with_their_partition_windows():
                 dg.AssetKey("whatsapp_scheduled_dispatch"),
             ).partitions_subset.get_partition_keys()
     upstream = sorted(upstream)
-    assert upstream[0] == "2024-06-09|loja-a" and upstream[-1] == "2025-06-09|loja-a"
+    assert upstream[0] == "2024-06-10|loja-a" and upstream[-1] == "2025-06-10|loja-a"
     assert {key.split("|")[1] for key in upstream} == {"loja-a"}
     assert {key.split("|")[1] for key in outbox} == {"loja-b"}
 

@@ -14,17 +14,20 @@ from recompra_pipelines.sync.lifecycle_steps import create_lifecycle_interaction
 @dg.asset(
     partitions_def=org_day_partitions,
     group_name=AssetGroup.LIFECYCLE.value,
-    # The valid sales of the 12 months before the day (the day itself excluded).
-    deps=[dg.AssetDep("crm_sales", partition_mapping=same_org_days(-WINDOW_DAYS, -1))],
+    # The valid sales of the 12 months that end with the day, the day itself included.
+    deps=[dg.AssetDep("crm_sales", partition_mapping=same_org_days(1 - WINDOW_DAYS, 0))],
     kinds={"postgres"},
 )
 def rfm_analysis(context: dg.AssetExecutionContext, crm_db: CrmDatabase) -> dg.MaterializeResult:
-    """Every client's RFM scores and segment for the partition's organization-local day.
+    """Every client's RFM scores and segment as of the end of the partition's
+    organization-local day (the schedule runs a day once it has ended).
 
-    Valid sales of the 12 months before the day; the organization's own thresholds
-    (`configuracao.rfm`) or quintiles; segment, since-when and previous segment stored on the
-    client, with the favourite product and group. A day older than the last analysed one is
-    superseded and changes nothing; re-running a day writes only what changed.
+    Valid sales of the 12 months that end with the day, the day's own included (R = 0: bought
+    that day); the organization's own thresholds (`configuracao.rfm`) or quintiles; segment,
+    since-when and previous segment stored on the client, with the favourite product and
+    group. A client whose purchases are all older than the window is PERDIDOS; one that never
+    bought is not scored (`clients` counts the scored). A day older than the last analysed
+    one is superseded and changes nothing; re-running a day writes only what changed.
     """
     part = org_day_of(context)
     counts = run_rfm(crm_db.engine, part.org_id, part.day, datetime.now(UTC))
@@ -47,16 +50,17 @@ def rfm_analysis(context: dg.AssetExecutionContext, crm_db: CrmDatabase) -> dg.M
 @dg.asset(
     partitions_def=org_day_partitions,
     group_name=AssetGroup.LIFECYCLE.value,
-    # Segments of the day's analysis; CASHBACK-EXPIRANDO reads the lots left after the day's
-    # expiry (the daily expiry runs at an earlier hour than the lifecycle).
-    deps=[rfm_analysis, "cashback_expiry"],
+    # Segments of the day's analysis; CASHBACK-EXPIRANDO reads the lots left by the expiry
+    # runs before it: the day's own and the next morning's (it runs once the day has ended).
+    deps=[rfm_analysis, dg.AssetDep("cashback_expiry", partition_mapping=same_org_days(0, 1))],
     kinds={"postgres"},
 )
 def lifecycle_campaigns(
     context: dg.AssetExecutionContext, crm_db: CrmDatabase
 ) -> dg.MaterializeResult:
-    """ENTRADA/PERMANÊNCIA-SEGMENTAÇÃO, CASHBACK-EXPIRANDO, ANIVERSARIO_CLIENTE and RECORRENTE
-    interactions of the day, through the purchase triggers' creation path (same keys,
+    """The campaigns of the night that closes the day: ENTRADA/PERMANÊNCIA-SEGMENTAÇÃO of the
+    day's RFM, and CASHBACK-EXPIRANDO, ANIVERSARIO_CLIENTE and RECORRENTE of the morning
+    after (when the run goes out), through the purchase triggers' creation path (same keys,
     frequency rules, daily cap and outbox); re-running a day creates nothing new."""
     part = org_day_of(context)
     counts = create_lifecycle_interactions(crm_db.engine, part.org_id, part.day, datetime.now(UTC))

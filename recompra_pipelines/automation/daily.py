@@ -1,12 +1,14 @@
 """The run requests of the once-a-day per-organization jobs (cashback expiry, lifecycle)."""
 
+from datetime import timedelta
+
 import dagster as dg
 
 from recompra_pipelines.automation.tick_log import Decision, TickDecisions
 from recompra_pipelines.domain.sync_plan import latest_day_past_hour
 from recompra_pipelines.partitions import ORGANIZATIONS, is_partition_day, org_day_key
 from recompra_pipelines.resources.crm_database import CrmDatabase
-from recompra_pipelines.sync.organizations import integrated_organizations
+from recompra_pipelines.sync.organizations import organizations_with_daily_work
 
 RUN_KEY_TAG = "dagster/run_key"
 
@@ -18,24 +20,25 @@ def daily_run_requests(
     job_name: str,
     hour: int,
     run_key_prefix: str,
+    after_the_day: bool = False,
 ) -> list[dg.RunRequest] | dg.SkipReason:
-    """For each registered active organization, its latest local day whose `hour` has passed,
-    keyed `<prefix>:<org>:<day>` so each organization-day runs once however many ticks see it.
-    Each organization's decision is a line of the tick's log."""
+    """For each registered organization with daily work (whatever its ERP's state), its latest
+    local day whose `hour` has passed - or, `after_the_day`, the day before it: a day that has
+    ended - keyed `<prefix>:<org>:<day>` so each organization-day runs once however many ticks
+    see it. Each organization's decision is a line of the tick's log."""
     tick = context.scheduled_execution_time
     decisions = TickDecisions(context.log)
     registered = set(context.instance.get_dynamic_partitions(ORGANIZATIONS))
     with crm_db.engine.connect() as conn:
-        orgs = integrated_organizations(conn)
+        orgs = organizations_with_daily_work(conn)
     candidates: dict[str, tuple[str, object]] = {}
     for org in orgs:
-        if not org.integration_active:
-            decisions.record(org.id, Decision.INACTIVE, "its integration is deactivated")
-            continue
         if org.id not in registered:
             decisions.record(org.id, Decision.NOT_REGISTERED, "the organizations sensor adds it")
             continue
         day = latest_day_past_hour(tick.astimezone(org.timezone), hour)
+        if after_the_day:
+            day -= timedelta(days=1)
         if not is_partition_day(day, tick):
             decisions.record(f"{org.id} {day}", Decision.NOT_DUE, "not a partition yet")
             continue

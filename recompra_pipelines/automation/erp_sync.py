@@ -9,6 +9,7 @@ import dagster as dg
 
 from recompra_pipelines.asset_groups import SYNC_GRAPH_ASSETS, SYNC_JOB
 from recompra_pipelines.automation.tick_log import Decision, TickDecisions
+from recompra_pipelines.db.sales_load import days_with_unconfirmed_absences
 from recompra_pipelines.domain.sync_plan import SyncCadence, days_to_sync
 from recompra_pipelines.partitions import (
     ORGANIZATIONS,
@@ -19,7 +20,10 @@ from recompra_pipelines.partitions import (
 )
 from recompra_pipelines.resources.crm_database import CrmDatabase
 from recompra_pipelines.sync import steps
-from recompra_pipelines.sync.organizations import integrated_organizations
+from recompra_pipelines.sync.organizations import (
+    integrated_organizations,
+    organizations_with_daily_work,
+)
 
 SYNC_TIMEZONE = "America/Sao_Paulo"
 IN_PROGRESS = [
@@ -94,15 +98,18 @@ def erp_sync_schedule(context: dg.ScheduleEvaluationContext, crm_db: CrmDatabase
     A partition is skipped when its previous run is still queued or running (a slow ERP never
     piles runs up), and when the ERP's answer for the day is exactly the content the last
     successful run processed (its hash is a run tag): 288 runs a day per organization become
-    one per actual change. The check fetches the day once, in parallel across organizations
-    and within a time budget; an organization whose check fails or is late is synced anyway.
-    Each organization's decision is a line of the tick's log.
+    one per actual change, plus one to confirm that a sale missing from an answer is gone. The
+    check fetches the day once, in parallel across organizations and within a time budget; an
+    organization whose check fails or is late is synced anyway. Each organization's decision
+    is a line of the tick's log.
     """
     tick = context.scheduled_execution_time
     decisions = TickDecisions(context.log)
     registered = set(context.instance.get_dynamic_partitions(ORGANIZATIONS))
     with crm_db.engine.connect() as conn:
         orgs = integrated_organizations(conn)
+        # A sale missing from one answer is removed only by a second one, even an unchanged one.
+        to_confirm = days_with_unconfirmed_absences(conn)
     busy = _runs_in_progress(context.instance)
     cadence = sync_cadence()
     due: list[DuePartition] = []
@@ -130,7 +137,8 @@ def erp_sync_schedule(context: dg.ScheduleEvaluationContext, crm_db: CrmDatabase
     checks = _check_contents(crm_db, due) if change_check_enabled() else None
     requests = []
     for partition in due:
-        request = _decide(context.instance, decisions, partition, checks, tick)
+        confirming = (partition.org_id, partition.day) in to_confirm
+        request = _decide(context.instance, decisions, partition, checks, tick, confirming)
         if request is not None:
             requests.append(request)
     return requests or decisions.skip_reason()
@@ -142,11 +150,18 @@ def _decide(
     partition: DuePartition,
     checks: dict[str, ContentCheck] | None,
     tick: datetime,
+    confirming: bool,
 ) -> dg.RunRequest | None:
     key = str(partition.key)
     check = None if checks is None else checks[key]
     if check is None:
         decisions.record(partition.subject, Decision.LAUNCHED, "change check is off")
+    elif confirming:
+        decisions.record(
+            partition.subject,
+            Decision.LAUNCHED,
+            "a sale missing from the last answer is confirmed gone only by another",
+        )
     elif check.error is not None:
         decisions.record(partition.subject, Decision.CHANGE_CHECK_FAILED, check.error)
     else:
@@ -231,28 +246,45 @@ def _runs_in_progress(instance: dg.DagsterInstance) -> dict[str, str]:
     default_status=dg.DefaultSensorStatus.RUNNING,
 )
 def organizations_sensor(context: dg.SensorEvaluationContext, crm_db: CrmDatabase):
-    """Registers a partition for every organization with an active ERP integration, and
-    syncs today at once for a newly registered one. Organizations are never unregistered
-    (Dagster keeps stale status for re-added keys); deactivated ones are skipped by the schedule."""
+    """Registers a partition for every organization with an active ERP integration, and syncs
+    today at once for a newly registered one; also for every organization the daily jobs have
+    work for (a cashback program or an active campaign), ERP or not. Organizations are never
+    unregistered (Dagster keeps stale status for re-added keys); deactivated ones are skipped
+    by the schedule."""
     decisions = TickDecisions(context.log)
     registered = set(context.instance.get_dynamic_partitions(ORGANIZATIONS))
     with crm_db.engine.connect() as conn:
-        orgs = integrated_organizations(conn)
+        integrated = integrated_organizations(conn)
+        daily = organizations_with_daily_work(conn)
     now = datetime.now(UTC)
-    new = []
-    for org in orgs:
-        if not org.integration_active:
-            decisions.record(org.id, Decision.INACTIVE, "its integration is deactivated")
-        elif org.id in registered:
+    daily_ids = {org.id for org in daily}
+    new = []  # registered and synced today at once
+    daily_only = []  # registered for the daily jobs, nothing to sync
+    for org in integrated:
+        if org.id in registered:
             decisions.record(org.id, Decision.REGISTERED, "the schedule syncs it")
-        else:
+        elif org.integration_active:
             decisions.record(org.id, Decision.LAUNCHED, "registered now; syncing its today")
             new.append(org)
-    if not new:
+        elif org.id in daily_ids:
+            decisions.record(
+                org.id, Decision.LAUNCHED, "registered now for its daily jobs (ERP deactivated)"
+            )
+            daily_only.append(org)
+        else:
+            decisions.record(org.id, Decision.INACTIVE, "its integration is deactivated")
+    integrated_ids = {org.id for org in integrated}
+    for org in daily:
+        if org.id not in integrated_ids and org.id not in registered:
+            decisions.record(
+                org.id, Decision.LAUNCHED, "registered now for its daily jobs (no ERP)"
+            )
+            daily_only.append(org)
+    if not new and not daily_only:
         return decisions.skip_reason()
     return dg.SensorResult(
         dynamic_partitions_requests=[
-            organization_partitions.build_add_request([org.id for org in new])
+            organization_partitions.build_add_request([org.id for org in new + daily_only])
         ],
         run_requests=[
             dg.RunRequest(

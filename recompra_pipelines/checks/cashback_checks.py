@@ -1,8 +1,8 @@
 """Ledger alerts, attached to both assets that write the ledger (sync step and expiry).
 
 They audit the whole organization's ledger (set-based, a handful of aggregates), because a
-balance that drifted on another day is just as wrong today. The three checks read the same
-audit, so each asset's three run as one step on one audit.
+balance that drifted on another day is just as wrong today. The checks read the same audit,
+so each asset's checks run as one step on one audit.
 """
 
 import dagster as dg
@@ -40,11 +40,22 @@ def _ledger_audit(asset: str) -> dg.AssetChecksDefinition:
         "reversed.",
     )
 
+    redecided = dg.AssetCheckSpec(
+        "cashback_edited_sales_redecided",
+        asset=asset,
+        partitions_def=org_day_partitions,
+        description="ERROR when a sale's cashback was decided on a value the ERP has since "
+        "edited and was not decided again (the sale stored at its new value, the credit at the "
+        "old one).",
+    )
+
     @dg.multi_asset_check(
-        name=f"{asset}_audit", specs=[balances, negative, reversed_], can_subset=True
+        name=f"{asset}_audit",
+        specs=[balances, negative, reversed_, redecided],
+        can_subset=True,
     )
     def audit(context: dg.AssetCheckExecutionContext, crm_db: CrmDatabase):
-        """The organization's whole ledger, audited once for the three checks."""
+        """The organization's whole ledger, audited once for all its checks."""
         with crm_db.engine.connect() as conn:
             found = audit_ledger(conn, org_day_of(context).org_id)
         results = [
@@ -78,6 +89,18 @@ def _ledger_audit(asset: str) -> dg.AssetChecksDefinition:
                     metadata={
                         "active_accruals_of_cancelled_sales": dg.MetadataValue.int(
                             found.active_accruals_of_cancelled_sales
+                        )
+                    },
+                ),
+            ),
+            (
+                redecided,
+                dg.AssetCheckResult(
+                    passed=found.live_accruals_of_edited_sales == 0,
+                    severity=dg.AssetCheckSeverity.ERROR,
+                    metadata={
+                        "live_accruals_of_edited_sales": dg.MetadataValue.int(
+                            found.live_accruals_of_edited_sales
                         )
                     },
                 ),

@@ -7,7 +7,10 @@ run as one step on one query after the run's last engagement step.
 import dagster as dg
 
 from recompra_pipelines.checks.queries import counts_metadata, partition_row, selected
-from recompra_pipelines.db.campaign_interactions import CANCELLED_SALE
+from recompra_pipelines.domain.campaign_rules import (
+    WITHDRAWN_SALE_CANCELLED,
+    WITHDRAWN_SALE_REMOVED,
+)
 from recompra_pipelines.messaging.outbox import DUE_AT, HAS_TEMPLATE, UNKNOWN_RESULT
 from recompra_pipelines.partitions import org_day_partitions
 from recompra_pipelines.resources.crm_database import CrmDatabase
@@ -27,8 +30,9 @@ CANCELLED_WITHDRAWN = dg.AssetCheckSpec(
     "interactions_of_cancelled_sales_withdrawn",
     asset="campaign_interactions",
     partitions_def=org_day_partitions,
-    description=f"ERROR when a cancelled sale of the day still has an unsent interaction: "
-    f"its messages must be withdrawn (IGNORADO, {CANCELLED_SALE}) before they go out.",
+    description="ERROR when a cancelled (or vanished) sale of the day still has an unsent "
+    f"interaction: its messages must be withdrawn (IGNORADO, {WITHDRAWN_SALE_CANCELLED} or "
+    f"{WITHDRAWN_SALE_REMOVED}) before they go out.",
 )
 IMMEDIATE_SENT = dg.AssetCheckSpec(
     "immediate_interactions_sent",

@@ -31,14 +31,32 @@ def with_psycopg_driver(url: str) -> str:
     return url
 
 
+class EmbeddedDatabaseUnavailable(RuntimeError):
+    """No database URL is configured and the embedded server is not installed."""
+
+
 def embedded_server_uri(database: str = "postgres") -> str:
     """Start (or reuse) the embedded PostgreSQL and return a libpq URI for `database`."""
-    import pgserver  # imported lazily: only needed without a configured server
+    return _embedded_server(cleanup_mode=None).get_uri(database)
 
+
+def _embedded_server(*, cleanup_mode: str | None):
+    """A handle on the embedded PostgreSQL under RECOMPRA_HOME, started if needed.
+
+    pgserver comes with the `demo` extra (and `dev`, which includes it): the production image
+    installs neither and always names its server, so it is imported here and nowhere else.
+    """
+    try:
+        import pgserver
+    except ImportError as missing:
+        raise EmbeddedDatabaseUnavailable(
+            f"{DATABASE_URL_ENV} is not set and the embedded PostgreSQL (pgserver) is not"
+            f" installed: set {DATABASE_URL_ENV} to your PostgreSQL server, or install the demo"
+            " extra (`pip install -e '.[demo]'`; `make demo` and `make test` install it)"
+        ) from missing
     home = recompra_home()
     home.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(home / "pgdata", cleanup_mode=None)
-    return server.get_uri(database)
+    return pgserver.get_server(home / "pgdata", cleanup_mode=cleanup_mode)
 
 
 def ensure_database(server_url: str, name: str) -> str:
@@ -66,12 +84,8 @@ def crm_database_url(*, stop_embedded: bool) -> Iterator[str]:
     if configured or not stop_embedded:
         yield resolve_database_url()
         return
-    import pgserver
-
-    home = recompra_home()
-    home.mkdir(parents=True, exist_ok=True)
-    already_running = _embedded_server_running(home / "pgdata")
-    server = pgserver.get_server(home / "pgdata", cleanup_mode=None if already_running else "stop")
+    already_running = _embedded_server_running(recompra_home() / "pgdata")
+    server = _embedded_server(cleanup_mode=None if already_running else "stop")
     try:
         yield ensure_database(server.get_uri("postgres"), CRM_DATABASE_NAME)
     finally:

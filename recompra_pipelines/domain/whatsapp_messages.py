@@ -20,7 +20,9 @@ from urllib.parse import urlsplit
 from recompra_pipelines.domain.phones import parse_brazilian_phone
 
 # Client variables come from the client row; the rest from the interaction's metadados
-# (facts §7.3). Money variables render as pt-BR currency, missing money as R$ 0,00.
+# (facts §7.3), and where the trigger stored none, from the CRM as it is when the message goes
+# out (the favourite product and group, the lifetime cashback totals). Money variables render
+# as pt-BR currency, missing money as R$ 0,00.
 MONEY_VARIABLES: Mapping[str, str] = {
     "purchaseValue": "compraValor",
     "purchaseCashbackAccumulated": "compraCashbackAcumulado",
@@ -33,11 +35,14 @@ MONEY_VARIABLES: Mapping[str, str] = {
 TEXT_CONTEXT_VARIABLES: Mapping[str, str] = {
     "purchaseSellerName": "compraVendedorNome",
     "cashbackExpiringDate": "cashbackExpirandoData",
-    # Filled when the campaign step stores them in metadados; empty otherwise.
+    # The daily triggers store them; otherwise they come from the client (ClientFields).
     "clientFavoriteProduct": "clienteProdutoMaisComprado",
     "clientFavoriteProductGroup": "clienteGrupoProdutoMaisComprado",
     "clientSuggestedProduct": "clienteProdutoSugerido",
 }
+# Nothing fills these (the old CRM always sent them empty): a template using one is never sent,
+# so an org file may not use it.
+NEVER_FILLED = frozenset({"clientSuggestedProduct"})
 
 _NEWLINES_TABS = re.compile(r"[\r\n\t]+")
 _LONG_WHITESPACE = re.compile(r"\s{4,}")
@@ -95,10 +100,15 @@ class TemplateSpec:
 
 @dataclass(frozen=True)
 class ClientFields:
+    """What the CRM knows of the client when the message goes out."""
+
     name: str
     phone: str | None
     email: str | None
     segmentation: str | None
+    favourite_product: str | None = None
+    favourite_group: str | None = None
+    cashback_lifetime_redeemed: Any = None
 
 
 @dataclass(frozen=True)
@@ -151,10 +161,18 @@ def variable_values(client: ClientFields, context: Mapping[str, Any] | None) -> 
         "clientEmail": client.email or "",
         "clientSegmentation": client.segmentation or "",
     }
+    from_client = {
+        "clientFavoriteProduct": client.favourite_product,
+        "clientFavoriteProductGroup": client.favourite_group,
+        "cashbackLifetimeRedeemed": client.cashback_lifetime_redeemed,
+    }
     for variable, key in MONEY_VARIABLES.items():
-        values[variable] = format_brl(context.get(key))
+        raw = context.get(key)
+        values[variable] = format_brl(from_client.get(variable) if raw is None else raw)
     for variable, key in TEXT_CONTEXT_VARIABLES.items():
         raw = context.get(key)
+        if raw is None or raw == "":
+            raw = from_client.get(variable)
         values[variable] = "" if raw is None else str(raw)
     return values
 

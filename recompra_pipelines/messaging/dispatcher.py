@@ -88,6 +88,7 @@ def dispatch_organization(
             {"org": org_id},
         ).one()
         counts.late_skipped = outbox.skip_late(conn, org_id, now, settings.max_lateness)
+        counts.skipped += outbox.skip_inactive_campaigns(conn, org_id, now)
         quiet = QuietHours.parse(org.configuracao)
         quiet_until = quiet.ends_after(now, ZoneInfo(org.fuso_horario)) if quiet else None
         if quiet_until is not None:
@@ -159,6 +160,9 @@ def _deliver(
         phone=send.client_phone,
         email=send.client_email,
         segmentation=send.client_segmentation,
+        favourite_product=send.client_favourite_product,
+        favourite_group=send.client_favourite_group,
+        cashback_lifetime_redeemed=send.client_cashback_redeemed,
     )
     try:
         message = render_message(

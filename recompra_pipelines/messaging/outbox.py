@@ -29,6 +29,8 @@ from recompra_pipelines.messaging.gateway import GatewayConnection
 
 UNKNOWN_RESULT = "RESULTADO_DESCONHECIDO"
 LATE = "ATRASADA"
+# The interaction's campaign was paused or deactivated before it went out.
+CAMPAIGN_INACTIVE = "CAMPANHA_INATIVA"
 
 # When an interaction becomes due: its retry/defer time, else its scheduled (date, block) in
 # the organization's timezone, else as soon as it exists (immediate campaigns).
@@ -65,6 +67,12 @@ class ClaimedSend:
     client_phone_e164: str | None
     client_email: str | None
     client_segmentation: str | None
+    # The client's favourite product and group (the nightly RFM's, else, for a client not
+    # analysed yet, the most bought of its valid purchases) and lifetime redeemed cashback:
+    # what a template variable takes when the interaction's context has none.
+    client_favourite_product: str | None
+    client_favourite_group: str | None
+    client_cashback_redeemed: Any
     context: dict[str, Any] | None
     template: Any | None  # whatsapp_templates row
     connection_id: UUID | None
@@ -99,6 +107,27 @@ def skip_late(conn: sa.Connection, org_id: str, now: datetime, max_lateness) -> 
             WHERE id IN ({query})"""
         ),
         {"org": org_id, "now": now, "late": max_lateness},
+    ).rowcount
+
+
+def skip_inactive_campaigns(conn: sa.Connection, org_id: str, now: datetime) -> int:
+    """Due interactions of a paused or deactivated campaign are IGNORADO, not sent: pausing a
+    campaign stops its queued messages. Skipped when due rather than when paused, so a
+    campaign paused and reactivated in between sends on time; one reactivated after its
+    messages were due finds them skipped (or, if no dispatcher ran meanwhile, past the
+    lateness allowance), never flushed all at once."""
+    query = _DUE_ROWS.format(
+        extra="AND EXISTS (SELECT 1 FROM campaigns ca WHERE ca.organizacao_id = i.organizacao_id"
+        " AND ca.id = i.campanha_id AND NOT ca.ativo) FOR UPDATE OF i SKIP LOCKED"
+    )
+    return conn.execute(
+        sa.text(
+            f"""UPDATE interactions SET status_envio = 'IGNORADO', erro_codigo = '{CAMPAIGN_INACTIVE}',
+                erro_envio = 'a campanha foi pausada ou desativada antes do envio',
+                data_atualizacao = now()
+            WHERE id IN ({query})"""
+        ),
+        {"org": org_id, "now": now},
     ).rowcount
 
 
@@ -141,6 +170,10 @@ def claim(
             """
             SELECT i.id, i.organizacao_id, i.envio_tentativas, i.metadados, i.cliente_id,
                    c.nome, c.telefone, c.telefone_e164, c.email, c.analise_rfm_titulo,
+                   COALESCE(fp.descricao, bought.descricao) AS produto_favorito,
+                   CASE WHEN fp.id IS NOT NULL THEN c.metadata_grupo_mais_comprado
+                        ELSE bought.grupo END AS grupo_favorito,
+                   b.saldo_valor_resgatado_total AS cashback_resgatado,
                    t.id AS template_id, t.nome AS t_nome, t.idioma, t.parametros_formato,
                    t.parametros, t.corpo_texto, t.cabecalho_tipo, t.cabecalho_midia_url,
                    t.status AS t_status, t.categoria AS t_categoria,
@@ -152,6 +185,18 @@ def claim(
             FROM interactions i
             JOIN organizations o ON o.id = i.organizacao_id
             JOIN clients c ON c.id = i.cliente_id AND c.organizacao_id = i.organizacao_id
+            LEFT JOIN products fp ON fp.id = c.metadata_produto_mais_comprado_id
+            LEFT JOIN LATERAL (
+                SELECT p.descricao, p.grupo
+                FROM sales s JOIN sale_items si ON si.venda_id = s.id
+                JOIN products p ON p.id = si.produto_id
+                WHERE s.organizacao_id = i.organizacao_id AND s.cliente_id = c.id AND s.valida
+                GROUP BY p.id ORDER BY sum(si.quantidade) DESC, p.id LIMIT 1
+            ) bought ON c.metadata_produto_mais_comprado_id IS NULL
+            LEFT JOIN cashback_program_balances b
+                 ON b.organizacao_id = i.organizacao_id AND b.cliente_id = c.id
+                AND b.programa_id = (SELECT p.id FROM cashback_programs p
+                                     WHERE p.organizacao_id = i.organizacao_id AND p.ativo)
             LEFT JOIN whatsapp_contatos k
                  ON k.organizacao_id = i.organizacao_id AND k.telefone_e164 = c.telefone_e164
             LEFT JOIN campaigns ca ON ca.id = i.campanha_id
@@ -198,6 +243,9 @@ def _claimed(row: Any) -> ClaimedSend:
         client_phone_e164=row.telefone_e164,
         client_email=row.email,
         client_segmentation=row.analise_rfm_titulo,
+        client_favourite_product=row.produto_favorito,
+        client_favourite_group=row.grupo_favorito,
+        client_cashback_redeemed=row.cashback_resgatado,
         context=row.metadados,
         template=template,
         connection_id=row.connection_id,

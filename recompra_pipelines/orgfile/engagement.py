@@ -3,7 +3,7 @@ campaigns.
 
 Field names are English snake_case; enumerated values keep the business's strings
 (``FIXO``, ``PRIMEIRA-COMPRA``, ``DIAS``, ``18:00``, ``CLIENTES RECENTES``).
-``db/engagement_writer.py`` maps the models to the Portuguese columns.
+``orgfile/engagement_writer.py`` maps the models to the Portuguese columns.
 
 Everything that can be checked without the database is checked here, so a bad file fails
 before anything is written, with a message naming the campaign or template and the field.
@@ -83,6 +83,7 @@ from recompra_pipelines.domain.whatsapp_consent import (
     keyword_key,
 )
 from recompra_pipelines.domain.whatsapp_dispatch import ConnectionType
+from recompra_pipelines.domain.whatsapp_messages import NEVER_FILLED
 
 
 def _decimal_from_text(value: Any) -> Any:
@@ -424,8 +425,10 @@ _CASHBACK_VARIABLES = {
 
 
 def _variables_available(trigger: str) -> set[str]:
-    """What an interaction of this trigger can fill a template with (facts §5.5, §7.3)."""
-    available = _CLIENT_VARIABLES | _CASHBACK_VARIABLES
+    """What an interaction of this trigger can fill a template with (facts §5.5, §7.3): the
+    client's fields and cashback on every trigger, the purchase on purchase triggers, the
+    expiring cashback on CASHBACK-EXPIRANDO; never what nothing fills."""
+    available = (_CLIENT_VARIABLES | _CASHBACK_VARIABLES) - NEVER_FILLED
     if trigger in _PURCHASE_TRIGGERS or trigger == "CASHBACK-ACUMULADO":
         available |= _PURCHASE_VARIABLES
     if trigger == "CASHBACK-EXPIRANDO":
@@ -612,6 +615,12 @@ class EngagementConfig(_Model):
                 raise ValueError(
                     f"{label} uses template {campaign.template!r} ({campaign.template_language}),"
                     f" which is not declared under whatsapp.templates (declared: {declared})"
+                )
+            never = template.variables & NEVER_FILLED
+            if never:
+                raise ValueError(
+                    f"{label}: template {template.name!r} uses {', '.join(sorted(never))},"
+                    " which nothing fills: every message would be skipped"
                 )
             unavailable = template.variables - _variables_available(campaign.trigger.type)
             if unavailable:

@@ -155,8 +155,9 @@ def new_interaction(
     day: date | None = None,
     block: str | None = None,
     inserted_at: datetime | None = None,
+    campaign_id: Any = None,
 ) -> Any:
-    """An interaction as the campaign step will create it (that step does not exist yet)."""
+    """An interaction as the campaign step creates it."""
     with engine.begin() as conn:
         template_id = conn.execute(
             sa.text("SELECT id FROM whatsapp_templates WHERE organizacao_id = :org AND nome = :n"),
@@ -166,9 +167,9 @@ def new_interaction(
             sa.text(
                 """INSERT INTO interactions (organizacao_id, cliente_id, titulo, metadados,
                        chave_idempotencia, whatsapp_template_id, agendamento_data_referencia,
-                       agendamento_bloco_referencia, data_insercao)
+                       agendamento_bloco_referencia, data_insercao, campanha_id)
                    VALUES (:org, :client, 'Envio de mensagem automática via campanha teste',
-                       :meta, :key, :template, :day, :block, COALESCE(:at, now()))
+                       :meta, :key, :template, :day, :block, COALESCE(:at, now()), :campaign)
                    RETURNING id"""
             ),
             {
@@ -180,6 +181,7 @@ def new_interaction(
                 "day": day,
                 "block": block,
                 "at": inserted_at,
+                "campaign": campaign_id,
             },
         ).scalar_one()
 

@@ -324,6 +324,10 @@ campaign_conversions = sa.Table(
     sa.Column("atribuicao_receita", Money, nullable=False),
     sa.Column("data_interacao", Timestamp, nullable=False),
     sa.Column("data_conversao", Timestamp, nullable=False),
+    # Which rule placed the sale after the message: the sale's time as the ERP sent it (ERP),
+    # only when the sync first saw it (CAPTURA: the sale happened by then, maybe earlier), or
+    # only its day (DIA: messages sent before that day count). The sale's data_venda_precisao.
+    sa.Column("data_conversao_precisao", sa.Text, nullable=True),
     sa.Column("tempo_para_conversao_minutos", sa.Integer, nullable=False),
     sa.Column("venda_valor", Money, nullable=False),
     sa.Column("tipo_conversao", checked_enum("tipo_conversao", ConversionType), nullable=False),

@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from recompra_pipelines.db.bulk import lock_organization
-from recompra_pipelines.db.engagement_writer import apply_engagement
 from recompra_pipelines.db.tables.sync import organizations
+from recompra_pipelines.orgfile.engagement_writer import apply_engagement
 from recompra_pipelines.orgfile.organization import OrgFile
 
 
