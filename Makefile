@@ -30,6 +30,7 @@ bench: install
 	$(BIN)/python -m bench.rfm
 	$(BIN)/python -m bench.run_volume
 	$(BIN)/python -m bench.overhead
+	$(BIN)/python -m bench.backfill
 	$(BIN)/python -m bench.webhooks
 
 # Ruff, then the import contracts of pyproject.toml's [tool.importlinter] (layers, Dagster at the edge).
