@@ -26,9 +26,13 @@ class SyncSummary:
     cancelled: int
     quarantined: int
     error: str | None = None
-    # Checks that did not pass on a run that did (WARN: quarantined records, a suspended
-    # WhatsApp number, …), one line each.
-    warnings: tuple[str, ...] = ()
+    checks_passed: int = 0
+    checks_run: int = 0
+    # "check_name (SEVERITY): description" of each check that failed.
+    failed_checks: tuple[str, ...] = ()
+    failed_error_checks: int = 0
+    # WhatsApp messages accepted for the organization (the demo counts them at its simulator).
+    messages: int | None = None
 
     COLUMNS = (
         "org",
@@ -39,11 +43,15 @@ class SyncSummary:
         "unchanged",
         "cancelled",
         "quarantined",
+        "checks",
+        "messages",
     )
 
     def row(self) -> tuple:
         return (self.org_id, self.day.isoformat(), self.fetched, self.inserted, self.updated,
-                self.unchanged, self.cancelled, self.quarantined)  # fmt: skip
+                self.unchanged, self.cancelled, self.quarantined,
+                f"{self.checks_passed}/{self.checks_run}",
+                "-" if self.messages is None else self.messages)  # fmt: skip
 
 
 def dagster_instance() -> dg.DagsterInstance:
@@ -73,11 +81,33 @@ def sync_partition(
         instance.add_dynamic_partitions(ORGANIZATIONS, [org_id])
     job = defs.resolve_job_def("erp_sync")
     result = job.execute_in_process(
-        instance=instance, partition_key=org_day_key(org_id, day), raise_on_error=False
+        instance=instance,
+        partition_key=org_day_key(org_id, day),
+        raise_on_error=False,
+        # The console says what happened (INFO), not every step's start and output (DEBUG).
+        run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
     )
+    evaluations = result.get_asset_check_evaluations()
+    failed = [e for e in evaluations if not e.passed]
+    checks = {
+        "checks_passed": len(evaluations) - len(failed),
+        "checks_run": len(evaluations),
+        "failed_checks": tuple(_check_line(e) for e in failed),
+        "failed_error_checks": sum(e.severity == dg.AssetCheckSeverity.ERROR for e in failed),
+    }
     if not result.success:
         return SyncSummary(
-            org_id, day, False, 0, 0, 0, 0, 0, 0, error="; ".join(failure_causes(result))
+            org_id,
+            day,
+            False,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            error="; ".join(failure_causes(result)),
+            **checks,
         )
     sales = _metadata(result, "crm_sales")
     engine = create_crm_engine(database_url)
@@ -100,17 +130,16 @@ def sync_partition(
         unchanged=sales["unchanged"],
         cancelled=sales["cancelled"],
         quarantined=quarantined,
-        warnings=tuple(
-            _check_line(e) for e in result.get_asset_check_evaluations() if not e.passed
-        ),
+        **checks,
     )
 
 
 def _check_line(evaluation: dg.AssetCheckEvaluation) -> str:
-    """A check that did not pass, on one line: its description, else its figures."""
+    """A check that did not pass, on one line: "name (SEVERITY): " and its description, else
+    its figures."""
     figures = ", ".join(f"{name}={value.value}" for name, value in evaluation.metadata.items())
     said = one_line(evaluation.description or "") or f"did not pass ({figures})"
-    return f"{evaluation.check_name}: {said}"
+    return f"{evaluation.check_name} ({evaluation.severity.value}): {said}"
 
 
 def failure_causes(result: dg.ExecuteInProcessResult) -> list[str]:
@@ -150,7 +179,7 @@ def format_table(rows: list[tuple], columns: tuple[str, ...]) -> str:
     lines = [
         "  ".join(
             cell.ljust(widths[i]) if i < 2 else cell.rjust(widths[i]) for i, cell in enumerate(row)
-        )
+        ).rstrip()
         for row in cells
     ]
     lines.insert(1, "  ".join("-" * w for w in widths))

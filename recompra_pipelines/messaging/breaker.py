@@ -100,12 +100,14 @@ class Breakers:
 
 
 def suspended_connections(conn: sa.Connection, org_id: str, now: datetime) -> list[sa.Row]:
-    """The organization's active numbers suspended at `now`, with how many sends failed."""
+    """The organization's active numbers suspended at `now`, with how many sends failed; each
+    named by its phone-number id (Cloud API) or its session (internal gateway)."""
     return conn.execute(
         sa.text(
-            "SELECT id, whatsapp_telefone_id, envio_falhas_consecutivas, envio_suspenso_ate"
+            "SELECT id, COALESCE(whatsapp_telefone_id, gateway_sessao_id) AS numero,"
+            " envio_falhas_consecutivas, envio_suspenso_ate"
             " FROM whatsapp_connections WHERE organizacao_id = :org AND ativo"
-            " AND envio_suspenso_ate > CAST(:now AS timestamptz) ORDER BY whatsapp_telefone_id"
+            " AND envio_suspenso_ate > CAST(:now AS timestamptz) ORDER BY numero"
         ),
         {"org": org_id, "now": now},
     ).all()

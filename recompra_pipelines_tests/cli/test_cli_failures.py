@@ -85,7 +85,7 @@ def test_a_sync_that_succeeds_with_failed_warnings_says_so(engine, erp_simulator
 
     assert result.exit_code == 0
     [warning] = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
-    assert warning.startswith("warning: erp_quarantine_rate: did not pass (")
+    assert warning.startswith("warning: erp_quarantine_rate (WARN): did not pass (")
     assert "quarantined=2" in warning
 
 

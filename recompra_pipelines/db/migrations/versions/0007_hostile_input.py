@@ -1,7 +1,7 @@
 """hostile input and slow peers: quarantine of any record
 
 Revision ID: 0007
-Revises: 0009
+Revises: 0008
 Create Date: 2026-11-30 09:00:00
 
 - erp_quarantine.registro_bruto: a quarantined record JSONB cannot hold (a NUL, NaN, a lone
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0007"
-down_revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
