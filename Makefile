@@ -32,6 +32,7 @@ bench: install
 	$(BIN)/python -m bench.overhead
 	$(BIN)/python -m bench.backfill
 	$(BIN)/python -m bench.webhooks
+	$(BIN)/python -m bench.ledger_checks
 
 # Ruff, then the import contracts of pyproject.toml's [tool.importlinter] (layers, Dagster at the edge).
 lint: install

@@ -1,4 +1,8 @@
-"""The `recompra` command: db, org, sync, backfill, serve, simulate, demo."""
+"""The `recompra` command: db, org, sync, backfill, serve, simulate, demo.
+
+Whatever fails, the last line printed is `Error: ` and the root cause in one line (a database
+that does not answer, a step's own error), never a traceback with statement parameters in it.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ from recompra_pipelines.db.engine import (
     create_crm_engine,
     resolve_database_url,
 )
+from recompra_pipelines.errors import root_cause
 
 
 def _database_url() -> str:
@@ -24,7 +29,19 @@ def _database_url() -> str:
         raise click.ClickException(str(error)) from None
 
 
-@click.group()
+class _Commands(click.Group):
+    """Every error of every command ends in one line naming its root cause."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as error:
+            raise click.ClickException(root_cause(error)) from None
+
+
+@click.group(cls=_Commands)
 def main() -> None:
     """Recompra Pipelines: keep the CRM in step with the ERPs."""
 
@@ -58,6 +75,13 @@ def org_apply(file: Path) -> None:
         org_file = load_org_file(file)
     except OrgFileError as error:
         raise click.ClickException(str(error)) from None
+    for field, name in org_file.secret_references().items():
+        if not os.environ.get(name, "").strip():
+            click.echo(
+                f"warning: {field}: environment variable {name} is not set here; the runs of "
+                f"{org_file.id} read it from their own environment",
+                err=True,
+            )
     _apply(org_file)
     click.echo(org_file.id)
 
@@ -108,22 +132,31 @@ def org_add(name, integration, token, server_url, org_id, timezone, effects_star
 
 
 def _apply(org_file, create_only: bool = False) -> bool:
+    """Write the organization in one transaction; a failure is one line without the file's
+    secrets (a database error never shows the statement's parameters)."""
+    from recompra_pipelines.credentials import Redactor
     from recompra_pipelines.db.tables.sync import organizations
     from recompra_pipelines.orgfile.writer import apply_org_file
 
-    engine = create_crm_engine(_database_url())
+    redactor = Redactor(org_file.secret_values())
     try:
-        with engine.begin() as conn:
-            if (
-                create_only
-                and conn.execute(
-                    organizations.select().where(organizations.c.id == org_file.id)
-                ).first()
-            ):
-                return False
-            return apply_org_file(conn, org_file)
-    finally:
-        engine.dispose()
+        engine = create_crm_engine(_database_url())
+        try:
+            with engine.begin() as conn:
+                if (
+                    create_only
+                    and conn.execute(
+                        organizations.select().where(organizations.c.id == org_file.id)
+                    ).first()
+                ):
+                    return False
+                return apply_org_file(conn, org_file)
+        finally:
+            engine.dispose()
+    except Exception as error:
+        raise click.ClickException(
+            redactor.text(f"organization {org_file.id} not applied: {root_cause(error)}")
+        ) from None
 
 
 def _new_org_id(name: str) -> str:
@@ -152,6 +185,8 @@ def sync(org_id: str, day) -> None:
     if not summary.success:
         raise click.ClickException(f"sync of {org_id} {day.date()} failed: {summary.error}")
     click.echo(format_table([summary.row()], SyncSummary.COLUMNS))
+    for check in summary.failed_checks:
+        click.echo(f"warning: {check}", err=True)
 
 
 @main.command("backfill")

@@ -61,8 +61,11 @@ def materialize_day(
     *,
     raise_on_error: bool = True,
     selection: dg.AssetSelection = SYNC_GRAPH,
+    erp: ErpConnectors | None = None,
+    resources: dict | None = None,
 ):
-    """Run the org x day sync graph (or `selection` of it) as the `erp_sync` job would."""
+    """Run the org x day sync graph (or `selection` of it) as the `erp_sync` job would;
+    `resources` replace the definitions' own (e.g. a WhatsApp resource for a simulator)."""
     if not instance.has_dynamic_partition(ORGANIZATIONS, org_id):
         instance.add_dynamic_partitions(ORGANIZATIONS, [org_id])
     return dg.materialize(
@@ -71,7 +74,12 @@ def materialize_day(
         partition_key=str(org_day_key(org_id, day)),
         instance=instance,
         # Every resource the definitions bind, with the test database and fast ERP retries.
-        resources={**defs.resources, "crm_db": CrmDatabase(url=database_url), "erp": fast_erp()},
+        resources={
+            **defs.resources,
+            "crm_db": CrmDatabase(url=database_url),
+            "erp": erp or fast_erp(),
+            **(resources or {}),
+        },
         raise_on_error=raise_on_error,
     )
 

@@ -39,6 +39,16 @@ def _dispatch(
             f"{counts.unknown} message(s) of organization {org_id} got no answer after the"
             " request was sent; left ENVIANDO with RESULTADO_DESCONHECIDO for reconciliation"
         )
+    if counts.suspended:
+        context.log.warning(
+            f"{counts.suspended} message(s) of organization {org_id} wait for a WhatsApp"
+            " number suspended after sends in a row without an answer (circuit breaker)"
+        )
+    if counts.past_deadline:
+        context.log.warning(
+            f"{counts.past_deadline} message(s) of organization {org_id} left due for the"
+            " next dispatch: this one reached its deadline"
+        )
     return dg.MaterializeResult(metadata=_counts_metadata(counts))
 
 

@@ -36,6 +36,11 @@ IN_PROGRESS = [
 # The per org x day sync graph, with the checks of its assets.
 SYNC_GRAPH = dg.AssetSelection.assets(*SYNC_GRAPH_ASSETS)
 
+# Every request, fetch and statement of a sync has its own deadline; should a run hang anyway
+# (anything else), run monitoring (dagster.yaml) stops it after this long, which frees the
+# organization's run slot for the next tick.
+SYNC_RUN_MAX_SECONDS = 15 * 60
+
 erp_sync_job = dg.define_asset_job(
     SYNC_JOB,
     selection=SYNC_GRAPH,
@@ -43,6 +48,7 @@ erp_sync_job = dg.define_asset_job(
     description="Sync one organization's day from its ERP into the CRM: sales, cashback, "
     "campaigns, attribution and immediate messages. Backfill it from this page (Materialize "
     "all → organizations and a date range) or with `recompra backfill`.",
+    tags={"dagster/max_runtime": str(SYNC_RUN_MAX_SECONDS)},
 )
 
 

@@ -9,7 +9,9 @@ from datetime import date
 import dagster as dg
 
 from recompra_pipelines.db.engine import DATABASE_URL_ENV, create_crm_engine
+from recompra_pipelines.errors import one_line
 from recompra_pipelines.partitions import ORGANIZATIONS, org_day_key
+from recompra_pipelines.sync.organizations import load_organization
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,14 @@ def sync_partition(
     from recompra_pipelines.definitions import defs
 
     os.environ[DATABASE_URL_ENV] = database_url
+    # Only an organization of the CRM becomes a partition: a mistyped id (or `a,b`) would
+    # register a partition key forever, and a thousand partitions with it.
+    engine = create_crm_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            load_organization(conn, org_id)
+    finally:
+        engine.dispose()
     if not instance.has_dynamic_partition(ORGANIZATIONS, org_id):
         instance.add_dynamic_partitions(ORGANIZATIONS, [org_id])
     job = defs.resolve_job_def("erp_sync")
@@ -82,14 +92,10 @@ def sync_partition(
     checks = {
         "checks_passed": len(evaluations) - len(failed),
         "checks_run": len(evaluations),
-        "failed_checks": tuple(
-            f"{e.check_name} ({e.severity.value}){': ' + e.description if e.description else ''}"
-            for e in failed
-        ),
+        "failed_checks": tuple(_check_line(e) for e in failed),
         "failed_error_checks": sum(e.severity == dg.AssetCheckSeverity.ERROR for e in failed),
     }
     if not result.success:
-        failures = [event.message for event in result.all_events if event.is_failure]
         return SyncSummary(
             org_id,
             day,
@@ -100,7 +106,7 @@ def sync_partition(
             0,
             0,
             0,
-            error="; ".join(f for f in failures if f)[:2000],
+            error="; ".join(failure_causes(result)),
             **checks,
         )
     sales = _metadata(result, "crm_sales")
@@ -126,6 +132,40 @@ def sync_partition(
         quarantined=quarantined,
         **checks,
     )
+
+
+def _check_line(evaluation: dg.AssetCheckEvaluation) -> str:
+    """A check that did not pass, on one line: "name (SEVERITY): " and its description, else
+    its figures."""
+    figures = ", ".join(f"{name}={value.value}" for name, value in evaluation.metadata.items())
+    said = one_line(evaluation.description or "") or f"did not pass ({figures})"
+    return f"{evaluation.check_name} ({evaluation.severity.value}): {said}"
+
+
+def failure_causes(result: dg.ExecuteInProcessResult) -> list[str]:
+    """Why the run failed, one line per cause: each failed step's innermost error (what the
+    step itself raised, not Dagster's wrapper) and each failed blocking check's description."""
+    causes = []
+    for event in result.all_events:
+        if event.event_type_value == "STEP_FAILURE" and event.step_failure_data.error:
+            error = event.step_failure_data.error
+            while error.cause is not None:
+                error = error.cause
+            if error.cls_name != "DagsterAssetCheckFailedError":
+                # "package.module.SyncError: ..." reads as "SyncError: ...".
+                qualified, _, message = error.message.partition(": ")
+                text = (
+                    f"{error.cls_name}: {message}"
+                    if qualified.endswith(error.cls_name)
+                    else error.message
+                )
+                causes.append(f"{event.step_key}: {one_line(text)}")
+        elif event.event_type_value == "ASSET_CHECK_EVALUATION":
+            evaluation = event.event_specific_data
+            if not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR:
+                description = one_line(evaluation.description or "")
+                causes.append(f"{evaluation.check_name}: {description or 'failed'}")
+    return causes or ["the run failed without a step error (see the run in Dagster)"]
 
 
 def _metadata(result: dg.ExecuteInProcessResult, node: str) -> dict[str, int]:

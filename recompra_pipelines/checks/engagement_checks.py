@@ -1,22 +1,25 @@
 """Alerts on campaign interactions, attribution and the WhatsApp outbox of one org x day.
 
-All six read the organization's interactions (and the day's sales and conversions), so they
-run as one step on one query after the run's last engagement step.
+All seven read the organization's interactions (and the day's sales and conversions, its
+WhatsApp numbers), so they run as one step on one query after the run's last engagement step.
 """
 
+from datetime import UTC, datetime
+
 import dagster as dg
+import sqlalchemy as sa
 
 from recompra_pipelines.checks.queries import counts_metadata, partition_row, selected
 from recompra_pipelines.domain.campaign_rules import (
     WITHDRAWN_SALE_CANCELLED,
     WITHDRAWN_SALE_REMOVED,
 )
+from recompra_pipelines.messaging.breaker import suspended_connections
 from recompra_pipelines.messaging.outbox import DUE_AT, HAS_TEMPLATE, UNKNOWN_RESULT
-from recompra_pipelines.partitions import org_day_partitions
+from recompra_pipelines.partitions import org_day_of, org_day_partitions
 from recompra_pipelines.resources.crm_database import CrmDatabase
+from recompra_pipelines.resources.whatsapp import WhatsAppCloudApi
 
-# A claim older than this without an answer recorded is a crashed or hung dispatcher.
-STUCK_AFTER_MINUTES = 10
 # A send whose answer was lost is resolved by its status webhook (biz_opaque_callback_data),
 # which Meta posts within seconds of accepting a message; past this, no status is coming.
 UNKNOWN_RESOLUTION_MINUTES = 15
@@ -52,11 +55,13 @@ NO_STUCK_SENDS = dg.AssetCheckSpec(
     asset="whatsapp_immediate_dispatch",
     partitions_def=org_day_partitions,
     description="ERROR when an interaction is left in ENVIANDO: a send whose answer was lost "
-    "and that no status webhook resolved within 15 minutes, or a claim with no answer recorded "
-    "(a crashed dispatcher). Either may or may not have reached the client and is never re-sent "
-    "automatically: look it up in Meta's message history (biz_opaque_callback_data = the "
-    "interaction id), then set its status by hand. Lost answers still within the 15 minutes are "
-    "counted as awaiting_status and do not fail the check.",
+    "and that no status webhook resolved within 15 minutes, or a claim older than the claim "
+    "bound (claim_expiry_minutes) with no answer recorded (a crashed dispatcher that no dispatch "
+    "has cleaned up since: the next one releases the claim when it was never attempted). A lost "
+    "answer may or may not have reached the client and is never re-sent automatically: look it "
+    "up in Meta's message history (biz_opaque_callback_data = the interaction id), then set its "
+    "status by hand. Lost answers still within the 15 minutes are counted as awaiting_status "
+    "and do not fail the check.",
 )
 DUE_SENT = dg.AssetCheckSpec(
     "whatsapp_due_messages_sent",
@@ -69,6 +74,15 @@ FAILURE_RATE = dg.AssetCheckSpec(
     asset="whatsapp_immediate_dispatch",
     partitions_def=org_day_partitions,
     description="WARN when over 20 % of the last 24 h's send attempts failed (at least 10).",
+)
+NUMBERS_NOT_SUSPENDED = dg.AssetCheckSpec(
+    "whatsapp_numbers_not_suspended",
+    asset="whatsapp_immediate_dispatch",
+    partitions_def=org_day_partitions,
+    description="WARN while a WhatsApp number is suspended by its circuit breaker (sends in a "
+    "row got no answer, no connection or a 5xx): its messages wait, due, until the suspension "
+    "ends, and the next dispatch tries the number again. Persistent suspensions mean Meta (or "
+    "the network to it) is down for this number.",
 )
 
 # NOT MATERIALIZED: each count is planned on its own with the interactions' indexes, instead
@@ -99,7 +113,7 @@ SELECT
      AND data_envio >= now() - make_interval(mins => :resolution_minutes)) AS awaiting_status,
   (SELECT count(*) FROM outbox WHERE status_envio = 'ENVIANDO'
      AND erro_codigo IS DISTINCT FROM '{UNKNOWN_RESULT}'
-     AND envio_reservado_data < now() - make_interval(mins => :stuck_minutes)) AS stale_claims,
+     AND envio_reservado_data < now() - CAST(:claim_bound AS interval)) AS stale_claims,
   (SELECT count(*) FROM outbox i JOIN organizations o ON o.id = i.organizacao_id
    WHERE i.status_envio = 'PENDENTE' AND i.tipo = 'ENVIO-MENSAGEM' AND {HAS_TEMPLATE}
      AND {DUE_AT} < now() - make_interval(mins => :unsent_minutes)) AS overdue,
@@ -118,19 +132,23 @@ SELECT
         NO_STUCK_SENDS,
         DUE_SENT,
         FAILURE_RATE,
+        NUMBERS_NOT_SUSPENDED,
     ],
     can_subset=True,
 )
-def engagement_checks(context: dg.AssetCheckExecutionContext, crm_db: CrmDatabase):
+def engagement_checks(
+    context: dg.AssetCheckExecutionContext, crm_db: CrmDatabase, whatsapp: WhatsAppCloudApi
+):
     """Interactions, conversions and the outbox of the day's organization, in one query."""
     row = partition_row(
         context,
         crm_db,
         _COUNTS,
         unsent_minutes=UNSENT_AFTER_MINUTES,
-        stuck_minutes=STUCK_AFTER_MINUTES,
+        claim_bound=whatsapp.claim_expiry(),
         resolution_minutes=UNKNOWN_RESOLUTION_MINUTES,
     )
+    suspended, waiting = _suspended_numbers(crm_db, org_day_of(context).org_id)
     rate = row.failed / row.finished if row.finished else 0.0
     results = [
         (
@@ -194,8 +212,41 @@ def engagement_checks(context: dg.AssetCheckExecutionContext, crm_db: CrmDatabas
                 },
             ),
         ),
+        (
+            NUMBERS_NOT_SUSPENDED,
+            dg.AssetCheckResult(
+                passed=not suspended,
+                severity=dg.AssetCheckSeverity.WARN,
+                description="; ".join(
+                    f"number {number.numero} suspended until"
+                    f" {number.envio_suspenso_ate.astimezone(UTC):%Y-%m-%d %H:%M} UTC after"
+                    f" {number.envio_falhas_consecutivas} sends in a row without an answer"
+                    for number in suspended
+                )
+                or None,
+                metadata=counts_metadata(
+                    {"suspended_numbers": len(suspended), "messages_waiting": waiting}
+                ),
+            ),
+        ),
     ]
     yield from selected(context, results)
+
+
+def _suspended_numbers(crm_db: CrmDatabase, org_id: str) -> tuple[list[sa.Row], int]:
+    """The organization's suspended numbers and, when there are any, its messages waiting."""
+    with crm_db.engine.connect() as conn:
+        suspended = suspended_connections(conn, org_id, datetime.now(UTC))
+        if not suspended:
+            return suspended, 0
+        waiting = conn.scalar(
+            sa.text(
+                "SELECT count(*) FROM interactions WHERE organizacao_id = :org"
+                " AND status_envio = 'PENDENTE' AND tipo = 'ENVIO-MENSAGEM'"
+            ),
+            {"org": org_id},
+        )
+    return suspended, waiting
 
 
 ENGAGEMENT_CHECKS = [engagement_checks]

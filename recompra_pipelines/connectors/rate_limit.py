@@ -12,6 +12,8 @@ import threading
 import time
 from collections.abc import Callable
 
+from recompra_pipelines.deadlines import Deadline, DeadlineExceeded
+
 MIN_WAIT = 0.001
 
 
@@ -36,8 +38,9 @@ class TokenBucket:
         self._held_until = 0.0
         self._lock = threading.Lock()
 
-    def acquire(self) -> float:
-        """Take one token, sleeping until one is available; returns the seconds waited."""
+    def acquire(self, deadline: Deadline | None = None) -> float:
+        """Take one token, sleeping until one is available; returns the seconds waited.
+        DeadlineExceeded, without waiting, when the token would come after `deadline`."""
         waited = 0.0
         while True:
             with self._lock:
@@ -49,6 +52,10 @@ class TokenBucket:
                     self._tokens = max(self._tokens - 1, 0.0)
                     return waited
                 wait = max(self._held_until - now, (1 - self._tokens) / self._rate, MIN_WAIT)
+            if deadline is not None and wait >= deadline.remaining():
+                raise DeadlineExceeded(
+                    f"the rate limit's next slot comes after the {deadline.seconds:g} s deadline"
+                )
             self._sleep(wait)
             waited += wait
 

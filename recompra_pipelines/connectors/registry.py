@@ -16,7 +16,6 @@ import importlib
 import logging
 import threading
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from datetime import date
 from importlib.metadata import entry_points
 from typing import Any, Protocol, runtime_checkable
@@ -25,12 +24,13 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel
 
 from recompra_pipelines.connectors.extract import RawExtract
-from recompra_pipelines.connectors.http import RetrySettings
+from recompra_pipelines.connectors.http import FetchSettings
 from recompra_pipelines.domain.sales import CanonicalSale
 
 ONLINE_SOFTWARE = "ONLINE-SOFTWARE"
 CARDAPIO_WEB = "CARDAPIO-WEB"
 ENTRY_POINT_GROUP = "recompra_pipelines.connectors"
+__all__ = ["CONNECTORS", "Connector", "FetchSettings", "connector_for", "pending_ids"]
 
 # Built-ins as `module:attribute`, imported only when asked for (no HTTP stack for a CLI call
 # that never fetches).
@@ -42,12 +42,6 @@ BUILT_IN = {
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class FetchSettings:
-    timeout_seconds: float = 60.0
-    retry: RetrySettings = RetrySettings()
-
-
 @runtime_checkable
 class Connector(Protocol):
     """What an ERP package provides. Optional extras a connector may define:
@@ -57,6 +51,9 @@ class Connector(Protocol):
       never treated as missing or cancelled.
     - `uses_previous_extract = True`: `fetch_day` then receives the latest stored extract of the
       day as `previous`, the ERP's cheap change check (reuse what did not change).
+    - `field_names`: canonical sale and item field names -> the wire names they come from, so
+      a mapped sale the CRM cannot store (domain.storable) is quarantined under the ERP's name
+      for the field.
     - `fetch_catalog(config, settings) -> RawExtract` and `read_catalog(text) ->
       domain.catalog.Catalog`: the ERP's product catalog, synced daily (CardápioWeb).
     - `answer_is_complete(text) -> bool`: whether this extract (whose records could be read)
@@ -186,6 +183,12 @@ def answer_is_complete(connector: Connector, text: str) -> bool:
 
 
 def pending_ids(connector: Connector, text: str) -> list[str]:
-    """Records listed by the ERP but not delivered in this extract (see `Connector`)."""
+    """Records listed by the ERP but not delivered in this extract (see `Connector`); none
+    for an extract that cannot be read (its reading error says why)."""
     pending = getattr(connector, "pending_ids", None)
-    return list(pending(text)) if pending else []
+    if pending is None:
+        return []
+    try:
+        return list(pending(text))
+    except Exception:
+        return []

@@ -10,6 +10,7 @@ from decimal import ROUND_HALF_UP, Decimal
 import sqlalchemy as sa
 
 from recompra_pipelines.db.bulk import copy_rows
+from recompra_pipelines.db.ordering import sale_order
 from recompra_pipelines.domain.attribution import BuyingPattern, conversion_type, deltas
 from recompra_pipelines.domain.normalization import DATE_ONLY, TIME_FROM_CAPTURE, TIME_FROM_ERP
 
@@ -23,25 +24,25 @@ SENT = ("ENVIADO", "ENTREGUE", "LIDO")
 # Set-based, each of the day's clients' sent messages and valid sales read once (a lateral
 # lookup per sale rescanned the client's whole interaction history every time). Per client and
 # campaign, the messages' send times form a sorted array; `width_bucket` finds by binary search
-# the campaign's last message at or before the sale (ties: the greatest id, as the array is in
-# (time, id) order); from there back, the first not triggered by the sale itself. Only that
-# message can be the campaign's candidate: an earlier one of the same campaign has the same
-# window and is older. The latest candidate over the campaigns wins.
-CANDIDATES = """
+# the campaign's last message at or before the sale (the array is in (time, key) order); from
+# there back, the first not triggered by the sale itself. Only that message can be the
+# campaign's candidate: an earlier one of the same campaign has the same window and is older.
+# The latest candidate over the campaigns wins, ties by campaign key.
+CANDIDATES = f"""
 WITH day_sales AS MATERIALIZED (
     SELECT s.id, s.cliente_id, s.data_venda, s.data_venda_precisao, s.valor_total
     FROM sales s
     WHERE s.organizacao_id = :org AND s.data_referencia = :day AND s.valida AND s.cliente_id IS NOT NULL
 ), sent AS (
-    SELECT i.cliente_id, i.campanha_id, c.atribuicao_janela_dias,
-           array_agg(i.data_execucao ORDER BY i.data_execucao, i.id) AS momentos,
-           array_agg(i.id ORDER BY i.data_execucao, i.id) AS ids,
-           array_agg(i.venda_id ORDER BY i.data_execucao, i.id) AS vendas
+    SELECT i.cliente_id, i.campanha_id, c.chave, c.atribuicao_janela_dias,
+           array_agg(i.data_execucao ORDER BY i.data_execucao, i.chave_idempotencia) AS momentos,
+           array_agg(i.id ORDER BY i.data_execucao, i.chave_idempotencia) AS ids,
+           array_agg(i.venda_id ORDER BY i.data_execucao, i.chave_idempotencia) AS vendas
     FROM interactions i JOIN campaigns c ON c.id = i.campanha_id
     WHERE i.organizacao_id = :org AND i.cliente_id IN (SELECT cliente_id FROM day_sales)
       AND i.tipo = 'ENVIO-MENSAGEM' AND i.status_envio IN ('ENVIADO', 'ENTREGUE', 'LIDO')
       AND i.data_execucao IS NOT NULL AND i.data_execucao <= (SELECT max(data_venda) FROM day_sales)
-    GROUP BY i.cliente_id, i.campanha_id, c.atribuicao_janela_dias
+    GROUP BY i.cliente_id, i.campanha_id, c.chave, c.atribuicao_janela_dias
 ), last_touch AS MATERIALIZED (
     SELECT DISTINCT ON (d.id) d.id, d.cliente_id, d.data_venda, d.data_venda_precisao,
            d.valor_total, m.ids[k.n] AS interacao_id, m.campanha_id, m.momentos[k.n] AS data_execucao
@@ -53,14 +54,14 @@ WITH day_sales AS MATERIALIZED (
         LIMIT 1
     ) k
     WHERE m.momentos[k.n] >= d.data_venda - make_interval(days => m.atribuicao_janela_dias)
-    ORDER BY d.id, m.momentos[k.n] DESC, m.ids[k.n] DESC
+    ORDER BY d.id, m.momentos[k.n] DESC, m.chave DESC NULLS LAST, m.campanha_id DESC
 ), before_sale AS (
     SELECT h.id,
            count(*) OVER w AS quantidade, avg(h.valor_total) OVER w AS ticket,
            min(h.data_venda) OVER w AS primeira, max(h.data_venda) OVER w AS ultima
     FROM sales h
     WHERE h.organizacao_id = :org AND h.valida AND h.cliente_id IN (SELECT cliente_id FROM last_touch)
-    WINDOW w AS (PARTITION BY h.cliente_id ORDER BY h.data_venda, h.id
+    WINDOW w AS (PARTITION BY h.cliente_id ORDER BY {sale_order("h")}
                  ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
 )
 SELECT t.id AS venda_id, t.cliente_id, t.data_venda, t.data_venda_precisao, t.valor_total,

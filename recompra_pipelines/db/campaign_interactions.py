@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from recompra_pipelines.db.bulk import analyze_after_bulk_write, copy_new_rows
+from recompra_pipelines.db.ordering import campaign_order, sale_order
 from recompra_pipelines.domain.campaign_rules import (
     PURCHASE_TRIGGERS,
     SKIP_REASONS,
@@ -37,13 +38,13 @@ def active_campaigns(
 ) -> list[Campaign]:
     rows = conn.execute(
         sa.text(
-            """
-            SELECT c.*, COALESCE(array_agg(s.segmentacao) FILTER (WHERE s.segmentacao IS NOT NULL), '{}') AS segmentacoes,
+            f"""
+            SELECT c.*, COALESCE(array_agg(s.segmentacao) FILTER (WHERE s.segmentacao IS NOT NULL), '{{}}') AS segmentacoes,
                    (SELECT t.categoria FROM whatsapp_templates t
                     WHERE t.id = c.whatsapp_template_id) AS template_categoria
             FROM campaigns c LEFT JOIN campaign_segmentations s ON s.campanha_id = c.id
             WHERE c.organizacao_id = :org AND c.ativo AND c.gatilho_tipo = ANY(:triggers)
-            GROUP BY c.id ORDER BY c.id
+            GROUP BY c.id ORDER BY {campaign_order("c")}
             """
         ),
         {"org": org_id, "triggers": list(triggers)},
@@ -93,7 +94,7 @@ def _campaign(row) -> Campaign:
 
 # The day's valid sales with a client, each placed in the client's whole history of valid
 # sales (position and running total), with when the sync first saw it.
-PURCHASES = """
+PURCHASES = f"""
 WITH day_sales AS (
     SELECT id, cliente_id FROM sales
     WHERE organizacao_id = :org AND data_referencia = :day AND valida AND cliente_id IS NOT NULL
@@ -104,7 +105,7 @@ history AS (
            sum(h.valor_total) OVER w AS total_acumulado
     FROM sales h
     WHERE h.organizacao_id = :org AND h.valida AND h.cliente_id IN (SELECT cliente_id FROM day_sales)
-    WINDOW w AS (PARTITION BY h.cliente_id ORDER BY h.data_venda, h.id
+    WINDOW w AS (PARTITION BY h.cliente_id ORDER BY {sale_order("h")}
                  ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
 )
 SELECT s.id, s.validade_revisao, s.conteudo_revisao, s.cliente_id, s.valor_total, s.data_venda,
@@ -120,7 +121,7 @@ LEFT JOIN cashback_program_transactions t
  AND t.venda_revisao = s.validade_revisao
  -- The live accrual: an edited sale's older ones were reversed (revision 0 may be NULL).
  AND COALESCE(t.venda_conteudo_revisao, 0) = s.conteudo_revisao
-ORDER BY s.data_venda, s.id
+ORDER BY {sale_order("s")}
 """
 
 

@@ -40,8 +40,9 @@ class CatalogCounts:
 def store_catalog_extract(
     conn: sa.Connection, org_id: str, integration_type: str, raw: RawExtract
 ) -> UUID:
-    """One row per distinct catalog response; seeing it again bumps its capture time."""
-    body = raw.text.encode()
+    """One row per distinct catalog response (its exact bytes); seeing it again bumps its
+    capture time."""
+    body = raw.content
     statement = insert(erp_catalog_extracts).values(
         organizacao_id=org_id,
         integracao_tipo=integration_type,

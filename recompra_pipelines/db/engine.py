@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -62,7 +63,13 @@ def _embedded_server(*, cleanup_mode: str | None):
 def ensure_database(server_url: str, name: str) -> str:
     """Create database `name` on the server of `server_url` if missing; return its URL."""
     url = sa.make_url(with_psycopg_driver(server_url))
-    engine = sa.create_engine(url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+    engine = sa.create_engine(
+        url,
+        isolation_level="AUTOCOMMIT",
+        poolclass=sa.pool.NullPool,
+        hide_parameters=True,
+        connect_args=connect_args(url),
+    )
     try:
         with engine.connect() as conn:
             exists = conn.scalar(
@@ -116,8 +123,53 @@ def resolve_database_url() -> str:
     return ensure_database(embedded_server_uri(), CRM_DATABASE_NAME)
 
 
-def create_crm_engine(url: str, **options) -> sa.Engine:
-    """A run holds one connection at a time (steps run in series), hence the small pool; a
-    long-lived service such as the webhook receiver passes its own ``options``."""
-    settings = {"pool_pre_ping": True, "pool_size": 2, "max_overflow": 2} | options
+@dataclass(frozen=True)
+class DatabaseTimeouts:
+    """How long anything waits on the CRM database.
+
+    A server that accepts connections and never answers (a hung host, a full connection
+    queue, a firewall that drops packets) must fail the CLI or the run with a clear error in
+    known time, never hang it: the connection attempt has a deadline, every statement has one
+    (server side), and TCP keepalives notice a peer that vanished mid-session. A URL that sets
+    `connect_timeout` or `options` itself (libpq parameters) keeps its own values.
+    """
+
+    connect_seconds: int = 10
+    # The longest statement of a 20,000-sale day takes seconds; this bounds lock waits too.
+    statement_seconds: float = 600.0
+    # Idle seconds before probing, seconds between probes, probes before giving up.
+    keepalive: tuple[int, int, int] = (30, 10, 3)
+
+
+def connect_args(url: str | sa.URL, timeouts: DatabaseTimeouts = DatabaseTimeouts()) -> dict:
+    """psycopg connection parameters enforcing `timeouts` where the URL sets none."""
+    query = sa.make_url(str(url) if isinstance(url, sa.URL) else url).query
+    idle, interval, count = timeouts.keepalive
+    args: dict[str, object] = {
+        "keepalives": 1,
+        "keepalives_idle": idle,
+        "keepalives_interval": interval,
+        "keepalives_count": count,
+    }
+    if "connect_timeout" not in query:
+        # libpq counts whole seconds and treats anything below 2 as 2.
+        args["connect_timeout"] = max(2, int(timeouts.connect_seconds))
+    if "options" not in query:
+        args["options"] = f"-c statement_timeout={int(timeouts.statement_seconds * 1000)}"
+    return {name: value for name, value in args.items() if name not in query}
+
+
+def create_crm_engine(
+    url: str, timeouts: DatabaseTimeouts = DatabaseTimeouts(), **options
+) -> sa.Engine:
+    """The CRM engine. A run holds one connection at a time (steps run in series), hence the
+    small pool; a long-lived service such as the webhook receiver passes its own ``options``.
+    Errors never carry statement parameters (they can hold tokens)."""
+    settings = {
+        "pool_pre_ping": True,
+        "pool_size": 2,
+        "max_overflow": 2,
+        "hide_parameters": True,
+        "connect_args": connect_args(url, timeouts),
+    } | options
     return sa.create_engine(with_psycopg_driver(url), **settings)

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from recompra_pipelines.db.bulk import allow_day_sized_sorts, analyze_after_bulk_write, copy_rows
 from recompra_pipelines.db.client_locations import upsert_client_locations
+from recompra_pipelines.db.ordering import client_order
 from recompra_pipelines.db.staging import staged_products
 from recompra_pipelines.db.tables.sync import document_digits
 from recompra_pipelines.domain.client_matching import ClientEvidence, KnownClient, match_clients
@@ -246,7 +247,7 @@ def _known_clients(conn: sa.Connection, org_id: str, day: date) -> list[KnownCli
                   c.nome_chave IN (SELECT cliente_nome_chave FROM staged)
                OR c.telefone_base IN (SELECT cliente_telefone_base FROM staged)
                OR c.id_externo IN (SELECT cliente_id_externo FROM staged))
-            ORDER BY c.data_insercao, c.id
+            ORDER BY {client_order("c")}
             """
         ),
         {"org": org_id, "day": day},

@@ -5,11 +5,13 @@ from __future__ import annotations
 import gzip
 from dataclasses import dataclass
 from datetime import date
+from functools import cached_property
 from uuid import UUID
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 
+from recompra_pipelines.connectors.extract import extract_text
 from recompra_pipelines.db.tables.sync import erp_raw_extracts, erp_staging_extracts
 
 
@@ -18,11 +20,16 @@ class StoredExtract:
     id: UUID
     content_hash: str
     integration_type: str
-    text: str
+    # The response's bytes as received (empty when read without them).
+    content: bytes
     is_new: bool = False
     # What reading it found when it was stored (see ExtractReading); unknown for old rows.
     records: int | None = None
     read_error: str | None = None
+
+    @cached_property
+    def text(self) -> str:
+        return extract_text(self.content)
 
 
 def compress_extract(body: bytes) -> bytes:
@@ -31,8 +38,8 @@ def compress_extract(body: bytes) -> bytes:
     return gzip.compress(body, compresslevel=1, mtime=0)
 
 
-def decompress_extract(data: bytes) -> str:
-    return gzip.decompress(data).decode()
+def decompress_extract(data: bytes) -> bytes:
+    return gzip.decompress(data)
 
 
 def store_extract(
@@ -43,11 +50,11 @@ def store_extract(
     integration_type: str,
     request: dict,
     status_code: int,
-    text: str,
+    content: bytes,
     content_hash: str,
 ) -> StoredExtract:
-    """Keep one row per distinct response; seeing it again only bumps its capture time."""
-    body = text.encode()  # a busy day's response is ~50 MB: encoded once
+    """Keep one row per distinct response (its exact bytes); seeing it again only bumps its
+    capture time."""
     statement = (
         insert(erp_raw_extracts)
         .values(
@@ -57,8 +64,8 @@ def store_extract(
             requisicao=request,
             status_http=status_code,
             hash_conteudo=content_hash,
-            conteudo_gzip=compress_extract(body),
-            tamanho_bytes=len(body),
+            conteudo_gzip=compress_extract(content),
+            tamanho_bytes=len(content),
         )
         .on_conflict_do_update(
             index_elements=[
@@ -79,7 +86,7 @@ def store_extract(
         id=row.id,
         content_hash=content_hash,
         integration_type=integration_type,
-        text=text,
+        content=content,
         is_new=row.capturas == 1,
     )
 
@@ -153,7 +160,7 @@ def latest_extract(
         id=row.id,
         content_hash=row.hash_conteudo,
         integration_type=row.integracao_tipo,
-        text=decompress_extract(row.conteudo_gzip) if with_text else "",
+        content=decompress_extract(row.conteudo_gzip) if with_text else b"",
         records=row.registros,
         read_error=row.erro_leitura,
     )

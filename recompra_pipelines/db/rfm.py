@@ -60,8 +60,8 @@ WITH favourite AS (
     JOIN products p ON p.id = i.produto_id
     WHERE s.organizacao_id = :org AND s.valida AND s.cliente_id IS NOT NULL
       AND {_in_window("s")}
-    GROUP BY s.cliente_id, i.produto_id, p.grupo
-    ORDER BY s.cliente_id, sum(i.quantidade) DESC, i.produto_id
+    GROUP BY s.cliente_id, i.produto_id, p.codigo, p.grupo
+    ORDER BY s.cliente_id, sum(i.quantidade) DESC, p.codigo
 ), scored AS (
     SELECT t.*, f.produto_id, f.grupo FROM tmp_rfm t LEFT JOIN favourite f USING (cliente_id)
 )

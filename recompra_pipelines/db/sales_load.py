@@ -15,6 +15,7 @@ from uuid import UUID
 import sqlalchemy as sa
 
 from recompra_pipelines.db.bulk import allow_day_sized_sorts, analyze_after_bulk_write
+from recompra_pipelines.db.ordering import sale_order
 from recompra_pipelines.db.staging import staged_items
 from recompra_pipelines.domain.normalization import DATE_ONLY
 from recompra_pipelines.domain.sales import RemovalReason
@@ -202,14 +203,14 @@ WHERE si.venda_id = c.venda_id AND NOT c.inserida
 
 # Purchase totals recomputed from the sale history (valid sales only), so re-runs, backfills,
 # cancellations and buyer changes all converge on the same numbers.
-REFRESH_CLIENT_TOTALS = """
+REFRESH_CLIENT_TOTALS = f"""
 WITH touched AS (SELECT DISTINCT unnest(CAST(:client_ids AS uuid[])) AS id),
 totals AS (
     SELECT t.id,
            min(s.data_venda) AS primeira_data,
-           (array_agg(s.id ORDER BY s.data_venda, s.id))[1] AS primeira_id,
+           (array_agg(s.id ORDER BY {sale_order("s")}))[1] AS primeira_id,
            max(s.data_venda) AS ultima_data,
-           (array_agg(s.id ORDER BY s.data_venda DESC, s.id DESC))[1] AS ultima_id,
+           (array_agg(s.id ORDER BY {sale_order("s", descending=True)}))[1] AS ultima_id,
            count(s.id) AS quantidade,
            COALESCE(sum(s.valor_total), 0) AS valor
     FROM touched t

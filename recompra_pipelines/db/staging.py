@@ -19,6 +19,8 @@ from recompra_pipelines.db.tables.sync import (
 )
 from recompra_pipelines.domain.normalization import NormalizedSale
 from recompra_pipelines.domain.sales import CanonicalItem, first_line_per_product
+from recompra_pipelines.domain.storable import json_problem
+from recompra_pipelines.json_codec import canonical_bytes
 
 SALE_COLUMNS = (
     "organizacao_id", "data_referencia", "id_externo", "integracao_tipo",
@@ -219,12 +221,19 @@ def _record_quarantine(
                 "id_externo": q.external_id,
                 "campo": q.field,
                 "motivo": q.reason,
-                "registro": q.record,
+                **_record_columns(q.record),
                 "hash_registro": q.record_hash,
             }
             for q in quarantined
         ],
     )
+
+
+def _record_columns(record: Any) -> dict[str, Any]:
+    """The quarantined record as JSONB, or as its JSON bytes when JSONB cannot hold it."""
+    if json_problem(record) is None:
+        return {"registro": record, "registro_bruto": None}
+    return {"registro": None, "registro_bruto": canonical_bytes(record)}
 
 
 def _sale_row(org_id: str, day: date, integration_type: str, n: NormalizedSale) -> tuple:

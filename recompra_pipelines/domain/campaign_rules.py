@@ -245,7 +245,9 @@ def decide(
 
     `history` holds the interactions that count (sent or pending, not skipped or cancelled).
     Candidates decided earlier in the batch count for later ones, so two sales of one client
-    in one run cannot both pass a once-only campaign.
+    in one run cannot both pass a once-only campaign. Candidates of the same time keep the
+    order given: callers list purchases by (time, ERP id) and campaigns by key, so which of
+    two same-time candidates passes never depends on a random id.
     """
     state = _History()
     for past in history:
@@ -253,10 +255,7 @@ def decide(
             past.campaign_id, past.client_id, past.trigger_time, past.local_day, past.counts_for_cap
         )
     decisions = []
-    for campaign, purchase in sorted(
-        candidates,
-        key=lambda c: (c[1].time, str(c[1].sale_id), getattr(c[1], "key", ""), str(c[0].id)),
-    ):
+    for campaign, purchase in sorted(candidates, key=lambda c: c[1].time):
         local_day = purchase.time.astimezone(timezone).date()
         previous = state.by_pair.get((campaign.id, purchase.client_id), [])
         if not _frequency_allows(campaign, previous, purchase.time):

@@ -134,13 +134,18 @@ class OpenLot:
     remaining: Decimal
     expires_at: datetime | None
     effective_at: datetime
+    # The lot's origin in business terms (its sale's ERP id and role, its campaign's key):
+    # what decides between lots that expire and take effect together, the same in every
+    # database, where the random id would not be.
+    order_key: str = ""
 
     def fifo_key(self) -> tuple:
-        """Earliest expiry first (never-expiring last), then oldest, then id (R-LED-3)."""
+        """Earliest expiry first (never-expiring last), then oldest, then by origin (R-LED-3)."""
         return (
             self.expires_at is None,
             self.expires_at or self.effective_at,
             self.effective_at,
+            self.order_key,
             str(self.id),
         )
 

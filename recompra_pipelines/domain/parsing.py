@@ -11,6 +11,8 @@ import re
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 
+from recompra_pipelines.domain.storable import LARGEST_AMOUNT, shown
+
 _CENTAVOS = Decimal("0.01")
 
 # A number is plain digits, or digits with ONE decimal separator, or thousands
@@ -33,21 +35,28 @@ def parse_decimal(value: str | int | float | None) -> Decimal:
     and the Online Software sends no thousands separators. Anything else — "1.2.3",
     "1.234.567", exponents, NaN, infinities, booleans — is rejected rather than
     guessed. JSON floats go through their shortest repr ("45.9"), never through the
-    binary value (45.89999…).
+    binary value (45.89999…). A magnitude no CRM column holds (1e30, fifteen digits
+    of reais) is rejected here, before any arithmetic on it.
     """
     if value is None:
         raise ValueError("missing value")
     if isinstance(value, bool):
         raise ValueError(f"not a number: {value!r}")
     if isinstance(value, int):
-        return Decimal(value)
-    if isinstance(value, float):
+        number = Decimal(value)
+    elif isinstance(value, float):
         if not math.isfinite(value):
             raise ValueError(f"not a finite number: {value!r}")
-        return Decimal(repr(value))
-    if not isinstance(value, str):
-        raise ValueError(f"not a number: {value!r}")
-    return _parse_decimal_text(value)
+        number = Decimal(repr(value))
+    elif isinstance(value, Decimal) and value.is_finite():  # a JSON integer too long for int
+        number = value
+    elif isinstance(value, str):
+        number = _parse_decimal_text(value)
+    else:
+        raise ValueError(f"not a number: {shown(value)}")
+    if not -LARGEST_AMOUNT < number < LARGEST_AMOUNT:
+        raise ValueError(f"{shown(value)} is beyond any amount the CRM can store")
+    return number
 
 
 # A day repeats the same prices and quantities thousands of times; Decimal is immutable and
@@ -57,7 +66,7 @@ def parse_non_negative_decimal(value: str | int | float | None) -> Decimal:
     """`parse_decimal` for amounts and quantities, which a sale cannot have below zero."""
     number = parse_decimal(value)
     if number < 0:
-        raise ValueError(f"must not be negative: {value!r}")
+        raise ValueError(f"must not be negative: {shown(value)}")
     # "-0" is zero; copy_abs keeps it from ever printing as "-0.00".
     return number.copy_abs()
 
@@ -71,7 +80,7 @@ def parse_br_date(value: str) -> date:
     """
     match = _BR_DATE.fullmatch(_stripped_text(value, "date"))
     if match is None:
-        raise ValueError(f"not a DD/MM/YYYY date: {value!r}")
+        raise ValueError(f"not a DD/MM/YYYY date: {shown(value)}")
     day, month, year = map(int, match.groups())
     try:
         return date(year, month, day)
@@ -88,7 +97,7 @@ def parse_br_datetime(value: str) -> datetime:
     """
     match = _BR_DATETIME.fullmatch(_stripped_text(value, "datetime"))
     if match is None:
-        raise ValueError(f"not a DD/MM/YYYY HH:mm[:ss] datetime: {value!r}")
+        raise ValueError(f"not a DD/MM/YYYY HH:mm[:ss] datetime: {shown(value)}")
     day, month, year, hour, minute, second = (int(part or 0) for part in match.groups())
     try:
         return datetime(year, month, day, hour, minute, second)
@@ -106,7 +115,10 @@ def quantize_money(value: Decimal) -> Decimal:
 
     Amounts are kept exact until they are posted and rounded exactly once, here,
     so every total, cashback and balance agrees to the centavo (DESIGN §5 rule 4).
+    A magnitude no CRM column holds is a ValueError, not a Decimal signal.
     """
+    if not -LARGEST_AMOUNT < value < LARGEST_AMOUNT:
+        raise ValueError(f"{shown(value)} is beyond any amount the CRM can store")
     return value.quantize(_CENTAVOS, rounding=ROUND_HALF_UP)
 
 
@@ -120,12 +132,12 @@ def _parse_decimal_text(value: str) -> Decimal:
         return Decimal(text.replace(",", ""))
     if _GROUPED_WITH_COMMA_DECIMAL.fullmatch(text):
         return Decimal(text.replace(".", "").replace(",", "."))
-    raise ValueError(f"not a number: {value!r}")
+    raise ValueError(f"not a number: {shown(value)}")
 
 
 def _stripped_text(value: str, what: str) -> str:
     if not isinstance(value, str):
-        raise ValueError(f"not a {what}: {value!r}")
+        raise ValueError(f"not a {what}: {shown(value)}")
     text = value.strip()
     if not text:
         raise ValueError(f"empty {what}")

@@ -38,6 +38,10 @@ def record_hash(record: Any) -> str:
     return hashlib.sha256(canonical_bytes(record)).hexdigest()
 
 
+# The field a rejection names when the record as a whole is the problem.
+WHOLE_RECORD = "(registro)"
+
+
 class RecordRejected(ValueError):
     """A wire record that cannot become a sale; `field` names the offending field."""
 

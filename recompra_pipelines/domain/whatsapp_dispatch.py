@@ -44,6 +44,15 @@ def classify_graph_error(http_status: int, code: int | None) -> Outcome:
     return Outcome.FAILED
 
 
+def endpoint_failed(outcome: Outcome, http_status: int | None) -> bool:
+    """A send that says nothing about the message, only that the endpoint is not answering:
+    no connection, no answer, or a 5xx. These count toward the number's circuit breaker; any
+    answer from Meta (a sent message, a Graph error about it, a rate limit) does not."""
+    if http_status is not None:
+        return http_status >= 500
+    return outcome in (Outcome.RETRY, Outcome.UNKNOWN)
+
+
 def retry_delay(attempt: int, key: str, *, base: timedelta, cap: timedelta) -> timedelta:
     """Exponential backoff with deterministic jitter: ``base · 2^(attempt-1)``, capped, then
     scaled into [50 %, 100 %] by a hash of ``key`` so a burst that hit a limit together does

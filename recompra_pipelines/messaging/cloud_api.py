@@ -15,6 +15,16 @@ from typing import Any
 
 import httpx
 
+from recompra_pipelines import json_codec
+from recompra_pipelines.credentials import Redactor
+from recompra_pipelines.deadlines import (
+    BodyTooLarge,
+    Deadline,
+    DeadlineExceeded,
+    read_body,
+    timeout_within,
+)
+from recompra_pipelines.domain.storable import storable_text
 from recompra_pipelines.domain.whatsapp_dispatch import Outcome, classify_graph_error
 
 META_GRAPH_URL = "https://graph.facebook.com"
@@ -22,6 +32,10 @@ DEFAULT_API_VERSION = "v22.0"
 GRAPH_URL_ENV = "WHATSAPP_GRAPH_URL"
 API_VERSION_ENV = "WHATSAPP_API_VERSION"
 MAX_ERROR_TEXT = 500
+# Meta's answers are a few hundred bytes; anything far larger is not Meta.
+MAX_RESPONSE_BYTES = 1_000_000
+# A wamid is up to 128 characters.
+MAX_WAMID_LENGTH = 256
 
 # Raised before a byte of the request could have reached the server.
 REQUEST_NOT_SENT = (
@@ -65,7 +79,9 @@ class CloudApiClient:
     ) -> None:
         self.graph_url = (graph_url or os.environ.get(GRAPH_URL_ENV) or META_GRAPH_URL).rstrip("/")
         self.api_version = api_version or os.environ.get(API_VERSION_ENV) or DEFAULT_API_VERSION
-        self._timeout = httpx.Timeout(timeout_seconds, connect=connect_timeout_seconds)
+        # The whole request (connect, write, every read of the answer) has this long.
+        self._deadline_seconds = timeout_seconds
+        self._connect_timeout_seconds = connect_timeout_seconds
         self._client: httpx.Client | None = None
 
     @property
@@ -73,7 +89,7 @@ class CloudApiClient:
         # Built on the first send: most syncs have nothing to send, and an HTTP client's TLS
         # setup costs ~20 ms of every run.
         if self._client is None:
-            self._client = httpx.Client(timeout=self._timeout, follow_redirects=False)
+            self._client = httpx.Client(follow_redirects=False)
         return self._client
 
     def close(self) -> None:
@@ -90,19 +106,27 @@ class CloudApiClient:
         return f"{self.graph_url}/{self.api_version}/{phone_number_id}/messages"
 
     def send(self, connection: Connection, payload: dict[str, Any]) -> SendResult:
+        deadline = Deadline.after(self._deadline_seconds)
+        request = self._http.build_request(
+            "POST",
+            self.messages_url(connection.phone_number_id),
+            json=payload,
+            headers={"Authorization": f"Bearer {connection.token}"},
+            timeout=timeout_within(deadline, self._deadline_seconds, self._connect_timeout_seconds),
+        )
         try:
-            response = self._http.post(
-                self.messages_url(connection.phone_number_id),
-                json=payload,
-                headers={"Authorization": f"Bearer {connection.token}"},
-            )
+            response = self._http.send(request, stream=True)
+            try:
+                content = read_body(response, deadline, MAX_RESPONSE_BYTES)
+            finally:
+                response.close()
         except REQUEST_NOT_SENT as error:
             return SendResult(
                 Outcome.RETRY,
                 error_code="CONEXAO",
                 error_message=redact(f"{type(error).__name__}: {error}", connection.token),
             )
-        except httpx.TransportError as error:
+        except (httpx.TransportError, DeadlineExceeded, BodyTooLarge) as error:
             return SendResult(
                 Outcome.UNKNOWN,
                 error_code="SEM_RESPOSTA",
@@ -111,18 +135,20 @@ class CloudApiClient:
                     connection.token,
                 ),
             )
-        return _result(response, connection.token)
+        return _result(response.status_code, content, connection.token)
 
 
-def _result(response: httpx.Response, token: str) -> SendResult:
+def _result(status: int, content: bytes, token: str) -> SendResult:
+    text = content.decode("utf-8", "replace")
     try:
-        body = response.json()
-    except ValueError:
+        body = json_codec.loads(text)
+    except json_codec.JSONDecodeError:
         body = None
-    if response.status_code == 200:
+    if status == 200:
         messages = body.get("messages") if isinstance(body, dict) else None
         wamid = messages[0].get("id") if messages and isinstance(messages[0], dict) else None
         if wamid:
+            wamid = storable_text(str(wamid))[:MAX_WAMID_LENGTH]
             return SendResult(Outcome.SENT, wamid=wamid, http_status=200)
         # Accepted but unreadable: it may well have been sent.
         return SendResult(
@@ -142,17 +168,16 @@ def _result(response: httpx.Response, token: str) -> SendResult:
         )
         text = str(details or error.get("message") or "")
     else:
-        text = response.text[:200]
+        text = text[:200]
     return SendResult(
-        classify_graph_error(response.status_code, code),
-        http_status=response.status_code,
-        error_code=str(code) if code is not None else f"HTTP_{response.status_code}",
-        error_message=redact(f"HTTP {response.status_code}: {text}", token),
+        classify_graph_error(status, code),
+        http_status=status,
+        error_code=str(code) if code is not None else f"HTTP_{status}",
+        error_message=redact(f"HTTP {status}: {storable_text(text)}", token),
     )
 
 
 def redact(text: str, token: str) -> str:
-    """An error text safe to keep: the secret replaced, the length bounded."""
-    if token:
-        text = text.replace(token, "[token]")
-    return text[:MAX_ERROR_TEXT]
+    """An error text safe to keep: the secret replaced (in every spelling a server may echo
+    it in), the length bounded."""
+    return Redactor([token]).text(text)[:MAX_ERROR_TEXT]

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
+from recompra_pipelines.deadlines import Deadline
 from recompra_pipelines.domain.whatsapp_consent import MARKETING, SKIP_REASONS, consent_skip
 from recompra_pipelines.domain.whatsapp_delivery import UNDELIVERABLE_CODE
 from recompra_pipelines.domain.whatsapp_dispatch import (
@@ -23,6 +24,7 @@ from recompra_pipelines.domain.whatsapp_dispatch import (
     RECIPIENT_INTERVAL,
     Outcome,
     QuietHours,
+    endpoint_failed,
     phone_number_interval,
     retry_delay,
 )
@@ -34,6 +36,7 @@ from recompra_pipelines.domain.whatsapp_messages import (
     variable_values,
 )
 from recompra_pipelines.messaging import chats, contacts, delivery, limits, outbox
+from recompra_pipelines.messaging.breaker import Breakers, BreakerSettings
 from recompra_pipelines.messaging.channels import WhatsAppChannels
 from recompra_pipelines.messaging.outbox import DUE_AT, HAS_TEMPLATE, ClaimedSend
 
@@ -55,6 +58,12 @@ class DispatchSettings:
     # A due message not sent within this allowance is skipped (ATRASADA), not sent late.
     max_lateness: timedelta = timedelta(hours=6)
     batch_size: int = 50
+    # A claim never attempted this long after it was taken belongs to a dead dispatcher.
+    claim_expiry: timedelta = timedelta(minutes=10)
+    breaker: BreakerSettings = BreakerSettings()
+    # How long one dispatch may send; the rest waits, due, for the next one (the sync's last
+    # step must end well inside the 5-minute cadence).
+    deadline: timedelta = timedelta(minutes=4)
 
 
 @dataclass
@@ -67,6 +76,13 @@ class DispatchCounts:
     skipped: int = 0
     unknown: int = 0
     late_skipped: int = 0
+    # Claims of dead dispatchers: released unattempted, or attempted and now unknown.
+    expired_claims_released: int = 0
+    expired_claims_unknown: int = 0
+    # Held back by a suspended number (circuit breaker): due when the suspension ends.
+    suspended: int = 0
+    # Claimed but left for the next dispatch when this one reached its deadline.
+    past_deadline: int = 0
 
 
 def dispatch_organization(
@@ -79,14 +95,19 @@ def dispatch_organization(
     clock: Clock = utc_now,
     sleep: Sleep = time.sleep,
 ) -> DispatchCounts:
-    """Send what is due now for one organization, until nothing due is left."""
+    """Send what is due now for one organization, until nothing due is left, the numbers'
+    breakers open or the dispatch deadline passes."""
     counts = DispatchCounts()
     now = clock()
+    deadline = Deadline.after(settings.deadline.total_seconds())
     with engine.begin() as conn:
         org = conn.execute(
             sa.text("SELECT fuso_horario, configuracao FROM organizations WHERE id = :org"),
             {"org": org_id},
         ).one()
+        counts.expired_claims_released, counts.expired_claims_unknown = (
+            outbox.release_expired_claims(conn, org_id, now, settings.claim_expiry)
+        )
         counts.late_skipped = outbox.skip_late(conn, org_id, now, settings.max_lateness)
         counts.skipped += outbox.skip_inactive_campaigns(conn, org_id, now)
         quiet = QuietHours.parse(org.configuracao)
@@ -94,42 +115,65 @@ def dispatch_organization(
         if quiet_until is not None:
             counts.deferred = outbox.defer_due(conn, org_id, now, quiet_until)
             return counts
+        breakers = Breakers.load(conn, org_id, settings.breaker)
     limits.forget_idle_recipients(engine, org_id, now)
-    while True:
+    while not breakers.all_open(clock()) and not deadline.expired():
         with engine.begin() as conn:
             batch = outbox.claim(
                 conn, org_id, clock(), limit=settings.batch_size, immediate_only=immediate_only
             )
         if not batch:
-            return counts
+            break
         counts.claimed += len(batch)
-        _deliver_batch(engine, api, batch, settings, clock, sleep, counts)
+        _deliver_batch(engine, api, batch, settings, clock, sleep, counts, breakers, deadline)
+    return counts
 
 
-def organizations_with_due_messages(conn: sa.Connection, now: datetime) -> list[str]:
-    """Organizations with at least one interaction due to (re)send at ``now``."""
+def organizations_with_due_messages(
+    conn: sa.Connection, now: datetime, claim_expiry: timedelta = DispatchSettings.claim_expiry
+) -> list[str]:
+    """Organizations with at least one interaction due to (re)send at ``now``, or a claim
+    of a dead dispatcher to release."""
     return list(
         conn.execute(
             sa.text(
-                f"""SELECT DISTINCT i.organizacao_id FROM interactions i
+                f"""SELECT i.organizacao_id FROM interactions i
                     JOIN organizations o ON o.id = i.organizacao_id
                     WHERE i.status_envio = 'PENDENTE' AND i.tipo = 'ENVIO-MENSAGEM'
                       AND {HAS_TEMPLATE}
                       AND {DUE_AT} <= CAST(:now AS timestamptz)
+                    UNION
+                    SELECT i.organizacao_id FROM interactions i
+                    WHERE i.status_envio = 'ENVIANDO' AND i.envio_tentativa_iniciada_data IS NULL
+                      AND i.envio_reservado_data < CAST(:now AS timestamptz) - :expiry
                     ORDER BY 1"""
             ),
-            {"now": now},
+            {"now": now, "expiry": claim_expiry},
         ).scalars()
     )
 
 
-def _deliver_batch(engine, api, batch, settings, clock, sleep, counts) -> None:
-    """Deliver each claimed send; if something unexpected breaks the loop, the sends whose
-    request never started go back to PENDENTE instead of looking like unknown results."""
+def _deliver_batch(engine, api, batch, settings, clock, sleep, counts, breakers, deadline):
+    """Deliver each claimed send; a send whose number is suspended goes back to PENDENTE until
+    the suspension ends, and past the deadline the rest goes back due now. If something
+    unexpected breaks the loop, the sends whose request never started go back to PENDENTE
+    instead of looking like unknown results."""
     for index, send in enumerate(batch):
+        if deadline.expired():
+            with engine.begin() as conn:
+                for pending in batch[index:]:
+                    outbox.mark_retry(conn, pending, None, None, clock(), attempted=False)
+            counts.past_deadline += len(batch) - index
+            return
+        suspended_until = breakers.open_until(send.connection_id, clock())
+        if suspended_until is not None:
+            with engine.begin() as conn:
+                outbox.mark_retry(conn, send, None, None, suspended_until, attempted=False)
+            counts.suspended += 1
+            continue
         started: list[bool] = []
         try:
-            _deliver(engine, api, send, settings, clock, sleep, counts, started)
+            _deliver(engine, api, send, settings, clock, sleep, counts, started, breakers)
         except BaseException:
             untouched = batch[index + 1 :] if started else batch[index:]
             with engine.begin() as conn:
@@ -147,6 +191,7 @@ def _deliver(
     sleep: Sleep,
     counts: DispatchCounts,
     started: list[bool],
+    breakers: Breakers,
 ) -> None:
     problem = _missing_setup(send) or _consent_problem(send, clock())
     if problem is not None:
@@ -197,13 +242,19 @@ def _deliver(
     wait = (slot - clock()).total_seconds()
     if wait > 0:
         sleep(wait)
-    if send.chat_hub:
-        with engine.begin() as conn:
+    with engine.begin() as conn:
+        if not outbox.start_attempt(conn, send, clock()):
+            return  # the claim expired and was released: another dispatch owns it now
+        if send.chat_hub:
             chats.record_outgoing(conn, send, message, send.template.id, clock())
     started.append(True)
     result = api.send(send, prepared)
     now = clock()
     with engine.begin() as conn:
+        if endpoint_failed(result.outcome, result.http_status):
+            breakers.record_failure(conn, send.connection_id, now)
+        else:
+            breakers.record_answer(conn, send.connection_id)
         if result.outcome is Outcome.SENT:
             outbox.mark_sent(conn, send, result.wamid, now, send.template.id)
             # Statuses that came before this answer and could not be matched then.

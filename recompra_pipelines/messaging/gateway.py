@@ -21,8 +21,24 @@ from typing import Any
 
 import httpx
 
+from recompra_pipelines import json_codec
+from recompra_pipelines.credentials import MissingSecret
+from recompra_pipelines.deadlines import (
+    BodyTooLarge,
+    Deadline,
+    DeadlineExceeded,
+    read_body,
+    timeout_within,
+)
+from recompra_pipelines.domain.storable import storable_text
 from recompra_pipelines.domain.whatsapp_dispatch import Outcome
-from recompra_pipelines.messaging.cloud_api import REQUEST_NOT_SENT, SendResult, redact
+from recompra_pipelines.messaging.cloud_api import (
+    MAX_RESPONSE_BYTES,
+    MAX_WAMID_LENGTH,
+    REQUEST_NOT_SENT,
+    SendResult,
+    redact,
+)
 
 SEND_PATH = "/messages/send"
 # Our codes for the gateway's answers (interactions.erro_codigo).
@@ -30,7 +46,7 @@ REFUSED = "GATEWAY_RECUSOU"
 UNREADABLE = "RESPOSTA_INVALIDA"
 
 
-class GatewaySecretMissing(RuntimeError):
+class GatewaySecretMissing(MissingSecret):
     """The variable that should hold an organization's gateway secret is not set here."""
 
 
@@ -55,13 +71,15 @@ def gateway_secret(connection: GatewayConnection, org_id: str) -> str:
 
 class GatewayClient:
     def __init__(self, *, timeout_seconds: float = 15.0, connect_timeout_seconds: float = 5.0):
-        self._timeout = httpx.Timeout(timeout_seconds, connect=connect_timeout_seconds)
+        # The whole request (connect, write, every read of the answer) has this long.
+        self._deadline_seconds = timeout_seconds
+        self._connect_timeout_seconds = connect_timeout_seconds
         self._client: httpx.Client | None = None
 
     @property
     def _http(self) -> httpx.Client:
         if self._client is None:
-            self._client = httpx.Client(timeout=self._timeout, follow_redirects=False)
+            self._client = httpx.Client(follow_redirects=False)
         return self._client
 
     def close(self) -> None:
@@ -71,19 +89,27 @@ class GatewayClient:
     def send(
         self, connection: GatewayConnection, secret: str, payload: dict[str, Any]
     ) -> SendResult:
+        deadline = Deadline.after(self._deadline_seconds)
+        request = self._http.build_request(
+            "POST",
+            connection.url.rstrip("/") + SEND_PATH,
+            json=payload,
+            headers={"Authorization": f"Bearer {secret}"},
+            timeout=timeout_within(deadline, self._deadline_seconds, self._connect_timeout_seconds),
+        )
         try:
-            response = self._http.post(
-                connection.url.rstrip("/") + SEND_PATH,
-                json=payload,
-                headers={"Authorization": f"Bearer {secret}"},
-            )
+            response = self._http.send(request, stream=True)
+            try:
+                content = read_body(response, deadline, MAX_RESPONSE_BYTES)
+            finally:
+                response.close()
         except REQUEST_NOT_SENT as error:
             return SendResult(
                 Outcome.RETRY,
                 error_code="CONEXAO",
                 error_message=redact(f"{type(error).__name__}: {error}", secret),
             )
-        except httpx.TransportError as error:
+        except (httpx.TransportError, DeadlineExceeded, BodyTooLarge) as error:
             return SendResult(
                 Outcome.UNKNOWN,
                 error_code="SEM_RESPOSTA",
@@ -91,20 +117,21 @@ class GatewayClient:
                     f"{type(error).__name__} after the request was sent: {error}", secret
                 ),
             )
-        return _result(response, secret)
+        return _result(response.status_code, content, secret)
 
 
-def _result(response: httpx.Response, secret: str) -> SendResult:
-    status = response.status_code
+def _result(status: int, content: bytes, secret: str) -> SendResult:
+    text = content.decode("utf-8", "replace")
     try:
-        body = response.json()
-    except ValueError:
+        body = json_codec.loads(text)
+    except json_codec.JSONDecodeError:
         body = None
     body = body if isinstance(body, dict) else {}
     if 200 <= status < 300:
         if body.get("success") is True:
             job = body.get("jobId") or body.get("clientMessageId")
-            return SendResult(Outcome.SENT, wamid=str(job) if job else None, http_status=status)
+            wamid = storable_text(str(job))[:MAX_WAMID_LENGTH] if job else None
+            return SendResult(Outcome.SENT, wamid=wamid, http_status=status)
         if body.get("success") is False:
             return SendResult(
                 Outcome.FAILED,
@@ -119,7 +146,7 @@ def _result(response: httpx.Response, secret: str) -> SendResult:
             error_code=UNREADABLE,
             error_message=f"HTTP {status} without success",
         )
-    text = body.get("error") or response.text[:200]
+    text = storable_text(str(body.get("error") or text[:200]))
     return SendResult(
         Outcome.RETRY if status == 429 or status >= 500 else Outcome.FAILED,
         http_status=status,

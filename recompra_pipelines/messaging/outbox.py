@@ -2,13 +2,18 @@
 
 States: PENDENTE → ENVIANDO (claimed) → ENVIADO (wamid) | FALHOU (code) | IGNORADO (reason),
 or back to PENDENTE with a later ``envio_proxima_tentativa_data`` (retry, recipient limit,
-quiet hours). A row left in ENVIANDO — a crash between claim and answer, or a timeout after
-the request was written (``erro_codigo = RESULTADO_DESCONHECIDO``) — is never claimed again:
-it may have been delivered, so it waits for reconciliation: the status webhook's
+quiet hours, a suspended number). Claims use ``FOR UPDATE SKIP LOCKED`` and commit before any
+HTTP call, so parallel dispatchers never take the same row.
+
+Just before a request leaves, the dispatcher records the attempt under its claim
+(``envio_tentativa_iniciada_data``, a compare-and-set on the claim). That splits the rows a
+dispatcher can leave in ENVIANDO when it dies: a claim never attempted is certainly unsent,
+and is released back to PENDENTE once older than the claim bound (a live dispatcher whose
+claim was released finds it gone and skips it); an attempt with no recorded answer, or a
+timeout after the request was written (``erro_codigo = RESULTADO_DESCONHECIDO``), may have been
+delivered, so it is never claimed again: it waits for reconciliation: the status webhook's
 ``biz_opaque_callback_data`` carries the interaction id and resolves it (messaging.delivery);
-if no status comes, the ``whatsapp_no_stuck_sends`` check pages someone. Claims use ``FOR
-UPDATE SKIP LOCKED`` and commit before any HTTP call, so parallel dispatchers never take the
-same row.
+if no status comes, the ``whatsapp_no_stuck_sends`` check pages someone.
 
 These are short transactions of their own, without the organization's advisory lock: a
 dispatcher must not hold the sync back while it waits on Meta.
@@ -17,12 +22,13 @@ dispatcher must not hold the sync back while it waits on Meta.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 import sqlalchemy as sa
 
+from recompra_pipelines.credentials import from_env
 from recompra_pipelines.domain.whatsapp_consent import ConsentSettings, ContactState
 from recompra_pipelines.domain.whatsapp_dispatch import ConnectionType
 from recompra_pipelines.messaging.gateway import GatewayConnection
@@ -60,6 +66,8 @@ class ClaimedSend:
 
     interaction_id: UUID
     organization_id: str
+    # The claim's own mark: updates of the row apply only while the claim is still this one.
+    claimed_at: datetime
     attempts: int  # attempts made before this one
     client_id: UUID
     client_name: str
@@ -156,7 +164,8 @@ def claim(
         conn.execute(
             sa.text(
                 f"""UPDATE interactions SET status_envio = 'ENVIANDO', envio_reservado_data = :now,
-                data_atualizacao = now() WHERE id IN ({query}) RETURNING id"""
+                envio_tentativa_iniciada_data = NULL, data_atualizacao = now()
+                WHERE id IN ({query}) RETURNING id"""
             ),
             {"org": org_id, "now": now, "limit": limit},
         )
@@ -178,7 +187,8 @@ def claim(
                    t.parametros, t.corpo_texto, t.cabecalho_tipo, t.cabecalho_midia_url,
                    t.status AS t_status, t.categoria AS t_categoria,
                    w.id AS connection_id, w.tipo AS connection_type, w.whatsapp_telefone_id,
-                   w.token, w.gateway_url, w.gateway_sessao_id, w.gateway_segredo_env,
+                   w.token, w.token_env, w.gateway_url, w.gateway_sessao_id,
+                   w.gateway_segredo_env,
                    COALESCE((o.configuracao #>> '{recursos,hubAtendimentos,acesso}')::boolean,
                             false) AS chat_hub,
                    o.configuracao, k.descadastrado, k.inalcancavel_desde
@@ -206,7 +216,8 @@ def claim(
                 SELECT w.* FROM whatsapp_connections w
                 WHERE w.organizacao_id = i.organizacao_id AND w.ativo
                   AND (w.id = ca.whatsapp_conexao_id OR ca.whatsapp_conexao_id IS NULL)
-                ORDER BY w.id = ca.whatsapp_conexao_id DESC NULLS LAST, w.data_insercao
+                ORDER BY w.id = ca.whatsapp_conexao_id DESC NULLS LAST, w.data_insercao,
+                         w.whatsapp_telefone_id
                 LIMIT 1
             ) w ON true
             WHERE i.organizacao_id = :org AND i.id = ANY(:ids)
@@ -215,10 +226,10 @@ def claim(
         ),
         {"org": org_id, "ids": list(ids)},
     ).all()
-    return [_claimed(row) for row in rows]
+    return [_claimed(row, now) for row in rows]
 
 
-def _claimed(row: Any) -> ClaimedSend:
+def _claimed(row: Any, claimed_at: datetime) -> ClaimedSend:
     template = None
     if row.template_id is not None:
         template = _TemplateRow(
@@ -236,6 +247,7 @@ def _claimed(row: Any) -> ClaimedSend:
     return ClaimedSend(
         interaction_id=row.id,
         organization_id=row.organizacao_id,
+        claimed_at=claimed_at,
         attempts=row.envio_tentativas,
         client_id=row.cliente_id,
         client_name=row.nome,
@@ -250,7 +262,7 @@ def _claimed(row: Any) -> ClaimedSend:
         template=template,
         connection_id=row.connection_id,
         phone_number_id=row.whatsapp_telefone_id,
-        token=row.token,
+        token=_token(row),
         gateway=(
             GatewayConnection(row.gateway_url, row.gateway_sessao_id, row.gateway_segredo_env)
             if row.connection_type == ConnectionType.INTERNAL_GATEWAY
@@ -264,6 +276,14 @@ def _claimed(row: Any) -> ClaimedSend:
         ),
         consent=ConsentSettings.parse(row.configuracao),
     )
+
+
+def _token(row: Any) -> str | None:
+    """The connection's token: stored, or read from the environment variable it names (a
+    variable that is not set fails the claim's transaction: nothing stays claimed)."""
+    if row.token or not row.token_env:
+        return row.token
+    return from_env(row.token_env, what=f"WhatsApp connection {row.whatsapp_telefone_id} token_env")
 
 
 @dataclass(frozen=True)
@@ -281,19 +301,69 @@ class _TemplateRow:
 
 
 def _finish(conn: sa.Connection, send: ClaimedSend, **values: Any) -> bool:
-    """Update a row this dispatcher claimed; False if it is no longer ours (never expected)."""
+    """Update a row this dispatcher claimed; False if the claim is no longer ours (it expired
+    unattempted and was released)."""
     return (
         conn.execute(
             sa.text(
                 "UPDATE interactions SET "
                 + ", ".join(f"{name} = :{name}" for name in values)
                 + ", data_atualizacao = now() WHERE organizacao_id = :org AND id = :id"
-                " AND status_envio = 'ENVIANDO'"
+                " AND status_envio = 'ENVIANDO' AND envio_reservado_data = :claimed_at"
             ),
-            {"org": send.organization_id, "id": send.interaction_id, **values},
+            {
+                "org": send.organization_id,
+                "id": send.interaction_id,
+                "claimed_at": send.claimed_at,
+                **values,
+            },
         ).rowcount
         == 1
     )
+
+
+def start_attempt(conn: sa.Connection, send: ClaimedSend, now: datetime) -> bool:
+    """Record, under the claim, that the request is about to leave. False when the claim is no
+    longer ours: then the request must not be sent."""
+    return _finish(conn, send, envio_tentativa_iniciada_data=now)
+
+
+# Why an attempt with no recorded answer stays unknown when its claim expires.
+DIED_DURING_REQUEST = "the dispatcher stopped during the request; it may have been delivered"
+
+
+def release_expired_claims(
+    conn: sa.Connection, org_id: str, now: datetime, claim_expiry: timedelta
+) -> tuple[int, int]:
+    """Claims older than `claim_expiry` whose dispatcher died: (released, made unknown).
+
+    Never attempted: back to PENDENTE, due again, no attempt used (certainly unsent).
+    Attempted with no answer recorded: RESULTADO_DESCONHECIDO, never re-sent blindly.
+    """
+    expired = (
+        "organizacao_id = :org AND status_envio = 'ENVIANDO'"
+        " AND envio_reservado_data < CAST(:now AS timestamptz) - :expiry"
+    )
+    params = {"org": org_id, "now": now, "expiry": claim_expiry}
+    released = conn.execute(
+        sa.text(
+            f"""UPDATE interactions SET status_envio = 'PENDENTE', envio_reservado_data = NULL,
+                data_atualizacao = now()
+            WHERE {expired} AND envio_tentativa_iniciada_data IS NULL
+              AND erro_codigo IS DISTINCT FROM '{UNKNOWN_RESULT}'"""
+        ),
+        params,
+    ).rowcount
+    unknown = conn.execute(
+        sa.text(
+            f"""UPDATE interactions SET erro_codigo = '{UNKNOWN_RESULT}', erro_envio = :why,
+                data_atualizacao = now()
+            WHERE {expired} AND envio_tentativa_iniciada_data IS NOT NULL
+              AND erro_codigo IS NULL"""
+        ),
+        {**params, "why": DIED_DURING_REQUEST},
+    ).rowcount
+    return released, unknown
 
 
 def mark_sent(
@@ -377,6 +447,7 @@ def mark_retry(
         erro_envio=reason,
         envio_tentativas=send.attempts + (1 if attempted else 0),
         envio_reservado_data=None,
+        envio_tentativa_iniciada_data=None,
         envio_proxima_tentativa_data=retry_at,
     )
 

@@ -44,7 +44,6 @@ Example::
 
 from __future__ import annotations
 
-import os
 import re
 from datetime import date, timedelta
 from decimal import Decimal
@@ -62,6 +61,7 @@ from pydantic import (
     model_validator,
 )
 
+from recompra_pipelines.connectors.config import check_secret
 from recompra_pipelines.db.tables.campaigns import (
     RecurrenceType,
     RfmSegment,
@@ -126,7 +126,9 @@ def _graph_id(value: Any) -> Any:
     return value
 
 
-GraphId = Annotated[str, BeforeValidator(_graph_id), Field(pattern=r"^[A-Za-z0-9_-]+$")]
+GraphId = Annotated[
+    str, BeforeValidator(_graph_id), Field(pattern=r"^[A-Za-z0-9_-]+$", max_length=64)
+]
 
 
 class _Model(BaseModel):
@@ -193,7 +195,8 @@ INTERNAL_GATEWAY = "internal-gateway"
 
 class WhatsAppConnectionConfig(_Model):
     """A Cloud API phone number. Give the token itself or, better, the environment variable
-    holding it (``token_env``), so the file can be committed without the secret."""
+    holding it (``token_env``), so the file can be committed without the secret: only the
+    variable's name is stored, and dispatch reads it from its own environment."""
 
     type: Literal[CLOUD_API] = CLOUD_API
     phone_number_id: GraphId
@@ -202,16 +205,8 @@ class WhatsAppConnectionConfig(_Model):
     token_env: str | None = None
 
     @model_validator(mode="after")
-    def _resolve_token(self) -> WhatsAppConnectionConfig:
-        if (self.token is None) == (self.token_env is None):
-            raise ValueError("give exactly one of token or token_env")
-        if self.token_env is not None:
-            value = os.environ.get(self.token_env, "")
-            if not value.strip():
-                raise ValueError(f"token_env: environment variable {self.token_env} is not set")
-            self.token = SecretStr(value.strip())
-        if not self.token.get_secret_value().strip():
-            raise ValueError("token is empty")
+    def _token_or_reference(self) -> WhatsAppConnectionConfig:
+        check_secret(self.token, self.token_env, "token")
         return self
 
     @property
@@ -225,7 +220,7 @@ class InternalGatewayConnectionConfig(_Model):
     name of the environment variable that holds it, read by the process that sends."""
 
     type: Literal[INTERNAL_GATEWAY]
-    gateway_url: str = Field(pattern=r"^https?://[^\s/]+(/\S*)?$")
+    gateway_url: str = Field(pattern=r"^https?://[^\s/]+(/\S*)?$", max_length=2000)
     secret_env: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     session_id: str = Field(min_length=1, max_length=200, pattern=r"^\S+$")
 
@@ -315,7 +310,7 @@ class TemplateConfig(_Model):
     parameter_format: Literal["positional", "named"] = "positional"
     parameters: list[TemplateParameterConfig] = Field(default_factory=list)
     header_type: Literal["none", "image", "video", "document"] = "none"
-    header_media_url: str | None = Field(default=None, pattern=r"^https?://\S+$")
+    header_media_url: str | None = Field(default=None, pattern=r"^https?://\S+$", max_length=2000)
     body: str = Field(min_length=1, max_length=1024)
     # Meta's approval status; a template-sync job may later keep it current.
     status: TemplateStatus = "APPROVED"
@@ -538,8 +533,8 @@ class CampaignCashbackConfig(_Model):
 class CampaignConfig(_Model):
     # Stable identifier within the organization: re-applying the file updates this campaign.
     key: str = Field(pattern=r"^[a-z0-9]+(?:[-_][a-z0-9]+)*$", max_length=100)
-    title: str = Field(min_length=1)
-    description: str | None = None
+    title: str = Field(min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=2000)
     active: bool = True
     trigger: TriggerConfig
     segmentations: list[RfmSegment] = Field(default_factory=list)

@@ -98,12 +98,15 @@ def apply_whatsapp(conn: sa.Connection, org_id: str, cfg: WhatsAppConfig) -> Non
             "whatsapp_telefone_id": None,
             "whatsapp_conta_id": None,
             "token": None,
+            "token_env": None,
         }
     else:
         key = {"whatsapp_telefone_id": connection.phone_number_id}
         values = {
             "whatsapp_conta_id": connection.business_account_id,
-            "token": connection.token.get_secret_value(),
+            # The token itself, or only the name of the environment variable holding it.
+            "token": connection.token.get_secret_value().strip() if connection.token else None,
+            "token_env": connection.token_env,
             "gateway_url": None,
             "gateway_segredo_env": None,
         }

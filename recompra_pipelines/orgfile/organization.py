@@ -9,6 +9,7 @@ See README "Organizations" and `examples/`.
 from __future__ import annotations
 
 import json
+import os
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
@@ -26,10 +27,15 @@ from pydantic import (
 )
 
 from recompra_pipelines.connectors.registry import CONNECTORS
+from recompra_pipelines.credentials import env_key
 from recompra_pipelines.orgfile.engagement import EngagementConfig
 
 # Organization ids are Dagster partition keys: no `|`, `,` or spaces (DESIGN §4).
 ORG_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+# An organization with every campaign and template it could want fits in a few kB.
+MAX_ORG_FILE_BYTES = 1_000_000
+# Names are shown in the UI and in messages: a few lines at most.
+MAX_NAME_LENGTH = 200
 
 
 class OrgFileError(ValueError):
@@ -120,7 +126,7 @@ class RfmThresholds(_Model):
 
 class OrgFile(EngagementConfig):
     id: str = Field(pattern=ORG_ID_PATTERN)
-    name: str = Field(min_length=1)
+    name: str = Field(min_length=1, max_length=MAX_NAME_LENGTH)
     timezone: str = "America/Sao_Paulo"
     # Sales dated before this day load as history only (no cashback, campaigns, messages).
     # Default: the day the integration was first activated.
@@ -129,6 +135,33 @@ class OrgFile(EngagementConfig):
     campaign_settings: CampaignSettings = Field(default_factory=CampaignSettings)
     # The organization's own RFM buckets (the old CONFIG_RFM); omitted: quintiles.
     rfm_thresholds: RfmThresholds | None = None
+
+    def secret_references(self) -> dict[str, str]:
+        """Field -> environment variable, for each secret the file gives by reference."""
+        references: dict[str, str] = {}
+        if self.integration is not None:
+            extra = self.integration.model_extra or {}
+            for key in CONNECTORS[self.integration.type].secret_keys:
+                if isinstance(extra.get(env_key(key)), str):
+                    references[f"integration.{env_key(key)}"] = extra[env_key(key)]
+        connection = self.whatsapp.connection if self.whatsapp is not None else None
+        for field in ("token_env", "secret_env"):  # a Cloud API token, a gateway's secret
+            if getattr(connection, field, None):
+                references[f"whatsapp.connection.{field}"] = getattr(connection, field)
+        return references
+
+    def secret_values(self) -> list[str]:
+        """Every secret the file gives or names that this environment can see (to keep them
+        out of whatever is printed about the file)."""
+        values = [os.environ.get(name, "") for name in self.secret_references().values()]
+        if self.integration is not None:
+            extra = self.integration.model_extra or {}
+            values += [str(extra[key]) for key in CONNECTORS[self.integration.type].secret_keys
+                       if extra.get(key)]  # fmt: skip
+        token = getattr(self.whatsapp.connection, "token", None) if self.whatsapp else None
+        if token is not None:
+            values.append(token.get_secret_value())
+        return [value.strip() for value in values if value.strip()]
 
     @field_validator("timezone")
     @classmethod
@@ -143,9 +176,16 @@ class OrgFile(EngagementConfig):
 def load_org_file(path: Path) -> OrgFile:
     """Read and validate an org file, or raise OrgFileError listing every problem."""
     try:
+        size = path.stat().st_size
+        if size > MAX_ORG_FILE_BYTES:
+            raise OrgFileError(
+                f"{path}: {size:,} bytes; an organization file has at most {MAX_ORG_FILE_BYTES:,}"
+            )
         text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise OrgFileError(f"{path}: cannot read ({error.strerror})") from None
+    except UnicodeDecodeError as error:
+        raise OrgFileError(f"{path}: not UTF-8 text (byte {error.start})") from None
     data = _parse(path, text)
     if not isinstance(data, dict):
         raise OrgFileError(f"{path}: expected a mapping at the top level")
@@ -160,8 +200,61 @@ def load_org_file(path: Path) -> OrgFile:
 
 
 def _parse(path: Path, text: str) -> Any:
+    """The file's data. A parse error is reported by position and problem only: the line it
+    quotes could be a secret."""
     kind: Literal["json", "yaml"] = "json" if path.suffix.lower() == ".json" else "yaml"
     try:
-        return json.loads(text) if kind == "json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as error:
-        raise OrgFileError(f"{path}: not valid {kind.upper()}: {error}") from None
+        if kind == "json":
+            return json.loads(text, object_pairs_hook=_unique_keys)
+        return yaml.load(text, Loader=_StrictYamlLoader)  # noqa: S506 (a SafeLoader)
+    except json.JSONDecodeError as error:
+        problem = f"{error.msg} at line {error.lineno}, column {error.colno}"
+    except yaml.MarkedYAMLError as error:
+        problem = _yaml_problem(error)
+    except (yaml.YAMLError, ValueError) as error:
+        problem = str(error)
+    except RecursionError:
+        problem = "nested too deeply"
+    raise OrgFileError(f"{path}: not valid {kind.upper()}: {problem}")
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [key for key, _ in pairs]
+    repeated = sorted({key for key in keys if keys.count(key) > 1})
+    if repeated:
+        raise ValueError(f"duplicate key {', '.join(map(repr, repeated))}")
+    return dict(pairs)
+
+
+class _StrictYamlLoader(yaml.SafeLoader):
+    """PyYAML's safe loader minus what an organization file never needs and only hides
+    mistakes: a key given twice (the last would silently win) and aliases (`*x`, which can
+    expand a small file into an enormous document)."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None, None, "aliases (*name) are not allowed", event.start_mark
+            )
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if not isinstance(key, str | int | float | bool):
+                continue  # an unhashable key: PyYAML itself refuses it
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+def _yaml_problem(error: yaml.MarkedYAMLError) -> str:
+    mark = error.problem_mark or error.context_mark
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    context = f"{error.context}, " if error.context else ""
+    return f"{context}{error.problem}{where}"

@@ -13,12 +13,14 @@ from datetime import timedelta
 
 import dagster as dg
 
+from recompra_pipelines.messaging.breaker import BreakerSettings
 from recompra_pipelines.messaging.channels import WhatsAppChannels
 from recompra_pipelines.messaging.cloud_api import CloudApiClient
 from recompra_pipelines.messaging.dispatcher import DispatchSettings
 from recompra_pipelines.messaging.gateway import GatewayClient
 
 DISPATCH_ENV = "RECOMPRA_WHATSAPP_DISPATCH"
+_DEFAULTS = DispatchSettings()
 
 
 class WhatsAppCloudApi(dg.ConfigurableResource):
@@ -41,6 +43,16 @@ class WhatsAppCloudApi(dg.ConfigurableResource):
     # A scheduled block missed by more than this is skipped (ATRASADA), not sent late.
     max_lateness_minutes: int = 360
     batch_size: int = 50
+    # A claim never attempted this long is a dead dispatcher's: released, sent by the next
+    # dispatch. The whatsapp_no_stuck_sends check pages on claims older than this.
+    claim_expiry_minutes: float = _DEFAULTS.claim_expiry.total_seconds() / 60
+    # After this many sends in a row without an answer (timeout, connection, 5xx), the number
+    # rests for the cooldown: the rest waits, due, instead of timing out one by one.
+    breaker_failures: int = _DEFAULTS.breaker.failures
+    breaker_cooldown_seconds: float = _DEFAULTS.breaker.cooldown.total_seconds()
+    # How long one dispatch (the sync's last step, or a dispatcher run) may send; the rest
+    # stays due for the next one.
+    dispatch_deadline_seconds: float = _DEFAULTS.deadline.total_seconds()
 
     def is_enabled(self) -> bool:
         if self.enabled is not None:
@@ -71,4 +83,13 @@ class WhatsAppCloudApi(dg.ConfigurableResource):
             backoff_cap=timedelta(seconds=self.backoff_cap_seconds),
             max_lateness=timedelta(minutes=self.max_lateness_minutes),
             batch_size=self.batch_size,
+            claim_expiry=self.claim_expiry(),
+            breaker=BreakerSettings(
+                failures=self.breaker_failures,
+                cooldown=timedelta(seconds=self.breaker_cooldown_seconds),
+            ),
+            deadline=timedelta(seconds=self.dispatch_deadline_seconds),
         )
+
+    def claim_expiry(self) -> timedelta:
+        return timedelta(minutes=self.claim_expiry_minutes)

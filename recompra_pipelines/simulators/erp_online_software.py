@@ -36,6 +36,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from recompra_pipelines import json_codec
 from recompra_pipelines.simulators.online_software_sales import (
     MALFORMATIONS,
     REMOVE_FIELD,
@@ -247,7 +248,7 @@ class OnlineSoftwareSimulator:
         ``response_mode``/``non_list_resultado`` aside): clock cut, cancellations, overrides,
         malformations and injected sales included."""
         day = date.fromisoformat(day) if isinstance(day, str) else day
-        return json.loads(
+        return json_codec.loads(
             resultado_json(token, self.config_for(token), day, day, self._local_now())
         )
 
@@ -365,7 +366,7 @@ class OnlineSoftwareSimulator:
             body = json.dumps({"resultado": cfg.empty_day_message}).encode()
             return SimResponse(200, body, records=0, fault="empty_day_message")
         fault = f"malformed_records:{cfg.malformed_records}" if cfg.malformed_records else None
-        body = ('{"resultado":[' + ",".join(records) + "]}").encode()
+        body = ('{"resultado":[' + ",".join(records) + "]}").encode("utf-8", "surrogateescape")
         return SimResponse(200, body, records=len(records), fault=fault)
 
 

@@ -68,6 +68,11 @@ class TokenConfig:
     response_mode: str = "normal"
     max_window_days: int | None = None
     extra_sales: list[dict[str, Any]] = field(default_factory=list)
+    # JSON texts appended to `resultado` exactly as given, for input no encoder writes (NaN
+    # literals, nesting thousands deep, 5,000-digit numbers). A character \udc80-\udcff goes
+    # out as that single raw byte (surrogateescape), so a text can carry bytes that are not
+    # UTF-8.
+    extra_record_texts: list[str] = field(default_factory=list)
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def updated(self, **changes: Any) -> TokenConfig:
@@ -114,6 +119,10 @@ class TokenConfig:
             raise ValueError("overrides must map sale ids to dicts of fields")
         if not isinstance(self.extra_sales, list):
             raise ValueError("extra_sales must be a list of sale objects")
+        if not isinstance(self.extra_record_texts, list) or not all(
+            isinstance(text, str) for text in self.extra_record_texts
+        ):
+            raise ValueError("extra_record_texts must be a list of JSON texts")
 
     def generation_key(self) -> tuple[Any, ...]:
         """The fields that decide the generated data (faults excluded)."""
@@ -674,6 +683,7 @@ def _window(
         sid, text = served[index]
         served[index] = (sid, _encode(malform(json.loads(text), kind)))
     served.extend((None, _encode(s)) for s in cfg.extra_sales if _dated_within(s, start, end))
+    served.extend((None, text) for text in cfg.extra_record_texts)
     return served
 
 
@@ -702,7 +712,7 @@ def malformed_ids(
     token: str, cfg: TokenConfig, start: date, end: date, now_local: datetime
 ) -> dict[str, str]:
     """Sale id -> malformation, for the response [start, end] would get at ``now_local``."""
-    clean = dataclasses.replace(cfg, malformed_records=0, extra_sales=[])
+    clean = dataclasses.replace(cfg, malformed_records=0, extra_sales=[], extra_record_texts=[])
     served = _window(token, clean, start, end, now_local)
     positions = malformed_positions(token, cfg, start, end, served)
     return {str(served[i][0]): kind for i, kind in positions.items()}

@@ -43,6 +43,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from recompra_pipelines.credentials import from_env
 from recompra_pipelines.domain.whatsapp_dispatch import ConnectionType
 from recompra_pipelines.simulators import whatsapp_webhooks as hooks
 from recompra_pipelines.simulators.serving import serve_in_thread
@@ -174,9 +175,13 @@ class WhatsAppSimulator:
         whatsapp = org_file.whatsapp
         if whatsapp is None or whatsapp.connection.connection_type is not ConnectionType.CLOUD_API:
             return
-        self.register_number(
-            whatsapp.connection.phone_number_id, whatsapp.connection.token.get_secret_value()
+        connection = whatsapp.connection
+        token = (
+            connection.token.get_secret_value()
+            if connection.token is not None
+            else from_env(connection.token_env, what="whatsapp.connection.token_env")
         )
+        self.register_number(connection.phone_number_id, token)
         for t in whatsapp.templates:
             self.register_template(
                 SimTemplate(

@@ -6,13 +6,14 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from recompra_pipelines.connectors.errors import ErpPayloadError, ErpRequestError
+from recompra_pipelines.connectors.errors import ErpPayloadError
 from recompra_pipelines.connectors.registry import FetchSettings, connector_for
 from recompra_pipelines.db.bulk import lock_organization
 from recompra_pipelines.db.catalog import CatalogCounts, apply_catalog, store_catalog_extract
 from recompra_pipelines.domain.catalog import RejectedEntry
+from recompra_pipelines.domain.storable import storable_text
 from recompra_pipelines.sync.organizations import load_organization
-from recompra_pipelines.sync.steps import SyncError
+from recompra_pipelines.sync.steps import MAX_LABEL_LENGTH, SyncError, call_erp
 
 
 def has_catalog(integration_type: str | None) -> bool:
@@ -37,19 +38,24 @@ def sync_catalog(
             " catalog to sync; select CardápioWeb organizations only"
         )
     connector = connector_for(org.integration_type)
-    try:
-        raw = connector.fetch_catalog(org.integration_config, settings)
-    except (ErpRequestError, ValueError) as error:
-        raise SyncError(f"organization {org_id}, catalog: {error}") from None
+    raw = call_erp(
+        org,
+        connector,
+        f"organization {org_id}, catalog",
+        lambda config: connector.fetch_catalog(config, settings.started()),
+    )
     with engine.begin() as conn:
         lock_organization(conn, org_id)
         extract_id = store_catalog_extract(conn, org_id, connector.integration_type, raw)
     try:
         catalog = connector.read_catalog(raw.text)
-    except ErpPayloadError as error:
+    except Exception as error:  # whatever the ERP sent: the reading's error, never a crash
+        reason = (
+            str(error) if isinstance(error, ErpPayloadError) else f"{type(error).__name__}: {error}"
+        )
         raise SyncError(
-            f"organization {org_id}, catalog: {error} (raw response kept as"
-            f" erp_catalog_extracts id {extract_id})"
+            f"organization {org_id}, catalog: {storable_text(reason)[:MAX_LABEL_LENGTH]} (raw"
+            f" response kept as erp_catalog_extracts id {extract_id})"
         ) from None
     with engine.begin() as conn:
         lock_organization(conn, org_id)

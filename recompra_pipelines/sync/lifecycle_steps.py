@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from recompra_pipelines.db import campaign_interactions as store
 from recompra_pipelines.db.bulk import lock_organization
+from recompra_pipelines.db.ordering import lot_key, lot_origin
 from recompra_pipelines.db.rfm import RfmCounts, analyse
 from recompra_pipelines.domain.campaign_rules import Campaign, Trigger, in_segment
 from recompra_pipelines.domain.lifecycle import (
@@ -175,14 +176,16 @@ def _trigger(row, at: datetime, key: str, title: str, **context) -> Trigger:
     )
 
 
-EXPIRING = """
+EXPIRING = f"""
 WITH lots AS (
     SELECT t.id, t.cliente_id, t.valor_restante, t.expiracao_data,
            row_number() OVER (PARTITION BY t.cliente_id
-                              ORDER BY t.valor_restante DESC, t.expiracao_data, t.id) AS ordem,
+                              ORDER BY t.valor_restante DESC, t.expiracao_data,
+                                       {lot_key("t", "s", "ca")}, t.id) AS ordem,
            sum(t.valor_restante) OVER (PARTITION BY t.cliente_id) AS total
     FROM cashback_program_transactions t
     JOIN cashback_programs p ON p.id = t.programa_id AND p.ativo
+    {lot_origin("t")}
     WHERE t.organizacao_id = :org AND t.tipo = 'ACÚMULO' AND t.status = 'ATIVO'
       AND t.valor_restante > 0 AND t.expiracao_data > :start AND t.expiracao_data <= :end
 )

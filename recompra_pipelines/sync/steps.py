@@ -6,7 +6,10 @@ one wrote to the database, so any step can be re-run alone, and re-running is al
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -24,6 +27,7 @@ from recompra_pipelines.connectors.registry import (
     connector_for,
     pending_ids,
 )
+from recompra_pipelines.credentials import MissingSecret, Redactor, resolved, secret_values
 from recompra_pipelines.db.bulk import lock_organization
 from recompra_pipelines.db.entities import EntityCounts, upsert_entities
 from recompra_pipelines.db.extracts import (
@@ -45,17 +49,23 @@ from recompra_pipelines.db.sync_progress import StepMarker, mark_done
 from recompra_pipelines.db.tables.sync import erp_staging_extracts, organizations
 from recompra_pipelines.domain.normalization import normalize_sale
 from recompra_pipelines.domain.sales import (
+    WHOLE_RECORD,
     Occurrence,
     RecordRejected,
     record_hash,
     resolve_repeated_ids,
 )
+from recompra_pipelines.domain.storable import MAX_KEY_LENGTH, shown, storable_text, unstorable
 from recompra_pipelines.sync.allocation import collector_paused
 from recompra_pipelines.sync.organizations import Organization, load_organization
 
 
 class SyncError(RuntimeError):
     """A step cannot go on; the message names the organization and day."""
+
+
+# Quarantine labels (field, reason) are for people: a hostile value is cut, never stored whole.
+MAX_LABEL_LENGTH = 500
 
 
 @dataclass(frozen=True)
@@ -88,8 +98,14 @@ class NormalizeResult:
 
 
 # One quick request, no retries: how ticks and the freshness check ask an ERP whether a day
-# changed. A slow or failing answer is reported, never waited for.
-QUICK_CHECK_FETCH = FetchSettings(timeout_seconds=20.0, retry=RetrySettings(max_attempts=1))
+# changed. A slow or failing answer is reported, never waited for: the whole check ends within
+# the 40 s a sensor tick gives it (a CardápioWeb day's detail calls included).
+QUICK_CHECK_FETCH = FetchSettings(
+    timeout_seconds=20.0,
+    retry=RetrySettings(max_attempts=1),
+    request_deadline_seconds=20.0,
+    fetch_deadline_seconds=40.0,
+)
 
 
 def fetch_day(engine: sa.Engine, org_id: str, day: date, settings: FetchSettings) -> RawExtract:
@@ -109,13 +125,47 @@ def _fetch(
             stored = latest_extract(conn, org_id, day)
             if stored is not None and stored.integration_type == connector.integration_type:
                 previous = stored.text
-    try:
-        raw = connector.fetch_day(
-            org.integration_config, day, settings, timezone=org.timezone, previous=previous
-        )
-    except (ErpRequestError, ValueError) as error:
-        raise SyncError(f"organization {org_id}, day {day}: {error}") from None
+    raw = call_erp(
+        org,
+        connector,
+        f"organization {org_id}, day {day}",
+        lambda config: connector.fetch_day(
+            config, day, settings.started(), timezone=org.timezone, previous=previous
+        ),
+    )
     return connector, raw
+
+
+def call_erp(
+    org: Organization,
+    connector: Connector,
+    where: str,
+    call: Callable[[dict[str, Any]], RawExtract],
+) -> RawExtract:
+    """`call` with the organization's integration config, its secrets given by reference
+    read from this run's environment. Whatever goes wrong is a SyncError starting with
+    `where`, and neither it nor the answer carries a secret."""
+    try:
+        config = resolved(org.integration_config, connector.secret_keys)
+    except MissingSecret as missing:
+        raise SyncError(f"{where}: integration {missing}") from None
+    redactor = Redactor(secret_values(config, connector.secret_keys))
+    try:
+        raw = call(config)
+    except (ErpRequestError, ValueError) as error:
+        raise SyncError(redactor.text(f"{where}: {error}")) from None
+    except Exception as error:  # a connector's bug: reported, never with a secret in it
+        raise SyncError(redactor.text(f"{where}: {type(error).__name__}: {error}")) from None
+    return _without_secrets(raw, redactor)
+
+
+def _without_secrets(raw: RawExtract, redactor: Redactor) -> RawExtract:
+    """The extract as stored: exactly the bytes received, except that the organization's own
+    secrets, when a server echoes them, are replaced (a credential never rests in the CRM)."""
+    content = redactor.bytes(raw.content)
+    if content is raw.content or content == raw.content:
+        return raw
+    return dataclasses.replace(raw, content=content)
 
 
 @dataclass(frozen=True)
@@ -128,11 +178,23 @@ class ExtractReading:
 
 def read_extract(connector: Connector, text: str) -> ExtractReading:
     """Read a response's envelope once (its records are mapped by the normalize step)."""
+    with collector_paused():
+        records, error = read_records(connector, text)
+    return ExtractReading(records=None if records is None else len(records), error=error)
+
+
+def read_records(connector: Connector, text: str) -> tuple[list[Any] | None, str | None]:
+    """(the records, None), or (None, why the text cannot be read). Whatever a reader raises
+    on whatever the ERP sent is the reading's error, never an exception past it."""
     try:
-        with collector_paused():
-            return ExtractReading(records=len(connector.records(text)), error=None)
+        return connector.records(text), None
     except ErpPayloadError as error:
-        return ExtractReading(records=None, error=str(error))
+        return None, str(error)
+    except Exception as error:
+        return None, (
+            f"the {connector.integration_type} reader failed: {type(error).__name__}: "
+            f"{storable_text(str(error))[:MAX_LABEL_LENGTH]}"
+        )
 
 
 def fetch_raw_extract(
@@ -156,7 +218,7 @@ def fetch_raw_extract(
                 integration_type=connector.integration_type,
                 request=raw.request,
                 status_code=raw.status_code,
-                text=raw.text,
+                content=raw.content,
                 content_hash=raw.content_hash,
             )
             extract_id, new_content = stored.id, stored.is_new
@@ -175,7 +237,7 @@ def fetch_raw_extract(
         extract_id=extract_id,
         content_hash=raw.content_hash,
         new_content=new_content,
-        size_bytes=len(raw.text.encode()),
+        size_bytes=len(raw.content),
         attempts=raw.attempts,
         pending=len(pending_ids(connector, raw.text)),
     )
@@ -201,24 +263,39 @@ def normalize_sales(engine: sa.Engine, org_id: str, day: date, now: datetime) ->
         extract = latest_extract(conn, org_id, day)
 
         connector = connector_for(extract.integration_type)
-        try:
-            records = connector.records(extract.text)
-        except ErpPayloadError as error:
+        records, reading_error = read_records(connector, extract.text)
+        if records is None:
             raise SyncError(
-                f"organization {org_id}, day {day}: ERP payload cannot be read: {error} "
+                f"organization {org_id}, day {day}: ERP payload cannot be read: {reading_error} "
                 f"(raw response kept as erp_raw_extracts id {extract.id})"
-            ) from None
+            )
 
         pending = pending_ids(connector, extract.text)
         unchanged, fresh = _split_by_staged_content(records, staged_content(conn, org_id, day))
         quarantined: list[QuarantinedRecord] = []
         parsed: list[Occurrence[Any]] = []
 
+        field_names = getattr(connector, "field_names", None)
+
         def map_record(record: Any) -> None:
             try:
                 sale = connector.map_record(record, day=day, timezone=org.timezone)
             except RecordRejected as rejection:
                 quarantined.append(_quarantined(record, rejection.field, rejection.reason))
+                return
+            except Exception as error:  # a mapper bug on one record must not stop the day
+                quarantined.append(
+                    _quarantined(
+                        record,
+                        WHOLE_RECORD,
+                        f"the {extract.integration_type} mapper failed on this record: "
+                        f"{type(error).__name__}: {shown(str(error))}",
+                    )
+                )
+                return
+            problem = unstorable(sale)
+            if problem is not None:
+                quarantined.append(_quarantined(record, problem.field(field_names), problem.reason))
             else:
                 parsed.append(Occurrence(sale=sale, payload=record))
 
@@ -338,20 +415,28 @@ def _integrated(org: Organization) -> Organization:
 
 
 def _quarantined(record: Any, field_name: str, reason: str) -> QuarantinedRecord:
-    external_id = record.get("id") if isinstance(record, dict) else None
     return QuarantinedRecord(
-        external_id=None if external_id is None else str(external_id).strip() or None,
-        field=field_name,
-        reason=reason,
+        external_id=_record_id(record),
+        field=storable_text(field_name)[:MAX_LABEL_LENGTH],
+        reason=storable_text(reason)[:MAX_LABEL_LENGTH],
         record=record,
         record_hash=record_hash(record),
     )
+
+
+def _record_id(record: Any) -> str | None:
+    """The record's `id` as a label for the quarantine row (the record itself is kept whole)."""
+    external_id = record.get("id") if isinstance(record, dict) else None
+    if isinstance(external_id, bool) or not isinstance(external_id, str | int):
+        return None
+    return storable_text(str(external_id).strip())[:MAX_KEY_LENGTH] or None
+
+
+_INDEX = re.compile(r"\[\d+\]")
 
 
 def _field_family(field_name: str | None) -> str:
     """`itens[3].qtde` -> `itens.qtde`: metadata keys that do not grow with the data."""
     if not field_name:
         return "registro"
-    return field_name.split("[")[0] + (
-        "." + field_name.split(".")[-1] if "]." in field_name else ""
-    )
+    return ".".join(_INDEX.sub("", field_name).split(".")[:3])

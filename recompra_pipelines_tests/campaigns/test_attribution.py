@@ -83,13 +83,14 @@ def _expected(sales, messages, windows):
         ]
         if not covering:
             continue
-        last = max(covering, key=lambda m: (m["at"], m["id"]))
+        # Ties go by business keys (campaign key, message key; the sale's ERP id), never ids.
+        last = max(covering, key=lambda m: (m["at"], f"janela-{windows[m['campaign']]}", m["key"]))
         before = [
             h
             for h in sales
             if h["client"] == sale["client"]
             and h["valid"]
-            and (h["at"], h["id"]) < (sale["at"], sale["id"])
+            and (h["at"], h["external_id"]) < (sale["at"], sale["external_id"])
         ]
         ticket = (
             (sum(h["value"] for h in before) / len(before)).quantize(Decimal("0.01"), ROUND_HALF_UP)
@@ -147,7 +148,7 @@ def test_each_sale_is_credited_to_the_last_message_its_campaign_window_covers(en
                 "kind": rng.choice(["ENVIO-MENSAGEM"] * 5 + ["ATENDIMENTO"]),
             }
             _message(conn, org, *message.values(), n)
-            messages.append(message)
+            messages.append(message | {"key": f"m{n}"})
         for n in range(40):
             sale = {
                 "client": rng.choice([*clients, None]),
@@ -156,7 +157,7 @@ def test_each_sale_is_credited_to_the_last_message_its_campaign_window_covers(en
                 "valid": rng.random() < 0.85,
             }
             sale["id"] = _sale(conn, org, *sale.values(), n)
-            sales.append(sale)
+            sales.append(sale | {"external_id": f"v{n}"})
         ids = conn.execute(
             sa.text("SELECT chave_idempotencia, id FROM interactions WHERE organizacao_id = :o"),
             {"o": org},
@@ -181,7 +182,7 @@ def test_each_sale_is_credited_to_the_last_message_its_campaign_window_covers(en
     assert _conversions(engine, org) == _expected(sales, messages, windows)
 
 
-def test_the_last_covering_message_wins_ties_by_id_and_windows_by_campaign(engine):
+def test_the_last_covering_message_wins_ties_by_key_and_windows_by_campaign(engine):
     org = make_org(engine)
     client = add_client(engine, org)
     sold_at = datetime.combine(DAY, time(12), tzinfo=SP)
@@ -197,7 +198,7 @@ def test_the_last_covering_message_wins_ties_by_id_and_windows_by_campaign(engin
         for n, (campaign, at) in enumerate(sent):
             _message(conn, org, client, campaign, at, "ENVIADO", "ENVIO-MENSAGEM", n)
         sale = _sale(conn, org, client, Decimal("10.00"), sold_at, True, 0)
-        # Two messages at the same instant, and the sale's own instant: the greatest id wins.
+        # Two messages at the same instant, and the sale's own instant: the greatest key wins.
         for n in (5, 6):
             _message(conn, org, client, short, sold_at, "LIDO", "ENVIO-MENSAGEM", n)
         ids = dict(
@@ -210,7 +211,7 @@ def test_the_last_covering_message_wins_ties_by_id_and_windows_by_campaign(engin
         )
 
     attribute_sales(engine, org, DAY)
-    assert _conversions(engine, org)[sale][0] == max(ids["m5"], ids["m6"])
+    assert _conversions(engine, org)[sale][0] == ids["m6"]
 
     with engine.begin() as conn:
         conn.execute(

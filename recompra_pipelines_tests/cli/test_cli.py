@@ -57,7 +57,8 @@ def test_org_apply_creates_then_changes_nothing_on_reapply(
             sa.text("SELECT xmin::text FROM organizations WHERE id = :o"), {"o": org_id}
         ).scalar()
     assert row.integracao_tipo == "ONLINE-SOFTWARE"
-    assert row.integracao_configuracao == {"token": "token-from-env", "server_url": url}
+    # Given by reference: the database holds the variable's name, never the token.
+    assert row.integracao_configuracao == {"token_env": "TEST_OS_TOKEN", "server_url": url}
     assert str(row.efeitos_data_inicio) == "2026-11-01"
     assert (
         count(engine, "SELECT count(*) FROM cashback_programs WHERE organizacao_id = :o", o=org_id)

@@ -20,7 +20,7 @@ from recompra_pipelines.connectors.cardapio_web.envelope import (
     read_day_extract,
 )
 from recompra_pipelines.connectors.cardapio_web.mapper import map_order
-from recompra_pipelines.connectors.http import RetrySettings
+from recompra_pipelines.connectors.http import FetchSettings, RetrySettings
 from recompra_pipelines.connectors.rate_limit import TokenBucket
 from recompra_pipelines.domain.sales import RecordRejected
 from recompra_pipelines.orgfile.organization import OrgFile
@@ -222,7 +222,9 @@ def test_429_holds_the_bucket_for_retry_after_then_succeeds(cw_simulator):
         merchant_id=merchant_id,
         api_key="k",
         base_url=url,
-        retry=RetrySettings(max_attempts=3, backoff_seconds=0.01, max_backoff_seconds=0.01),
+        settings=FetchSettings(
+            retry=RetrySettings(max_attempts=3, backoff_seconds=0.01, max_backoff_seconds=0.01)
+        ),
         history_bucket=TokenBucket(5, clock=clock.now, sleep=clock.sleep),
         details_bucket=TokenBucket(280, clock=clock.now, sleep=clock.sleep),
         sleep=clock.sleep,
@@ -245,11 +247,13 @@ def test_the_enforced_limit_answers_429_and_the_client_waits_it_out(cw_simulator
         merchant_id=merchant_id,
         api_key="k",
         base_url=url,
-        retry=RetrySettings(
-            max_attempts=2,
-            backoff_seconds=0.01,
-            max_backoff_seconds=0.01,
-            max_retry_after_seconds=0,
+        settings=FetchSettings(
+            retry=RetrySettings(
+                max_attempts=2,
+                backoff_seconds=0.01,
+                max_backoff_seconds=0.01,
+                max_retry_after_seconds=0,
+            )
         ),
         history_bucket=TokenBucket(600, clock=clock.now, sleep=clock.sleep),
         details_bucket=TokenBucket(600, clock=clock.now, sleep=clock.sleep),
@@ -379,7 +383,8 @@ def test_org_file_validates_cardapio_web_config_per_type(monkeypatch):
             "integration": {"type": "CARDAPIO-WEB", "merchant_id": 12, "api_key_env": "CW_KEY"},
         }
     )
-    assert org.integration.stored_config() == {"merchant_id": "12", "api_key": "secret-key"}
+    # Stored by reference: the key is read from the environment when a run fetches.
+    assert org.integration.stored_config() == {"merchant_id": "12", "api_key_env": "CW_KEY"}
     with pytest.raises(ValueError, match="merchant_id"):
         OrgFile.model_validate(
             {"id": "x", "name": "x", "integration": {"type": "cardapio-web", "token": "t"}}

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from recompra_pipelines.connectors.errors import ErpPayloadError, ErpRequestError
-from recompra_pipelines.connectors.http import RetrySettings
+from recompra_pipelines.connectors.http import FetchSettings, RetrySettings
 from recompra_pipelines.connectors.online_software.client import OnlineSoftwareClient, sales_url
 from recompra_pipelines.connectors.online_software.envelope import sales_records
 from recompra_pipelines.connectors.online_software.mapper import map_sale
@@ -28,12 +28,14 @@ def client(
     return OnlineSoftwareClient(
         token=token,
         server_url=url,
-        timeout_seconds=5,
-        retry=RetrySettings(
-            max_attempts=attempts,
-            backoff_seconds=0.001,
-            max_backoff_seconds=0.002,
-            max_retry_after_seconds=30,
+        settings=FetchSettings(
+            timeout_seconds=5,
+            retry=RetrySettings(
+                max_attempts=attempts,
+                backoff_seconds=0.001,
+                max_backoff_seconds=0.002,
+                max_retry_after_seconds=30,
+            ),
         ),
         sleep=sleeps.append,
     )
@@ -77,7 +79,7 @@ def test_other_4xx_are_not_retried_and_the_token_never_shows(erp_simulator, capl
     bad = OnlineSoftwareClient(
         token=SECRET,
         server_url=url + "/nao-existe.php",
-        retry=RetrySettings(max_attempts=3),
+        settings=FetchSettings(retry=RetrySettings(max_attempts=3)),
         sleep=sleeps.append,
     )
     with pytest.raises(ErpRequestError) as raised:

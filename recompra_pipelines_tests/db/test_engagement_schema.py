@@ -211,7 +211,8 @@ def test_the_file_is_stored_in_the_portuguese_columns(engine):
     assert program.ativo is True
 
     assert connection.whatsapp_telefone_id == "104857600000001"
-    assert connection.token == "EAAG-test-token"
+    # Given by reference: only the variable's name is stored, the token is read when sending.
+    assert (connection.token, connection.token_env) == (None, "TEST_WHATSAPP_TOKEN")
 
     expiring = stored_templates["cashback_expirando"]
     assert expiring.parametros_formato == "NAMED"
@@ -489,8 +490,12 @@ def test_unknown_fields_and_missing_secrets_are_errors():
     assert "campaigns.0.titel" in _error(data)
 
     data = org_file()
-    data["whatsapp"]["connection"]["token_env"] = "NOT_SET_ANYWHERE"
-    assert "environment variable NOT_SET_ANYWHERE is not set" in _error(data)
+    data["whatsapp"]["connection"]["token_env"] = "NOT AN ENV NAME"
+    assert "token_env: 'NOT AN ENV NAME' is not an environment variable name" in _error(data)
+
+    data = org_file()
+    data["whatsapp"]["connection"]["token"] = "EAAG-test-token"
+    assert "give exactly one of token or token_env" in _error(data)
 
 
 def test_the_token_never_shows_in_reprs():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 
 import pytest
 
@@ -32,3 +33,49 @@ def test_what_orjson_refuses_is_read_like_the_standard_library():
     with pytest.raises(json_codec.JSONDecodeError) as raised:
         json_codec.loads('{"resultado": [')
     assert raised.value.pos == len('{"resultado": [')
+
+
+def nested(depth: int, leaf: object = 1) -> object:
+    value = leaf
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def test_any_depth_reads_the_part_beyond_the_limit_as_too_deep():
+    text = '{"resultado": [{"id": "1"}, {"id": "2", "x": ' + "[" * 5000 + "]" * 5000 + "}]}"
+    records = json_codec.loads(text)["resultado"]
+    assert records[0] == {"id": "1"}
+    value, depth = records[1]["x"], 3  # the document, `resultado` and the record hold it
+    while isinstance(value, list):
+        value, depth = value[0], depth + 1
+    assert (value, depth) == (json_codec.TOO_DEEP, json_codec.MAX_READ_DEPTH)
+
+
+def test_unreadable_at_any_depth_is_a_decode_error_never_a_recursion_error():
+    with pytest.raises(json_codec.JSONDecodeError, match="nested deeper than 256 levels"):
+        json_codec.loads("[" * 5000)
+
+
+def test_an_integer_too_long_for_python_reads_as_an_exact_decimal():
+    assert json_codec.loads('{"valor": ' + "9" * 5000 + "}")["valor"] == Decimal("9" * 5000)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        nested(300, {"b": "ção", "a": [1.5, None, True]}),
+        {"s": "\ud800", "n": float("nan"), "i": float("-inf")},
+        {"d": Decimal("1.10"), "k": {2: "int key"}},
+    ],
+)
+def test_canonical_bytes_of_what_orjson_refuses_are_still_the_standard_librarys(value):
+    expected = json.dumps(
+        value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str
+    ).encode("utf-8", "surrogatepass")
+    assert json_codec.canonical_bytes(value) == expected
+    assert json_codec.canonical_text(value) == expected.decode("utf-8", "surrogatepass")
+
+
+def test_canonical_bytes_of_any_depth_never_recurse():
+    assert json_codec.canonical_bytes(nested(20_000)) == b"[" * 20_000 + b"1" + b"]" * 20_000

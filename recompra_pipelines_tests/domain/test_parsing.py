@@ -14,6 +14,9 @@ from recompra_pipelines.domain.parsing import (
     quantize_money,
 )
 
+# The largest two-place amount every numeric column of the CRM holds.
+STORABLE = Decimal("999999999999.99")
+
 
 class TestParseDecimal:
     @pytest.mark.parametrize(
@@ -91,14 +94,18 @@ class TestParseDecimal:
             parse_decimal(value)
         assert str(error.value) == reason
 
-    @given(st.decimals(places=2, allow_nan=False, allow_infinity=False))
+    @given(
+        st.decimals(
+            places=2, allow_nan=False, allow_infinity=False, min_value=-STORABLE, max_value=STORABLE
+        )
+    )
     def test_two_place_decimals_round_trip_with_point_or_comma(self, number):
         assert parse_decimal(str(number)) == number
         assert parse_decimal(str(number).replace(".", ",")) == number
 
     @given(
         st.decimals(
-            places=2, allow_nan=False, allow_infinity=False, max_value=10**15, min_value=-(10**15)
+            places=2, allow_nan=False, allow_infinity=False, max_value=STORABLE, min_value=-STORABLE
         )
     )
     def test_grouped_thousands_round_trip_in_both_conventions(self, number):
@@ -107,13 +114,36 @@ class TestParseDecimal:
         assert parse_decimal(english) == number
         assert parse_decimal(brazilian) == number
 
-    @given(st.floats(allow_nan=False, allow_infinity=False))
-    def test_any_finite_float_is_its_shortest_repr(self, number):
+    @given(st.floats(min_value=-1e12, max_value=1e12, exclude_min=True, exclude_max=True))
+    def test_any_storable_float_is_its_shortest_repr(self, number):
         assert parse_decimal(number) == Decimal(repr(number))
 
-    @given(st.integers())
-    def test_any_int_is_exact(self, number):
+    @given(st.integers(min_value=-(10**12) + 1, max_value=10**12 - 1))
+    def test_any_storable_int_is_exact(self, number):
         assert parse_decimal(number) == number
+
+    @pytest.mark.parametrize(
+        ("value", "reason"),
+        [
+            (1e30, "1e+30 is beyond any amount the CRM can store"),
+            (10**12, "1000000000000 is beyond any amount the CRM can store"),
+            ("100000000000000", "'100000000000000' is beyond any amount the CRM can store"),
+            ("-1000000000000,00", "'-1000000000000,00' is beyond any amount the CRM can store"),
+            (
+                Decimal("9" * 5000),
+                "999999999999999999999999999999999999999… is beyond any amount the CRM can store",
+            ),
+        ],
+    )
+    def test_a_magnitude_no_column_holds_is_rejected_before_any_arithmetic(self, value, reason):
+        with pytest.raises(ValueError) as error:
+            parse_decimal(value)
+        assert str(error.value) == reason
+
+    def test_a_reason_quotes_at_most_a_few_dozen_characters_of_the_value(self):
+        with pytest.raises(ValueError) as error:
+            parse_decimal("x" * 50_000_000)
+        assert str(error.value) == "not a number: 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx…"
 
 
 class TestParseNonNegativeDecimal:
@@ -271,10 +301,15 @@ class TestQuantizeMoney:
         assert quantize_money(Decimal(value)).to_eng_string() == expected
 
     @given(
-        st.decimals(allow_nan=False, allow_infinity=False, min_value=-(10**12), max_value=10**12)
+        st.decimals(allow_nan=False, allow_infinity=False, min_value=-STORABLE, max_value=STORABLE)
     )
     def test_result_is_centavos_within_half_a_centavo_and_stable(self, value):
         rounded = quantize_money(value)
         assert rounded.as_tuple().exponent == -2
         assert abs(rounded - value) <= Decimal("0.005")
         assert quantize_money(rounded) == rounded
+
+    @pytest.mark.parametrize("value", ["1e30", "1000000000000", "-1e12"])
+    def test_a_magnitude_no_column_holds_is_a_value_error_not_a_decimal_signal(self, value):
+        with pytest.raises(ValueError, match="beyond any amount the CRM can store"):
+            quantize_money(Decimal(value))

@@ -168,17 +168,37 @@ def test_parallel_dispatchers_never_send_twice(engine, simulator):
     assert sum(r.sent for r in results) == 60
 
 
-def test_crash_between_claim_and_send_is_never_resent(engine, simulator):
+def test_a_claim_never_attempted_is_released_after_the_bound_and_sent_once(engine, simulator):
     sim, url, clock = simulator
     org_id = whatsapp_org(engine)
     iid = new_interaction(engine, org_id, new_client(engine, org_id))
     with engine.begin() as conn:  # a dispatcher claims, then its process dies
         [claimed] = outbox.claim(conn, org_id, clock.now(), limit=10, immediate_only=False)
     assert claimed.interaction_id == iid and "token" not in repr(claimed)
-    clock.advance(hours=1)
+    clock.advance(minutes=9)  # within the bound the claim is its dispatcher's
     assert dispatch(engine, url, org_id, clock).claimed == 0
-    assert sim.requests == []
     assert interaction(engine, iid).status_envio == "ENVIANDO"
+    clock.advance(minutes=2)
+    counts = dispatch(engine, url, org_id, clock)
+    assert (counts.expired_claims_released, counts.sent) == (1, 1)
+    row = interaction(engine, iid)
+    assert (row.status_envio, row.envio_tentativas) == ("ENVIADO", 1)
+    assert [m["payload"]["biz_opaque_callback_data"] for m in sim.messages] == [str(iid)]
+
+
+def test_an_attempt_whose_dispatcher_died_is_never_resent(engine, simulator):
+    sim, url, clock = simulator
+    org_id = whatsapp_org(engine)
+    iid = new_interaction(engine, org_id, new_client(engine, org_id))
+    with engine.begin() as conn:  # claimed, the request left, then the process died
+        [claimed] = outbox.claim(conn, org_id, clock.now(), limit=10, immediate_only=False)
+        assert outbox.start_attempt(conn, claimed, clock.now())
+    clock.advance(hours=1)
+    counts = dispatch(engine, url, org_id, clock)
+    assert (counts.claimed, counts.expired_claims_unknown) == (0, 1)
+    assert sim.requests == []
+    row = interaction(engine, iid)
+    assert (row.status_envio, row.erro_codigo) == ("ENVIANDO", outbox.UNKNOWN_RESULT)
 
 
 def test_timeout_after_sending_is_unknown_not_resent(engine, simulator):

@@ -24,9 +24,23 @@ from recompra_pipelines.domain.catalog import (
     RejectedEntry,
 )
 from recompra_pipelines.domain.parsing import parse_non_negative_decimal, quantize_money
+from recompra_pipelines.domain.storable import QUANTITY, entry_problem
 
 ACTIVE = "ACTIVE"
 COMBO = "combo"
+
+# Catalog fields in the response's words, to name the field of an entry the CRM cannot store.
+_PRODUCT_FIELDS = {
+    "code": "external_code", "external_id": "id", "description": "name",
+    "image_url": "image.image_url", "unit": "unit_type", "group": "(category name)",
+}  # fmt: skip
+_ADD_ON_FIELDS = {
+    "external_id": "id", "min_options": "minimum_quantity", "max_options": "maximum_quantity",
+}  # fmt: skip
+_OPTION_FIELDS = {
+    "external_id": "id", "code": "external_code", "price_delta": "price",
+    "max_per_item": "max_quantity",
+}  # fmt: skip
 
 
 class _Rejected(ValueError):
@@ -83,6 +97,7 @@ def _read_item(catalog: Catalog, item: Any, group: str) -> None:
         kind=_text(item.get("kind")) or None,
         stock=None if item.get("stock") is None else _amount(item, "stock"),
     )
+    _check_storable(product, "", _PRODUCT_FIELDS, keys=("code", "external_id"))
     groups = item.get("option_groups") or []
     if not isinstance(groups, list):
         raise _Rejected("option_groups", "expected a list")
@@ -98,26 +113,29 @@ def _read_item(catalog: Catalog, item: Any, group: str) -> None:
             max_options=_count(option_group, "maximum_quantity", prefix, default=1),
             active=option_group.get("status") == ACTIVE,
         )
+        _check_storable(add_on, prefix, _ADD_ON_FIELDS, keys=("external_id",))
         add_ons.append(add_on)
-        references.append(
-            CatalogReference(code, add_on.external_id, _count(option_group, "index", prefix, 0))
+        reference = CatalogReference(
+            code, add_on.external_id, _count(option_group, "index", prefix, 0)
         )
+        _check_storable(reference, prefix, {"order": "index"})
+        references.append(reference)
         for o, option in enumerate(option_group.get("options") or []):
             where = f"{prefix}.options[{o}]"
             if not isinstance(option, dict):
                 raise _Rejected(where, "expected an object")
             option_id = _required_text(option, "id", where)
-            options.append(
-                CatalogOption(
-                    add_on_external_id=add_on.external_id,
-                    external_id=option_id,
-                    name=_required_text(option, "name", where),
-                    code=product_code(option.get("external_code"), option_id),
-                    price_delta=quantize_money(_amount(option, "price", where)),
-                    max_per_item=_count(option, "max_quantity", where, default=1),
-                    active=option.get("status") == ACTIVE,
-                )
+            catalog_option = CatalogOption(
+                add_on_external_id=add_on.external_id,
+                external_id=option_id,
+                name=_required_text(option, "name", where),
+                code=product_code(option.get("external_code"), option_id),
+                price_delta=quantize_money(_amount(option, "price", where)),
+                max_per_item=_count(option, "max_quantity", where, default=1),
+                active=option.get("status") == ACTIVE,
             )
+            _check_storable(catalog_option, where, _OPTION_FIELDS, keys=("external_id", "code"))
+            options.append(catalog_option)
     # Read whole or not at all: an item half taken would look like one that lost its groups.
     catalog.products.setdefault(code, product)
     for add_on in add_ons:
@@ -128,6 +146,17 @@ def _read_item(catalog: Catalog, item: Any, group: str) -> None:
         catalog.references.setdefault(
             (reference.product_code, reference.add_on_external_id), reference
         )
+
+
+def _check_storable(
+    entry: Any, prefix: str, names: dict[str, str], keys: tuple[str, ...] = ()
+) -> None:
+    """Reject the item when `entry` holds a value the CRM's columns cannot (a NUL in a name, a
+    code beyond an index key, a stock beyond its precision), named in the response's words."""
+    found = entry_problem(entry, keys=keys, numbers={"stock": QUANTITY})
+    if found is not None:
+        name, reason = found
+        raise _Rejected(_field(prefix, names.get(name, name)), reason)
 
 
 def _text(value: Any) -> str:

@@ -8,7 +8,6 @@ failing leaves that order pending in the extract for the next run.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
@@ -18,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
+from recompra_pipelines import json_codec
 from recompra_pipelines.connectors.cardapio_web.envelope import DayExtract, history_rows
 from recompra_pipelines.connectors.cardapio_web.schema import (
     CATALOG_PATH,
@@ -27,13 +27,20 @@ from recompra_pipelines.connectors.cardapio_web.schema import (
     HISTORY_STATUSES,
     PER_PAGE,
 )
-from recompra_pipelines.connectors.errors import ErpPayloadError, ErpRequestError
-from recompra_pipelines.connectors.extract import RawExtract, content_hash
-from recompra_pipelines.connectors.http import RetrySettings, send_with_retries
+from recompra_pipelines.connectors.errors import (
+    ErpPayloadError,
+    ErpRequestError,
+    FetchDeadlinePassed,
+)
+from recompra_pipelines.connectors.extract import RawExtract
+from recompra_pipelines.connectors.http import FetchSettings, send_with_retries
 from recompra_pipelines.connectors.rate_limit import TokenBucket, shared_bucket
+from recompra_pipelines.credentials import Redactor
 
 # A runaway `total_pages` must not page forever: 1,000 pages are 100,000 orders in a day.
 MAX_PAGES = 1000
+# Why an order was left pending when the fetch step ran out of time.
+DEADLINE_PASSED = "the fetch deadline passed"
 
 
 def day_window(day: date, timezone: ZoneInfo) -> tuple[str, str]:
@@ -55,8 +62,7 @@ class CardapioWebClient:
         merchant_id: str,
         api_key: str,
         base_url: str | None = None,
-        timeout_seconds: float = 60.0,
-        retry: RetrySettings = RetrySettings(),
+        settings: FetchSettings = FetchSettings(),
         history_bucket: TokenBucket | None = None,
         details_bucket: TokenBucket | None = None,
         history_per_minute: float = 5,
@@ -66,8 +72,7 @@ class CardapioWebClient:
         self._merchant_id = merchant_id
         self._api_key = api_key
         self._base = (base_url or DEFAULT_BASE_URL).rstrip("/")
-        self._timeout = httpx.Timeout(timeout_seconds, connect=10.0)
-        self._retry = retry
+        self._settings = settings
         self._sleep = sleep
         self._history_bucket = history_bucket or shared_bucket(
             ("cardapio-web", self._base, merchant_id, "history"), history_per_minute
@@ -89,15 +94,19 @@ class CardapioWebClient:
             "Content-Type": "application/json",
         }
         attempts = 0
-        with httpx.Client(base_url=self._base, timeout=self._timeout, headers=headers) as http:
+        with httpx.Client(base_url=self._base, headers=headers) as http:
             pages, attempts = self._history(http, day, start, end)
             summaries = _summaries(pages)
             reusable = _reusable_details(previous, summaries)
             details: list[tuple[str, Any]] = []
             failed: dict[str, str] = {}
+            out_of_time: str | None = None
             for order_id in summaries:
                 if order_id in reusable:
                     details.append((order_id, reusable[order_id]))
+                    continue
+                if out_of_time is not None:
+                    failed[order_id] = out_of_time
                     continue
                 body, error, tries = self._detail(http, order_id)
                 attempts += tries
@@ -105,8 +114,12 @@ class CardapioWebClient:
                     details.append((order_id, body))
                 else:
                     failed[order_id] = error
+                    # The orders not asked for yet are pending too: the next run fetches them
+                    # (and reuses what this one got).
+                    if error.startswith(DEADLINE_PASSED):
+                        out_of_time = error
         text = DayExtract(history_pages=pages, details=details, failed_details=failed).to_text()
-        return RawExtract(
+        return RawExtract.from_text(
             request={
                 "start_date": start,
                 "end_date": end,
@@ -119,7 +132,6 @@ class CardapioWebClient:
             },
             status_code=200,
             text=text,
-            content_hash=content_hash(text),
             attempts=attempts,
         )
 
@@ -127,10 +139,11 @@ class CardapioWebClient:
         """The merchant's catalog, one call, paced with the history family (5/min)."""
         headers = {"X-Merchant-Id": self._merchant_id, "X-Api-Key": self._api_key}
         describe = "CardápioWeb catalog"
-        with httpx.Client(base_url=self._base, timeout=self._timeout, headers=headers) as http:
+        with httpx.Client(base_url=self._base, headers=headers) as http:
             outcome = send_with_retries(
-                lambda: http.get(CATALOG_PATH),
-                retry=self._retry,
+                http,
+                lambda: http.build_request("GET", CATALOG_PATH),
+                settings=self._settings,
                 describe=describe,
                 sleep=self._sleep,
                 pace=self._history_bucket,
@@ -143,8 +156,7 @@ class CardapioWebClient:
         return RawExtract(
             request={"path": CATALOG_PATH},
             status_code=response.status_code,
-            text=response.text,
-            content_hash=content_hash(response.text),
+            content=response.content,
             attempts=outcome.attempts,
         )
 
@@ -162,8 +174,9 @@ class CardapioWebClient:
             }
             describe = f"CardápioWeb order history page {page} for {day.isoformat()}"
             outcome = send_with_retries(
-                lambda params=params: http.get(HISTORY_PATH, params=params),
-                retry=self._retry,
+                http,
+                lambda params=params: http.build_request("GET", HISTORY_PATH, params=params),
+                settings=self._settings,
                 describe=describe,
                 sleep=self._sleep,
                 pace=self._history_bucket,
@@ -188,14 +201,17 @@ class CardapioWebClient:
         describe = f"CardápioWeb order {order_id} detail"
         try:
             outcome = send_with_retries(
-                lambda: http.get(DETAIL_PATH.format(order_id=order_id)),
-                retry=self._retry,
+                http,
+                lambda: http.build_request("GET", DETAIL_PATH.format(order_id=order_id)),
+                settings=self._settings,
                 describe=describe,
                 sleep=self._sleep,
                 pace=self._details_bucket,
             )
+        except FetchDeadlinePassed:
+            return None, f"{DEADLINE_PASSED} before this order's detail was fetched", 0
         except ErpRequestError as error:
-            return None, str(error).removeprefix(describe + ": "), self._retry.max_attempts
+            return None, str(error).removeprefix(describe + ": "), self._settings.retry.max_attempts
         response = outcome.response
         if response.status_code >= 400:
             return None, f"HTTP {response.status_code}", outcome.attempts
@@ -205,14 +221,14 @@ class CardapioWebClient:
         return body, None, outcome.attempts
 
     def _excerpt(self, text: str, limit: int = 200) -> str:
-        text = " ".join(text.replace(self._api_key, "***").split())
+        text = " ".join(Redactor([self._api_key]).text(text).split())
         return text if len(text) <= limit else text[:limit] + "…"
 
 
 def _json_or_text(text: str) -> Any:
     try:
-        return json.loads(text)
-    except json.JSONDecodeError:
+        return json_codec.loads(text)
+    except json_codec.JSONDecodeError:
         return text
 
 

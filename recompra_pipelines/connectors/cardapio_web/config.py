@@ -14,13 +14,13 @@ from recompra_pipelines.connectors.cardapio_web.schema import (
     DETAILS_PER_MINUTE,
     HISTORY_PER_MINUTE,
 )
-from recompra_pipelines.connectors.config import http_url, resolve_secret
+from recompra_pipelines.connectors.config import check_secret, http_url, stored_secret
 
 
 class CardapioWebConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    merchant_id: str = Field(min_length=1)
+    merchant_id: str = Field(min_length=1, max_length=100)
     api_key: SecretStr | None = None
     api_key_env: str | None = None
     server_url: str | None = None
@@ -38,14 +38,14 @@ class CardapioWebConfig(BaseModel):
         return http_url(value)
 
     @model_validator(mode="after")
-    def _resolve_key(self) -> CardapioWebConfig:
-        self.api_key = resolve_secret(self.api_key, self.api_key_env, "api_key")
+    def _key_or_reference(self) -> CardapioWebConfig:
+        check_secret(self.api_key, self.api_key_env, "api_key")
         return self
 
     def stored_config(self) -> dict[str, Any]:
         config: dict[str, Any] = {
             "merchant_id": self.merchant_id,
-            "api_key": self.api_key.get_secret_value(),
+            **stored_secret(self.api_key, self.api_key_env, "api_key"),
         }
         if self.server_url:
             config["server_url"] = self.server_url

@@ -15,7 +15,7 @@ from recompra_pipelines.connectors.cardapio_web.envelope import (
     pending_order_ids,
     read_day_extract,
 )
-from recompra_pipelines.connectors.cardapio_web.mapper import map_order
+from recompra_pipelines.connectors.cardapio_web.mapper import FIELD_NAMES, map_order
 from recompra_pipelines.connectors.cardapio_web.schema import (
     DETAILS_PER_MINUTE,
     HISTORY_PER_MINUTE,
@@ -30,6 +30,7 @@ class CardapioWebConnector:
     integration_type = "CARDAPIO-WEB"
     secret_keys = frozenset({"api_key"})
     config_model = CardapioWebConfig
+    field_names = FIELD_NAMES
     # The cheap change check: unchanged orders keep the detail stored by the previous run.
     uses_previous_extract = True
 
@@ -71,8 +72,7 @@ def _client(config: dict[str, Any], settings) -> CardapioWebClient:
         merchant_id=str(config["merchant_id"]),
         api_key=config["api_key"],
         base_url=config.get("server_url"),
-        timeout_seconds=settings.timeout_seconds,
-        retry=settings.retry,
+        settings=settings,
         history_per_minute=config.get("history_per_minute", HISTORY_PER_MINUTE),
         details_per_minute=config.get("details_per_minute", DETAILS_PER_MINUTE),
     )

@@ -9,7 +9,6 @@ are pending (reported, fetched again by the next run), never missing or cancelle
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +28,7 @@ class DayExtract:
 
     def to_text(self) -> str:
         """Deterministic text: the same answers from the ERP give the same hash."""
-        return json.dumps(
+        return json_codec.canonical_text(
             {
                 "format": FORMAT,
                 "history_pages": self.history_pages,
@@ -38,10 +37,7 @@ class DayExtract:
                     {"order_id": oid, "reason": reason}
                     for oid, reason in sorted(self.failed_details.items())
                 ],
-            },
-            ensure_ascii=False,
-            sort_keys=True,
-            separators=(",", ":"),
+            }
         )
 
 

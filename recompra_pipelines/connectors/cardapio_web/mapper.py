@@ -40,6 +40,7 @@ from recompra_pipelines.connectors.cardapio_web.schema import (
 from recompra_pipelines.domain.addresses import delivery_address
 from recompra_pipelines.domain.parsing import parse_non_negative_decimal, quantize_money
 from recompra_pipelines.domain.sales import (
+    WHOLE_RECORD,
     CanonicalItem,
     CanonicalSale,
     RecordRejected,
@@ -64,6 +65,16 @@ CHANNELS = {
     "store_front_catalog": "Catálogo CardapioWeb",
 }
 ZERO = Decimal("0")
+# Canonical sale and item fields -> the wire fields they are read from (quarantine reasons
+# name the ERP's field).
+FIELD_NAMES = {
+    "external_id": "id", "client_name": "customer.name", "client_phone": "customer.phone",
+    "client_external_id": "customer.id", "document": "fiscal_document", "movement": "order_type",
+    "sale_type": "order_type", "channel": "sales_channel", "delivery_mode": "order_type",
+    "discount_total": "discounts", "product_code": "external_code", "description": "name",
+    "product_type": "kind", "net": "total_price", "opcoes": "options",
+    "observacao": "observation",
+}  # fmt: skip
 
 
 class _Warnings(list):
@@ -82,7 +93,7 @@ def product_code(external_code: Any, item_id: Any) -> str:
 
 def map_order(record: Any, *, day: date, timezone: ZoneInfo) -> CanonicalSale:
     """Map one detail response, or raise RecordRejected naming the first bad field."""
-    wire = _validated(WireOrder, record, "(registro)")
+    wire = _validated(WireOrder, record, WHOLE_RECORD)
     warnings = _Warnings()
 
     external_id = _text(wire.id)
@@ -143,11 +154,12 @@ def map_order(record: Any, *, day: date, timezone: ZoneInfo) -> CanonicalSale:
         delivery_mode=DELIVERY_MODES.get(order_type or ""),
         items=items,
         content_hash=record_hash(record),
-        discount_total=quantize_money(
+        discount_total=_rounded(
+            "discounts",
             sum(
                 (_amount(f"discounts[{i}].total", d.get("total")) for i, d in enumerate(discounts)),
                 ZERO,
-            )
+            ),
         ),
         delivery_fee=_money("delivery_fee", wire.delivery_fee),
         service_fee=_money("service_fee", wire.service_fee),
@@ -185,7 +197,7 @@ def _items(raw: Any, warnings: _Warnings) -> tuple[CanonicalItem, ...]:
         # Options are chosen per unit: two pizzas with extra cheese are two extra cheeses.
         gross_exact = (unit_price + options_per_unit) * quantity
         net = _money(f"{prefix}.total_price", _required(wire.total_price, f"{prefix}.total_price"))
-        gross = max(quantize_money(gross_exact), net)
+        gross = max(_rounded(f"{prefix}.unit_price", gross_exact), net)
         extra: dict[str, Any] = {}
         if _text(wire.observation):
             extra["observacao"] = _text(wire.observation)
@@ -304,7 +316,7 @@ def _validated(model, raw: Any, where: str):
     except ValidationError as error:
         loc = error.errors()[0]["loc"]
         field = str(loc[0]) if loc else ""
-        name = field if where == "(registro)" else f"{where}.{field}"
+        name = field if where == WHOLE_RECORD else f"{where}.{field}"
         raise RecordRejected(name, "expected a number") from None
 
 
@@ -316,7 +328,15 @@ def _amount(field: str, value: Any) -> Decimal:
 
 
 def _money(field: str, value: Any) -> Decimal:
-    return quantize_money(_amount(field, value if value is not None else 0))
+    return _rounded(field, _amount(field, value if value is not None else 0))
+
+
+def _rounded(field: str, exact: Decimal) -> Decimal:
+    """Centavos of an exact amount; one beyond what the CRM stores rejects the record."""
+    try:
+        return quantize_money(exact)
+    except ValueError as error:
+        raise RecordRejected(field, str(error)) from None
 
 
 def _required(value: Any, field: str) -> Any:

@@ -7,6 +7,7 @@ included) and the mapper parses them, so a bad value is reported with its field 
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -48,7 +49,8 @@ PAYMENT_STATUSES = frozenset(
     {"pending", "paid", "authorized", "refunded", "cancelled", "abandoned"}
 )
 
-Number = int | float | str | None
+# Decimal: a JSON integer too long for int (json_codec), kept exact to be reported as such.
+Number = int | float | str | Decimal | None
 
 
 class _Wire(BaseModel):

@@ -8,13 +8,14 @@ from datetime import date
 import httpx
 
 from recompra_pipelines.connectors.errors import ErpRequestError
-from recompra_pipelines.connectors.extract import RawExtract, content_hash
-from recompra_pipelines.connectors.http import RetrySettings, post_json_with_retries
+from recompra_pipelines.connectors.extract import RawExtract
+from recompra_pipelines.connectors.http import FetchSettings, send_with_retries
 from recompra_pipelines.connectors.online_software.schema import (
     DEFAULT_SERVER_URL,
     LISTAR_VENDAS_PATH,
     ListSalesRequest,
 )
+from recompra_pipelines.credentials import Redactor
 
 
 def sales_url(server_url: str | None) -> str:
@@ -29,14 +30,12 @@ class OnlineSoftwareClient:
         *,
         token: str,
         server_url: str | None,
-        timeout_seconds: float = 60.0,
-        retry: RetrySettings = RetrySettings(),
+        settings: FetchSettings = FetchSettings(),
         sleep: Callable[[float], None] | None = None,
     ):
         self._token = token
         self._url = sales_url(server_url)
-        self._timeout = httpx.Timeout(timeout_seconds, connect=10.0)
-        self._retry = retry
+        self._settings = settings
         self._sleep = sleep
 
     def __repr__(self) -> str:  # never show the token
@@ -46,12 +45,11 @@ class OnlineSoftwareClient:
         request = ListSalesRequest.for_day(self._token, day)
         describe = f"Online Software listarVendas001 for {day.isoformat()}"
         kwargs = {"sleep": self._sleep} if self._sleep else {}
-        with httpx.Client(timeout=self._timeout) as http:
-            outcome = post_json_with_retries(
+        with httpx.Client() as http:
+            outcome = send_with_retries(
                 http,
-                self._url,
-                request.model_dump(),
-                retry=self._retry,
+                lambda: http.build_request("POST", self._url, json=request.model_dump()),
+                settings=self._settings,
                 describe=describe,
                 **kwargs,
             )
@@ -59,14 +57,12 @@ class OnlineSoftwareClient:
         if response.status_code >= 400:
             raise ErpRequestError(
                 f"{describe}: HTTP {response.status_code} (not retried): "
-                f"{_excerpt(response.text.replace(self._token, '***'))}"
+                f"{_excerpt(Redactor([self._token]).text(response.text))}"
             )
-        text = response.text
         return RawExtract(
             request=request.without_secrets(),
             status_code=response.status_code,
-            text=text,
-            content_hash=content_hash(text),
+            content=response.content,
             attempts=outcome.attempts,
         )
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, SecretStr, field_validator, model_validator
 
-from recompra_pipelines.connectors.config import http_url, resolve_secret
+from recompra_pipelines.connectors.config import check_secret, http_url, stored_secret
 
 
 class OnlineSoftwareConfig(BaseModel):
@@ -22,12 +22,12 @@ class OnlineSoftwareConfig(BaseModel):
         return http_url(value)
 
     @model_validator(mode="after")
-    def _resolve_token(self) -> OnlineSoftwareConfig:
-        self.token = resolve_secret(self.token, self.token_env, "token")
+    def _token_or_reference(self) -> OnlineSoftwareConfig:
+        check_secret(self.token, self.token_env, "token")
         return self
 
     def stored_config(self) -> dict[str, Any]:
-        config: dict[str, Any] = {"token": self.token.get_secret_value()}
+        config = stored_secret(self.token, self.token_env, "token")
         if self.server_url:
             config["server_url"] = self.server_url
         return config

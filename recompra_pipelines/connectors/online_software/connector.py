@@ -10,7 +10,7 @@ from recompra_pipelines.connectors.extract import RawExtract
 from recompra_pipelines.connectors.online_software.client import OnlineSoftwareClient
 from recompra_pipelines.connectors.online_software.config import OnlineSoftwareConfig
 from recompra_pipelines.connectors.online_software.envelope import sales_records
-from recompra_pipelines.connectors.online_software.mapper import map_sale
+from recompra_pipelines.connectors.online_software.mapper import FIELD_NAMES, map_sale
 from recompra_pipelines.domain.sales import CanonicalSale
 
 
@@ -18,6 +18,7 @@ class OnlineSoftwareConnector:
     integration_type = "ONLINE-SOFTWARE"
     secret_keys = frozenset({"token"})
     config_model = OnlineSoftwareConfig
+    field_names = FIELD_NAMES
 
     def fetch_day(
         self,
@@ -32,10 +33,7 @@ class OnlineSoftwareConnector:
         if not str(config.get("token") or "").strip():
             raise ValueError("the Online Software integration config has no token")
         client = OnlineSoftwareClient(
-            token=config["token"],
-            server_url=config.get("server_url"),
-            timeout_seconds=settings.timeout_seconds,
-            retry=settings.retry,
+            token=config["token"], server_url=config.get("server_url"), settings=settings
         )
         return client.list_sales(day)
 

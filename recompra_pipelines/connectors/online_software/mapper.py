@@ -22,15 +22,29 @@ from recompra_pipelines.domain.parsing import (
     quantize_money,
 )
 from recompra_pipelines.domain.sales import (
+    WHOLE_RECORD,
     CanonicalItem,
     CanonicalSale,
     RecordRejected,
     record_hash,
 )
+from recompra_pipelines.domain.storable import shown
 
 _WIRE_ITEMS = TypeAdapter(list[WireItem])
 ZERO = Decimal("0")
 _UNIT_COST_PLACES = Decimal("0.0000000001")
+
+# Canonical sale and item fields -> the wire fields they are read from (quarantine reasons
+# name the ERP's field).
+FIELD_NAMES = {
+    "external_id": "id", "client_name": "cliente", "client_phone": "clientecelular",
+    "seller_name": "vendedor", "partner_code": "parceiro", "total": "valor",
+    "nature": "natureza", "model": "modelo", "series": "serie", "document": "documento",
+    "movement": "movimento", "sale_type": "tipo", "situation": "situacao", "access_key": "chave",
+    "items": "itens", "product_code": "codigo", "description": "descricao", "unit": "unidade",
+    "group": "grupo", "product_type": "tipo", "quantity": "qtde", "unit_price": "valorunit",
+    "gross": "vprod", "discount": "vdesc", "unit_cost": "vcusto", "total_cost": "vcusto",
+}  # fmt: skip
 
 # Online Software is a point-of-sale ERP: every sale is an in-store sale (facts §1.7).
 CHANNEL = "Loja Física"
@@ -40,7 +54,7 @@ DELIVERY_MODE = "PRESENCIAL"
 def map_sale(record: Any, *, day: date, timezone: ZoneInfo) -> CanonicalSale:
     """Map one `resultado` entry, or raise RecordRejected naming the first bad field."""
     if not isinstance(record, dict):
-        raise RecordRejected("(registro)", f"expected an object, got {type(record).__name__}")
+        raise RecordRejected(WHOLE_RECORD, f"expected an object, got {type(record).__name__}")
     try:
         wire = WireSale.model_validate(record)
     except ValidationError as error:
@@ -58,7 +72,7 @@ def map_sale(record: Any, *, day: date, timezone: ZoneInfo) -> CanonicalSale:
             "data",
             f"dated {business_date.isoformat()}, outside the requested day {day.isoformat()}",
         )
-    total = quantize_money(_field("valor", parse_decimal, _required(wire.valor, "valor")))
+    total = _field("valor", _money, _required(wire.valor, "valor"))
     nature = _text(_required(wire.natureza, "natureza"))
     items = _map_items(wire.itens)
 
@@ -128,13 +142,21 @@ def _map_item(line: int, wire: WireItem, raw: dict[str, Any]) -> CanonicalItem:
         raise _BadItemField("codigo", "missing")
     quantity = _item_amount("qtde", wire.qtde)
     unit_price = _item_amount("valorunit", wire.valorunit)
-    discount = quantize_money(_item_amount("vdesc", wire.vdesc, default=ZERO))
-    total_cost = quantize_money(_item_amount("vcusto", wire.vcusto, default=ZERO))
+    discount = _item_money("vdesc", _item_amount("vdesc", wire.vdesc, default=ZERO))
+    total_cost = _item_money("vcusto", _item_amount("vcusto", wire.vcusto, default=ZERO))
     # The fiscal gross (vprod) is what the NF-e states; unit × quantity only when it is absent,
     # since recomputing it loses the ERP's own rounding (peers R-BR-6).
     vprod = _item_amount("vprod", wire.vprod, default=None)
-    gross = quantize_money(unit_price * quantity if vprod is None else vprod)
-    unit_cost = (total_cost / quantity) if quantity else ZERO
+    if vprod is None:
+        gross = _item_money("valorunit", unit_price * quantity)
+    else:
+        gross = _item_money("vprod", vprod)
+    try:
+        unit_cost = (total_cost / quantity).quantize(_UNIT_COST_PLACES) if quantity else ZERO
+    except ArithmeticError:
+        raise _BadItemField(
+            "vcusto", f"{shown(total_cost)} over {shown(quantity)} units is beyond any unit cost"
+        ) from None
     return CanonicalItem(
         line=line,
         product_code=code,
@@ -148,7 +170,7 @@ def _map_item(line: int, wire: WireItem, raw: dict[str, Any]) -> CanonicalItem:
         gross=gross,
         discount=discount,
         net=gross - discount,
-        unit_cost=unit_cost.quantize(_UNIT_COST_PLACES),
+        unit_cost=unit_cost,
         total_cost=total_cost,
         extra={name: raw[name] for name in FISCAL_ITEM_FIELDS if name in raw},
     )
@@ -167,6 +189,17 @@ def _item_amount(field: str, value: Any, default: Any = _MISSING) -> Any:
         return parse_non_negative_decimal(value)
     except ValueError as error:
         raise _BadItemField(field, str(error)) from None
+
+
+def _item_money(field: str, value: Decimal) -> Decimal:
+    try:
+        return quantize_money(value)
+    except ValueError as error:
+        raise _BadItemField(field, str(error)) from None
+
+
+def _money(value: Any) -> Decimal:
+    return quantize_money(parse_decimal(value))
 
 
 def _erp_time(raw: Any, business_date: date, timezone: ZoneInfo) -> datetime | None:
@@ -204,4 +237,4 @@ def _text(value: Any) -> str:
 
 def _loc(loc: tuple) -> str:
     """The field name alone: pydantic adds the union member tried (`valor.str`) after it."""
-    return str(loc[0]) if loc else "(registro)"
+    return str(loc[0]) if loc else WHOLE_RECORD

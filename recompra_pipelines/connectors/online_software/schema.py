@@ -10,6 +10,7 @@ here - the raw record itself is stored in the extract and hashed whole.
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -20,7 +21,8 @@ LISTAR_VENDAS_ROUTINE = "listarVendas001"
 LISTAR_VENDAS_PATH = "/planodecontas/apirestweb/vends/listvends.php"
 DEFAULT_SERVER_URL = "https://onlinesoftware.com.br"
 
-WireScalar = str | int | float | None
+# Decimal: a JSON integer too long for int (json_codec), kept exact to be reported as such.
+WireScalar = str | int | float | Decimal | None
 
 
 class ListSalesRequest(BaseModel):

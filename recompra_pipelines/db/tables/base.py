@@ -13,6 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
+from recompra_pipelines.domain.storable import MONEY, QUANTITY, UNIT_PRICE
+
 metadata = sa.MetaData(
     naming_convention={
         "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -23,9 +25,11 @@ metadata = sa.MetaData(
     }
 )
 
-Money = sa.Numeric(14, 2, asdecimal=True)
-Quantity = sa.Numeric(15, 4, asdecimal=True)
-UnitPrice = sa.Numeric(20, 10, asdecimal=True)
+# What each can hold is checked before any write (domain.storable): one refused value would
+# fail a whole bulk write.
+Money = sa.Numeric(MONEY.precision, MONEY.scale, asdecimal=True)
+Quantity = sa.Numeric(QUANTITY.precision, QUANTITY.scale, asdecimal=True)
+UnitPrice = sa.Numeric(UNIT_PRICE.precision, UNIT_PRICE.scale, asdecimal=True)
 JSONB = postgresql.JSONB(none_as_null=True)
 
 

@@ -260,6 +260,9 @@ interactions = sa.Table(
     sa.Column("envio_tentativas", sa.Integer, nullable=False, server_default="0"),
     # Set when a dispatcher claims the row (ENVIANDO); a stale claim is a stuck send.
     sa.Column("envio_reservado_data", Timestamp, nullable=True),
+    # Set, under the claim, just before the request leaves: a claim without it was never
+    # attempted, and is released after a bound when its dispatcher died (messaging.outbox).
+    sa.Column("envio_tentativa_iniciada_data", Timestamp, nullable=True),
     sa.Column("whatsapp_message_id", sa.Text, nullable=True),
     sa.Column(
         "whatsapp_template_id", sa.Uuid, sa.ForeignKey("whatsapp_templates.id"), nullable=True

@@ -96,16 +96,23 @@ whatsapp_connections = sa.Table(
         nullable=True,
         comment="SECRET: Graph API access token. Never log or copy it.",
     ),
+    # Or the name of the environment variable holding the token, read when sending: a token
+    # given by reference never reaches the database (recompra_pipelines.credentials).
+    sa.Column("token_env", sa.Text, nullable=True),
     # Internal gateway: base URL, session, and the NAME of the variable holding its secret.
     sa.Column("gateway_url", sa.Text, nullable=True),
     sa.Column("gateway_sessao_id", sa.Text, nullable=True),
     sa.Column("gateway_segredo_env", sa.Text, nullable=True),
     sa.Column("ativo", sa.Boolean, nullable=False, server_default=sa.text("true")),
+    # Circuit breaker: sends in a row that got no answer, a 5xx or no connection; past the
+    # limit, nothing is sent through the number until envio_suspenso_ate (messaging.breaker).
+    sa.Column("envio_falhas_consecutivas", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("envio_suspenso_ate", Timestamp, nullable=True),
     inserted_at_column(),
     updated_at_column(),
     sa.CheckConstraint(
         f"(tipo = '{ConnectionType.CLOUD_API.value}' AND whatsapp_telefone_id IS NOT NULL"
-        " AND whatsapp_conta_id IS NOT NULL AND token IS NOT NULL)"
+        " AND whatsapp_conta_id IS NOT NULL AND (token IS NOT NULL OR token_env IS NOT NULL))"
         f" OR (tipo = '{ConnectionType.INTERNAL_GATEWAY.value}' AND gateway_url IS NOT NULL"
         " AND gateway_sessao_id IS NOT NULL AND gateway_segredo_env IS NOT NULL)",
         name="campos_do_tipo",

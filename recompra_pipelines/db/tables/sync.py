@@ -383,7 +383,10 @@ erp_quarantine = sa.Table(
     sa.Column("id_externo", sa.Text, nullable=True),
     sa.Column("campo", sa.Text, nullable=True),
     sa.Column("motivo", sa.Text, nullable=False),
+    # The record as JSON; when JSONB cannot hold it (a NUL, NaN, a lone surrogate, deep
+    # nesting), its JSON text as bytes in registro_bruto instead: quarantine refuses nothing.
     sa.Column("registro", JSONB, nullable=True),
+    sa.Column("registro_bruto", sa.LargeBinary, nullable=True),
     sa.Column("hash_registro", sa.Text, nullable=False),
     sa.Column("primeira_ocorrencia_em", Timestamp, nullable=False, server_default=sa.func.now()),
     sa.Column("ultima_ocorrencia_em", Timestamp, nullable=False, server_default=sa.func.now()),

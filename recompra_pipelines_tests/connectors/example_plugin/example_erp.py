@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ConfigDict, Field
 
 from recompra_pipelines.connectors.errors import ErpPayloadError
-from recompra_pipelines.connectors.extract import RawExtract, content_hash
+from recompra_pipelines.connectors.extract import RawExtract
 from recompra_pipelines.domain.parsing import parse_non_negative_decimal, quantize_money
 from recompra_pipelines.domain.sales import (
     CanonicalItem,
@@ -50,12 +50,8 @@ class ExampleErpConnector:
             for n in range(config["sales_per_day"])
         ]  # fmt: skip
         text = json.dumps({"vendas": sales}, sort_keys=True)
-        return RawExtract(
-            request={"day": day.isoformat()},
-            status_code=200,
-            text=text,
-            content_hash=content_hash(text),
-            attempts=1,
+        return RawExtract.from_text(
+            request={"day": day.isoformat()}, status_code=200, text=text, attempts=1
         )
 
     def records(self, text: str) -> list[Any]:

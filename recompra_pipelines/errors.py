@@ -1,0 +1,38 @@
+"""Errors as one line naming their root cause, for the CLI and for run summaries."""
+
+from __future__ import annotations
+
+import psycopg
+import sqlalchemy as sa
+
+MAX_LINE = 500
+
+
+def root_cause(error: BaseException) -> str:
+    """`Type: message` of the innermost exception `error` was raised from, on one line.
+
+    A database error is reported by the driver's own first line (which never includes the
+    statement or its parameters: those can carry tokens), an error raised from another by that
+    other one, since it says what actually went wrong.
+    """
+    cause = innermost(error)
+    if isinstance(cause, sa.exc.DBAPIError) and cause.orig is not None:
+        cause = cause.orig
+    where = "database: " if isinstance(cause, psycopg.Error) else ""
+    return one_line(f"{where}{type(cause).__name__}: {cause}")
+
+
+def innermost(error: BaseException) -> BaseException:
+    seen = {id(error)}
+    while True:
+        nested = error.__cause__ or (None if error.__suppress_context__ else error.__context__)
+        if nested is None or id(nested) in seen:
+            return error
+        seen.add(id(nested))
+        error = nested
+
+
+def one_line(text: str) -> str:
+    """The first line of `text` (a database error's DETAIL line can hold a row's values)."""
+    line = text.strip().splitlines()[0] if text.strip() else ""
+    return line if len(line) <= MAX_LINE else line[: MAX_LINE - 1] + "…"
