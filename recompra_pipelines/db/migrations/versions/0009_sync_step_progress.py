@@ -1,7 +1,7 @@
 """sync step progress: which staged content each step after normalization completed for
 
-Revision ID: 0008
-Revises: 0009
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-12-02 10:00:00
 
 A step materialized on its own for a day whose earlier steps never ran (a backfill of
@@ -16,8 +16,8 @@ job until now), so their markers start at their staged content.
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0008"
-down_revision = "0009"
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 

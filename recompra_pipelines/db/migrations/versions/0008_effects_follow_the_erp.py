@@ -1,7 +1,7 @@
 """effects follow the ERP's current truth: edited and vanished sales
 
-Revision ID: 0009
-Revises: 0010
+Revision ID: 0008
+Revises: 0007
 Create Date: 2026-12-02 12:00:00
 
 - sales.conteudo_revisao: bumped when the ERP edits a valid sale's value, so its accruals are
@@ -27,8 +27,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision = "0009"
-down_revision = "0010"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """hostile input and slow peers: quarantine of any record
 
-Revision ID: 0007
-Revises: 0008
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-11-30 09:00:00
 
 - erp_quarantine.registro_bruto: a quarantined record JSONB cannot hold (a NUL, NaN, a lone
@@ -17,8 +17,8 @@ Create Date: 2026-11-30 09:00:00
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007"
-down_revision = "0008"
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
