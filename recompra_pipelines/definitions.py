@@ -5,6 +5,7 @@ import dagster as dg
 from recompra_pipelines.assets.campaigns import CAMPAIGN_ASSETS
 from recompra_pipelines.assets.cashback import CASHBACK_ASSETS
 from recompra_pipelines.assets.cashback_expiry import cashback_expiry
+from recompra_pipelines.assets.dagster_history import dagster_history_retention
 from recompra_pipelines.assets.erp_sync import SYNC_ASSETS
 from recompra_pipelines.assets.lifecycle import LIFECYCLE_ASSETS
 from recompra_pipelines.assets.maintenance import erp_retention
@@ -19,7 +20,12 @@ from recompra_pipelines.automation.erp_sync import (
     organizations_sensor,
 )
 from recompra_pipelines.automation.lifecycle import lifecycle_job, lifecycle_schedule
-from recompra_pipelines.automation.maintenance import erp_retention_job, erp_retention_schedule
+from recompra_pipelines.automation.maintenance import (
+    dagster_history_retention_job,
+    dagster_history_retention_schedule,
+    erp_retention_job,
+    erp_retention_schedule,
+)
 from recompra_pipelines.automation.whatsapp_dispatch import (
     whatsapp_dispatch,
     whatsapp_dispatch_sensor,
@@ -29,6 +35,7 @@ from recompra_pipelines.checks.cashback_checks import CASHBACK_CHECKS
 from recompra_pipelines.checks.erp_sync_checks import SYNC_CHECKS
 from recompra_pipelines.checks.whatsapp_checks import WHATSAPP_CHECKS
 from recompra_pipelines.resources.crm_database import CrmDatabase
+from recompra_pipelines.resources.dagster_history import DagsterHistoryRetention
 from recompra_pipelines.resources.erp import ErpConnectors
 from recompra_pipelines.resources.whatsapp import WhatsAppCloudApi
 
@@ -36,6 +43,7 @@ defs = dg.Definitions(
     assets=[
         *SYNC_ASSETS,
         erp_retention,
+        dagster_history_retention,
         *WHATSAPP_ASSETS,
         *CASHBACK_ASSETS,
         cashback_expiry,
@@ -43,10 +51,18 @@ defs = dg.Definitions(
         *LIFECYCLE_ASSETS,
     ],
     asset_checks=[*SYNC_CHECKS, *WHATSAPP_CHECKS, *CASHBACK_CHECKS, *CAMPAIGN_CHECKS],
-    jobs=[erp_sync_job, erp_retention_job, whatsapp_dispatch, cashback_expiry_job, lifecycle_job],
+    jobs=[
+        erp_sync_job,
+        erp_retention_job,
+        dagster_history_retention_job,
+        whatsapp_dispatch,
+        cashback_expiry_job,
+        lifecycle_job,
+    ],
     schedules=[
         erp_sync_schedule,
         erp_retention_schedule,
+        dagster_history_retention_schedule,
         cashback_expiry_schedule,
         lifecycle_schedule,
     ],
@@ -55,5 +71,6 @@ defs = dg.Definitions(
         "crm_db": CrmDatabase(url=dg.EnvVar("RECOMPRA_DATABASE_URL")),
         "erp": ErpConnectors(),
         "whatsapp": WhatsAppCloudApi(),
+        "dagster_history": DagsterHistoryRetention.from_env(),
     },
 )

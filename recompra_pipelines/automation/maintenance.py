@@ -1,14 +1,14 @@
-"""The daily maintenance job (retention) and its schedule."""
+"""The daily maintenance jobs (retention of the CRM's raw extracts, of Dagster's history) and
+their schedules."""
 
 import dagster as dg
 
 MAINTENANCE_TIMEZONE = "America/Sao_Paulo"
-# The maintenance job is every asset of the `maintenance` group (automation never imports assets).
-MAINTENANCE_GROUP = "maintenance"
 
+# Each job selects its asset by key (automation never imports assets).
 erp_retention_job = dg.define_asset_job(
     "erp_retention_job",
-    selection=dg.AssetSelection.groups(MAINTENANCE_GROUP),
+    selection=dg.AssetSelection.assets("erp_retention"),
     executor_def=dg.in_process_executor,
     description="Delete raw ERP extracts and quarantined records past their retention.",
 )
@@ -18,6 +18,22 @@ erp_retention_schedule = dg.ScheduleDefinition(
     name="erp_retention_schedule",
     job=erp_retention_job,
     cron_schedule="30 3 * * *",
+    execution_timezone=MAINTENANCE_TIMEZONE,
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+)
+
+dagster_history_retention_job = dg.define_asset_job(
+    "dagster_history_retention_job",
+    selection=dg.AssetSelection.assets("dagster_history_retention"),
+    executor_def=dg.in_process_executor,
+    description="Delete Dagster's runs, event logs and ticks past their retention.",
+)
+
+# 04:00 in São Paulo: the quietest hour of the fleet, so the deletes do not compete with syncs.
+dagster_history_retention_schedule = dg.ScheduleDefinition(
+    name="dagster_history_retention_schedule",
+    job=dagster_history_retention_job,
+    cron_schedule="0 4 * * *",
     execution_timezone=MAINTENANCE_TIMEZONE,
     default_status=dg.DefaultScheduleStatus.RUNNING,
 )

@@ -1,0 +1,47 @@
+"""Retention of Dagster's own history: the daily `dagster_history_retention` maintenance asset."""
+
+from datetime import UTC, datetime
+
+import dagster as dg
+
+from recompra_pipelines.assets.maintenance import GROUP
+from recompra_pipelines.db.dagster_history import prune_dagster_history
+from recompra_pipelines.resources.dagster_history import DagsterHistoryRetention
+
+
+@dg.asset(group_name=GROUP, kinds={"postgres"})
+def dagster_history_retention(
+    context: dg.AssetExecutionContext, dagster_history: DagsterHistoryRetention
+) -> dg.MaterializeResult:
+    """Deletes Dagster's finished runs (with their events, tags and check executions) past
+    the age or count limit of the `dagster_history` resource (RECOMPRA_RETENTION_DAGSTER_*),
+    and schedule and sensor ticks past theirs; the limits used are in the metadata.
+
+    Queued and running runs, the runs of a backfill in progress and every run holding an
+    asset partition's latest materialization are kept, so partition status, "latest
+    materialization" and "backfill missing" stay exactly as they were.
+    """
+    cutoffs = dagster_history.cutoffs(datetime.now(UTC))
+    counts = prune_dagster_history(context.instance, cutoffs)
+    context.log.info(
+        f"Dagster history: {counts.runs_deleted} run(s) finished before "
+        f"{cutoffs.runs_finished_before:%Y-%m-%d %H:%M} UTC or past the newest "
+        f"{cutoffs.max_runs or 'unlimited'} deleted ({counts.event_rows_deleted} event rows), "
+        f"{counts.runs_kept_for_partition_status} kept for their partitions' latest "
+        f"materialization; {counts.ticks_deleted} tick(s) deleted"
+    )
+    return dg.MaterializeResult(
+        metadata={
+            "run_days": dg.MetadataValue.int(dagster_history.run_days),
+            "max_runs": dg.MetadataValue.int(dagster_history.max_runs),
+            "tick_days": dg.MetadataValue.int(dagster_history.tick_days),
+            "max_ticks": dg.MetadataValue.int(dagster_history.max_ticks),
+            "runs_deleted": dg.MetadataValue.int(counts.runs_deleted),
+            "runs_kept_for_partition_status": dg.MetadataValue.int(
+                counts.runs_kept_for_partition_status
+            ),
+            "event_rows_deleted": dg.MetadataValue.int(counts.event_rows_deleted),
+            "check_executions_deleted": dg.MetadataValue.int(counts.check_executions_deleted),
+            "ticks_deleted": dg.MetadataValue.int(counts.ticks_deleted),
+        }
+    )
