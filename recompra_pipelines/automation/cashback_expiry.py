@@ -32,10 +32,14 @@ def expiry_hour() -> int:
 )
 def cashback_expiry_schedule(context: dg.ScheduleEvaluationContext, crm_db: CrmDatabase):
     """Hourly: for each registered active organization, its latest local day whose expiry hour
-    has passed. The run key names the organization and day, so each day runs once however
-    many ticks see it; a missed day is backfilled from the UI (Assets → cashback_expiry)."""
+    has passed, unless that day's run succeeded or is under way (a failed one is retried the
+    next hour); a missed day is backfilled from the UI (Assets → cashback_expiry)."""
     requests = daily_run_requests(
-        context, crm_db, hour=expiry_hour(), run_key_prefix="cashback-expiry"
+        context,
+        crm_db,
+        job_name=cashback_expiry_job.name,
+        hour=expiry_hour(),
+        run_key_prefix="cashback-expiry",
     )
     if not requests:
         return dg.SkipReason("no organization is due for expiry")

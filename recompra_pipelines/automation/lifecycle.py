@@ -25,10 +25,15 @@ lifecycle_job = dg.define_asset_job(
 )
 def lifecycle_schedule(context: dg.ScheduleEvaluationContext, crm_db: CrmDatabase):
     """Hourly: for each registered active organization, its local day once
-    ``RECOMPRA_LIFECYCLE_HOUR`` (default 2) has passed there. One run key per organization
-    and day; a missed range is backfilled from the UI (Assets → rfm_analysis), in day order."""
+    ``RECOMPRA_LIFECYCLE_HOUR`` (default 2) has passed there, once: not again while that day's
+    run succeeded or is under way. A missed range is backfilled from the UI (Assets →
+    rfm_analysis), in day order."""
     requests = daily_run_requests(
-        context, crm_db, hour=lifecycle_hour(), run_key_prefix="lifecycle"
+        context,
+        crm_db,
+        job_name=lifecycle_job.name,
+        hour=lifecycle_hour(),
+        run_key_prefix="lifecycle",
     )
     if not requests:
         return dg.SkipReason("no organization is due for its daily lifecycle run")
