@@ -13,8 +13,11 @@ import pytest
 import sqlalchemy as sa
 from dagster._core.definitions.run_request import InstigatorType
 from dagster._core.scheduler.instigation import TickData, TickStatus
-from dagster._core.storage.event_log.schema import AssetCheckExecutionsTable
-from dagster._core.storage.runs.schema import RunsTable
+from dagster._core.storage.event_log.schema import (
+    AssetCheckExecutionsTable,
+    AssetEventTagsTable,
+)
+from dagster._core.storage.runs.schema import RunsTable, RunTagsTable
 from dagster._core.test_utils import create_run_for_test
 
 from recompra_pipelines.assets.dagster_history import dagster_history_retention
@@ -96,6 +99,23 @@ def _age(instance: dg.DagsterInstance, run_ids: list[str], by: timedelta) -> Non
         )
 
 
+def _leftovers(instance: dg.DagsterInstance, run_id: str, event_ids: list[int]) -> tuple[int, int]:
+    """The run's tags, and the asset tags of its (former) events."""
+    with instance.run_storage.connect() as conn:
+        tags = conn.execute(
+            sa.select(sa.func.count()).where(RunTagsTable.c.run_id == run_id)
+        ).scalar_one()
+    with instance.event_log_storage.index_connection() as conn:
+        asset_tags = conn.execute(
+            sa.select(sa.func.count()).where(AssetEventTagsTable.c.event_id.in_(event_ids))
+        ).scalar_one()
+    return tags, asset_tags
+
+
+def _event_ids(instance: dg.DagsterInstance, run_id: str) -> list[int]:
+    return [record.storage_id for record in instance.get_records_for_run(run_id).records]
+
+
 def _check_executions(instance: dg.DagsterInstance, run_id: str) -> int:
     with instance.event_log_storage.index_connection() as conn:
         return conn.execute(
@@ -141,6 +161,8 @@ def test_old_runs_and_ticks_go_recent_running_and_latest_materializations_stay(p
     old_started_tick = _tick(instance, NOW - OLD, status=TickStatus.STARTED)
     recent_tick = _tick(instance, NOW - timedelta(hours=1))
     assert instance.all_logs(superseded) and _check_executions(instance, superseded) == 1
+    superseded_events = _event_ids(instance, superseded)
+    assert all(_leftovers(instance, superseded, superseded_events))
 
     result = dg.materialize(
         [dagster_history_retention],
@@ -154,6 +176,7 @@ def test_old_runs_and_ticks_go_recent_running_and_latest_materializations_stay(p
     assert {latest_a, only_b, recent, running, result.run_id} <= remaining
     assert instance.all_logs(superseded) == [] and instance.all_logs(failed) == []
     assert _check_executions(instance, superseded) == 0
+    assert _leftovers(instance, superseded, superseded_events) == (0, 0)
     assert instance.all_logs(latest_a) and _check_executions(instance, latest_a) == 1
     # Partition status is rebuilt from the latest materializations (Dagster does so whenever
     # the organizations change): every synced org x day is still materialized.
