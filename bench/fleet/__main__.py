@@ -9,6 +9,8 @@ bench/results/fleet.md after each N (one file for the run). Takes about 30 minut
 from __future__ import annotations
 
 import argparse
+import signal
+import sys
 import warnings
 from pathlib import Path
 
@@ -34,6 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore")
+    # A SIGTERM (a timeout, a CI cancel) unwinds like Ctrl-C: everything started is stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
 
     results = []
     stopped_early = False

@@ -138,7 +138,7 @@ def _run_fleet(settings: FleetSettings, work: Path, log) -> FleetResult:
                 settings.clock_start,
                 "--out",
                 str(work),
-            ],  # fmt: skip
+            ],
             log_file=work / "simulators.log",
         )
         ready = _wait_ready(work / READY_FILE, simulators)
@@ -170,7 +170,7 @@ def _run_fleet(settings: FleetSettings, work: Path, log) -> FleetResult:
                 "run",
                 "-w",
                 str(ROOT / "workspace.yaml"),
-            ],  # fmt: skip
+            ],
             log_file=work / "daemon.log",
         )
         first = math.ceil((daemon_started + DAEMON_START_SECONDS) / TICK_SECONDS) * TICK_SECONDS

@@ -21,6 +21,7 @@ DAY_SECONDS = 86_400
 # Runs kept for good per organization and day by the retention: the latest materialization of
 # its erp_sync, cashback_daily and lifecycle_daily partitions.
 KEPT_RUNS_PER_ORG_DAY = 3
+PRODUCT_PARTS = (Part.DAEMON, Part.CODE_SERVER, Part.RUN_WORKERS, Part.POSTGRES)
 
 
 def render(results: list[FleetResult], *, stopped_early: bool, note: str) -> str:
@@ -40,9 +41,10 @@ def render(results: list[FleetResult], *, stopped_early: bool, note: str) -> str
                 "sustained (every tick's lag < 5 min, none busy)",
                 "max tick lag",
                 "sync runs per tick (mean)",
+                "CPU per run (product)",
                 "CPU of the machine",
                 "storage per day, no retention",
-            ),  # fmt: skip
+            ),
             [_ladder_row(r) for r in results],
         ),
         "",
@@ -78,6 +80,7 @@ def _ladder_row(result: FleetResult) -> tuple:
         "yes" if result.sustained else "NO",
         worst,
         f"{sum(launched) / len(launched):.1f}",
+        f"{_product_cpu(result) / max(result.runs_in_window, 1):.1f} s",
         f"{_share(ours, result)} (others: {_share(_others(result), result)})",
         _megabytes(_per_day_bytes(result)),
     )
@@ -118,7 +121,7 @@ def _section(result: FleetResult) -> list[str]:
                 "run p50 / p95",
                 "failed",
                 "lag",
-            ),  # fmt: skip
+            ),
             rows,
         ),
         "",
@@ -171,16 +174,13 @@ def _resources(result: FleetResult) -> list[str]:
                 f"{usage.peak_processes} / {usage.processes_seen}",
             )
         )
-    rows.append(
-        (
-            "everything else on the machine",
-            f"{_others(result):.0f} s",
-            _share(_others(result), result),
-            "",
-            "",
-            "",
-        )  # fmt: skip
-    )
+    others = _others(result)
+    rows.append(("everything else on the machine", f"{others:.0f} s", _share(others, result)))
+    rows = [row + ("",) * (6 - len(row)) for row in rows]
+    product = _product_cpu(result)
+    sync_runs = [run for tick in result.ticks for run in tick.runs]
+    starts = [r.start_latency for r in sync_runs if r.start_latency is not None]
+    durations = [r.duration for r in sync_runs if r.duration is not None]
     return [
         f"Resources over the window ({result.window_seconds:.0f} s, {result.runs_in_window} runs "
         f"of any job launched in it; memory: RSS, PostgreSQL as PSS):",
@@ -192,10 +192,16 @@ def _resources(result: FleetResult) -> list[str]:
                 "of the machine",
                 "CPU per run",
                 "memory peak / mean",
-                "processes (peak)",
-            ),  # fmt: skip
+                "processes at once (peak) / seen",
+            ),
             rows,
         ),
+        "",
+        f"**Cost of a run** (what the sizing in docs/operations.md starts from): "
+        f"{product / runs:.1f} s of CPU in all (daemon, code servers, run worker and "
+        f"PostgreSQL; simulators excluded); from leaving the queue to its end "
+        f"{_seconds(percentile(starts, 0.5))} to start (process and code import) + "
+        f"{_seconds(percentile(durations, 0.5))} running (p50 of the sync runs).",
     ]
 
 
@@ -264,6 +270,10 @@ def _per_day_bytes(result: FleetResult) -> float:
     return result.runs_per_day_modelled * _bytes_per_run(result) + _ticks_per_day(
         result
     ) * _bytes_per_tick(result)
+
+
+def _product_cpu(result: FleetResult) -> float:
+    return sum(result.usage[p].cpu_seconds for p in PRODUCT_PARTS if p in result.usage)
 
 
 def _others(result: FleetResult) -> float:
