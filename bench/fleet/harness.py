@@ -85,6 +85,7 @@ class FleetResult:
     machine_cpu_seconds: float
     harness_cpu_seconds: float
     runs_in_window: int
+    connections_opened: dict[str, int]  # per database, over the window
     other_runs: Counter
     failures: list[str]
     run_footprint: dict[str, storage.TableSize]
@@ -186,6 +187,8 @@ def _run_fleet(settings: FleetSettings, work: Path, log) -> FleetResult:
         sampler = ProcessSampler(
             daemon=daemon.pid, simulators=simulators.pid, postmaster=server.postmaster_pid
         )
+        databases = {"Dagster storage": _name(dagster_url), "CRM": _name(crm_url)}
+        sessions_before = storage.sessions(server.url, list(databases.values()))
         harness = psutil.Process()
         harness_cpu, machine_cpu = _cpu(harness), _machine_cpu()
         window_start = time.time()
@@ -194,6 +197,10 @@ def _run_fleet(settings: FleetSettings, work: Path, log) -> FleetResult:
         usage = sampler.stop()
         window_end = time.time()
         harness_cpu, machine_cpu = _cpu(harness) - harness_cpu, _machine_cpu() - machine_cpu
+        sessions_after = storage.sessions(server.url, list(databases.values()))
+        connections = {
+            label: sessions_after[name] - sessions_before[name] for label, name in databases.items()
+        }
         _stop(daemon)
 
         timings = run_timings(instance, since)
@@ -219,6 +226,7 @@ def _run_fleet(settings: FleetSettings, work: Path, log) -> FleetResult:
             machine_cpu_seconds=machine_cpu,
             harness_cpu_seconds=harness_cpu,
             runs_in_window=len(in_window),
+            connections_opened=connections,
             other_runs=Counter(t.job_name for t in in_window if t.job_name != "erp_sync"),
             failures=_failures(
                 instance, [t for t in in_window if t.status == dg.DagsterRunStatus.FAILURE]
@@ -367,6 +375,10 @@ def _failures(instance: dg.DagsterInstance, failed) -> list[str]:
         text = errors[0].message if errors else "no failure event"
         messages.append(f"{run.job_name} {run.partition or ''}: {text[:300]}")
     return messages
+
+
+def _name(url: str) -> str:
+    return sa.make_url(url).database
 
 
 def _psycopg2(url: str) -> str:

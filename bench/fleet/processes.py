@@ -135,6 +135,9 @@ class ProcessSampler:
                     reaped_last=reaped,
                 )
             tracked.own_last, tracked.reaped_last = own, reaped
+            # A process is classified by what it is now (a new code server looks like the
+            # daemon until it has exec'd).
+            tracked.own_part, tracked.reaped_part = own_part, reaped_part
             alive.add(process.pid)
             memory[own_part] += megabytes
             count[own_part] += 1

@@ -202,6 +202,12 @@ def _resources(result: FleetResult) -> list[str]:
         f"PostgreSQL; simulators excluded); from leaving the queue to its end "
         f"{_seconds(percentile(starts, 0.5))} to start (process and code import) + "
         f"{_seconds(percentile(durations, 0.5))} running (p50 of the sync runs).",
+        "",
+        "New PostgreSQL connections per run (dagster-postgres opens one per storage operation): "
+        + ", ".join(
+            f"{label} {count / runs:.0f}" for label, count in result.connections_opened.items()
+        )
+        + ".",
     ]
 
 

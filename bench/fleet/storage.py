@@ -78,6 +78,23 @@ def ticks_footprint(engine: sa.Engine, after_id: int) -> TableSize:
         return TableSize(rows, round(row_bytes * _disk_per_row_byte(conn, "job_ticks")))
 
 
+def sessions(server_url: str, databases: Sequence[str]) -> dict[str, int]:
+    """Connections ever opened to each database (PostgreSQL 14+ counts them)."""
+    engine = sa.create_engine(server_url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            return {
+                name: conn.scalar(
+                    sa.text("SELECT sessions FROM pg_stat_database WHERE datname = :n"),
+                    {"n": name},
+                )
+                or 0
+                for name in databases
+            }
+    finally:
+        engine.dispose()
+
+
 def total(sizes: dict[str, TableSize]) -> TableSize:
     return TableSize(
         rows=sum(s.rows for s in sizes.values()), bytes=sum(s.bytes for s in sizes.values())
