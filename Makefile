@@ -18,9 +18,11 @@ $(STAMP): pyproject.toml setup.py
 demo: install
 	$(BIN)/recompra demo $(if $(ONCE),--once,)
 
-# Against RECOMPRA_TEST_DATABASE_URL's server when set, else an embedded PostgreSQL.
+# Against RECOMPRA_TEST_DATABASE_URL's server when set, else an embedded PostgreSQL; on parallel
+# workers (pytest-xdist), one database each. `make test TEST_WORKERS=0` runs in one process.
+TEST_WORKERS ?= auto
 test: install
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS)
 
 # Ratios against a plain COPY / a bare read in the same run; results in bench/results/.
 bench: install
@@ -28,6 +30,7 @@ bench: install
 	$(BIN)/python -m bench.rfm
 	$(BIN)/python -m bench.run_volume
 	$(BIN)/python -m bench.overhead
+	$(BIN)/python -m bench.webhooks
 
 # The fleet under the real dagster-daemon (~30 min per N; not part of `make bench`):
 # `make bench-fleet` runs the ladder 25, 50, 100, 200 and stops at the first N not sustained;
@@ -35,5 +38,7 @@ bench: install
 bench-fleet: install
 	$(BIN)/python -m bench.fleet $(if $(FLEET_N),--n $(FLEET_N),) $(if $(FLEET_TICKS),--ticks $(FLEET_TICKS),) $(if $(FLEET_NOTE),--note "$(FLEET_NOTE)",)
 
+# Ruff, then the import contracts of pyproject.toml's [tool.importlinter] (layers, Dagster at the edge).
 lint: install
 	$(BIN)/ruff check recompra_pipelines recompra_pipelines_tests bench
+	$(BIN)/lint-imports --no-cache

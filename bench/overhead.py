@@ -75,8 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("WHATSAPP_GRAPH_URL", "http://127.0.0.1:9")
 
     from recompra_pipelines.db.engine import create_crm_engine
-    from recompra_pipelines.db.org_writer import apply_org_file
     from recompra_pipelines.orgfile.organization import OrgFile
+    from recompra_pipelines.orgfile.writer import apply_org_file
     from recompra_pipelines.partitions import ORGANIZATIONS, org_day_key
 
     simulator = OnlineSoftwareSimulator()

@@ -17,9 +17,9 @@ import sqlalchemy as sa
 
 from bench.database import bench_database
 from recompra_pipelines.db.engine import create_crm_engine
-from recompra_pipelines.db.org_writer import apply_org_file
 from recompra_pipelines.db.rfm import window_start
 from recompra_pipelines.orgfile.organization import OrgFile
+from recompra_pipelines.orgfile.writer import apply_org_file
 from recompra_pipelines.sync.lifecycle_steps import run_rfm
 
 CLIENTS = 50_000
@@ -59,7 +59,7 @@ ANALYZE clients; ANALYZE sales; ANALYZE sale_items; ANALYZE products;
 BARE_READ = """
 SELECT cliente_id, data_referencia, valor_total FROM sales
 WHERE organizacao_id = :org AND valida AND cliente_id IS NOT NULL
-  AND data_referencia >= :start AND data_referencia < :day
+  AND data_referencia > :start AND data_referencia <= :day
 """
 
 

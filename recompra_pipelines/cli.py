@@ -1,18 +1,26 @@
-"""The `recompra` command (DESIGN §7): db, org, sync, simulate, demo."""
+"""The `recompra` command: db, org, sync, serve, simulate, demo."""
 
 from __future__ import annotations
 
+import os
 import secrets
 import sys
 from pathlib import Path
 
 import click
 
-from recompra_pipelines.db.engine import create_crm_engine, resolve_database_url
+from recompra_pipelines.db.engine import (
+    EmbeddedDatabaseUnavailable,
+    create_crm_engine,
+    resolve_database_url,
+)
 
 
 def _database_url() -> str:
-    return resolve_database_url()
+    try:
+        return resolve_database_url()
+    except EmbeddedDatabaseUnavailable as error:
+        raise click.ClickException(str(error)) from None
 
 
 @click.group()
@@ -99,8 +107,8 @@ def org_add(name, integration, token, server_url, org_id, timezone, effects_star
 
 
 def _apply(org_file, create_only: bool = False) -> bool:
-    from recompra_pipelines.db.org_writer import apply_org_file
     from recompra_pipelines.db.tables.sync import organizations
+    from recompra_pipelines.orgfile.writer import apply_org_file
 
     engine = create_crm_engine(_database_url())
     try:
@@ -132,7 +140,7 @@ def _new_org_id(name: str) -> str:
 )
 def sync(org_id: str, day) -> None:
     """Materialize one org x day partition of the sync graph in this process."""
-    from recompra_pipelines.sync.materialize import (
+    from recompra_pipelines.automation.materialize import (
         SyncSummary,
         dagster_instance,
         format_table,
@@ -143,6 +151,33 @@ def sync(org_id: str, day) -> None:
     if not summary.success:
         raise click.ClickException(f"sync of {org_id} {day.date()} failed: {summary.error}")
     click.echo(format_table([summary.row()], SyncSummary.COLUMNS))
+
+
+@main.group()
+def serve() -> None:
+    """Long-running services."""
+
+
+@serve.command("webhooks")
+@click.option("--port", default=8080, show_default=True, type=int)
+@click.option("--host", default="127.0.0.1", show_default=True, help="0.0.0.0 in a container.")
+def serve_webhooks(port: int, host: str) -> None:
+    """Receive WhatsApp's status and message webhooks on /webhooks/whatsapp.
+
+    Needs WHATSAPP_APP_SECRET and WHATSAPP_WEBHOOK_VERIFY_TOKEN; stores into
+    RECOMPRA_DATABASE_URL. Health: GET /healthz.
+    """
+    from recompra_pipelines.messaging.webhook_receiver import (
+        ReceiverConfigError,
+        ReceiverSettings,
+        serve,
+    )
+
+    try:
+        settings = ReceiverSettings.from_env()
+    except ReceiverConfigError as error:
+        raise click.ClickException(str(error)) from None
+    serve(port=port, host=host, settings=settings)
 
 
 @main.group()
@@ -188,6 +223,25 @@ def simulate_whatsapp(port: int, host: str, org_files: tuple[Path, ...]) -> None
     serve(port=port, host=host, simulator=simulator_for_org_files(org_files) if org_files else None)
 
 
+@simulate.command("whatsapp-gateway")
+@click.option("--port", default=8769, show_default=True, type=int)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option(
+    "--secret-env",
+    default="INTERNAL_WHATSAPP_GATEWAY_API_SECRET",
+    show_default=True,
+    help="Environment variable holding the Bearer secret callers must send.",
+)
+def simulate_whatsapp_gateway(port: int, host: str, secret_env: str) -> None:
+    """Serve the internal WhatsApp gateway's `POST /messages/send` (any session)."""
+    from recompra_pipelines.simulators.whatsapp_gateway import serve
+
+    secret = os.environ.get(secret_env, "").strip()
+    if not secret:
+        raise click.ClickException(f"set {secret_env} to the secret callers must present")
+    serve(port=port, host=host, secret=secret)
+
+
 @main.command("demo")
 @click.option(
     "--once", is_flag=True, help="Sync today for every demo organization, print a table, exit."
@@ -196,7 +250,11 @@ def demo(once: bool) -> None:
     """Everything at once: database, migrations, demo organizations, simulators, Dagster."""
     from recompra_pipelines.demo import run_demo
 
-    sys.exit(run_demo(once=once))
+    try:
+        status = run_demo(once=once)
+    except EmbeddedDatabaseUnavailable as error:
+        raise click.ClickException(str(error)) from None
+    sys.exit(status)
 
 
 if __name__ == "__main__":

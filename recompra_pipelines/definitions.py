@@ -5,6 +5,7 @@ import dagster as dg
 from recompra_pipelines.assets.campaigns import CAMPAIGN_ASSETS
 from recompra_pipelines.assets.cashback import CASHBACK_ASSETS
 from recompra_pipelines.assets.cashback_expiry import cashback_expiry
+from recompra_pipelines.assets.catalog import CATALOG_ASSETS
 from recompra_pipelines.assets.dagster_history import dagster_history_retention
 from recompra_pipelines.assets.erp_sync import SYNC_ASSETS
 from recompra_pipelines.assets.lifecycle import LIFECYCLE_ASSETS
@@ -14,6 +15,7 @@ from recompra_pipelines.automation.cashback_expiry import (
     cashback_expiry_job,
     cashback_expiry_schedule,
 )
+from recompra_pipelines.automation.catalog import erp_catalog_job, erp_catalog_schedule
 from recompra_pipelines.automation.erp_sync import (
     erp_sync_job,
     erp_sync_schedule,
@@ -49,6 +51,7 @@ defs = dg.Definitions(
         cashback_expiry,
         *CAMPAIGN_ASSETS,
         *LIFECYCLE_ASSETS,
+        *CATALOG_ASSETS,
     ],
     asset_checks=[*SYNC_CHECKS, *WHATSAPP_CHECKS, *CASHBACK_CHECKS, *CAMPAIGN_CHECKS],
     jobs=[
@@ -58,6 +61,7 @@ defs = dg.Definitions(
         whatsapp_dispatch,
         cashback_expiry_job,
         lifecycle_job,
+        erp_catalog_job,
     ],
     schedules=[
         erp_sync_schedule,
@@ -65,6 +69,7 @@ defs = dg.Definitions(
         dagster_history_retention_schedule,
         cashback_expiry_schedule,
         lifecycle_schedule,
+        erp_catalog_schedule,
     ],
     sensors=[organizations_sensor, whatsapp_dispatch_sensor],
     resources={

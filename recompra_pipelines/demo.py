@@ -1,7 +1,8 @@
 """`make demo`: the whole product on one machine, against the local simulators.
 
 Embedded PostgreSQL (unless RECOMPRA_DATABASE_URL is set), migrations, the demo organizations
-of `examples/demo/` applied through `org apply`, the ERP simulator on 127.0.0.1:8765, and
+of `examples/demo/` applied through `org apply`, the ERP simulator on 127.0.0.1:8765, the
+WhatsApp simulator on :8766 posting status webhooks to the webhook receiver on :8768, and
 Dagster (UI on http://127.0.0.1:3000, daemon running the schedule and sensor). With `--once`
 it syncs today for every demo organization, prints a table and exits.
 """
@@ -9,6 +10,7 @@ it syncs today for every demo organization, prints a table and exits.
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -35,6 +37,11 @@ DEMO_ORG_FILES = sorted((PROJECT_ROOT / "examples" / "demo").glob("*.*"))
 ERP_SIMULATOR_PORT = 8765
 WHATSAPP_SIMULATOR_PORT = 8766
 CARDAPIO_WEB_SIMULATOR_PORT = 8767
+WEBHOOK_RECEIVER_PORT = 8768
+# In the demo, statuses take long enough to watch a message go delivered, then read, and one
+# recipient in five answers PARAR, so later campaign messages to them are skipped (OPT_OUT).
+DEMO_STATUS_TIMELINE = {"sent": 0.5, "delivered": 3.0, "read": 20.0, "reply": 5.0}
+DEMO_OPT_OUT_EVERY = 5
 # The demo stores' simulated clock starts late in their business day (08:00-22:00), so the demo
 # has sales at any real hour, and new sales and cancellations keep arriving for a while.
 DEMO_CLOCK_START = "18:00"
@@ -48,7 +55,8 @@ def run_demo(*, once: bool) -> int:
     with ExitStack() as stack:
         _start_erp_simulator(stack, in_thread=once)
         _start_cardapio_web_simulator(stack)
-        _start_whatsapp_simulator(stack)
+        webhook_url = _start_webhook_receiver(stack)
+        _start_whatsapp_simulator(stack, webhook_url)
         org_ids = _apply_demo_orgs()
         if once:
             return _sync_today(database_url, org_ids)
@@ -96,24 +104,58 @@ def _start_cardapio_web_simulator(stack: ExitStack) -> None:
     click.echo(f"CardápioWeb simulator on http://127.0.0.1:{CARDAPIO_WEB_SIMULATOR_PORT}")
 
 
-def _start_whatsapp_simulator(stack: ExitStack) -> None:
-    """The Cloud API simulator, knowing the demo numbers and templates, in this process;
-    Dagster's processes inherit WHATSAPP_GRAPH_URL pointing at it."""
+def _start_webhook_receiver(stack: ExitStack) -> str:
+    """The WhatsApp webhook receiver, in this process, with demo secrets unless
+    WHATSAPP_APP_SECRET / WHATSAPP_WEBHOOK_VERIFY_TOKEN are set; returns its webhook URL."""
+    from recompra_pipelines.messaging.webhook_receiver import (
+        APP_SECRET_ENV,
+        VERIFY_TOKEN_ENV,
+        WEBHOOK_PATH,
+        ReceiverSettings,
+        create_app,
+    )
+    from recompra_pipelines.simulators.serving import serve_in_thread
+
+    os.environ.setdefault(APP_SECRET_ENV, secrets.token_hex(16))
+    os.environ.setdefault(VERIFY_TOKEN_ENV, secrets.token_hex(8))
+    url = f"http://127.0.0.1:{WEBHOOK_RECEIVER_PORT}{WEBHOOK_PATH}"
+    if _port_in_use(WEBHOOK_RECEIVER_PORT):
+        click.echo(f"WhatsApp webhook receiver: reusing 127.0.0.1:{WEBHOOK_RECEIVER_PORT}")
+        return url
+    app = create_app(ReceiverSettings.from_env())
+    stack.enter_context(serve_in_thread(app, name="webhook receiver", port=WEBHOOK_RECEIVER_PORT))
+    click.echo(f"WhatsApp webhook receiver on {url}")
+    return url
+
+
+def _start_whatsapp_simulator(stack: ExitStack, webhook_url: str) -> None:
+    """The Cloud API simulator, knowing the demo numbers and templates, in this process,
+    posting signed status webhooks (and some customers' PARAR) to the receiver; Dagster's
+    processes inherit WHATSAPP_GRAPH_URL pointing at it."""
     from recompra_pipelines.messaging.cloud_api import GRAPH_URL_ENV
-    from recompra_pipelines.simulators.whatsapp import simulator_for_org_files
+    from recompra_pipelines.messaging.webhook_receiver import APP_SECRET_ENV
+    from recompra_pipelines.simulators.whatsapp import StatusTimeline, simulator_for_org_files
+    from recompra_pipelines.simulators.whatsapp_webhooks import WebhookSender
 
     if _port_in_use(WHATSAPP_SIMULATOR_PORT):
         click.echo(f"WhatsApp simulator: reusing 127.0.0.1:{WHATSAPP_SIMULATOR_PORT}")
     else:
         simulator = simulator_for_org_files(DEMO_ORG_FILES)
+        sender = WebhookSender(webhook_url, os.environ[APP_SECRET_ENV])
+        stack.callback(sender.close)
+        simulator.configure_webhooks(
+            sender,
+            timeline=StatusTimeline(**DEMO_STATUS_TIMELINE),
+            opt_out_every=DEMO_OPT_OUT_EVERY,
+        )
         stack.enter_context(simulator.run_in_thread(port=WHATSAPP_SIMULATOR_PORT))
         click.echo(f"WhatsApp simulator on http://127.0.0.1:{WHATSAPP_SIMULATOR_PORT}")
     os.environ[GRAPH_URL_ENV] = f"http://127.0.0.1:{WHATSAPP_SIMULATOR_PORT}"
 
 
 def _apply_demo_orgs() -> list[str]:
-    from recompra_pipelines.db.org_writer import apply_org_file
     from recompra_pipelines.orgfile.organization import load_org_file
+    from recompra_pipelines.orgfile.writer import apply_org_file
 
     engine = create_crm_engine(os.environ[DATABASE_URL_ENV])
     org_ids = []
@@ -130,7 +172,7 @@ def _apply_demo_orgs() -> list[str]:
 
 
 def _sync_today(database_url: str, org_ids: list[str]) -> int:
-    from recompra_pipelines.sync.materialize import (
+    from recompra_pipelines.automation.materialize import (
         SyncSummary,
         dagster_instance,
         format_table,

@@ -1,8 +1,17 @@
 """Shared fixtures: a real PostgreSQL (RECOMPRA_TEST_DATABASE_URL's server, else an embedded
-one), migrated by Alembic; the ERP simulator on loopback; Dagster test instances."""
+one), one database per test process migrated by Alembic; the ERP simulator on loopback; Dagster
+test instances.
+
+`make test` runs the suite on parallel workers (pytest-xdist). Each worker is its own process with
+its own database, simulators on free ports, Dagster instances in their own temporary
+DAGSTER_HOME, and environment. Without RECOMPRA_TEST_DATABASE_URL the controller starts one
+embedded server for all workers (one server is cheaper than one per worker, and two pgserver
+handles on one data directory must not race to initialise it) and stops it when they are done.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import tempfile
@@ -13,41 +22,95 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
-from recompra_pipelines.db.engine import create_crm_engine, ensure_database, with_psycopg_driver
+from recompra_pipelines.db.engine import (
+    DATABASE_URL_ENV,
+    create_crm_engine,
+    ensure_database,
+    with_psycopg_driver,
+)
 from recompra_pipelines.db.migrate import upgrade
+from recompra_pipelines_tests import no_skips
+from recompra_pipelines_tests.dagster_instance import in_memory_instance
 
 TEST_DATABASE_URL_ENV = "RECOMPRA_TEST_DATABASE_URL"
+# The key under which the xdist controller hands its embedded server's URL to the workers.
+EMBEDDED_SERVER_URL = "recompra_embedded_server_url"
+# The controller's embedded server: what stops it, and its URL.
+_shared_server = pytest.StashKey[tuple[contextlib.ExitStack, str]]()
 # Sync-graph runs in tests send no WhatsApp message unless a test enables it, and nothing in a
 # test run can reach Meta.
 os.environ.setdefault("RECOMPRA_WHATSAPP_DISPATCH", "off")
 os.environ.setdefault("WHATSAPP_GRAPH_URL", "http://127.0.0.1:9")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.pluginmanager.register(no_skips, "recompra-no-skips")
+
+
+@contextlib.contextmanager
+def embedded_server() -> Iterator[str]:
+    """A PostgreSQL of its own in a temporary directory (pgserver), deleted afterwards."""
+    try:
+        import pgserver
+    except ImportError as missing:
+        raise RuntimeError(
+            f"{TEST_DATABASE_URL_ENV} is not set and the embedded PostgreSQL (pgserver) is not "
+            "installed: run `make test`, or `pip install -e '.[dev]'`"
+        ) from missing
+    with tempfile.TemporaryDirectory(prefix="recompra-test-pg-") as directory:
+        server = pgserver.get_server(Path(directory) / "pgdata", cleanup_mode="delete")
+        try:
+            yield with_psycopg_driver(server.get_uri("postgres"))
+        finally:
+            server.cleanup()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node) -> None:
+    """xdist controller, before each worker starts: share one embedded server among them."""
+    if os.environ.get(TEST_DATABASE_URL_ENV):
+        return
+    config = node.config
+    if _shared_server not in config.stash:
+        stack = contextlib.ExitStack()
+        config.stash[_shared_server] = stack, stack.enter_context(embedded_server())
+    node.workerinput[EMBEDDED_SERVER_URL] = config.stash[_shared_server][1]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _shared_server in config.stash:
+        config.stash[_shared_server][0].close()
+
+
 @pytest.fixture(scope="session")
-def database_server_url() -> Iterator[str]:
-    configured = os.environ.get(TEST_DATABASE_URL_ENV)
+def database_server_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The server this process's database lives on."""
+    shared = getattr(request.config, "workerinput", {}).get(EMBEDDED_SERVER_URL)
+    configured = os.environ.get(TEST_DATABASE_URL_ENV) or shared
     if configured:
         yield with_psycopg_driver(configured)
         return
-    import pgserver
-
-    with tempfile.TemporaryDirectory(prefix="recompra-test-pg-") as directory:
-        server = pgserver.get_server(Path(directory) / "pgdata", cleanup_mode="delete")
-        yield with_psycopg_driver(server.get_uri("postgres"))
-        server.cleanup()
+    with embedded_server() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
 def database_url(database_server_url: str) -> Iterator[str]:
-    """A fresh database for this test session, migrated to the latest revision."""
-    name = f"recompra_test_{secrets.token_hex(4)}"
+    """A fresh database for this test process, migrated to the latest revision."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    name = f"recompra_test_{worker}_{secrets.token_hex(4)}"
     url = ensure_database(database_server_url, name)
-    upgrade(url)
-    os.environ["RECOMPRA_DATABASE_URL"] = url
-    yield url
     admin = sa.create_engine(
         database_server_url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool
     )
+    with admin.connect() as conn:
+        # A commit need not wait for its WAL flush here: nothing is kept after the session,
+        # and visibility, locks and isolation are unchanged. On a machine whose disk is busy
+        # (parallel workers, other suites) the flush is most of a small transaction's time.
+        conn.execute(sa.text(f'ALTER DATABASE "{name}" SET synchronous_commit = off'))
+    upgrade(url)
+    os.environ[DATABASE_URL_ENV] = url
+    yield url
     with admin.connect() as conn:
         conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
@@ -72,5 +135,22 @@ def erp_simulator():
 
 @pytest.fixture
 def instance() -> Iterator[dg.DagsterInstance]:
-    with dg.instance_for_test() as instance:
+    with in_memory_instance() as instance:
         yield instance
+
+
+@pytest.fixture(scope="module")
+def receiver(engine, database_url):
+    """The WhatsApp webhook receiver on a free loopback port, storing into the test database;
+    yields its webhook URL (``…/webhooks/whatsapp``)."""
+    from recompra_pipelines.messaging.webhook_receiver import (
+        WEBHOOK_PATH,
+        ReceiverSettings,
+        create_app,
+    )
+    from recompra_pipelines.simulators.serving import serve_in_thread
+    from recompra_pipelines_tests.messaging.support import APP_SECRET, VERIFY_TOKEN
+
+    settings = ReceiverSettings(APP_SECRET, VERIFY_TOKEN, database_url)
+    with serve_in_thread(create_app(settings, engine), name="webhook receiver") as base:
+        yield base + WEBHOOK_PATH

@@ -299,8 +299,8 @@ def _wait_ready(path: Path, simulators: subprocess.Popen) -> dict:
 
 def _apply_org_files(crm_url: str, directory: Path) -> list[str]:
     from recompra_pipelines.db.engine import create_crm_engine
-    from recompra_pipelines.db.org_writer import apply_org_file
     from recompra_pipelines.orgfile.organization import OrgFile
+    from recompra_pipelines.orgfile.writer import apply_org_file
 
     engine = create_crm_engine(crm_url)
     org_ids = []
@@ -345,7 +345,10 @@ def _sleep_until(moment: float, daemon: subprocess.Popen) -> None:
 def _retention_pass(instance: dg.DagsterInstance, timings) -> RetentionPass:
     """The maintenance job's deletion, with the age limit at now: what it removes of this
     run's history, what it must keep (each partition's latest materialization), how fast."""
-    from recompra_pipelines.db.dagster_history import HistoryCutoffs, prune_dagster_history
+    from recompra_pipelines.resources.dagster_history import (
+        HistoryCutoffs,
+        prune_dagster_history,
+    )
 
     runs_before = len(instance.get_run_ids())
     now = datetime.now(UTC)

@@ -27,8 +27,10 @@ def campaign_interactions(
     decided from the client's whole sale history, so re-runs and backfills agree. Segmentation,
     frequency rules and the organization's daily cap apply; a skipped candidate is recorded
     with its reason. Sales before the effects start, or first seen too long after their day,
-    fire nothing. A cancelled sale withdraws its own unsent interactions. Campaign cashback is
-    credited through the ledger, once per interaction.
+    fire nothing. A cancelled or vanished sale withdraws its own unsent interactions, and a sale
+    the ERP changed withdraws those it no longer meets the trigger of (`VENDA_ALTERADA`).
+    Campaign cashback is credited through the ledger, once per interaction, and follows it: a
+    withdrawn interaction's is reversed, a percentage is decided again on an edited value.
     """
     part = org_day_of(context)
     counts = campaign_steps.create_purchase_interactions(
@@ -50,7 +52,10 @@ def sale_attribution(
 ) -> dg.MaterializeResult:
     """Each valid sale credited to the last message sent to its client within the campaign's
     window before the sale (`campaign_conversions`), with the conversion type and deltas from
-    the client's earlier valid purchases. A cancelled sale loses its conversion."""
+    the client's earlier valid purchases. Never a message the sale itself triggered, nor one
+    sent after the sale's best-known time; `data_conversao_precisao` (and the
+    `attributed_by_*` counts) say whether that time is the ERP's, the capture's or only the
+    day. A cancelled sale loses its conversion."""
     part = org_day_of(context)
     counts = campaign_steps.attribute_sales(crm_db.engine, part.org_id, part.day)
     return dg.MaterializeResult(

@@ -24,12 +24,15 @@ def centavos(value) -> dg.MetadataValue:
 )
 def cashback_ledger(context: dg.AssetExecutionContext, crm_db: CrmDatabase) -> dg.MaterializeResult:
     """Cashback for the day's sales: accruals for valid sales (buyer and partner), reversals
-    for cancelled ones, each exactly once under retries, overlapping runs and backfills.
+    for cancelled or removed ones, each exactly once under retries, overlapping runs and
+    backfills.
 
     A reconciliation, not an "on insert" effect: it computes which accruals should exist
     (one per sale, revision and beneficiary, by idempotency key) and adds what is missing, and
-    reverses every accrual whose sale is no longer valid. A re-run over unchanged sales writes
-    nothing.
+    reverses every accrual whose sale is no longer valid. A sale whose value the ERP edited has
+    its accruals decided again (`revisions`): what was already redeemed is carried onto the
+    new amount, the rest written off or clawed back per the program. A re-run over unchanged
+    sales writes nothing.
     """
     part = org_day_of(context)
     counts = reconcile_day_cashback(crm_db.engine, part.org_id, part.day)
@@ -38,6 +41,7 @@ def cashback_ledger(context: dg.AssetExecutionContext, crm_db: CrmDatabase) -> d
             "accruals": dg.MetadataValue.int(counts.accruals),
             "partner_accruals": dg.MetadataValue.int(counts.partner_accruals),
             "reversals": dg.MetadataValue.int(counts.reversals),
+            "revisions": dg.MetadataValue.int(counts.revisions),
             "balances_created": dg.MetadataValue.int(counts.balances_created),
             "accrued_centavos": centavos(counts.accrued),
             "reversed_centavos": centavos(counts.reversed),

@@ -5,8 +5,10 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from recompra_pipelines.assets.maintenance import GROUP
-from recompra_pipelines.db.dagster_history import prune_dagster_history
-from recompra_pipelines.resources.dagster_history import DagsterHistoryRetention
+from recompra_pipelines.resources.dagster_history import (
+    DagsterHistoryRetention,
+    prune_dagster_history,
+)
 
 
 @dg.asset(group_name=GROUP, kinds={"postgres"})

@@ -13,12 +13,15 @@ LIFECYCLE_GROUP = "lifecycle_daily"
 
 @dg.asset(partitions_def=org_day_partitions, group_name=LIFECYCLE_GROUP, kinds={"postgres"})
 def rfm_analysis(context: dg.AssetExecutionContext, crm_db: CrmDatabase) -> dg.MaterializeResult:
-    """Every client's RFM scores and segment for the partition's organization-local day.
+    """Every client's RFM scores and segment as of the end of the partition's
+    organization-local day (the schedule runs a day once it has ended).
 
-    Valid sales of the 12 months before the day; the organization's own thresholds
-    (`configuracao.rfm`) or quintiles; segment, since-when and previous segment stored on the
-    client, with the favourite product and group. A day older than the last analysed one is
-    superseded and changes nothing; re-running a day writes only what changed.
+    Valid sales of the 12 months that end with the day, the day's own included (R = 0: bought
+    that day); the organization's own thresholds (`configuracao.rfm`) or quintiles; segment,
+    since-when and previous segment stored on the client, with the favourite product and
+    group. A client whose purchases are all older than the window is PERDIDOS; one that never
+    bought is not scored (`clients` counts the scored). A day older than the last analysed
+    one is superseded and changes nothing; re-running a day writes only what changed.
     """
     part = org_day_of(context)
     counts = run_rfm(crm_db.engine, part.org_id, part.day, datetime.now(UTC))
@@ -47,8 +50,9 @@ def rfm_analysis(context: dg.AssetExecutionContext, crm_db: CrmDatabase) -> dg.M
 def lifecycle_campaigns(
     context: dg.AssetExecutionContext, crm_db: CrmDatabase
 ) -> dg.MaterializeResult:
-    """ENTRADA/PERMANÊNCIA-SEGMENTAÇÃO, CASHBACK-EXPIRANDO, ANIVERSARIO_CLIENTE and RECORRENTE
-    interactions of the day, through the purchase triggers' creation path (same keys,
+    """The campaigns of the night that closes the day: ENTRADA/PERMANÊNCIA-SEGMENTAÇÃO of the
+    day's RFM, and CASHBACK-EXPIRANDO, ANIVERSARIO_CLIENTE and RECORRENTE of the morning
+    after (when the run goes out), through the purchase triggers' creation path (same keys,
     frequency rules, daily cap and outbox); re-running a day creates nothing new."""
     part = org_day_of(context)
     counts = create_lifecycle_interactions(crm_db.engine, part.org_id, part.day, datetime.now(UTC))
@@ -57,6 +61,7 @@ def lifecycle_campaigns(
             "interactions_created": dg.MetadataValue.int(counts.interactions_created),
             "skipped_frequency": dg.MetadataValue.int(counts.skipped_frequency),
             "skipped_daily_cap": dg.MetadataValue.int(counts.skipped_daily_cap),
+            "skipped_consent": dg.MetadataValue.int(counts.skipped_consent),
             "cashback_grants": dg.MetadataValue.int(counts.cashback_grants),
             **{
                 f"candidates {trigger}": dg.MetadataValue.int(n)

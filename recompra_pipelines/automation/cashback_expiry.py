@@ -31,9 +31,10 @@ def expiry_hour() -> int:
     default_status=dg.DefaultScheduleStatus.RUNNING,
 )
 def cashback_expiry_schedule(context: dg.ScheduleEvaluationContext, crm_db: CrmDatabase):
-    """Hourly: for each registered active organization, its latest local day whose expiry hour
-    has passed, unless that day's run succeeded or is under way (a failed one is retried the
-    next hour); a missed day is backfilled from the UI (Assets → cashback_expiry)."""
+    """Hourly: for each organization with a cashback program or an active campaign (whatever
+    its ERP's state), its latest local day whose expiry hour has passed, unless that day's run
+    succeeded or is under way (a failed one is retried the next hour); a missed day is
+    backfilled from the UI (Assets → cashback_expiry)."""
     requests = daily_run_requests(
         context,
         crm_db,

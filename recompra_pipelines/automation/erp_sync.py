@@ -8,6 +8,7 @@ import dagster as dg
 
 from recompra_pipelines.connectors.http import RetrySettings
 from recompra_pipelines.connectors.registry import FetchSettings
+from recompra_pipelines.db.sales_load import days_with_unconfirmed_absences
 from recompra_pipelines.domain.sync_plan import SyncCadence, days_to_sync
 from recompra_pipelines.partitions import (
     ORGANIZATIONS,
@@ -18,7 +19,10 @@ from recompra_pipelines.partitions import (
 )
 from recompra_pipelines.resources.crm_database import CrmDatabase
 from recompra_pipelines.sync import steps
-from recompra_pipelines.sync.organizations import active_integrated_organizations
+from recompra_pipelines.sync.organizations import (
+    active_integrated_organizations,
+    organizations_with_daily_work,
+)
 
 SYNC_TIMEZONE = "America/Sao_Paulo"
 IN_PROGRESS = [
@@ -74,13 +78,15 @@ def erp_sync_schedule(context: dg.ScheduleEvaluationContext, crm_db: CrmDatabase
     A partition is skipped when its previous run is still queued or running (a slow ERP never
     piles runs up), and when the ERP's answer for the day is exactly the content the last
     successful run processed (its hash is a run tag): 288 runs a day per organization become
-    one per actual change. The check fetches the day once, in parallel across organizations
+    one per actual change, plus one to confirm that a sale missing from an answer is gone. The check fetches the day once, in parallel across organizations
     and within a time budget; an organization whose check fails or is late is synced anyway.
     """
     tick = context.scheduled_execution_time
     registered = set(context.instance.get_dynamic_partitions(ORGANIZATIONS))
     with crm_db.engine.connect() as conn:
         orgs = active_integrated_organizations(conn)
+        # A sale missing from one answer is removed only by a second one, even an unchanged one.
+        to_confirm = days_with_unconfirmed_absences(conn)
     busy = _partitions_in_progress(context.instance)
     cadence = sync_cadence()
     due: list[tuple[str, date, dg.MultiPartitionKey]] = []
@@ -98,9 +104,13 @@ def erp_sync_schedule(context: dg.ScheduleEvaluationContext, crm_db: CrmDatabase
             due.append((org.id, day, key))
     current = _current_content_hashes(crm_db, due) if change_check_enabled() else {}
     requests = []
-    for _, _, key in due:
+    for org_id, day, key in due:
         content_hash = current.get(str(key))
-        if content_hash and _last_run_processed(context.instance, str(key), content_hash):
+        if (
+            content_hash
+            and (org_id, day) not in to_confirm
+            and _last_run_processed(context.instance, str(key), content_hash)
+        ):
             continue
         requests.append(
             dg.RunRequest(
@@ -158,25 +168,26 @@ def _partitions_in_progress(instance: dg.DagsterInstance) -> set[str]:
     default_status=dg.DefaultSensorStatus.RUNNING,
 )
 def organizations_sensor(context: dg.SensorEvaluationContext, crm_db: CrmDatabase):
-    """Registers a partition for every organization with an active ERP integration, and
-    syncs today at once for a newly registered one. Organizations are never unregistered
-    (Dagster keeps stale status for re-added keys); deactivated ones are skipped by the schedule."""
+    """Registers a partition for every organization with an active ERP integration, and syncs
+    today at once for a newly registered one; also for every organization the daily jobs have
+    work for (a cashback program or an active campaign), ERP or not. Organizations are never
+    unregistered (Dagster keeps stale status for re-added keys); deactivated ones are skipped
+    by the schedule."""
     registered = set(context.instance.get_dynamic_partitions(ORGANIZATIONS))
     with crm_db.engine.connect() as conn:
-        orgs = active_integrated_organizations(conn)
-    new = [org for org in orgs if org.id not in registered]
+        integrated = [o for o in active_integrated_organizations(conn) if o.id not in registered]
+        daily = [o for o in organizations_with_daily_work(conn) if o.id not in registered]
+    new = sorted({org.id for org in integrated} | {org.id for org in daily})
     if not new:
         return dg.SkipReason("no new organizations")
     now = datetime.now(UTC)
     return dg.SensorResult(
-        dynamic_partitions_requests=[
-            organization_partitions.build_add_request([org.id for org in new])
-        ],
+        dynamic_partitions_requests=[organization_partitions.build_add_request(new)],
         run_requests=[
             dg.RunRequest(
                 run_key=f"new-org:{org.id}",
                 partition_key=org_day_key(org.id, now.astimezone(org.timezone).date()),
             )
-            for org in new
+            for org in integrated
         ],
     )

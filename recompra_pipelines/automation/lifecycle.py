@@ -24,16 +24,18 @@ lifecycle_job = dg.define_asset_job(
     default_status=dg.DefaultScheduleStatus.RUNNING,
 )
 def lifecycle_schedule(context: dg.ScheduleEvaluationContext, crm_db: CrmDatabase):
-    """Hourly: for each registered active organization, its local day once
-    ``RECOMPRA_LIFECYCLE_HOUR`` (default 2) has passed there, once: not again while that day's
-    run succeeded or is under way. A missed range is backfilled from the UI (Assets →
-    rfm_analysis), in day order."""
+    """Hourly: for each organization with a cashback program or an active campaign, the local
+    day that ended, once ``RECOMPRA_LIFECYCLE_HOUR`` (default 2) of the next day has passed
+    there: RFM as of the end of that day, and the campaigns of the morning after. Once per
+    organization and day: not again while that day's run succeeded or is under way. A missed
+    range is backfilled from the UI (Assets → rfm_analysis), in day order."""
     requests = daily_run_requests(
         context,
         crm_db,
         job_name=lifecycle_job.name,
         hour=lifecycle_hour(),
         run_key_prefix="lifecycle",
+        after_the_day=True,
     )
     if not requests:
         return dg.SkipReason("no organization is due for its daily lifecycle run")

@@ -29,11 +29,12 @@ dagster_history_retention_job = dg.define_asset_job(
     description="Delete Dagster's runs, event logs and ticks past their retention.",
 )
 
-# 04:00 in São Paulo: the quietest hour of the fleet, so the deletes do not compete with syncs.
+# 04:30 in São Paulo: the quietest hour of the fleet (after the 04:00 catalog sync), so the
+# deletes do not compete with syncs.
 dagster_history_retention_schedule = dg.ScheduleDefinition(
     name="dagster_history_retention_schedule",
     job=dagster_history_retention_job,
-    cron_schedule="0 4 * * *",
+    cron_schedule="30 4 * * *",
     execution_timezone=MAINTENANCE_TIMEZONE,
     default_status=dg.DefaultScheduleStatus.RUNNING,
 )

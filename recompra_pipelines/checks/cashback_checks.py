@@ -79,8 +79,34 @@ def _cancelled_sales_reversed(asset: str) -> dg.AssetChecksDefinition:
     return check
 
 
+def _edited_sales_redecided(asset: str) -> dg.AssetChecksDefinition:
+    @dg.asset_check(
+        asset=asset, name="cashback_edited_sales_redecided", partitions_def=org_day_partitions
+    )
+    def check(context: dg.AssetCheckExecutionContext, crm_db: CrmDatabase) -> dg.AssetCheckResult:
+        """ERROR when a sale's cashback was decided on a value the ERP has since edited and was
+        not decided again (the sale stored at its new value, the credit at the old one)."""
+        audit = _audit(context, crm_db)
+        return dg.AssetCheckResult(
+            passed=audit.live_accruals_of_edited_sales == 0,
+            severity=dg.AssetCheckSeverity.ERROR,
+            metadata={
+                "live_accruals_of_edited_sales": dg.MetadataValue.int(
+                    audit.live_accruals_of_edited_sales
+                )
+            },
+        )
+
+    return check
+
+
 CASHBACK_CHECKS = [
     factory(asset)
     for asset in LEDGER_ASSETS
-    for factory in (_balances_match_entries, _negative_balances, _cancelled_sales_reversed)
+    for factory in (
+        _balances_match_entries,
+        _negative_balances,
+        _cancelled_sales_reversed,
+        _edited_sales_redecided,
+    )
 ]

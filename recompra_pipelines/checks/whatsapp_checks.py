@@ -10,6 +10,9 @@ from recompra_pipelines.resources.crm_database import CrmDatabase
 ASSET = "whatsapp_immediate_dispatch"
 # A claim older than this without an answer recorded is a crashed or hung dispatcher.
 STUCK_AFTER_MINUTES = 10
+# A send whose answer was lost is resolved by its status webhook (biz_opaque_callback_data),
+# which Meta posts within seconds of accepting a message; past this, no status is coming.
+UNKNOWN_RESOLUTION_MINUTES = 15
 # Due messages still unsent after this long mean the dispatcher is not keeping up.
 UNSENT_AFTER_MINUTES = 30
 FAILURE_RATE_WARN = 0.2
@@ -20,19 +23,28 @@ FAILURE_RATE_MIN_SENDS = 10
 def whatsapp_no_stuck_sends(
     context: dg.AssetCheckExecutionContext, crm_db: CrmDatabase
 ) -> dg.AssetCheckResult:
-    """No interaction sits in ENVIANDO: each one may or may not have reached the client and
-    is never re-sent automatically. Reconcile it (status webhook / Meta's message history,
-    matched by biz_opaque_callback_data = interaction id), then set its status by hand."""
+    """No interaction is left in ENVIANDO: a send whose answer was lost and that no
+    status webhook resolved within 15 minutes, or a claim with no answer recorded (a crashed
+    dispatcher). Either may or may not have reached the client and is never re-sent
+    automatically: look it up in Meta's message history (biz_opaque_callback_data = the
+    interaction id), then set its status by hand. Lost answers still within the 15 minutes are
+    counted as ``awaiting_status`` and do not fail the check."""
     row = partition_row(
         context,
         crm_db,
-        f"""SELECT count(*) FILTER (WHERE erro_codigo = '{UNKNOWN_RESULT}') AS unknown_result,
+        f"""SELECT count(*) FILTER (WHERE erro_codigo = '{UNKNOWN_RESULT}'
+                                    AND data_envio < now() - make_interval(mins => :resolution))
+                   AS unknown_result,
+               count(*) FILTER (WHERE erro_codigo = '{UNKNOWN_RESULT}'
+                                    AND data_envio >= now() - make_interval(mins => :resolution))
+                   AS awaiting_status,
                count(*) FILTER (WHERE erro_codigo IS DISTINCT FROM '{UNKNOWN_RESULT}')
                    AS stale_claims
         FROM interactions WHERE organizacao_id = :org AND status_envio = 'ENVIANDO'
           AND (erro_codigo = '{UNKNOWN_RESULT}'
                OR envio_reservado_data < now() - make_interval(mins => :minutes))""",
         minutes=STUCK_AFTER_MINUTES,
+        resolution=UNKNOWN_RESOLUTION_MINUTES,
     )
     return dg.AssetCheckResult(
         passed=row.unknown_result + row.stale_claims == 0,

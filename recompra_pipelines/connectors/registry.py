@@ -57,6 +57,12 @@ class Connector(Protocol):
       never treated as missing or cancelled.
     - `uses_previous_extract = True`: `fetch_day` then receives the latest stored extract of the
       day as `previous`, the ERP's cheap change check (reuse what did not change).
+    - `fetch_catalog(config, settings) -> RawExtract` and `read_catalog(text) ->
+      domain.catalog.Catalog`: the ERP's product catalog, synced daily (CardápioWeb).
+    - `answer_is_complete(text) -> bool`: whether this extract (whose records could be read)
+      lists every sale of the day, so that a sale missing from it is missing at the ERP. Only
+      then can a sale vanish (after two such answers in a row, see `db.sales_load`); without
+      the method a connector's sales are never taken for vanished.
     """
 
     integration_type: str
@@ -170,6 +176,13 @@ def connector_for(integration_type: str) -> Connector:
         raise ValueError(
             f"unknown integration type {integration_type!r} (known: {known})"
         ) from None
+
+
+def answer_is_complete(connector: Connector, text: str) -> bool:
+    """Whether the extract lists the whole day (see `Connector`); False when the connector
+    does not say."""
+    complete = getattr(connector, "answer_is_complete", None)
+    return bool(complete(text)) if complete else False
 
 
 def pending_ids(connector: Connector, text: str) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
@@ -10,40 +11,48 @@ import sqlalchemy as sa
 
 from recompra_pipelines.db.bulk import copy_rows
 from recompra_pipelines.domain.attribution import BuyingPattern, conversion_type, deltas
+from recompra_pipelines.domain.normalization import DATE_ONLY, TIME_FROM_CAPTURE, TIME_FROM_ERP
 
 SENT = ("ENVIADO", "ENTREGUE", "LIDO")
 
 # For each valid sale of the day with a client: the last message sent to that client within
-# its campaign's window before the sale, and the client's valid purchases before the sale.
+# its campaign's window before the sale - never one the sale itself triggered (its welcome
+# message is not what brought it), nor one sent after the sale's best-known time - and the
+# client's valid purchases before the sale.
 #
 # Set-based, each of the day's clients' sent messages and valid sales read once (a lateral
 # lookup per sale rescanned the client's whole interaction history every time). Per client and
 # campaign, the messages' send times form a sorted array; `width_bucket` finds by binary search
 # the campaign's last message at or before the sale (ties: the greatest id, as the array is in
-# (time, id) order). Only that message can be the campaign's candidate: an earlier one of the
-# same campaign has the same window and is older. The latest candidate over the campaigns wins.
+# (time, id) order); from there back, the first not triggered by the sale itself. Only that
+# message can be the campaign's candidate: an earlier one of the same campaign has the same
+# window and is older. The latest candidate over the campaigns wins.
 CANDIDATES = """
 WITH day_sales AS MATERIALIZED (
-    SELECT s.id, s.cliente_id, s.data_venda, s.valor_total
+    SELECT s.id, s.cliente_id, s.data_venda, s.data_venda_precisao, s.valor_total
     FROM sales s
     WHERE s.organizacao_id = :org AND s.data_referencia = :day AND s.valida AND s.cliente_id IS NOT NULL
 ), sent AS (
     SELECT i.cliente_id, i.campanha_id, c.atribuicao_janela_dias,
            array_agg(i.data_execucao ORDER BY i.data_execucao, i.id) AS momentos,
-           array_agg(i.id ORDER BY i.data_execucao, i.id) AS ids
+           array_agg(i.id ORDER BY i.data_execucao, i.id) AS ids,
+           array_agg(i.venda_id ORDER BY i.data_execucao, i.id) AS vendas
     FROM interactions i JOIN campaigns c ON c.id = i.campanha_id
     WHERE i.organizacao_id = :org AND i.cliente_id IN (SELECT cliente_id FROM day_sales)
       AND i.tipo = 'ENVIO-MENSAGEM' AND i.status_envio IN ('ENVIADO', 'ENTREGUE', 'LIDO')
       AND i.data_execucao IS NOT NULL AND i.data_execucao <= (SELECT max(data_venda) FROM day_sales)
     GROUP BY i.cliente_id, i.campanha_id, c.atribuicao_janela_dias
 ), last_touch AS MATERIALIZED (
-    SELECT DISTINCT ON (d.id) d.id, d.cliente_id, d.data_venda, d.valor_total,
-           m.ids[k.n] AS interacao_id, m.campanha_id, m.momentos[k.n] AS data_execucao
+    SELECT DISTINCT ON (d.id) d.id, d.cliente_id, d.data_venda, d.data_venda_precisao,
+           d.valor_total, m.ids[k.n] AS interacao_id, m.campanha_id, m.momentos[k.n] AS data_execucao
     FROM day_sales d
     JOIN sent m ON m.cliente_id = d.cliente_id
-    CROSS JOIN LATERAL (SELECT width_bucket(d.data_venda, m.momentos) AS n) k
-    WHERE k.n > 0
-      AND m.momentos[k.n] >= d.data_venda - make_interval(days => m.atribuicao_janela_dias)
+    CROSS JOIN LATERAL (
+        SELECT j AS n FROM generate_series(width_bucket(d.data_venda, m.momentos), 1, -1) AS j
+        WHERE m.vendas[j] IS DISTINCT FROM d.id
+        LIMIT 1
+    ) k
+    WHERE m.momentos[k.n] >= d.data_venda - make_interval(days => m.atribuicao_janela_dias)
     ORDER BY d.id, m.momentos[k.n] DESC, m.ids[k.n] DESC
 ), before_sale AS (
     SELECT h.id,
@@ -54,7 +63,7 @@ WITH day_sales AS MATERIALIZED (
     WINDOW w AS (PARTITION BY h.cliente_id ORDER BY h.data_venda, h.id
                  ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
 )
-SELECT t.id AS venda_id, t.cliente_id, t.data_venda, t.valor_total,
+SELECT t.id AS venda_id, t.cliente_id, t.data_venda, t.data_venda_precisao, t.valor_total,
        t.interacao_id, t.campanha_id, t.data_execucao,
        p.quantidade, p.ticket, p.primeira, p.ultima
 FROM last_touch t JOIN before_sale p ON p.id = t.id
@@ -62,7 +71,8 @@ FROM last_touch t JOIN before_sale p ON p.id = t.id
 
 CONVERSION_COLUMNS = (
     "organizacao_id", "venda_id", "interacao_id", "campanha_id", "cliente_id",
-    "atribuicao_receita", "data_interacao", "data_conversao", "tempo_para_conversao_minutos",
+    "atribuicao_receita", "data_interacao", "data_conversao", "data_conversao_precisao",
+    "tempo_para_conversao_minutos",
     "venda_valor", "tipo_conversao", "compras_anteriores_quantidade", "ticket_medio",
     "ciclo_compra_dias", "ciclo_compra_confiavel", "dias_desde_ultima_compra",
     "delta_frequencia", "delta_monetario_absoluto", "delta_monetario_percentual",
@@ -76,6 +86,7 @@ ON CONFLICT (organizacao_id, venda_id) DO UPDATE SET
     interacao_id = excluded.interacao_id, campanha_id = excluded.campanha_id,
     cliente_id = excluded.cliente_id, atribuicao_receita = excluded.atribuicao_receita,
     data_interacao = excluded.data_interacao, data_conversao = excluded.data_conversao,
+    data_conversao_precisao = excluded.data_conversao_precisao,
     tempo_para_conversao_minutos = excluded.tempo_para_conversao_minutos,
     venda_valor = excluded.venda_valor, tipo_conversao = excluded.tipo_conversao,
     compras_anteriores_quantidade = excluded.compras_anteriores_quantidade,
@@ -86,11 +97,13 @@ ON CONFLICT (organizacao_id, venda_id) DO UPDATE SET
     delta_monetario_absoluto = excluded.delta_monetario_absoluto,
     delta_monetario_percentual = excluded.delta_monetario_percentual,
     data_atualizacao = now()
-WHERE (cc.interacao_id, cc.data_conversao, cc.venda_valor, cc.tipo_conversao,
-       cc.compras_anteriores_quantidade, cc.ticket_medio, cc.dias_desde_ultima_compra)
+WHERE (cc.interacao_id, cc.data_conversao, cc.data_conversao_precisao, cc.venda_valor,
+       cc.tipo_conversao, cc.compras_anteriores_quantidade, cc.ticket_medio,
+       cc.dias_desde_ultima_compra)
    IS DISTINCT FROM
-      (excluded.interacao_id, excluded.data_conversao, excluded.venda_valor, excluded.tipo_conversao,
-       excluded.compras_anteriores_quantidade, excluded.ticket_medio, excluded.dias_desde_ultima_compra)
+      (excluded.interacao_id, excluded.data_conversao, excluded.data_conversao_precisao,
+       excluded.venda_valor, excluded.tipo_conversao, excluded.compras_anteriores_quantidade,
+       excluded.ticket_medio, excluded.dias_desde_ultima_compra)
 """
 
 
@@ -100,6 +113,11 @@ class AttributionCounts:
     conversions_written: int
     conversions_removed: int
     attributed_revenue_centavos: int
+    # How the attributed sales were placed after their message: by the ERP's time, by when
+    # the sync first saw them, or by their day only.
+    attributed_by_erp_time: int = 0
+    attributed_by_capture_time: int = 0
+    attributed_by_day: int = 0
 
 
 def attribute_day(conn: sa.Connection, org_id: str, day: date) -> AttributionCounts:
@@ -148,11 +166,15 @@ def attribute_day(conn: sa.Connection, org_id: str, day: date) -> AttributionCou
         params,
     )
     revenue = sum((c.valor_total for c in candidates), Decimal("0"))
+    by_rule = Counter(c.data_venda_precisao for c in candidates)
     return AttributionCounts(
         attributed=len(candidates),
         conversions_written=written,
         conversions_removed=removed,
         attributed_revenue_centavos=int(revenue * 100),
+        attributed_by_erp_time=by_rule[TIME_FROM_ERP],
+        attributed_by_capture_time=by_rule[TIME_FROM_CAPTURE],
+        attributed_by_day=by_rule[DATE_ONLY],
     )
 
 
@@ -181,6 +203,7 @@ def _conversion(org_id: str, c) -> tuple:
         c.valor_total,
         c.data_execucao,
         c.data_venda,
+        c.data_venda_precisao,
         int((c.data_venda - c.data_execucao).total_seconds() // 60),
         c.valor_total,
         conversion_type(pattern),

@@ -15,6 +15,8 @@ from recompra_pipelines.db.bulk import analyze_after_bulk_write, copy_new_rows
 from recompra_pipelines.domain.campaign_rules import (
     PURCHASE_TRIGGERS,
     SKIP_REASONS,
+    WITHDRAWN_SALE_CANCELLED,
+    WITHDRAWN_SALE_REMOVED,
     Campaign,
     Decision,
     PastInteraction,
@@ -25,9 +27,9 @@ from recompra_pipelines.domain.campaign_rules import (
     purchase_context,
     schedule,
 )
+from recompra_pipelines.domain.whatsapp_consent import MARKETING
 
 INTERACTION_TITLE = "Envio de mensagem automática via campanha {title}"
-CANCELLED_SALE = "VENDA_CANCELADA"
 
 
 def active_campaigns(
@@ -36,7 +38,9 @@ def active_campaigns(
     rows = conn.execute(
         sa.text(
             """
-            SELECT c.*, COALESCE(array_agg(s.segmentacao) FILTER (WHERE s.segmentacao IS NOT NULL), '{}') AS segmentacoes
+            SELECT c.*, COALESCE(array_agg(s.segmentacao) FILTER (WHERE s.segmentacao IS NOT NULL), '{}') AS segmentacoes,
+                   (SELECT t.categoria FROM whatsapp_templates t
+                    WHERE t.id = c.whatsapp_template_id) AS template_categoria
             FROM campaigns c LEFT JOIN campaign_segmentations s ON s.campanha_id = c.id
             WHERE c.organizacao_id = :org AND c.ativo AND c.gatilho_tipo = ANY(:triggers)
             GROUP BY c.id ORDER BY c.id
@@ -83,6 +87,7 @@ def _campaign(row) -> Campaign:
         recurrence_weekdays=tuple(row.recorrencia_dias_semana or ()) or None,
         recurrence_month_days=tuple(row.recorrencia_dias_mes or ()) or None,
         recurrence_start=row.recorrencia_data_inicio or row.data_insercao.date(),
+        marketing=row.template_categoria in (None, MARKETING),
     )
 
 
@@ -102,8 +107,8 @@ history AS (
     WINDOW w AS (PARTITION BY h.cliente_id ORDER BY h.data_venda, h.id
                  ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
 )
-SELECT s.id, s.validade_revisao, s.cliente_id, s.valor_total, s.data_venda, s.data_insercao,
-       s.vendedor_nome, h.posicao, h.total_acumulado, c.analise_rfm_titulo,
+SELECT s.id, s.validade_revisao, s.conteudo_revisao, s.cliente_id, s.valor_total, s.data_venda,
+       s.data_insercao, s.vendedor_nome, h.posicao, h.total_acumulado, c.analise_rfm_titulo,
        t.valor AS cashback_acumulado, t.saldo_valor_posterior AS cashback_saldo_apos
 FROM day_sales d
 JOIN sales s ON s.id = d.id
@@ -113,6 +118,8 @@ LEFT JOIN cashback_program_transactions t
   ON t.organizacao_id = :org AND t.venda_id = s.id AND t.cliente_id = s.cliente_id
  AND t.tipo = 'ACÚMULO' AND t.campanha_id IS NULL AND t.metadados->>'ator' = 'COMPRADOR'
  AND t.venda_revisao = s.validade_revisao
+ -- The live accrual: an edited sale's older ones were reversed (revision 0 may be NULL).
+ AND COALESCE(t.venda_conteudo_revisao, 0) = s.conteudo_revisao
 ORDER BY s.data_venda, s.id
 """
 
@@ -127,6 +134,7 @@ def day_purchases(conn: sa.Connection, org_id: str, day: date) -> list[tuple[Pur
             Purchase(
                 sale_id=sale_id,
                 sale_revision=revision,
+                sale_content_revision=content_revision,
                 client_id=client_id,
                 value=value,
                 time=sold_at,
@@ -142,6 +150,7 @@ def day_purchases(conn: sa.Connection, org_id: str, day: date) -> list[tuple[Pur
         for (
             sale_id,
             revision,
+            content_revision,
             client_id,
             value,
             sold_at,
@@ -323,17 +332,59 @@ def trigger_context(
 
 
 def cancel_interactions_of_cancelled_sales(conn: sa.Connection, org_id: str, day: date) -> int:
-    """A cancelled sale withdraws its own unsent interactions - and nobody else's."""
+    """A cancelled (or removed) sale withdraws its own unsent interactions - and nobody else's."""
     return conn.execute(
         sa.text(
             """
             UPDATE interactions i
-               SET status_envio = 'IGNORADO', erro_codigo = :code,
-                   erro_envio = 'a venda que disparou a interação foi cancelada', data_atualizacao = now()
+               SET status_envio = 'IGNORADO',
+                   erro_codigo = CASE WHEN s.data_remocao IS NULL THEN :code ELSE :removed_code END,
+                   erro_envio = CASE WHEN s.data_remocao IS NULL THEN :reason ELSE :removed END,
+                   data_atualizacao = now()
               FROM sales s
              WHERE s.organizacao_id = :org AND s.data_referencia = :day AND s.cancelada
                AND i.organizacao_id = :org AND i.venda_id = s.id AND i.status_envio = 'PENDENTE'
             """
         ),
-        {"org": org_id, "day": day, "code": CANCELLED_SALE},
+        {
+            "org": org_id,
+            "day": day,
+            "code": WITHDRAWN_SALE_CANCELLED,
+            "reason": SKIP_REASONS[WITHDRAWN_SALE_CANCELLED],
+            "removed_code": WITHDRAWN_SALE_REMOVED,
+            "removed": SKIP_REASONS[WITHDRAWN_SALE_REMOVED],
+        },
+    ).rowcount
+
+
+def unsent_sale_interactions(conn: sa.Connection, org_id: str, day: date) -> list:
+    """The unsent interactions triggered by the day's valid sales: (id, campaign, client, sale)."""
+    return conn.execute(
+        sa.text(
+            """
+            SELECT i.id, i.campanha_id, i.cliente_id, i.venda_id
+            FROM interactions i
+            JOIN sales s ON s.organizacao_id = i.organizacao_id AND s.id = i.venda_id
+            WHERE i.organizacao_id = :org AND s.data_referencia = :day AND s.valida
+              AND i.status_envio = 'PENDENTE'
+            ORDER BY i.id
+            """
+        ),
+        {"org": org_id, "day": day},
+    ).all()
+
+
+def withdraw(conn: sa.Connection, org_id: str, interaction_ids: Sequence[Any], code: str) -> int:
+    """Unsent interactions that must not go out any more: IGNORADO, with the reason."""
+    if not interaction_ids:
+        return 0
+    return conn.execute(
+        sa.text(
+            """
+            UPDATE interactions SET status_envio = 'IGNORADO', erro_codigo = :code,
+                   erro_envio = :reason, data_atualizacao = now()
+            WHERE organizacao_id = :org AND id = ANY(:ids) AND status_envio = 'PENDENTE'
+            """
+        ),
+        {"org": org_id, "ids": list(interaction_ids), "code": code, "reason": SKIP_REASONS[code]},
     ).rowcount

@@ -29,10 +29,24 @@ def with_psycopg_driver(url: str) -> str:
     return url
 
 
-def embedded_server_uri(database: str = "postgres") -> str:
-    """Start (or reuse) the embedded PostgreSQL and return a libpq URI for `database`."""
-    import pgserver  # imported lazily: only needed without a configured server
+class EmbeddedDatabaseUnavailable(RuntimeError):
+    """No database URL is configured and the embedded server is not installed."""
 
+
+def embedded_server_uri(database: str = "postgres") -> str:
+    """Start (or reuse) the embedded PostgreSQL and return a libpq URI for `database`.
+
+    pgserver comes with the `demo` extra (and `dev`, which includes it): the production image
+    installs neither and always names its server, so it is imported here and nowhere else.
+    """
+    try:
+        import pgserver
+    except ImportError as missing:
+        raise EmbeddedDatabaseUnavailable(
+            f"{DATABASE_URL_ENV} is not set and the embedded PostgreSQL (pgserver) is not"
+            f" installed: set {DATABASE_URL_ENV} to your PostgreSQL server, or install the demo"
+            " extra (`pip install -e '.[demo]'`; `make demo` and `make test` install it)"
+        ) from missing
     home = recompra_home()
     home.mkdir(parents=True, exist_ok=True)
     server = pgserver.get_server(home / "pgdata", cleanup_mode=None)
@@ -63,7 +77,8 @@ def resolve_database_url() -> str:
     return ensure_database(embedded_server_uri(), CRM_DATABASE_NAME)
 
 
-def create_crm_engine(url: str) -> sa.Engine:
-    return sa.create_engine(
-        with_psycopg_driver(url), pool_pre_ping=True, pool_size=2, max_overflow=2
-    )
+def create_crm_engine(url: str, **options) -> sa.Engine:
+    """A run holds one connection at a time (steps run in series), hence the small pool; a
+    long-lived service such as the webhook receiver passes its own ``options``."""
+    settings = {"pool_pre_ping": True, "pool_size": 2, "max_overflow": 2} | options
+    return sa.create_engine(with_psycopg_driver(url), **settings)

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from recompra_pipelines.db.bulk import allow_day_sized_sorts, analyze_after_bulk_write, copy_rows
 from recompra_pipelines.db.client_locations import upsert_client_locations
 from recompra_pipelines.db.staging import staged_products
+from recompra_pipelines.db.tables.sync import document_digits
 from recompra_pipelines.domain.client_matching import ClientEvidence, KnownClient, match_clients
 from recompra_pipelines.domain.names import name_match_key
 
@@ -90,9 +91,13 @@ def _upsert_partners(conn: sa.Connection, org_id: str, day: date) -> tuple[int, 
         sa.text(
             f"""
             INSERT INTO clients (organizacao_id, nome, nome_chave, cpf_cnpj, canal_aquisicao, analise_rfm_titulo)
-            SELECT DISTINCT organizacao_id, :name, :name_key, parceiro_cpf_cnpj, :channel, NULL
-            FROM erp_staging_sales
-            WHERE {STAGED} AND parceiro_cpf_cnpj IS NOT NULL
+            SELECT DISTINCT s.organizacao_id, :name, :name_key, s.parceiro_cpf_cnpj, :channel, NULL
+            FROM erp_staging_sales s
+            WHERE {_staged("s")} AND s.parceiro_cpf_cnpj IS NOT NULL
+              AND NOT EXISTS (
+                  SELECT 1 FROM clients c
+                  WHERE c.organizacao_id = s.organizacao_id AND c.cpf_cnpj IS NOT NULL
+                    AND {document_digits("c.cpf_cnpj")} = s.parceiro_identificador)
             ON CONFLICT (organizacao_id, cpf_cnpj) WHERE cpf_cnpj IS NOT NULL DO NOTHING
             """
         ),
@@ -110,9 +115,11 @@ def _upsert_partners(conn: sa.Connection, org_id: str, day: date) -> tuple[int, 
             SELECT DISTINCT ON (s.parceiro_identificador)
                    s.organizacao_id, :name, s.parceiro_identificador, s.parceiro, s.parceiro_cpf_cnpj, c.id
             FROM erp_staging_sales s
-            LEFT JOIN clients c ON c.organizacao_id = s.organizacao_id AND c.cpf_cnpj = s.parceiro_cpf_cnpj
+            LEFT JOIN clients c ON c.organizacao_id = s.organizacao_id AND c.cpf_cnpj IS NOT NULL
+                 AND s.parceiro_cpf_cnpj IS NOT NULL
+                 AND {document_digits("c.cpf_cnpj")} = s.parceiro_identificador
             WHERE {_staged("s")} AND s.parceiro_identificador IS NOT NULL
-            ORDER BY s.parceiro_identificador, s.data_venda, s.id_externo
+            ORDER BY s.parceiro_identificador, s.data_venda, s.id_externo, c.data_insercao, c.id
             ON CONFLICT (organizacao_id, identificador) DO UPDATE
                SET cliente_id = excluded.cliente_id, data_atualizacao = now()
              WHERE partners.cliente_id IS NULL AND excluded.cliente_id IS NOT NULL

@@ -40,11 +40,13 @@ from recompra_pipelines.domain.cashback import (
     InsufficientBalance,
     OpenLot,
     RedemptionRejected,
+    ReversalReason,
     ReversibleLot,
     accrual_amount,
     expiry_cutoff,
     local_midnight,
     lot_expiry,
+    rate_amount,
     redemption_cap,
 )
 from recompra_pipelines.domain.parsing import quantize_money
@@ -78,6 +80,8 @@ class LedgerCounts:
     accruals: int = 0
     partner_accruals: int = 0
     reversals: int = 0
+    # Accruals re-decided because the ERP edited the sale's value (reversal and new accrual).
+    revisions: int = 0
     balances_created: int = 0
     accrued: Decimal = ZERO
     reversed: Decimal = ZERO
@@ -262,7 +266,8 @@ ENTRY_COLUMNS = (
     "id", "organizacao_id", "programa_id", "cliente_id", "tipo", "status", "valor",
     "valor_restante", "saldo_valor_anterior", "saldo_valor_posterior", "expiracao_data",
     "transacao_origem_id", "valor_baixa", "venda_id", "venda_valor", "venda_revisao",
-    "campanha_id", "chave_idempotencia", "metadados", "data_efetivacao",
+    "venda_conteudo_revisao", "campanha_id", "chave_idempotencia", "metadados",
+    "data_efetivacao",
 )  # fmt: skip
 ALLOCATION_COLUMNS = ("organizacao_id", "transacao_id", "lote_transacao_id", "valor")
 KEY_CONSTRAINT = "uq_cashback_program_transactions_chave_idempotencia"
@@ -298,6 +303,7 @@ def _write_books(
             e.attributes.get("venda_id"),
             e.attributes.get("venda_valor"),
             e.attributes.get("venda_revisao"),
+            e.attributes.get("venda_conteudo_revisao"),
             e.attributes.get("campanha_id"),
             e.attributes["chave_idempotencia"],
             e.attributes.get("metadados"),
@@ -381,43 +387,85 @@ def _write_books(
 # ------------------------------------------------------------------------------ sales
 
 
+def content_revision_suffix(content_revision: int) -> str:
+    """The part of a sale-tied key naming the sale's content revision: nothing for revision 0
+    (so every key written before edits were reconciled stays valid), ``.c<n>`` once the ERP
+    edited the sale's value n times: ``acumulo:<sale>:r0.c2:comprador:<client>``."""
+    return f".c{content_revision}" if content_revision else ""
+
+
+def _content_revision_suffix_sql(column: str) -> str:
+    """``content_revision_suffix`` in SQL, for keys built set-wise."""
+    return f"CASE WHEN {column} > 0 THEN '.c' || {column}::text ELSE '' END"
+
+
+def _accrual_key_sql(alias: str) -> str:
+    """``acumulo:<sale>:r<validity revision>[.c<content revision>]:<role>:<beneficiary>``."""
+    return (
+        f"'acumulo:' || {alias}.id::text || ':' || 'r' || {alias}.validade_revisao::text"
+        f" || {_content_revision_suffix_sql(f'{alias}.conteudo_revisao')}"
+        f" || ':' || lower({alias}.ator) || ':' || {alias}.beneficiario_id::text"
+    )
+
+
+def reversal_key(lot_id: UUID) -> str:
+    return f"estorno:{lot_id}"
+
+
+# The sale's accruals that no longer hold, with why. Entries written before content revisions
+# existed are of content revision 0. A campaign's cashback follows its interaction: an edit
+# re-decides it in the campaign step (``reconcile_campaign_grants``), not here.
 _STALE_ACCRUALS = sa.text(
     """
-    SELECT t.id, t.programa_id, t.cliente_id, t.valor, t.valor_restante, t.status,
-           t.venda_id, t.venda_valor, t.venda_revisao, t.campanha_id,
-           p.cancelamento_consumido_politica AS politica,
+    WITH candidates AS (
+      SELECT t.id, t.programa_id, t.cliente_id, t.valor, t.valor_restante, t.status,
+             t.venda_id, t.venda_valor, t.venda_revisao, t.campanha_id, t.data_efetivacao,
+             t.metadados->>'ator' AS ator,
+             p.cancelamento_consumido_politica AS politica,
+             CASE WHEN s.data_remocao IS NOT NULL THEN :removed
+                  WHEN NOT s.valida OR s.cancelada THEN :cancelled
+                  WHEN t.venda_revisao IS DISTINCT FROM s.validade_revisao THEN :revised
+                  WHEN t.campanha_id IS NULL AND t.metadados->>'ator' = 'COMPRADOR'
+                       AND t.cliente_id IS DISTINCT FROM s.cliente_id THEN :beneficiary
+                  WHEN t.campanha_id IS NULL AND t.metadados->>'ator' = 'PARCEIRO'
+                       AND t.cliente_id IS DISTINCT FROM pa.cliente_id THEN :beneficiary
+                  WHEN t.campanha_id IS NULL
+                       AND COALESCE(t.venda_conteudo_revisao, 0) <> s.conteudo_revisao THEN :edited
+             END AS motivo
+      FROM cashback_program_transactions t
+      JOIN sales s ON s.organizacao_id = t.organizacao_id AND s.id = t.venda_id
+      JOIN cashback_programs p ON p.organizacao_id = t.organizacao_id AND p.id = t.programa_id
+      LEFT JOIN partners pa ON pa.organizacao_id = s.organizacao_id AND pa.id = s.parceiro_id
+      WHERE t.organizacao_id = :org AND s.data_referencia = :day AND t.tipo = 'ACÚMULO'
+        AND NOT EXISTS (SELECT 1 FROM cashback_program_transactions r
+                        WHERE r.organizacao_id = :org AND r.chave_idempotencia = 'estorno:' || t.id::text)
+    )
+    SELECT c.*,
            COALESCE((SELECT sum(a.valor)
                      FROM cashback_program_transaction_allocations a
                      JOIN cashback_program_transactions e ON e.id = a.transacao_id
-                     WHERE a.organizacao_id = :org AND a.lote_transacao_id = t.id
-                       AND e.tipo = 'EXPIRAÇÃO'), 0) AS expirado,
-           CASE WHEN NOT s.valida OR s.cancelada THEN 'VENDA_CANCELADA'
-                WHEN t.venda_revisao IS DISTINCT FROM s.validade_revisao THEN 'VENDA_REVISADA'
-                ELSE 'BENEFICIARIO_ALTERADO' END AS motivo
-    FROM cashback_program_transactions t
-    JOIN sales s ON s.organizacao_id = t.organizacao_id AND s.id = t.venda_id
-    JOIN cashback_programs p ON p.organizacao_id = t.organizacao_id AND p.id = t.programa_id
-    LEFT JOIN partners pa ON pa.organizacao_id = s.organizacao_id AND pa.id = s.parceiro_id
-    WHERE t.organizacao_id = :org AND s.data_referencia = :day AND t.tipo = 'ACÚMULO'
-      AND NOT EXISTS (SELECT 1 FROM cashback_program_transactions r
-                      WHERE r.organizacao_id = :org AND r.chave_idempotencia = 'estorno:' || t.id::text)
-      AND (NOT s.valida OR s.cancelada
-           OR t.venda_revisao IS DISTINCT FROM s.validade_revisao
-           OR (t.campanha_id IS NULL AND t.metadados->>'ator' = 'COMPRADOR'
-               AND t.cliente_id IS DISTINCT FROM s.cliente_id)
-           OR (t.campanha_id IS NULL AND t.metadados->>'ator' = 'PARCEIRO'
-               AND t.cliente_id IS DISTINCT FROM pa.cliente_id))
-    ORDER BY t.data_efetivacao, t.id
+                     WHERE a.organizacao_id = :org AND a.lote_transacao_id = c.id
+                       AND e.tipo = 'EXPIRAÇÃO'), 0) AS expirado
+    FROM candidates c
+    WHERE c.motivo IS NOT NULL
+    ORDER BY c.data_efetivacao, c.id
     """
 )
+_REASONS = {
+    "removed": ReversalReason.SALE_REMOVED,
+    "cancelled": ReversalReason.SALE_CANCELLED,
+    "revised": ReversalReason.SALE_REVISED,
+    "beneficiary": ReversalReason.BENEFICIARY_CHANGED,
+    "edited": ReversalReason.SALE_EDITED,
+}
 
 # One row per (valid sale, beneficiary) of the day whose accrual key is not in the ledger.
 # The buyer earns; so does the partner's linked client when it is not the buyer (facts §4.3).
 _PENDING_ACCRUALS = sa.text(
-    """
+    f"""
     WITH eligible AS (
-      SELECT s.id, s.validade_revisao, s.cliente_id, s.valor_total, s.data_venda,
-             s.data_referencia, s.parceiro_id, pa.cliente_id AS parceiro_cliente_id
+      SELECT s.id, s.validade_revisao, s.conteudo_revisao, s.cliente_id, s.valor_total,
+             s.data_venda, s.data_referencia, s.parceiro_id, pa.cliente_id AS parceiro_cliente_id
       FROM sales s
       LEFT JOIN partners pa ON pa.organizacao_id = s.organizacao_id AND pa.id = s.parceiro_id
       WHERE s.organizacao_id = :org AND s.data_referencia = :day
@@ -431,8 +479,7 @@ _PENDING_ACCRUALS = sa.text(
       FROM eligible e
       WHERE e.parceiro_cliente_id IS NOT NULL AND e.parceiro_cliente_id IS DISTINCT FROM e.cliente_id
     ), keyed AS (
-      SELECT b.*, 'acumulo:' || b.id::text || ':' || 'r' || b.validade_revisao::text || ':'
-                  || lower(b.ator) || ':' || b.beneficiario_id::text AS chave
+      SELECT b.*, {_accrual_key_sql("b")} AS chave
       FROM beneficiaries b
     )
     SELECT k.* FROM keyed k
@@ -445,15 +492,20 @@ _PENDING_ACCRUALS = sa.text(
 
 def reconcile_sales(conn: sa.Connection, org_id: str, day: date, now: datetime) -> LedgerCounts:
     """Bring the ledger in line with the day's sales: reverse every accrual whose sale was
-    cancelled, re-revised or re-assigned, then accrue every valid sale not yet accrued.
+    cancelled, removed, re-revised or re-assigned, re-decide those whose value the ERP edited,
+    then accrue every valid sale not yet accrued.
 
     Reversals come first so that a sale cancelled and valid again between two runs ends
-    with exactly one live accrual (of the new revision). The caller holds the organization
-    lock. Sales dated before the organization's effects start accrue nothing.
+    with exactly one live accrual (of the new revision); an edited sale's accrual is revised
+    in place of its replacement (``Book.revise``: the redeemed part is carried over), so each
+    content revision accrues once. The caller holds the organization lock. Sales dated before
+    the organization's effects start accrue nothing.
     """
     timezone, effects_start = _org_settings(conn, org_id)
     program = active_program(conn, org_id)
-    stale = conn.execute(_STALE_ACCRUALS, {"org": org_id, "day": day}).all()
+    stale = conn.execute(
+        _STALE_ACCRUALS, {"org": org_id, "day": day, **{k: v.value for k, v in _REASONS.items()}}
+    ).all()
     accruals = []
     if program is not None and program.via_integration:
         pending = conn.execute(
@@ -469,47 +521,54 @@ def reconcile_sales(conn: sa.Connection, org_id: str, day: date, now: datetime) 
     counts = LedgerCounts()
     if not stale and not accruals:
         return counts
+    # An edited sale's replacement accrual, by (sale, role, account): revised, not re-accrued.
+    replacements = {
+        (row.id, row.ator, program.id, row.beneficiario_id): (row, amount)
+        for row, amount in accruals
+    }
+    revisions = []
+    for r in stale:
+        if r.motivo == ReversalReason.SALE_EDITED:
+            found = replacements.pop((r.venda_id, r.ator, r.programa_id, r.cliente_id), None)
+            if found is not None:
+                revisions.append((r, *found))
+    revised_ids = {r.id for r, _, _ in revisions}
+    accruals = list(replacements.values())
     new_accounts = {(program.id, row.beneficiario_id) for row, _ in accruals} if program else set()
     reversed_accounts = {(r.programa_id, r.cliente_id) for r in stale}
     counts.balances_created = _ensure_balances(conn, org_id, new_accounts)
     books = _open_books(conn, org_id, new_accounts | reversed_accounts, lots_for=reversed_accounts)
     for r in stale:
+        if r.id in revised_ids:
+            continue
         entry = books[(r.programa_id, r.cliente_id)].reverse(
-            ReversibleLot(r.id, r.valor, r.valor_restante, r.expirado, r.status),
-            r.politica,
-            {
-                "chave_idempotencia": f"estorno:{r.id}",
-                "venda_id": r.venda_id,
-                "venda_valor": r.venda_valor,
-                "venda_revisao": r.venda_revisao,
-                "campanha_id": r.campanha_id,
-                "metadados": {"motivo": r.motivo},
-            },
+            _reversible(r), r.politica, _reversal_attributes(r)
         )
         counts.reversals += 1
         counts.reversed -= entry.amount
         counts.written_off += entry.written_off
-    # Every pending sale is of `day`: their lots expire together.
+    # Every sale is of `day`: their lots expire together.
     expires_at = lot_expiry(day, program.validity_days, timezone) if program else None
+    for r, row, amount in revisions:
+        reversal, _ = books[(r.programa_id, r.cliente_id)].revise(
+            _reversible(r),
+            amount,
+            r.politica,
+            reversal=_reversal_attributes(r),
+            accrual=_accrual_attributes(row),
+            expires_at=expires_at,
+            effective_at=row.data_venda,
+        )
+        counts.revisions += 1
+        counts.reversed -= reversal.amount
+        counts.written_off += reversal.written_off
+        counts.accrued += amount
     for row, amount in accruals:
-        metadata: dict[str, Any] = {"ator": row.ator}
-        if row.ator == "PARCEIRO":
-            metadata |= {
-                "parceiro_id": str(row.parceiro_id),
-                "cliente_comprador_id": _str(row.cliente_id),
-            }
         books[(program.id, row.beneficiario_id)].accrue(
             amount,
             expires_at=expires_at,
             effective_at=row.data_venda,
-            attributes={
-                "chave_idempotencia": row.chave,
-                "venda_id": row.id,
-                "venda_valor": row.valor_total,
-                "venda_revisao": row.validade_revisao,
-                "metadados": metadata,
-                "data_efetivacao": row.data_venda,
-            },
+            attributes=_accrual_attributes(row),
         )
         counts.accruals += row.ator == "COMPRADOR"
         counts.partner_accruals += row.ator == "PARCEIRO"
@@ -517,6 +576,40 @@ def reconcile_sales(conn: sa.Connection, org_id: str, day: date, now: datetime) 
     _write_books(conn, org_id, books, now)
     analyze_after_bulk_write(conn, len(accruals) + len(stale), *ANALYZED_TABLES)
     return counts
+
+
+def _reversible(row) -> ReversibleLot:
+    return ReversibleLot(row.id, row.valor, row.valor_restante, row.expirado, row.status)
+
+
+def _reversal_attributes(row) -> dict[str, Any]:
+    return {
+        "chave_idempotencia": reversal_key(row.id),
+        "venda_id": row.venda_id,
+        "venda_valor": row.venda_valor,
+        "venda_revisao": row.venda_revisao,
+        "campanha_id": row.campanha_id,
+        "metadados": {"motivo": row.motivo},
+    }
+
+
+def _accrual_attributes(row) -> dict[str, Any]:
+    """A program accrual of a sale for one beneficiary (``row``: a pending accrual)."""
+    metadata: dict[str, Any] = {"ator": row.ator}
+    if row.ator == "PARCEIRO":
+        metadata |= {
+            "parceiro_id": str(row.parceiro_id),
+            "cliente_comprador_id": _str(row.cliente_id),
+        }
+    return {
+        "chave_idempotencia": row.chave,
+        "venda_id": row.id,
+        "venda_valor": row.valor_total,
+        "venda_revisao": row.validade_revisao,
+        "venda_conteudo_revisao": row.conteudo_revisao,
+        "metadados": metadata,
+        "data_efetivacao": row.data_venda,
+    }
 
 
 def _str(value: object) -> str | None:
@@ -542,10 +635,19 @@ class CampaignGrant:
     amount: Decimal
     expires_on: date | None
     sale_id: UUID | None = None
+    # The sale's content revision the amount was decided on (a PERCENTUAL of its value).
+    sale_content_revision: int = 0
 
     @property
     def key(self) -> str:
-        return f"campanha:{self.campaign_id}:interacao:{self.interaction_id}"
+        return campaign_grant_key(self.campaign_id, self.interaction_id, self.sale_content_revision)
+
+
+def campaign_grant_key(campaign_id: object, interaction_id: object, content_revision: int) -> str:
+    """``campanha:<campaign>:interacao:<interaction>[.c<content revision>]``."""
+    return f"campanha:{campaign_id}:interacao:{interaction_id}" + content_revision_suffix(
+        content_revision
+    )
 
 
 def grant_campaign_cashbacks(
@@ -590,7 +692,8 @@ def grant_campaign_cashbacks(
             row.id: row
             for row in conn.execute(
                 sa.text(
-                    "SELECT id, valor_total, validade_revisao FROM sales WHERE organizacao_id = :org"
+                    "SELECT id, valor_total, validade_revisao, conteudo_revisao FROM sales"
+                    " WHERE organizacao_id = :org"
                     " AND id = ANY(:ids) AND valida AND NOT cancelada"
                 ),
                 {"org": org_id, "ids": sale_ids},
@@ -622,6 +725,7 @@ def grant_campaign_cashbacks(
                 "venda_id": grant.sale_id,
                 "venda_valor": sale.valor_total,
                 "venda_revisao": sale.validade_revisao,
+                "venda_conteudo_revisao": sale.conteudo_revisao,
             }
         entry = books[(program.id, grant.client_id)].accrue(
             amount,
@@ -634,6 +738,107 @@ def grant_campaign_cashbacks(
         granted[grant.key] = entry.id
     _write_books(conn, org_id, books, now)
     return [granted.get(grant.key) for grant in grants]
+
+
+# The day's sale-tied campaign cashback that no longer holds while its sale stays valid:
+# its interaction was withdrawn because the sale changed, or the sale's value was edited
+# and the campaign gives a percentage of it.
+_STALE_CAMPAIGN_GRANTS = sa.text(
+    """
+    SELECT t.id, t.programa_id, t.cliente_id, t.valor, t.valor_restante, t.status,
+           t.venda_id, t.venda_valor, t.venda_revisao, t.campanha_id, t.expiracao_data,
+           t.data_efetivacao, t.metadados->>'interacao_id' AS interacao_id,
+           p.cancelamento_consumido_politica AS politica,
+           s.valor_total, s.validade_revisao, s.conteudo_revisao,
+           c.cashback_geracao_tipo, c.cashback_geracao_valor,
+           CASE WHEN i.status_envio = 'IGNORADO' AND i.erro_codigo = :withdrawn_code
+                THEN :withdrawn ELSE :edited END AS motivo,
+           COALESCE((SELECT sum(a.valor)
+                     FROM cashback_program_transaction_allocations a
+                     JOIN cashback_program_transactions e ON e.id = a.transacao_id
+                     WHERE a.organizacao_id = :org AND a.lote_transacao_id = t.id
+                       AND e.tipo = 'EXPIRAÇÃO'), 0) AS expirado
+    FROM cashback_program_transactions t
+    JOIN sales s ON s.organizacao_id = t.organizacao_id AND s.id = t.venda_id
+    JOIN cashback_programs p ON p.organizacao_id = t.organizacao_id AND p.id = t.programa_id
+    JOIN campaigns c ON c.organizacao_id = t.organizacao_id AND c.id = t.campanha_id
+    LEFT JOIN interactions i
+      ON i.organizacao_id = t.organizacao_id AND i.id = CAST(t.metadados->>'interacao_id' AS uuid)
+    WHERE t.organizacao_id = :org AND s.data_referencia = :day AND t.tipo = 'ACÚMULO'
+      AND s.valida AND NOT s.cancelada AND t.venda_revisao = s.validade_revisao
+      AND NOT EXISTS (SELECT 1 FROM cashback_program_transactions r
+                      WHERE r.organizacao_id = :org AND r.chave_idempotencia = 'estorno:' || t.id::text)
+      AND ((i.status_envio = 'IGNORADO' AND i.erro_codigo = :withdrawn_code)
+           OR (COALESCE(t.venda_conteudo_revisao, 0) <> s.conteudo_revisao
+               AND c.cashback_geracao_ativo AND c.cashback_geracao_tipo = 'PERCENTUAL'))
+    ORDER BY t.data_efetivacao, t.id
+    """
+)
+
+
+def reconcile_campaign_grants(
+    conn: sa.Connection, org_id: str, day: date, now: datetime, withdrawn_code: str
+) -> LedgerCounts:
+    """Campaign cashback follows its interaction and its sale (the campaign step calls this
+    after withdrawing the interactions the day's sales no longer qualify for, recorded with
+    ``withdrawn_code``): a withdrawn interaction's cashback is reversed; a PERCENTUAL one
+    whose sale the ERP edited is decided again on the new value (``Book.revise``), keyed by
+    the sale's content revision. Cancelled, revised or removed sales are the sales
+    reconciliation's. The caller holds the organization lock."""
+    stale = conn.execute(
+        _STALE_CAMPAIGN_GRANTS,
+        {
+            "org": org_id,
+            "day": day,
+            "withdrawn_code": withdrawn_code,
+            "withdrawn": ReversalReason.INTERACTION_WITHDRAWN.value,
+            "edited": ReversalReason.SALE_EDITED.value,
+        },
+    ).all()
+    counts = LedgerCounts()
+    if not stale:
+        return counts
+    accounts = {(r.programa_id, r.cliente_id) for r in stale}
+    books = _open_books(conn, org_id, accounts, lots_for=accounts)
+    for r in stale:
+        book = books[(r.programa_id, r.cliente_id)]
+        new_amount = (
+            rate_amount(r.cashback_geracao_tipo, r.cashback_geracao_valor, r.valor_total)
+            if r.motivo == ReversalReason.SALE_EDITED
+            else ZERO
+        )
+        if new_amount <= 0:
+            entry = book.reverse(_reversible(r), r.politica, _reversal_attributes(r))
+            counts.reversals += 1
+            counts.reversed -= entry.amount
+            counts.written_off += entry.written_off
+            continue
+        reversal, _ = book.revise(
+            _reversible(r),
+            new_amount,
+            r.politica,
+            reversal=_reversal_attributes(r),
+            accrual={
+                "chave_idempotencia": campaign_grant_key(
+                    r.campanha_id, r.interacao_id, r.conteudo_revisao
+                ),
+                "campanha_id": r.campanha_id,
+                "metadados": {"ator": "CAMPANHA", "interacao_id": r.interacao_id},
+                "venda_id": r.venda_id,
+                "venda_valor": r.valor_total,
+                "venda_revisao": r.validade_revisao,
+                "venda_conteudo_revisao": r.conteudo_revisao,
+                "data_efetivacao": r.data_efetivacao,
+            },
+            expires_at=r.expiracao_data,
+            effective_at=r.data_efetivacao,
+        )
+        counts.revisions += 1
+        counts.reversed -= reversal.amount
+        counts.written_off += reversal.written_off
+        counts.accrued += new_amount
+    _write_books(conn, org_id, books, now)
+    return counts
 
 
 def grant_campaign_cashback(
@@ -789,6 +994,7 @@ __all__ = [
     "expire_due_lots",
     "grant_campaign_cashback",
     "grant_campaign_cashbacks",
+    "reconcile_campaign_grants",
     "reconcile_sales",
     "redeem",
 ]

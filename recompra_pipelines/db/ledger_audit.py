@@ -80,6 +80,19 @@ WHERE t.organizacao_id = :org AND t.tipo = 'ACÚMULO' AND (NOT s.valida OR s.can
 """
 
 
+# A buyer's or partner's accrual still live although the ERP edited its sale's value since it
+# was decided (entries without a content revision were decided at revision 0).
+_LIVE_ACCRUALS_OF_EDITED_SALES = """
+SELECT count(*) FROM cashback_program_transactions t
+JOIN sales s ON s.organizacao_id = t.organizacao_id AND s.id = t.venda_id
+WHERE t.organizacao_id = :org AND t.tipo = 'ACÚMULO' AND t.campanha_id IS NULL
+  AND s.valida AND NOT s.cancelada AND t.venda_revisao = s.validade_revisao
+  AND COALESCE(t.venda_conteudo_revisao, 0) <> s.conteudo_revisao
+  AND NOT EXISTS (SELECT 1 FROM cashback_program_transactions r
+                  WHERE r.organizacao_id = :org AND r.chave_idempotencia = 'estorno:' || t.id::text)
+"""
+
+
 @dataclass(frozen=True)
 class LedgerAudit:
     balance_mismatches: int
@@ -87,6 +100,7 @@ class LedgerAudit:
     negative_balances: int
     negative_balances_not_allowed: int
     active_accruals_of_cancelled_sales: int
+    live_accruals_of_edited_sales: int = 0
 
     @property
     def consistent(self) -> bool:
@@ -95,6 +109,7 @@ class LedgerAudit:
             or self.lot_mismatches
             or self.negative_balances_not_allowed
             or self.active_accruals_of_cancelled_sales
+            or self.live_accruals_of_edited_sales
         )
 
 
@@ -109,4 +124,5 @@ def audit_ledger(conn: sa.Connection, org_id: str) -> LedgerAudit:
         active_accruals_of_cancelled_sales=conn.scalar(
             sa.text(_ACTIVE_ACCRUALS_OF_CANCELLED_SALES), params
         ),
+        live_accruals_of_edited_sales=conn.scalar(sa.text(_LIVE_ACCRUALS_OF_EDITED_SALES), params),
     )

@@ -23,28 +23,41 @@ from recompra_pipelines.domain.rfm import parse_thresholds, score
 
 WINDOW = Period(12, "MESES")
 
-CLIENT_AGGREGATES = """
+
+def _in_window(sales: str) -> str:
+    """The window of day D: the 12 months that end with D, D's own sales included."""
+    return f"{sales}.data_referencia > :start AND {sales}.data_referencia <= :day"
+
+
+# Every client that has bought by the end of day D: its recency (days from its last purchase
+# day to D, 0 = bought on D), frequency and total in the window. A client whose purchases are
+# all older than the window scores none (PERDIDOS); one that never bought (a partner's linked
+# client, one made in the CRM) is not scored at all: there is nothing to say about it.
+CLIENT_AGGREGATES = f"""
 WITH w AS (
-    SELECT cliente_id, max(data_referencia) AS ultima, count(*) AS n, sum(valor_total) AS total
-    FROM sales
-    WHERE organizacao_id = :org AND valida AND cliente_id IS NOT NULL
-      AND data_referencia >= :start AND data_referencia < :day
-    GROUP BY cliente_id
+    SELECT s.cliente_id, max(s.data_referencia) AS ultima, count(*) AS n,
+           sum(s.valor_total) AS total
+    FROM sales s
+    WHERE s.organizacao_id = :org AND s.valida AND s.cliente_id IS NOT NULL AND {_in_window("s")}
+    GROUP BY s.cliente_id
 )
-SELECT c.id AS cliente_id, (CAST(:day AS date) - 1) - w.ultima AS recencia,
+SELECT c.id AS cliente_id, CAST(:day AS date) - w.ultima AS recencia,
        COALESCE(w.n, 0) AS frequencia, COALESCE(w.total, 0) AS monetario
 FROM clients c LEFT JOIN w ON w.cliente_id = c.id
 WHERE c.organizacao_id = :org
+  AND (w.cliente_id IS NOT NULL
+       OR EXISTS (SELECT 1 FROM sales s WHERE s.organizacao_id = :org AND s.cliente_id = c.id
+                  AND s.valida AND s.data_referencia <= :day))
 """
 
-APPLY = """
+APPLY = f"""
 WITH favourite AS (
     SELECT DISTINCT ON (s.cliente_id) s.cliente_id, i.produto_id, p.grupo
     FROM sales s
     JOIN sale_items i ON i.venda_id = s.id
     JOIN products p ON p.id = i.produto_id
     WHERE s.organizacao_id = :org AND s.valida AND s.cliente_id IS NOT NULL
-      AND s.data_referencia >= :start AND s.data_referencia < :day
+      AND {_in_window("s")}
     GROUP BY s.cliente_id, i.produto_id, p.grupo
     ORDER BY s.cliente_id, sum(i.quantidade) DESC, i.produto_id
 ), scored AS (
@@ -75,8 +88,8 @@ RETURNING c.analise_rfm_desde = :day AND c.analise_rfm_titulo_anterior IS NOT NU
 
 @dataclass(frozen=True)
 class RfmCounts:
-    clients: int
-    buyers: int
+    clients: int  # scored: every client that has bought by the end of the day
+    buyers: int  # of which bought in the window
     updated: int
     entered_segment: int
     superseded: int  # clients already analysed for a later day: left as they are
@@ -85,6 +98,7 @@ class RfmCounts:
 
 
 def window_start(day: date) -> date:
+    """The day before the window of ``day`` begins (the window is (start, day])."""
     return Period(-WINDOW.value, WINDOW.unit).add_to(day)
 
 

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from recompra_pipelines.db.bulk import allow_day_sized_sorts, analyze_after_bulk_write
 from recompra_pipelines.db.staging import staged_items
 from recompra_pipelines.domain.normalization import DATE_ONLY
+from recompra_pipelines.domain.sales import RemovalReason
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,10 @@ class SalesCounts:
     clients_totals_updated: int
     valid_sales: int
     valid_sales_total: Decimal
+    # Stored sales missing from this complete ERP answer for the first time (awaiting a
+    # second answer), and those whose absence it confirmed: removed, effects reversed.
+    absent: int = 0
+    removed: int = 0
 
 
 UPSERT_SALES = f"""
@@ -48,6 +53,7 @@ WITH staged AS (
           SELECT 1 FROM sales sa
           WHERE sa.organizacao_id = s.organizacao_id AND sa.integracao_tipo = s.integracao_tipo
             AND sa.id_externo = s.id_externo AND sa.hash_conteudo = s.hash_conteudo
+            AND sa.data_remocao IS NULL
             AND sa.cliente_id IS NOT DISTINCT FROM s.cliente_id
             AND sa.vendedor_id IS NOT DISTINCT FROM v.id
             AND sa.parceiro_id IS NOT DISTINCT FROM p.id)
@@ -117,10 +123,20 @@ upserted AS (
         data_cancelamento = CASE WHEN excluded.valida THEN NULL
                                  WHEN sa.valida THEN now() ELSE sa.data_cancelamento END,
         validade_revisao = sa.validade_revisao + CASE WHEN sa.cancelada AND excluded.valida THEN 1 ELSE 0 END,
+        -- An edit of a valid sale's value: what it earned is decided again.
+        conteudo_revisao = sa.conteudo_revisao
+            + CASE WHEN sa.valida AND NOT sa.cancelada AND excluded.valida
+                        AND sa.valor_total <> excluded.valor_total THEN 1 ELSE 0 END,
+        -- Listed again: no longer absent, no longer removed (a removed sale was cancelled,
+        -- so valid again it is a new revision).
+        ausente_desde = NULL,
+        data_remocao = NULL,
+        remocao_motivo = NULL,
         hash_conteudo = excluded.hash_conteudo,
         extracao_id = excluded.extracao_id,
         data_atualizacao = now()
     WHERE sa.hash_conteudo IS DISTINCT FROM excluded.hash_conteudo
+       OR sa.data_remocao IS NOT NULL
        OR sa.cliente_id IS DISTINCT FROM excluded.cliente_id
        OR sa.vendedor_id IS DISTINCT FROM excluded.vendedor_id
        OR sa.parceiro_id IS DISTINCT FROM excluded.parceiro_id
@@ -218,6 +234,84 @@ WHERE c.id = totals.id AND c.organizacao_id = :org
 """
 
 
+# Listed by the staged extract: staged, or listed but not loadable (quarantined, pending).
+LISTED = """(EXISTS (SELECT 1 FROM erp_staging_sales st
+                 WHERE st.organizacao_id = :org AND st.data_referencia = :day
+                   AND st.id_externo = s.id_externo)
+         OR s.id_externo = ANY(CAST(:not_staged AS text[])))"""
+
+# Sales listed again are no longer absent.
+PRESENT_AGAIN = f"""
+UPDATE sales s SET ausente_desde = NULL, data_atualizacao = now()
+WHERE s.organizacao_id = :org AND s.data_referencia = :day AND s.integracao_tipo = :integration
+  AND s.ausente_desde IS NOT NULL AND s.data_remocao IS NULL AND {LISTED}
+"""
+
+# Stored sales missing from a complete answer captured at :captured: first noted as absent
+# since then; missing again from a later complete answer, removed. A removed sale counts for
+# nothing (like a cancellation, which it also is when it was valid); its effects are reversed
+# by the next steps, and if the ERP lists it again the upsert brings it back as a new revision.
+ABSENCES = f"""
+WITH missing AS (
+    SELECT s.id, s.ausente_desde IS NOT NULL AS removing
+    FROM sales s
+    WHERE s.organizacao_id = :org AND s.data_referencia = :day AND s.integracao_tipo = :integration
+      AND s.data_remocao IS NULL
+      AND (s.ausente_desde IS NULL OR s.ausente_desde < :captured)
+      AND NOT {LISTED}
+)
+UPDATE sales s SET
+    ausente_desde = COALESCE(s.ausente_desde, :captured),
+    data_remocao = CASE WHEN m.removing THEN now() END,
+    remocao_motivo = CASE WHEN m.removing THEN :reason END,
+    valida = s.valida AND NOT m.removing,
+    cancelada = s.cancelada OR (m.removing AND s.valida),
+    data_cancelamento = CASE WHEN m.removing AND s.valida THEN now() ELSE s.data_cancelamento END,
+    data_atualizacao = now()
+FROM missing m
+WHERE s.id = m.id
+RETURNING s.cliente_id, m.removing
+"""
+
+
+def _reconcile_absences(
+    conn: sa.Connection, org_id: str, day: date
+) -> tuple[int, int, set[UUID | None]]:
+    """Sales the staged ERP answer no longer lists: (newly absent, removed, their buyers).
+
+    Only a complete answer can say a sale is missing (a failed answer never gets here; a
+    partial one, e.g. a CardápioWeb history cut short, says nothing about what it lacks), and
+    only two complete answers in a row, captured at different times, remove it."""
+    extract = conn.execute(
+        sa.text(
+            """
+            SELECT e.resposta_completa, e.ids_nao_carregados, x.integracao_tipo,
+                   x.ultima_captura_em
+            FROM erp_staging_extracts e JOIN erp_raw_extracts x ON x.id = e.extracao_id
+            WHERE e.organizacao_id = :org AND e.data_referencia = :day
+            """
+        ),
+        {"org": org_id, "day": day},
+    ).first()
+    if extract is None:
+        return 0, 0, set()
+    params = {
+        "org": org_id,
+        "day": day,
+        "integration": extract.integracao_tipo,
+        "not_staged": list(extract.ids_nao_carregados),
+    }
+    conn.execute(sa.text(PRESENT_AGAIN), params)
+    if not extract.resposta_completa:
+        return 0, 0, set()
+    rows = conn.execute(
+        sa.text(ABSENCES),
+        {**params, "captured": extract.ultima_captura_em, "reason": RemovalReason.ABSENT_FROM_ERP},
+    ).all()
+    removed = sum(1 for row in rows if row.removing)
+    return len(rows) - removed, removed, {row.cliente_id for row in rows if row.removing}
+
+
 def load_sales(conn: sa.Connection, org_id: str, day: date, extract_id: UUID | None) -> SalesCounts:
     params = {"org": org_id, "day": day}
     changed = conn.execute(sa.text(UPSERT_SALES), {**params, "extract_id": extract_id}).all()
@@ -246,7 +340,9 @@ def load_sales(conn: sa.Connection, org_id: str, day: date, extract_id: UUID | N
         items_deleted = conn.execute(sa.text(DELETE_REMOVED_ITEMS), params).rowcount
         conn.execute(sa.text("DROP TABLE tmp_changed_sales"))
 
+    absent, removed, removed_buyers = _reconcile_absences(conn, org_id, day)
     touched = {row.cliente_id for row in changed} | {row.previous_cliente_id for row in changed}
+    touched |= removed_buyers
     touched.discard(None)
     clients_updated = 0
     if touched:
@@ -285,4 +381,20 @@ def load_sales(conn: sa.Connection, org_id: str, day: date, extract_id: UUID | N
         clients_totals_updated=clients_updated,
         valid_sales=valid,
         valid_sales_total=valid_total,
+        absent=absent,
+        removed=removed,
     )
+
+
+def days_with_unconfirmed_absences(conn: sa.Connection) -> set[tuple[str, date]]:
+    """(organization, day) with sales missing from one complete ERP answer and awaiting the
+    next: the schedule syncs them even when the ERP's answer did not change since."""
+    return {
+        (row.organizacao_id, row.data_referencia)
+        for row in conn.execute(
+            sa.text(
+                "SELECT DISTINCT organizacao_id, data_referencia FROM sales"
+                " WHERE ausente_desde IS NOT NULL AND data_remocao IS NULL"
+            )
+        )
+    }

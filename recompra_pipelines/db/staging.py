@@ -77,6 +77,9 @@ class StagingSummary:
     staged: int
     quarantined: int
     troco_dropped: int
+    # The extract lists the whole day, and the ids it lists that are not staged.
+    complete: bool = False
+    listed_not_staged: tuple[str, ...] = ()
 
 
 def staged_content(conn: sa.Connection, org_id: str, day: date) -> dict[str, str]:
@@ -145,6 +148,8 @@ def replace_staging(
             registros_validos=summary.staged,
             registros_quarentena=summary.quarantined,
             linhas_troco_descartadas=summary.troco_dropped,
+            resposta_completa=summary.complete,
+            ids_nao_carregados=list(summary.listed_not_staged),
         )
         .on_conflict_do_update(
             index_elements=["organizacao_id", "data_referencia"],
@@ -155,6 +160,8 @@ def replace_staging(
                 "registros_validos": summary.staged,
                 "registros_quarentena": summary.quarantined,
                 "linhas_troco_descartadas": summary.troco_dropped,
+                "resposta_completa": summary.complete,
+                "ids_nao_carregados": list(summary.listed_not_staged),
                 "produtos": products,
                 "normalizado_em": sa.func.now(),
             },

@@ -21,6 +21,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from recompra_pipelines.domain.cashback import rate_amount
+from recompra_pipelines.domain.whatsapp_consent import SKIP_REASONS as CONSENT_SKIP_REASONS
 
 PURCHASE_TRIGGERS = (
     "PRIMEIRA-COMPRA",
@@ -34,9 +35,18 @@ DEFAULT_SEGMENT = "CLIENTES RECENTES"
 
 SKIP_FREQUENCY = "FREQUENCIA"
 SKIP_DAILY_CAP = "LIMITE_DIARIO"
+# Withdrawn before sending: the sale was cancelled, vanished from the ERP, or the ERP changed
+# it (value, buyer) so that it no longer meets the campaign's trigger.
+WITHDRAWN_SALE_CANCELLED = "VENDA_CANCELADA"
+WITHDRAWN_SALE_REMOVED = "VENDA_REMOVIDA"
+WITHDRAWN_SALE_CHANGED = "VENDA_ALTERADA"
 SKIP_REASONS = {
     SKIP_FREQUENCY: "bloqueada pela regra de frequência da campanha",
     SKIP_DAILY_CAP: "limite diário de mensagens de marketing do cliente atingido",
+    WITHDRAWN_SALE_CANCELLED: "a venda que disparou a interação foi cancelada",
+    WITHDRAWN_SALE_REMOVED: "a venda que disparou a interação sumiu das respostas do ERP",
+    WITHDRAWN_SALE_CHANGED: "a venda mudou no ERP e não atende mais ao gatilho da campanha",
+    **CONSENT_SKIP_REASONS,
 }
 
 
@@ -88,6 +98,8 @@ class Campaign:
     recurrence_weekdays: tuple[int, ...] | None = None  # 0 = Sunday
     recurrence_month_days: tuple[int, ...] | None = None
     recurrence_start: date | None = None
+    # Sends a MARKETING template (or none yet): subject to the client's opt-out.
+    marketing: bool = True
 
 
 @dataclass(frozen=True)
@@ -104,6 +116,7 @@ class Trigger:
     context: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
     sale_id: Any = None
     value: Decimal = Decimal("0")  # base of a PERCENTUAL campaign cashback (none: FIXO only)
+    sale_content_revision: int = 0
 
 
 @dataclass(frozen=True)
@@ -123,12 +136,21 @@ class Purchase:
     # available balance right after it; None when the sale earned nothing.
     cashback_accrued: Decimal | None = None
     cashback_balance_after: Decimal | None = None
+    # How many times the ERP edited the sale's value: a campaign's cashback is decided again
+    # for each (the ledger's keys carry it).
+    sale_content_revision: int = 0
 
 
 def fires(campaign: Campaign, purchase: Purchase) -> bool:
     """Whether the sale meets the campaign's trigger and segmentation."""
-    if not in_segment(campaign, purchase.rfm_title):
-        return False
+    return in_segment(campaign, purchase.rfm_title) and meets_trigger(campaign, purchase)
+
+
+def meets_trigger(campaign: Campaign, purchase: Purchase) -> bool:
+    """Whether the sale, as it stands in the client's history now, meets the campaign's
+    trigger condition (segmentation aside: a client's segment moves every night, while a
+    sale's own facts — its value, its place in the history — only move when the ERP says
+    so). An unsent interaction whose sale no longer meets it is withdrawn."""
     trigger = campaign.trigger
     if trigger == "PRIMEIRA-COMPRA":
         return purchase.position == 1

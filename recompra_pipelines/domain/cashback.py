@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any, Literal
 from uuid import UUID, uuid4
 from zoneinfo import ZoneInfo
@@ -30,6 +31,21 @@ ZERO = Decimal("0.00")
 
 AmountKind = Literal["FIXO", "PERCENTUAL"]
 ConsumedReversalPolicy = Literal["BAIXA", "SALDO-NEGATIVO"]
+
+
+class ReversalReason(StrEnum):
+    """Why an accrual was reversed (``metadados.motivo`` of its CANCELAMENTO)."""
+
+    SALE_CANCELLED = "VENDA_CANCELADA"
+    # The sale vanished from the ERP's complete answers for its day.
+    SALE_REMOVED = "VENDA_REMOVIDA"
+    # Cancelled and valid again: the new validity revision accrues anew.
+    SALE_REVISED = "VENDA_REVISADA"
+    # The ERP edited the sale's value: what it earned is decided again (``Book.revise``).
+    SALE_EDITED = "VENDA_ALTERADA"
+    BENEFICIARY_CHANGED = "BENEFICIARIO_ALTERADO"
+    # The campaign interaction that granted it was withdrawn: the sale no longer qualifies.
+    INTERACTION_WITHDRAWN = "INTERACAO_RETIRADA"
 
 
 class CashbackError(ValueError):
@@ -210,12 +226,17 @@ class Book:
         expires_at: datetime | None,
         effective_at: datetime,
         attributes: dict[str, Any],
+        lot_id: UUID | None = None,
+        spent: Decimal = ZERO,
     ) -> PlannedEntry:
-        """A new lot. Outstanding debts (oldest first) are repaid from it before it is usable."""
+        """A new lot. Outstanding debts (oldest first) are repaid from it before it is usable.
+
+        ``spent`` is a part already taken from it (with its allocation) by the caller:
+        ``revise`` carries the old lot's redeemed part onto its replacement this way."""
         if amount <= 0:
             raise CashbackError(f"an accrual must be positive, got {amount}")
-        lot_id = uuid4()
-        remaining = amount
+        lot_id = lot_id or uuid4()
+        remaining = amount - spent
         for debt in self.debts:
             repaid = min(debt.outstanding, remaining)
             if repaid <= 0:
@@ -278,6 +299,69 @@ class Book:
                 attributes=attributes,
             )
         )
+
+    def revise(
+        self,
+        lot: ReversibleLot,
+        new_amount: Decimal,
+        policy: ConsumedReversalPolicy,
+        *,
+        reversal: dict[str, Any],
+        accrual: dict[str, Any],
+        expires_at: datetime | None,
+        effective_at: datetime,
+    ) -> tuple[PlannedEntry, PlannedEntry]:
+        """Re-decide an accrual whose sale the ERP edited: the old lot is reversed and the
+        new amount accrued, in this client's account, as one move.
+
+        What the client already spent of the old lot was spent from the sale's cashback, so
+        it is carried onto the new lot first (up to the new amount); only the part the new
+        amount cannot cover follows the program's policy, as in a cancellation: written off
+        (``BAIXA``) or clawed back (``SALDO-NEGATIVO``). Edit-down 100 → 40 at 10 % after
+        R$ 6,00 of the R$ 10,00 were redeemed: the new R$ 4,00 lot is fully spent, and R$ 2,00
+        is written off (balance 0) or owed (balance −2). Edit-up to 150: the new R$ 15,00 lot
+        keeps R$ 9,00. Returns (CANCELAMENTO, ACÚMULO).
+        """
+        if new_amount <= 0:
+            raise CashbackError(f"a revised accrual must be positive, got {new_amount}")
+        entry_id, new_lot_id = uuid4(), uuid4()
+        own = self._take_lot(lot.id, entry_id, lot.remaining, emptied_status="EXPIRADO")
+        used = lot.used
+        carried = min(used, new_amount)
+        rest = used - carried
+        debit = own + carried
+        written_off = rest if policy == "BAIXA" else ZERO
+        if policy == "SALDO-NEGATIVO" and rest > 0:
+            covered = self._take_fifo(entry_id, rest, usable_at=None, emptied_status="CONSUMIDO")
+            if rest - covered > 0:
+                self.debts.append(Debt(entry_id, rest - covered))
+            debit += rest
+        self.accrued_delta -= lot.value
+        cancellation = self._post(
+            PlannedEntry(
+                id=entry_id,
+                kind="CANCELAMENTO",
+                status="ATIVO",
+                amount=-debit,
+                remaining=ZERO,
+                balance_before=ZERO,
+                balance_after=ZERO,
+                written_off=written_off,
+                origin_id=lot.id,
+                attributes=reversal,
+            )
+        )
+        if carried > 0:
+            self.allocations.append(Allocation(entry_id, new_lot_id, carried))
+        replacement = self.accrue(
+            new_amount,
+            expires_at=expires_at,
+            effective_at=effective_at,
+            attributes=accrual,
+            lot_id=new_lot_id,
+            spent=carried,
+        )
+        return cancellation, replacement
 
     def redeem(self, amount: Decimal, *, now: datetime, attributes: dict[str, Any]) -> PlannedEntry:
         """Spend ``amount`` from lots still valid at ``now``, earliest expiry first."""

@@ -1,7 +1,10 @@
 """The once-a-day triggers (facts §4.8, §5.1, §5.8, §5.9): pure rules on dates.
 
-All of them are decided for one organization-local day D at the organization's lifecycle hour
-(the trigger time), so a re-run or a backfill decides exactly like the original run.
+The lifecycle run of an organization-local day D is the night that closes D: it runs once D
+has ended, scores the clients as of the end of D (their segment entries and stays are D's),
+and decides the campaigns of the morning after, D + 1 (birthdays, recurrent days, cashback
+about to expire), at the organization's lifecycle hour of D + 1 (the trigger time). A re-run
+or a backfill decides exactly like the original run.
 """
 
 from __future__ import annotations
@@ -19,8 +22,14 @@ BIRTHDAY_TITLE = "Aniversário: {title}"
 RECURRENT_TITLE = "Recorrente: {title}"
 
 
+def acting_day(day: date) -> date:
+    """The day the lifecycle run of ``day`` acts on: the next one, when the run happens."""
+    return day + timedelta(days=1)
+
+
 def trigger_time(day: date, hour: int, timezone: ZoneInfo) -> datetime:
-    return datetime.combine(day, time(hour), tzinfo=timezone)
+    """When the lifecycle run of ``day`` decides: its acting day at the lifecycle hour."""
+    return datetime.combine(acting_day(day), time(hour), tzinfo=timezone)
 
 
 def local_midnight(day: date, timezone: ZoneInfo) -> datetime:

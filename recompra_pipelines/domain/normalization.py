@@ -25,9 +25,11 @@ DATE_ONLY = "DIA"
 
 @dataclass(frozen=True)
 class PartnerReference:
-    identifier: str  # the document's digits, else the trimmed code
+    identifier: str  # the document's digits, else the trimmed code: what partners match on
     code: str  # as the ERP sent it
-    document: str | None  # normalized CPF/CNPJ when the code is one
+    # The CPF/CNPJ in the CRM's masked form (000.000.000-00, 00.000.000/0000-00) when the code
+    # is one: the CRM application stores and shows documents so.
+    document: str | None
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,7 @@ def partner_reference(code: str | None) -> PartnerReference | None:
     raw = (code or "").strip()
     document = parse_tax_document(raw)
     if document is not None:
-        return PartnerReference(identifier=document.digits, code=raw, document=document.digits)
+        return PartnerReference(identifier=document.digits, code=raw, document=document.formatted)
     return PartnerReference(identifier=raw, code=raw, document=None)
 
 

@@ -1,8 +1,9 @@
 """RFM scoring and segment labels (facts §8, peers §5, R-RFM-1…4).
 
-Per organization and day D (organization-local): the valid sales dated in the 12 months before
-D (`[D - 12 months, D - 1]`) give each client R = days from its last purchase day to D - 1
-(0 = bought yesterday, the best), F = purchases, M = their total. Scores 1–5:
+Per organization and day D (organization-local), as of the end of D: the valid sales dated in
+the 12 months that end with D (`(D - 12 months, D]`, D's own sales included) give each client
+R = days from its last purchase day to D (0 = bought on D, the best), F = purchases, M = their
+total. Scores 1–5:
 
 - by the organization's own thresholds when it set them (`configuracao.rfm`, the old
   CONFIG_RFM, read for that organization only): closed `[min, max]` buckets per score, a value
@@ -12,7 +13,9 @@ D (`[D - 12 months, D - 1]`) give each client R = days from its last purchase da
   id order) so there are always five bins: score = ⌊(rank − ½) · 5 / n⌋ + 1 (the quintile of
   the rank's midpoint: a lone buyer scores 3, not 1), recency inverted.
 
-Clients without a purchase in the window score (1, 1, 1). `label` is total: each of the 125
+Clients whose purchases are all older than the window score (1, 1, 1), PERDIDOS; clients who
+never bought are not scored (they keep their label and trigger no segment campaign: calling a
+client made in the CRM a lost customer is wrong). `label` is total: each of the 125
 (R, F, M) maps to exactly one of the 11 segments (the usual R×F grid, with PERDIDOS split off
 the bottom of HIBERNANDO).
 """

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
 from recompra_pipelines.domain.addresses import DeliveryAddress
@@ -22,6 +23,14 @@ VALID_NATURES = frozenset({"SN01", "NFCE"})
 # Repeated ids ("troco" lines, facts §1.8): the real sale is the occurrence whose value equals
 # its items' net total within this tolerance (the upstream's own figure).
 ITEMS_TOTAL_TOLERANCE = Decimal("0.011")
+
+
+class RemovalReason(StrEnum):
+    """Why a sale was removed (``sales.remocao_motivo``)."""
+
+    # Missing from two complete answers of the ERP for its day in a row: the first could be a
+    # glitch, a later one confirms it. Listed again, it comes back as a new revision.
+    ABSENT_FROM_ERP = "AUSENTE_DO_ERP"
 
 
 def record_hash(record: Any) -> str:

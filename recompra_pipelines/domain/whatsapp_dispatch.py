@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
-from enum import Enum
+from enum import Enum, StrEnum
 from zoneinfo import ZoneInfo
 
 # Throughput (130429), pair rate (131056), number under maintenance (131057), app-level
@@ -18,6 +18,15 @@ RETRYABLE_CODES = frozenset({130429, 131056, 131057, 4, 80007})
 # Meta's pair rate: about one message per 6 s to the same recipient (peers §4.3).
 RECIPIENT_INTERVAL = timedelta(seconds=6)
 DEFAULT_MESSAGES_PER_SECOND = 80
+
+
+class ConnectionType(StrEnum):
+    """How an organization's messages leave (``whatsapp_connections.tipo``): Meta's Cloud
+    API with a phone-number id and token, or the company's internal WhatsApp gateway, a
+    session-based service that sends rendered text (``POST /messages/send``)."""
+
+    CLOUD_API = "META_CLOUD_API"
+    INTERNAL_GATEWAY = "INTERNAL_GATEWAY"
 
 
 class Outcome(Enum):

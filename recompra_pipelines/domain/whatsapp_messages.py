@@ -13,12 +13,16 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from pathlib import PurePosixPath
 from typing import Any
+from urllib.parse import urlsplit
 
 from recompra_pipelines.domain.phones import parse_brazilian_phone
 
 # Client variables come from the client row; the rest from the interaction's metadados
-# (facts §7.3). Money variables render as pt-BR currency, missing money as R$ 0,00.
+# (facts §7.3), and where the trigger stored none, from the CRM as it is when the message goes
+# out (the favourite product and group, the lifetime cashback totals). Money variables render
+# as pt-BR currency, missing money as R$ 0,00.
 MONEY_VARIABLES: Mapping[str, str] = {
     "purchaseValue": "compraValor",
     "purchaseCashbackAccumulated": "compraCashbackAcumulado",
@@ -31,11 +35,14 @@ MONEY_VARIABLES: Mapping[str, str] = {
 TEXT_CONTEXT_VARIABLES: Mapping[str, str] = {
     "purchaseSellerName": "compraVendedorNome",
     "cashbackExpiringDate": "cashbackExpirandoData",
-    # Filled when the campaign step stores them in metadados; empty otherwise.
+    # The daily triggers store them; otherwise they come from the client (ClientFields).
     "clientFavoriteProduct": "clienteProdutoMaisComprado",
     "clientFavoriteProductGroup": "clienteGrupoProdutoMaisComprado",
     "clientSuggestedProduct": "clienteProdutoSugerido",
 }
+# Nothing fills these (the old CRM always sent them empty): a template using one is never sent,
+# so an org file may not use it.
+NEVER_FILLED = frozenset({"clientSuggestedProduct"})
 
 _NEWLINES_TABS = re.compile(r"[\r\n\t]+")
 _LONG_WHITESPACE = re.compile(r"\s{4,}")
@@ -93,10 +100,15 @@ class TemplateSpec:
 
 @dataclass(frozen=True)
 class ClientFields:
+    """What the CRM knows of the client when the message goes out."""
+
     name: str
     phone: str | None
     email: str | None
     segmentation: str | None
+    favourite_product: str | None = None
+    favourite_group: str | None = None
+    cashback_lifetime_redeemed: Any = None
 
 
 @dataclass(frozen=True)
@@ -149,10 +161,18 @@ def variable_values(client: ClientFields, context: Mapping[str, Any] | None) -> 
         "clientEmail": client.email or "",
         "clientSegmentation": client.segmentation or "",
     }
+    from_client = {
+        "clientFavoriteProduct": client.favourite_product,
+        "clientFavoriteProductGroup": client.favourite_group,
+        "cashbackLifetimeRedeemed": client.cashback_lifetime_redeemed,
+    }
     for variable, key in MONEY_VARIABLES.items():
-        values[variable] = format_brl(context.get(key))
+        raw = context.get(key)
+        values[variable] = format_brl(from_client.get(variable) if raw is None else raw)
     for variable, key in TEXT_CONTEXT_VARIABLES.items():
         raw = context.get(key)
+        if raw is None or raw == "":
+            raw = from_client.get(variable)
         values[variable] = "" if raw is None else str(raw)
     return values
 
@@ -271,3 +291,31 @@ def _fill_body(template: TemplateSpec, texts: Sequence[str]) -> str:
     else:
         by_key = {str(i): t for i, t in enumerate(texts, start=1)}
     return _PLACEHOLDER.sub(lambda m: by_key.get(m.group(1), m.group(0)), template.body)
+
+
+def gateway_message(
+    template: TemplateSpec, message: RenderedMessage, *, session_id: str, client_message_id: str
+) -> dict[str, Any]:
+    """The internal gateway's ``/messages/send`` body for a rendered message.
+
+    The gateway sends plain WhatsApp messages, not Meta templates: the text is the template
+    body with its values filled in, and a template with a media header becomes a media
+    message with that text as its caption. ``to`` is the same parsed E.164 number Meta gets
+    (a DDD 55 number keeps its 55, unlike the old "prefix 55 unless it starts with 55" rule).
+    """
+    if template.header_type and template.header_media_url:
+        url = template.header_media_url
+        content: dict[str, Any] = {
+            "type": template.header_type.lower(),
+            "text": message.text,
+            "mediaUrl": url,
+            "mediaFileName": PurePosixPath(urlsplit(url).path).name or "arquivo",
+        }
+    else:
+        content = {"type": "text", "text": message.text}
+    return {
+        "sessionId": session_id,
+        "to": message.to,
+        "content": content,
+        "clientMessageId": client_message_id,
+    }

@@ -2,8 +2,8 @@
 hub on (``configuracao.recursos.hubAtendimentos.acesso``).
 
 The chat message is written PENDENTE before the send and then follows the interaction
-(ENVIADO with the wamid, or FALHOU); one message per interaction (unique key), so a retry
-updates the same row. Unlike the old code the chat also gets its last-message fields.
+(ENVIADO with the wamid, or FALHOU; then the status webhooks, messaging.delivery); one message
+per interaction (unique key), so a retry updates the same row. Unlike the old code the chat also gets its last-message fields.
 """
 
 from __future__ import annotations
@@ -76,6 +76,8 @@ def record_result(
             "UPDATE chat_messages SET status = :status, whatsapp_message_id = COALESCE(:wamid,"
             " whatsapp_message_id), data_atualizacao = now()"
             " WHERE organizacao_id = :org AND interacao_id = :interaction"
+            # A status webhook that arrived before this answer already moved it on.
+            " AND status = 'PENDENTE'"
         ),
         {
             "org": send.organization_id,

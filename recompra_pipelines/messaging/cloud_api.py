@@ -23,8 +23,8 @@ GRAPH_URL_ENV = "WHATSAPP_GRAPH_URL"
 API_VERSION_ENV = "WHATSAPP_API_VERSION"
 MAX_ERROR_TEXT = 500
 
-# Raised before a byte of the request could have reached Meta.
-_NOT_SENT = (
+# Raised before a byte of the request could have reached the server.
+REQUEST_NOT_SENT = (
     httpx.ConnectError,
     httpx.ConnectTimeout,
     httpx.PoolTimeout,
@@ -96,17 +96,17 @@ class CloudApiClient:
                 json=payload,
                 headers={"Authorization": f"Bearer {connection.token}"},
             )
-        except _NOT_SENT as error:
+        except REQUEST_NOT_SENT as error:
             return SendResult(
                 Outcome.RETRY,
                 error_code="CONEXAO",
-                error_message=_redact(f"{type(error).__name__}: {error}", connection.token),
+                error_message=redact(f"{type(error).__name__}: {error}", connection.token),
             )
         except httpx.TransportError as error:
             return SendResult(
                 Outcome.UNKNOWN,
                 error_code="SEM_RESPOSTA",
-                error_message=_redact(
+                error_message=redact(
                     f"{type(error).__name__} after the request was sent: {error}",
                     connection.token,
                 ),
@@ -147,11 +147,12 @@ def _result(response: httpx.Response, token: str) -> SendResult:
         classify_graph_error(response.status_code, code),
         http_status=response.status_code,
         error_code=str(code) if code is not None else f"HTTP_{response.status_code}",
-        error_message=_redact(f"HTTP {response.status_code}: {text}", token),
+        error_message=redact(f"HTTP {response.status_code}: {text}", token),
     )
 
 
-def _redact(text: str, token: str) -> str:
+def redact(text: str, token: str) -> str:
+    """An error text safe to keep: the secret replaced, the length bounded."""
     if token:
         text = text.replace(token, "[token]")
     return text[:MAX_ERROR_TEXT]

@@ -16,6 +16,8 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
+from recompra_pipelines.domain.whatsapp_consent import MARKETING, SKIP_REASONS, consent_skip
+from recompra_pipelines.domain.whatsapp_delivery import UNDELIVERABLE_CODE
 from recompra_pipelines.domain.whatsapp_dispatch import (
     DEFAULT_MESSAGES_PER_SECOND,
     RECIPIENT_INTERVAL,
@@ -31,8 +33,8 @@ from recompra_pipelines.domain.whatsapp_messages import (
     render_message,
     variable_values,
 )
-from recompra_pipelines.messaging import chats, limits, outbox
-from recompra_pipelines.messaging.cloud_api import CloudApiClient, Connection
+from recompra_pipelines.messaging import chats, contacts, delivery, limits, outbox
+from recompra_pipelines.messaging.channels import WhatsAppChannels
 from recompra_pipelines.messaging.outbox import DUE_AT, HAS_TEMPLATE, ClaimedSend
 
 Clock = Callable[[], datetime]
@@ -69,7 +71,7 @@ class DispatchCounts:
 
 def dispatch_organization(
     engine: sa.Engine,
-    api: CloudApiClient,
+    api: WhatsAppChannels,
     org_id: str,
     *,
     immediate_only: bool = False,
@@ -86,6 +88,7 @@ def dispatch_organization(
             {"org": org_id},
         ).one()
         counts.late_skipped = outbox.skip_late(conn, org_id, now, settings.max_lateness)
+        counts.skipped += outbox.skip_inactive_campaigns(conn, org_id, now)
         quiet = QuietHours.parse(org.configuracao)
         quiet_until = quiet.ends_after(now, ZoneInfo(org.fuso_horario)) if quiet else None
         if quiet_until is not None:
@@ -137,7 +140,7 @@ def _deliver_batch(engine, api, batch, settings, clock, sleep, counts) -> None:
 
 def _deliver(
     engine: sa.Engine,
-    api: CloudApiClient,
+    api: WhatsAppChannels,
     send: ClaimedSend,
     settings: DispatchSettings,
     clock: Clock,
@@ -145,7 +148,7 @@ def _deliver(
     counts: DispatchCounts,
     started: list[bool],
 ) -> None:
-    problem = _missing_setup(send)
+    problem = _missing_setup(send) or _consent_problem(send, clock())
     if problem is not None:
         with engine.begin() as conn:
             outbox.mark_skipped(conn, send, *problem)
@@ -157,6 +160,9 @@ def _deliver(
         phone=send.client_phone,
         email=send.client_email,
         segmentation=send.client_segmentation,
+        favourite_product=send.client_favourite_product,
+        favourite_group=send.client_favourite_group,
+        cashback_lifetime_redeemed=send.client_cashback_redeemed,
     )
     try:
         message = render_message(
@@ -175,9 +181,10 @@ def _deliver(
                 counts.failed += 1
         return
 
-    org_id, phone_id = send.organization_id, send.phone_number_id
+    prepared = api.prepare(send, template, message)
+    org_id, sender = send.organization_id, send.sender
     busy_until = limits.take_recipient_slot(
-        engine, org_id, phone_id, message.to, clock(), settings.recipient_interval
+        engine, org_id, sender, message.to, clock(), settings.recipient_interval
     )
     if busy_until is not None:
         with engine.begin() as conn:
@@ -185,7 +192,7 @@ def _deliver(
         counts.deferred += 1
         return
     slot = limits.take_number_slot(
-        engine, org_id, phone_id, clock(), phone_number_interval(settings.messages_per_second)
+        engine, org_id, sender, clock(), phone_number_interval(settings.messages_per_second)
     )
     wait = (slot - clock()).total_seconds()
     if wait > 0:
@@ -194,11 +201,13 @@ def _deliver(
         with engine.begin() as conn:
             chats.record_outgoing(conn, send, message, send.template.id, clock())
     started.append(True)
-    result = api.send(Connection(phone_id, send.token), message.payload)
+    result = api.send(send, prepared)
     now = clock()
     with engine.begin() as conn:
         if result.outcome is Outcome.SENT:
             outbox.mark_sent(conn, send, result.wamid, now, send.template.id)
+            # Statuses that came before this answer and could not be matched then.
+            delivery.apply_pending(conn, [result.wamid])
             chat_status = "ENVIADO"
             counts.sent += 1
         elif result.outcome is Outcome.UNKNOWN:
@@ -221,10 +230,26 @@ def _deliver(
             outbox.mark_failed(
                 conn, send, result.error_code or "", result.error_message or "", attempted=True
             )
+            if result.error_code == str(UNDELIVERABLE_CODE):
+                contacts.suppress_unreachable(
+                    conn, [(send.organization_id, send.client_phone_e164, now)]
+                )
             chat_status = "FALHOU"
             counts.failed += 1
         if send.chat_hub and chat_status is not None:
             chats.record_result(conn, send, chat_status, result.wamid)
+
+
+def _consent_problem(send: ClaimedSend, now: datetime) -> tuple[str, str] | None:
+    """Consent and reachability, checked again at send time: they may have changed since
+    the interaction was created (an opt-out while it waited for its block)."""
+    reason = consent_skip(
+        marketing=send.template is not None and send.template.categoria == MARKETING,
+        contact=send.contact,
+        suppression=send.consent.unreachable_suppression,
+        now=now,
+    )
+    return None if reason is None else (reason, SKIP_REASONS[reason])
 
 
 def _missing_setup(send: ClaimedSend) -> tuple[str, str] | None:
@@ -232,6 +257,6 @@ def _missing_setup(send: ClaimedSend) -> tuple[str, str] | None:
         return "SEM_TEMPLATE", "the interaction's campaign has no WhatsApp template"
     if send.template.status != "APPROVED":
         return "TEMPLATE_NAO_APROVADO", f"template status is {send.template.status}"
-    if send.phone_number_id is None or not send.token:
+    if send.connection_id is None or (send.gateway is None and not send.token):
         return "SEM_CONEXAO", "the organization has no active WhatsApp connection"
     return None

@@ -4,10 +4,11 @@ States: PENDENTE → ENVIANDO (claimed) → ENVIADO (wamid) | FALHOU (code) | IG
 or back to PENDENTE with a later ``envio_proxima_tentativa_data`` (retry, recipient limit,
 quiet hours). A row left in ENVIANDO — a crash between claim and answer, or a timeout after
 the request was written (``erro_codigo = RESULTADO_DESCONHECIDO``) — is never claimed again:
-it may have been delivered, so it waits for reconciliation (the status webhook's
-``biz_opaque_callback_data`` carries the interaction id) and the ``whatsapp_no_stuck_sends``
-check pages someone. Claims use ``FOR UPDATE SKIP LOCKED`` and commit before any HTTP call,
-so parallel dispatchers never take the same row.
+it may have been delivered, so it waits for reconciliation: the status webhook's
+``biz_opaque_callback_data`` carries the interaction id and resolves it (messaging.delivery);
+if no status comes, the ``whatsapp_no_stuck_sends`` check pages someone. Claims use ``FOR
+UPDATE SKIP LOCKED`` and commit before any HTTP call, so parallel dispatchers never take the
+same row.
 
 These are short transactions of their own, without the organization's advisory lock: a
 dispatcher must not hold the sync back while it waits on Meta.
@@ -22,8 +23,14 @@ from uuid import UUID
 
 import sqlalchemy as sa
 
+from recompra_pipelines.domain.whatsapp_consent import ConsentSettings, ContactState
+from recompra_pipelines.domain.whatsapp_dispatch import ConnectionType
+from recompra_pipelines.messaging.gateway import GatewayConnection
+
 UNKNOWN_RESULT = "RESULTADO_DESCONHECIDO"
 LATE = "ATRASADA"
+# The interaction's campaign was paused or deactivated before it went out.
+CAMPAIGN_INACTIVE = "CAMPANHA_INATIVA"
 
 # When an interaction becomes due: its retry/defer time, else its scheduled (date, block) in
 # the organization's timezone, else as soon as it exists (immediate campaigns).
@@ -60,12 +67,29 @@ class ClaimedSend:
     client_phone_e164: str | None
     client_email: str | None
     client_segmentation: str | None
+    # The client's favourite product and group (the nightly RFM's, else, for a client not
+    # analysed yet, the most bought of its valid purchases) and lifetime redeemed cashback:
+    # what a template variable takes when the interaction's context has none.
+    client_favourite_product: str | None
+    client_favourite_group: str | None
+    client_cashback_redeemed: Any
     context: dict[str, Any] | None
     template: Any | None  # whatsapp_templates row
     connection_id: UUID | None
-    phone_number_id: str | None
+    phone_number_id: str | None  # Cloud API connections
     token: str | None = field(repr=False)
+    gateway: GatewayConnection | None  # internal-gateway connections
     chat_hub: bool
+    # What WhatsApp told us about the client's phone (None: nothing), and the organization's
+    # consent settings, checked again right before sending.
+    contact: ContactState | None
+    consent: ConsentSettings
+
+    @property
+    def sender(self) -> str | None:
+        """Who sends, as the throughput limits know it: the Cloud API number, or the gateway
+        session."""
+        return self.gateway.session_id if self.gateway else self.phone_number_id
 
 
 def skip_late(conn: sa.Connection, org_id: str, now: datetime, max_lateness) -> int:
@@ -83,6 +107,27 @@ def skip_late(conn: sa.Connection, org_id: str, now: datetime, max_lateness) -> 
             WHERE id IN ({query})"""
         ),
         {"org": org_id, "now": now, "late": max_lateness},
+    ).rowcount
+
+
+def skip_inactive_campaigns(conn: sa.Connection, org_id: str, now: datetime) -> int:
+    """Due interactions of a paused or deactivated campaign are IGNORADO, not sent: pausing a
+    campaign stops its queued messages. Skipped when due rather than when paused, so a
+    campaign paused and reactivated in between sends on time; one reactivated after its
+    messages were due finds them skipped (or, if no dispatcher ran meanwhile, past the
+    lateness allowance), never flushed all at once."""
+    query = _DUE_ROWS.format(
+        extra="AND EXISTS (SELECT 1 FROM campaigns ca WHERE ca.organizacao_id = i.organizacao_id"
+        " AND ca.id = i.campanha_id AND NOT ca.ativo) FOR UPDATE OF i SKIP LOCKED"
+    )
+    return conn.execute(
+        sa.text(
+            f"""UPDATE interactions SET status_envio = 'IGNORADO', erro_codigo = '{CAMPAIGN_INACTIVE}',
+                erro_envio = 'a campanha foi pausada ou desativada antes do envio',
+                data_atualizacao = now()
+            WHERE id IN ({query})"""
+        ),
+        {"org": org_id, "now": now},
     ).rowcount
 
 
@@ -125,20 +170,40 @@ def claim(
             """
             SELECT i.id, i.organizacao_id, i.envio_tentativas, i.metadados, i.cliente_id,
                    c.nome, c.telefone, c.telefone_e164, c.email, c.analise_rfm_titulo,
+                   COALESCE(fp.descricao, bought.descricao) AS produto_favorito,
+                   CASE WHEN fp.id IS NOT NULL THEN c.metadata_grupo_mais_comprado
+                        ELSE bought.grupo END AS grupo_favorito,
+                   b.saldo_valor_resgatado_total AS cashback_resgatado,
                    t.id AS template_id, t.nome AS t_nome, t.idioma, t.parametros_formato,
                    t.parametros, t.corpo_texto, t.cabecalho_tipo, t.cabecalho_midia_url,
-                   t.status AS t_status,
-                   w.id AS connection_id, w.whatsapp_telefone_id, w.token,
+                   t.status AS t_status, t.categoria AS t_categoria,
+                   w.id AS connection_id, w.tipo AS connection_type, w.whatsapp_telefone_id,
+                   w.token, w.gateway_url, w.gateway_sessao_id, w.gateway_segredo_env,
                    COALESCE((o.configuracao #>> '{recursos,hubAtendimentos,acesso}')::boolean,
-                            false) AS chat_hub
+                            false) AS chat_hub,
+                   o.configuracao, k.descadastrado, k.inalcancavel_desde
             FROM interactions i
             JOIN organizations o ON o.id = i.organizacao_id
             JOIN clients c ON c.id = i.cliente_id AND c.organizacao_id = i.organizacao_id
+            LEFT JOIN products fp ON fp.id = c.metadata_produto_mais_comprado_id
+            LEFT JOIN LATERAL (
+                SELECT p.descricao, p.grupo
+                FROM sales s JOIN sale_items si ON si.venda_id = s.id
+                JOIN products p ON p.id = si.produto_id
+                WHERE s.organizacao_id = i.organizacao_id AND s.cliente_id = c.id AND s.valida
+                GROUP BY p.id ORDER BY sum(si.quantidade) DESC, p.id LIMIT 1
+            ) bought ON c.metadata_produto_mais_comprado_id IS NULL
+            LEFT JOIN cashback_program_balances b
+                 ON b.organizacao_id = i.organizacao_id AND b.cliente_id = c.id
+                AND b.programa_id = (SELECT p.id FROM cashback_programs p
+                                     WHERE p.organizacao_id = i.organizacao_id AND p.ativo)
+            LEFT JOIN whatsapp_contatos k
+                 ON k.organizacao_id = i.organizacao_id AND k.telefone_e164 = c.telefone_e164
             LEFT JOIN campaigns ca ON ca.id = i.campanha_id
             LEFT JOIN whatsapp_templates t ON t.organizacao_id = i.organizacao_id
                  AND t.id = COALESCE(i.whatsapp_template_id, ca.whatsapp_template_id)
             LEFT JOIN LATERAL (
-                SELECT w.id, w.whatsapp_telefone_id, w.token FROM whatsapp_connections w
+                SELECT w.* FROM whatsapp_connections w
                 WHERE w.organizacao_id = i.organizacao_id AND w.ativo
                   AND (w.id = ca.whatsapp_conexao_id OR ca.whatsapp_conexao_id IS NULL)
                 ORDER BY w.id = ca.whatsapp_conexao_id DESC NULLS LAST, w.data_insercao
@@ -166,6 +231,7 @@ def _claimed(row: Any) -> ClaimedSend:
             cabecalho_tipo=row.cabecalho_tipo,
             cabecalho_midia_url=row.cabecalho_midia_url,
             status=row.t_status,
+            categoria=row.t_categoria,
         )
     return ClaimedSend(
         interaction_id=row.id,
@@ -177,12 +243,26 @@ def _claimed(row: Any) -> ClaimedSend:
         client_phone_e164=row.telefone_e164,
         client_email=row.email,
         client_segmentation=row.analise_rfm_titulo,
+        client_favourite_product=row.produto_favorito,
+        client_favourite_group=row.grupo_favorito,
+        client_cashback_redeemed=row.cashback_resgatado,
         context=row.metadados,
         template=template,
         connection_id=row.connection_id,
         phone_number_id=row.whatsapp_telefone_id,
         token=row.token,
+        gateway=(
+            GatewayConnection(row.gateway_url, row.gateway_sessao_id, row.gateway_segredo_env)
+            if row.connection_type == ConnectionType.INTERNAL_GATEWAY
+            else None
+        ),
         chat_hub=row.chat_hub,
+        contact=(
+            None
+            if row.descadastrado is None
+            else ContactState(row.descadastrado, row.inalcancavel_desde)
+        ),
+        consent=ConsentSettings.parse(row.configuracao),
     )
 
 
@@ -197,6 +277,7 @@ class _TemplateRow:
     cabecalho_tipo: str | None
     cabecalho_midia_url: str | None
     status: str
+    categoria: str
 
 
 def _finish(conn: sa.Connection, send: ClaimedSend, **values: Any) -> bool:
@@ -218,19 +299,37 @@ def _finish(conn: sa.Connection, send: ClaimedSend, **values: Any) -> bool:
 def mark_sent(
     conn: sa.Connection, send: ClaimedSend, wamid: str, now: datetime, template_id: UUID
 ) -> bool:
-    return _finish(
-        conn,
-        send,
-        status_envio="ENVIADO",
-        whatsapp_message_id=wamid,
-        whatsapp_template_id=template_id,
-        envio_tentativas=send.attempts + 1,
-        envio_reservado_data=None,
-        envio_proxima_tentativa_data=None,
-        erro_codigo=None,
-        erro_envio=None,
-        data_envio=now,
-        data_execucao=now,
+    """WhatsApp accepted the message. A status webhook may have recorded it first (Meta can
+    answer the webhook before our commit): then its status, times and error stand, and only
+    what the send alone knows (attempts, template, when we sent) is added."""
+    return (
+        conn.execute(
+            sa.text(
+                """UPDATE interactions SET
+                    status_envio = CASE WHEN status_envio = 'ENVIANDO' THEN 'ENVIADO'
+                                        ELSE status_envio END,
+                    erro_codigo = CASE WHEN status_envio = 'ENVIANDO' THEN NULL
+                                       ELSE erro_codigo END,
+                    erro_envio = CASE WHEN status_envio = 'ENVIANDO' THEN NULL
+                                      ELSE erro_envio END,
+                    whatsapp_message_id = COALESCE(whatsapp_message_id, :wamid),
+                    whatsapp_template_id = :template, envio_tentativas = :attempts,
+                    envio_reservado_data = NULL, envio_proxima_tentativa_data = NULL,
+                    data_envio = :now, data_execucao = LEAST(data_execucao, :now),
+                    data_atualizacao = now()
+                WHERE organizacao_id = :org AND id = :id
+                  AND (status_envio = 'ENVIANDO' OR whatsapp_message_id = :wamid)"""
+            ),
+            {
+                "org": send.organization_id,
+                "id": send.interaction_id,
+                "wamid": wamid,
+                "template": template_id,
+                "attempts": send.attempts + 1,
+                "now": now,
+            },
+        ).rowcount
+        == 1
     )
 
 

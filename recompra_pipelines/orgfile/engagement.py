@@ -3,7 +3,7 @@ campaigns.
 
 Field names are English snake_case; enumerated values keep the business's strings
 (``FIXO``, ``PRIMEIRA-COMPRA``, ``DIAS``, ``18:00``, ``CLIENTES RECENTES``).
-``db/engagement_writer.py`` maps the models to the Portuguese columns.
+``orgfile/engagement_writer.py`` maps the models to the Portuguese columns.
 
 Everything that can be checked without the database is checked here, so a bad file fails
 before anything is written, with a message naming the campaign or template and the field.
@@ -19,10 +19,17 @@ Example::
       minimum_sale_value: "20.00"
       expiry_days: 90
     whatsapp:
-      connection:
+      connection:                    # Meta's Cloud API (type: cloud-api, the default)
         phone_number_id: "104857600000001"
         business_account_id: "209715200000001"
         token_env: WHATSAPP_TOKEN_LOJA_CENTRO
+      # or the internal gateway:
+      #   connection: {type: internal-gateway, gateway_url: "https://wa-gateway.internal",
+      #                secret_env: INTERNAL_WHATSAPP_GATEWAY_API_SECRET, session_id: loja-centro}
+      consent:                       # optional; these are the defaults
+        opt_out_keywords: [PARAR, SAIR, STOP, CANCELAR, PARAR PROMOÇÕES, STOP PROMOTIONS]
+        opt_in_keywords: [VOLTAR, RECEBER, START]
+        unreachable_suppression_days: 30
       templates:
         - name: boas_vindas
           parameters: [clientName, cashbackAvailableBalance]
@@ -39,7 +46,7 @@ from __future__ import annotations
 
 import os
 import re
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal, get_args
 
@@ -47,8 +54,10 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
     SecretStr,
+    Tag,
     field_validator,
     model_validator,
 )
@@ -66,6 +75,15 @@ from recompra_pipelines.db.tables.messaging import (
     TemplateStatus,
     TemplateVariable,
 )
+from recompra_pipelines.domain.whatsapp_consent import (
+    DEFAULT_OPT_IN_KEYWORDS,
+    DEFAULT_OPT_OUT_KEYWORDS,
+    DEFAULT_UNREACHABLE_SUPPRESSION_DAYS,
+    ConsentSettings,
+    keyword_key,
+)
+from recompra_pipelines.domain.whatsapp_dispatch import ConnectionType
+from recompra_pipelines.domain.whatsapp_messages import NEVER_FILLED
 
 
 def _decimal_from_text(value: Any) -> Any:
@@ -168,10 +186,16 @@ class CashbackProgramConfig(_Model):
 # ----------------------------------------------------------------------------- WhatsApp
 
 
+# `whatsapp.connection.type` in an org file (omitted: the Cloud API).
+CLOUD_API = "cloud-api"
+INTERNAL_GATEWAY = "internal-gateway"
+
+
 class WhatsAppConnectionConfig(_Model):
     """A Cloud API phone number. Give the token itself or, better, the environment variable
     holding it (``token_env``), so the file can be committed without the secret."""
 
+    type: Literal[CLOUD_API] = CLOUD_API
     phone_number_id: GraphId
     business_account_id: GraphId
     token: SecretStr | None = None
@@ -189,6 +213,79 @@ class WhatsAppConnectionConfig(_Model):
         if not self.token.get_secret_value().strip():
             raise ValueError("token is empty")
         return self
+
+    @property
+    def connection_type(self) -> ConnectionType:
+        return ConnectionType.CLOUD_API
+
+
+class InternalGatewayConnectionConfig(_Model):
+    """A session of the company's internal WhatsApp gateway (``POST <gateway_url>/messages/send``
+    with the rendered text). Its secret is never in the file nor in the database: only the
+    name of the environment variable that holds it, read by the process that sends."""
+
+    type: Literal[INTERNAL_GATEWAY]
+    gateway_url: str = Field(pattern=r"^https?://[^\s/]+(/\S*)?$")
+    secret_env: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    session_id: str = Field(min_length=1, max_length=200, pattern=r"^\S+$")
+
+    @property
+    def connection_type(self) -> ConnectionType:
+        return ConnectionType.INTERNAL_GATEWAY
+
+
+def _connection_kind(value: Any) -> str:
+    kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
+    return kind or CLOUD_API
+
+
+Connection = Annotated[
+    Annotated[WhatsAppConnectionConfig, Tag(CLOUD_API)]
+    | Annotated[InternalGatewayConnectionConfig, Tag(INTERNAL_GATEWAY)],
+    Discriminator(
+        _connection_kind,
+        custom_error_type="connection_type",
+        custom_error_message="connection type must be cloud-api (default) or internal-gateway",
+    ),
+]
+
+
+class ConsentConfig(_Model):
+    """Customers' consent over WhatsApp: a message that is exactly one of ``opt_out_keywords``
+    (case, accents and punctuation ignored) stops marketing messages to that phone, one of
+    ``opt_in_keywords`` resumes them; a number WhatsApp reports undeliverable (131026) is not
+    messaged for ``unreachable_suppression_days`` (0: never suppressed)."""
+
+    opt_out_keywords: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_OPT_OUT_KEYWORDS), min_length=1
+    )
+    opt_in_keywords: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_OPT_IN_KEYWORDS), min_length=1
+    )
+    unreachable_suppression_days: int = Field(
+        default=DEFAULT_UNREACHABLE_SUPPRESSION_DAYS, ge=0, le=3650
+    )
+
+    @model_validator(mode="after")
+    def _distinct_keywords(self) -> ConsentConfig:
+        for field in ("opt_out_keywords", "opt_in_keywords"):
+            if any(not keyword_key(k) for k in getattr(self, field)):
+                raise ValueError(f"{field}: a keyword needs letters or digits")
+        both = {keyword_key(k) for k in self.opt_out_keywords} & {
+            keyword_key(k) for k in self.opt_in_keywords
+        }
+        if both:
+            raise ValueError(
+                f"{', '.join(sorted(both))} cannot be both an opt-out and an opt-in keyword"
+            )
+        return self
+
+    def settings(self) -> ConsentSettings:
+        return ConsentSettings(
+            opt_out_keywords=tuple(self.opt_out_keywords),
+            opt_in_keywords=tuple(self.opt_in_keywords),
+            unreachable_suppression=timedelta(days=self.unreachable_suppression_days),
+        )
 
 
 class TemplateParameterConfig(_Model):
@@ -269,8 +366,9 @@ def _listing(names: list[str | None]) -> str:
 
 
 class WhatsAppConfig(_Model):
-    connection: WhatsAppConnectionConfig
+    connection: Connection
     templates: list[TemplateConfig] = Field(default_factory=list)
+    consent: ConsentConfig = Field(default_factory=ConsentConfig)
 
     @field_validator("templates")
     @classmethod
@@ -327,8 +425,10 @@ _CASHBACK_VARIABLES = {
 
 
 def _variables_available(trigger: str) -> set[str]:
-    """What an interaction of this trigger can fill a template with (facts §5.5, §7.3)."""
-    available = _CLIENT_VARIABLES | _CASHBACK_VARIABLES
+    """What an interaction of this trigger can fill a template with (facts §5.5, §7.3): the
+    client's fields and cashback on every trigger, the purchase on purchase triggers, the
+    expiring cashback on CASHBACK-EXPIRANDO; never what nothing fills."""
+    available = (_CLIENT_VARIABLES | _CASHBACK_VARIABLES) - NEVER_FILLED
     if trigger in _PURCHASE_TRIGGERS or trigger == "CASHBACK-ACUMULADO":
         available |= _PURCHASE_VARIABLES
     if trigger == "CASHBACK-EXPIRANDO":
@@ -515,6 +615,12 @@ class EngagementConfig(_Model):
                 raise ValueError(
                     f"{label} uses template {campaign.template!r} ({campaign.template_language}),"
                     f" which is not declared under whatsapp.templates (declared: {declared})"
+                )
+            never = template.variables & NEVER_FILLED
+            if never:
+                raise ValueError(
+                    f"{label}: template {template.name!r} uses {', '.join(sorted(never))},"
+                    " which nothing fills: every message would be skipped"
                 )
             unavailable = template.variables - _variables_available(campaign.trigger.type)
             if unavailable:

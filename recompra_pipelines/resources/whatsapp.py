@@ -1,6 +1,7 @@
-"""The WhatsApp Cloud API as a Dagster resource: where to send and how fast.
+"""WhatsApp sending as a Dagster resource: where to send and how fast.
 
-Tokens are per organization (whatsapp_connections) and never pass through here. The base
+Connections are per organization (whatsapp_connections: a Cloud API number, or an internal
+gateway session) and their secrets never pass through here. The base
 URL and version come from ``WHATSAPP_GRAPH_URL`` / ``WHATSAPP_API_VERSION`` unless set, so
 the demo and tests point the same code at the simulator.
 """
@@ -12,14 +13,17 @@ from datetime import timedelta
 
 import dagster as dg
 
+from recompra_pipelines.messaging.channels import WhatsAppChannels
 from recompra_pipelines.messaging.cloud_api import CloudApiClient
 from recompra_pipelines.messaging.dispatcher import DispatchSettings
+from recompra_pipelines.messaging.gateway import GatewayClient
 
 DISPATCH_ENV = "RECOMPRA_WHATSAPP_DISPATCH"
 
 
 class WhatsAppCloudApi(dg.ConfigurableResource):
-    """Cloud API endpoint and sending policy (limits, retries, lateness)."""
+    """Where messages go (the Cloud API endpoint; each internal-gateway organization's URL
+    comes from its connection) and the sending policy (limits, retries, lateness)."""
 
     # False pauses every send (interactions wait PENDENTE); None reads
     # RECOMPRA_WHATSAPP_DISPATCH ("off" pauses), so an operator can stop sending at once.
@@ -43,12 +47,19 @@ class WhatsAppCloudApi(dg.ConfigurableResource):
             return self.enabled
         return os.environ.get(DISPATCH_ENV, "on").strip().lower() not in ("off", "0", "false")
 
-    def client(self) -> CloudApiClient:
-        return CloudApiClient(
-            self.graph_url,
-            self.api_version,
-            timeout_seconds=self.timeout_seconds,
-            connect_timeout_seconds=self.connect_timeout_seconds,
+    def client(self) -> WhatsAppChannels:
+        """The Cloud API and the internal gateway; each organization's connection picks one."""
+        return WhatsAppChannels(
+            CloudApiClient(
+                self.graph_url,
+                self.api_version,
+                timeout_seconds=self.timeout_seconds,
+                connect_timeout_seconds=self.connect_timeout_seconds,
+            ),
+            GatewayClient(
+                timeout_seconds=self.timeout_seconds,
+                connect_timeout_seconds=self.connect_timeout_seconds,
+            ),
         )
 
     def settings(self) -> DispatchSettings:

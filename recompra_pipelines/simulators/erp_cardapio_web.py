@@ -1,8 +1,9 @@
 """A local CardápioWeb partner API: the real contract (facts §2), realistic orders, faults.
 
 Serves `GET /api/partner/v1/orders/history` (pages of order summaries filtered by
-`start_date`/`end_date`/`status`) and `GET /api/partner/v1/orders/{id}` (the detail), both
-authenticated by `X-Merchant-Id` and `X-Api-Key`. Each merchant is a restaurant with
+`start_date`/`end_date`/`status`), `GET /api/partner/v1/orders/{id}` (the detail) and
+`GET /api/partner/v1/catalog` (the menu the orders are made of), all authenticated by
+`X-Merchant-Id` and `X-Api-Key`. Each merchant is a restaurant with
 deterministic orders per local day; a clock decides which have happened. Faults, steered from
 Python (`CardapioWebSimulator.configure`): failing detail calls, forced 429s with Retry-After,
 enforced per-minute limits, enum drift, cancellations and edits of existing orders.
@@ -36,6 +37,7 @@ from recompra_pipelines.simulators.serving import serve_in_thread
 
 HISTORY_PATH = "/api/partner/v1/orders/history"
 DETAIL_PATH = "/api/partner/v1/orders/{order_id:int}"
+CATALOG_PATH = "/api/partner/v1/catalog"
 STORE_TIMEZONE = ZoneInfo("America/Sao_Paulo")
 OPENING_HOUR, CLOSING_HOUR = 11, 23
 
@@ -52,6 +54,17 @@ MENU = (
     ("AÇAÍ-500", "Açaí 500ml", 2490, "regular_item"),
 )
 OPTIONS = (("BORDA-CAT", "Borda de catupiry", 900), ("EXTRA-QJ", "Queijo extra", 500))
+# The catalog's category of each menu item, by name prefix.
+CATEGORIES = (
+    ("Pizza", "Pizzas"),
+    ("Hambúrguer", "Lanches"),
+    ("X-", "Lanches"),
+    ("Combo", "Combos"),
+    ("Refrigerante", "Bebidas"),
+    ("Suco", "Bebidas"),
+    ("Açaí", "Sobremesas"),
+)
+ITEM_ID_BASE, OPTION_ID_BASE, OPTION_GROUP_ID = 500, 700, 70
 CHANNELS = ("catalog", "store_front_catalog", "portal", "whatsapp_extension", "ifood")
 ORDER_TYPES = ("delivery", "takeout", "onsite", "closed_table")
 PAYMENTS = ("pix", "credit_card", "debit_card", "money", "online_credit_card")
@@ -78,9 +91,11 @@ class MerchantConfig:
     cancelled: frozenset[int] = frozenset()
     # order id -> fields replaced in its detail (e.g. a changed customer or items).
     edits: dict[int, dict[str, Any]] = field(default_factory=dict)
+    # Catalog item ids the merchant took off the menu (they leave the catalog).
+    off_the_menu: frozenset[int] = frozenset()
 
     def updated(self, **changes: Any) -> MerchantConfig:
-        for name in ("failing_details", "cancelled"):
+        for name in ("failing_details", "cancelled", "off_the_menu"):
             if name in changes:
                 changes[name] = frozenset(changes[name])
         return replace(self, **changes)
@@ -269,6 +284,18 @@ class CardapioWebSimulator:
         self._log(merchant_id, "details", 200, order_id=order_id)
         return JSONResponse(order)
 
+    async def catalog(self, request: Request) -> Response:
+        merchant_id, denied = self._authenticate(request)
+        if denied is not None:
+            self._log(merchant_id, "catalog", denied.status_code)
+            return denied
+        limited = self._admit(merchant_id, "history")  # the catalog shares the 5/min limit
+        if limited is not None:
+            self._log(merchant_id, "catalog", 429)
+            return limited
+        self._log(merchant_id, "catalog", 200)
+        return JSONResponse(catalog(self.config_for(merchant_id)))
+
     @contextlib.contextmanager
     def run_in_thread(self, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
         """Serve from a background thread; yields the base URL (port 0 picks a free port)."""
@@ -283,6 +310,7 @@ def create_app(simulator: CardapioWebSimulator) -> Starlette:
         routes=[
             Route(HISTORY_PATH, simulator.history, methods=["GET"]),
             Route(DETAIL_PATH, simulator.detail, methods=["GET"]),
+            Route(CATALOG_PATH, simulator.catalog, methods=["GET"]),
         ]
     )
 
@@ -291,6 +319,100 @@ def _too_many(retry_after: int) -> Response:
     return JSONResponse(
         {"message": "Too Many Attempts."}, 429, headers={"Retry-After": str(retry_after)}
     )
+
+
+# -- the catalog ------------------------------------------------------------------------------
+
+
+def catalog(cfg: MerchantConfig) -> dict[str, Any]:
+    """The menu as `GET /api/partner/v1/catalog` answers it: the items the orders are made of
+    (same ids and external codes), grouped by category; pizzas offer the add-on group."""
+    categories: dict[str, list[dict[str, Any]]] = {}
+    for index, (code, name, price, kind) in enumerate(MENU):
+        item_id = ITEM_ID_BASE + index
+        if item_id in cfg.off_the_menu:
+            continue
+        category = next(label for prefix, label in CATEGORIES if name.startswith(prefix))
+        categories.setdefault(category, []).append(
+            _catalog_item(item_id, code, name, price, kind, with_options=name.startswith("Pizza"))
+        )
+    return {
+        "categories": [
+            {
+                "id": 900 + position,
+                "name": name,
+                "description": None,
+                "status": "ACTIVE",
+                "index": position,
+                "image": None,
+                "allowed_times": [],
+                "items": items,
+            }
+            for position, (name, items) in enumerate(categories.items())
+        ]
+    }
+
+
+def _catalog_item(
+    item_id: int, code: str | None, name: str, price: int, kind: str, *, with_options: bool
+) -> dict[str, Any]:
+    options = [
+        {
+            "id": OPTION_ID_BASE + n,
+            "name": option_name,
+            "description": None,
+            "external_code": option_code,
+            "price": option_price / 100,
+            "status": "ACTIVE",
+            "index": n,
+            "image": None,
+            "max_quantity": 2,
+        }
+        for n, (option_code, option_name, option_price) in enumerate(OPTIONS)
+    ]
+    return {
+        "id": item_id,
+        "name": name,
+        "description": f"{name} da casa",
+        "image": {
+            "image_url": f"https://cdn.cardapioweb.example/{item_id}.jpg",
+            "thumbnail_url": f"https://cdn.cardapioweb.example/{item_id}-thumb.jpg",
+        },
+        "highlighted": False,
+        "external_code": code,
+        "price": price / 100,
+        "stock": 40 if kind == "regular_item" else None,
+        "active_stock_control": kind == "regular_item",
+        "index": item_id - ITEM_ID_BASE,
+        "available_for": ["delivery", "table"],
+        "hide_observation_field": False,
+        "adults_only": False,
+        "promotional_price_active": False,
+        "promotional_price": None,
+        "promotional_price_availability": [],
+        "status": "ACTIVE",
+        "unit_type": "UN",
+        "kind": kind,
+        "allowed_times": [],
+        "extra_images": [],
+        "option_groups": [
+            {
+                "id": OPTION_GROUP_ID,
+                "name": "Adicionais",
+                "status": "ACTIVE",
+                "choice_type": "MULTIPLE",
+                "price_calculation_type": "SUM",
+                "available_for": ["delivery", "table"],
+                "minimum_quantity": 0,
+                "maximum_quantity": 2,
+                "index": 0,
+                "options": options,
+            }
+        ]
+        if with_options
+        else [],
+        "combo_steps": [],
+    }
 
 
 # -- deterministic orders ---------------------------------------------------------------------
@@ -335,12 +457,12 @@ def _order(
             opt_code, opt_name, opt_price = rng.choice(OPTIONS)
             options.append(
                 {
-                    "option_id": 700 + OPTIONS.index((opt_code, opt_name, opt_price)),
+                    "option_id": OPTION_ID_BASE + OPTIONS.index((opt_code, opt_name, opt_price)),
                     "external_code": opt_code,
                     "name": opt_name,
                     "quantity": 1,
                     "unit_price": opt_price / 100,
-                    "option_group_id": 70,
+                    "option_group_id": OPTION_GROUP_ID,
                     "option_group_name": "Adicionais",
                     "option_group_total_selected_options": 2,
                 }
@@ -351,7 +473,7 @@ def _order(
             subtotal += line_total
         items.append(
             {
-                "item_id": 500 + MENU.index((code, name, price, kind)),
+                "item_id": ITEM_ID_BASE + MENU.index((code, name, price, kind)),
                 "order_item_id": order_id * 10 + index,
                 "external_code": code,
                 "name": name,

@@ -9,6 +9,14 @@ on WhatsApp (131026), throughput per number (130429) and per recipient (131056).
 injected on demand (an error code, a 5xx, a slow answer, a timeout after the message was
 accepted). Every request and every accepted message is recorded for tests.
 
+With a webhook receiver configured (``configure_webhooks``) it also plays Meta's side of the
+conversation: each accepted message is followed by signed ``sent`` → ``delivered`` → ``read``
+status webhooks (carrying the send's ``biz_opaque_callback_data``), a number marked
+undeliverable ``by_webhook`` gets a ``failed`` status with 131026 as Meta usually reports it,
+customers' replies are posted on request (``reply``, ``POST /_sim/replies``), and optionally
+every n-th recipient answers PARAR after reading. Webhooks go out from a background thread
+when due, or all at once when a test calls ``deliver_webhooks``.
+
 ``recompra simulate whatsapp --port N`` serves it with the templates of the demo org files;
 tests import ``WhatsAppSimulator`` and run it in a thread with a shared fake clock.
 """
@@ -21,6 +29,7 @@ import logging
 import re
 import secrets
 import threading
+import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -34,6 +43,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from recompra_pipelines.domain.whatsapp_dispatch import ConnectionType
+from recompra_pipelines.simulators import whatsapp_webhooks as hooks
 from recompra_pipelines.simulators.serving import serve_in_thread
 
 log = logging.getLogger(__name__)
@@ -84,6 +95,32 @@ class Fault:
     seconds: float = 0.0
 
 
+@dataclass(frozen=True)
+class StatusTimeline:
+    """Seconds after a message is accepted at which its statuses are reported."""
+
+    sent: float = 0.0
+    delivered: float = 1.0
+    read: float = 4.0
+    # A recipient who opts out answers this long after reading.
+    reply: float = 2.0
+
+
+OPT_OUT_REPLY = "PARAR"
+UNDELIVERABLE_TITLE = "Message undeliverable"
+
+
+@dataclass
+class _Webhooks:
+    sender: hooks.WebhookSender
+    timeline: StatusTimeline
+    opt_out_every: int | None
+    queue: list[tuple[float, int, dict[str, Any]]] = field(default_factory=list)
+    recipients: list[str] = field(default_factory=list)
+    stop: threading.Event = field(default_factory=threading.Event)
+    thread: threading.Thread | None = None
+
+
 @dataclass
 class _Number:
     token: str
@@ -113,7 +150,10 @@ class WhatsAppSimulator:
         self._lock = threading.Lock()
         self._numbers: dict[str, _Number] = {}
         self._templates: dict[tuple[str, str], SimTemplate] = {}
-        self._undeliverable: set[str] = set()
+        # Undeliverable numbers: True when the 131026 comes as a failed status webhook.
+        self._undeliverable: dict[str, bool] = {}
+        self._webhooks: _Webhooks | None = None
+        self._sequence = 0
         self._faults: deque[Fault] = deque()
         self._last_to: dict[tuple[str, str], datetime] = {}
         self.messages: list[dict[str, Any]] = []
@@ -132,7 +172,7 @@ class WhatsAppSimulator:
     def register_org_file(self, org_file: Any) -> None:
         """The number and templates of an ``OrgFile``'s ``whatsapp`` section."""
         whatsapp = org_file.whatsapp
-        if whatsapp is None:
+        if whatsapp is None or whatsapp.connection.connection_type is not ConnectionType.CLOUD_API:
             return
         self.register_number(
             whatsapp.connection.phone_number_id, whatsapp.connection.token.get_secret_value()
@@ -148,9 +188,107 @@ class WhatsAppSimulator:
                 )
             )
 
-    def mark_undeliverable(self, *numbers: str) -> None:
+    def mark_undeliverable(self, *numbers: str, by_webhook: bool = False) -> None:
+        """These numbers are not on WhatsApp: the send is refused with 131026, or (as Meta
+        mostly does) accepted and then reported ``failed`` with 131026 by webhook."""
         with self._lock:
-            self._undeliverable.update(numbers)
+            self._undeliverable.update(dict.fromkeys(numbers, by_webhook))
+
+    def configure_webhooks(
+        self,
+        sender: hooks.WebhookSender,
+        *,
+        timeline: StatusTimeline = StatusTimeline(),
+        opt_out_every: int | None = None,
+        background: bool = True,
+    ) -> None:
+        """Post status webhooks (and replies) to ``sender``'s receiver from now on; in the
+        background when due, else only when ``deliver_webhooks`` is called."""
+        self.stop_webhooks()
+        webhooks = _Webhooks(sender, timeline, opt_out_every)
+        if background:
+            webhooks.thread = threading.Thread(
+                target=self._post_due_webhooks, args=(webhooks,), name="webhooks", daemon=True
+            )
+            webhooks.thread.start()
+        self._webhooks = webhooks
+
+    def stop_webhooks(self) -> None:
+        webhooks, self._webhooks = self._webhooks, None
+        if webhooks is not None and webhooks.thread is not None:
+            webhooks.stop.set()
+            webhooks.thread.join(timeout=10)
+
+    def reply(self, phone_number_id: str, wa_id: str, text: str, *, after: float = 0.0) -> str:
+        """A customer (``wa_id``) writes ``text`` to the business number; returns its wamid."""
+        wamid = hooks.new_wamid()
+        at = self.clock() + timedelta(seconds=after)
+        with self._lock:
+            self._enqueue(
+                after,
+                hooks.webhook(
+                    phone_number_id, messages=[hooks.text_message(wa_id, text, at, wamid=wamid)]
+                ),
+            )
+        return wamid
+
+    def deliver_webhooks(self) -> int:
+        """Post every queued webhook now, in the order they were due; returns how many."""
+        with self._lock:
+            if self._webhooks is None:
+                return 0
+            queued = sorted(self._webhooks.queue)
+            self._webhooks.queue.clear()
+            sender = self._webhooks.sender
+        for _, _, payload in queued:
+            sender.post(payload)
+        return len(queued)
+
+    def pending_webhooks(self) -> int:
+        with self._lock:
+            return len(self._webhooks.queue) if self._webhooks else 0
+
+    def _enqueue(self, delay: float, payload: dict[str, Any]) -> None:
+        assert self._webhooks is not None
+        self._sequence += 1
+        self._webhooks.queue.append((time.monotonic() + delay, self._sequence, payload))
+
+    def _post_due_webhooks(self, webhooks: _Webhooks) -> None:
+        while not webhooks.stop.wait(0.2):
+            with self._lock:
+                now = time.monotonic()
+                due = sorted(item for item in webhooks.queue if item[0] <= now)
+                webhooks.queue[:] = [item for item in webhooks.queue if item[0] > now]
+            for _, _, payload in due:
+                webhooks.sender.post(payload)
+
+    def _report(self, phone_number_id: str, payload: dict[str, Any], wamid: str, at) -> None:
+        """Queue what Meta would post about an accepted message (called under the lock)."""
+        webhooks = self._webhooks
+        if webhooks is None:
+            return
+        to, timeline = payload["to"], webhooks.timeline
+        callback = payload.get("biz_opaque_callback_data")
+
+        def post(state: str, delay: float, error: tuple[int, str] | None = None) -> None:
+            moment = at + timedelta(seconds=delay)
+            entry = hooks.status(wamid, state, moment, to, callback=callback, error=error)
+            self._enqueue(delay, hooks.webhook(phone_number_id, statuses=[entry]))
+
+        if self._undeliverable.get(to):
+            post("failed", timeline.sent, (131026, UNDELIVERABLE_TITLE))
+            return
+        post("sent", timeline.sent)
+        post("delivered", timeline.delivered)
+        post("read", timeline.read)
+        if to not in webhooks.recipients:
+            webhooks.recipients.append(to)
+            every = webhooks.opt_out_every
+            if every and len(webhooks.recipients) % every == 0:
+                delay = timeline.read + timeline.reply
+                moment = at + timedelta(seconds=delay)
+                message = hooks.text_message(to, OPT_OUT_REPLY, moment)
+                self._enqueue(delay, hooks.webhook(phone_number_id, messages=[message]))
 
     def inject(self, *faults: Fault) -> None:
         """Answer the next requests with these faults, in order, then normally again."""
@@ -165,6 +303,9 @@ class WhatsAppSimulator:
             self.requests.clear()
             for number in self._numbers.values():
                 number.sent_at.clear()
+            if self._webhooks is not None:
+                self._webhooks.queue.clear()
+                self._webhooks.recipients.clear()
 
     # -- observations -----------------------------------------------------------------------
 
@@ -198,6 +339,7 @@ class WhatsAppSimulator:
                 wamid = "wamid." + secrets.token_urlsafe(24)
                 self._numbers[phone_number_id].sent_at.append(now)
                 self._last_to[(phone_number_id, to)] = now
+                self._report(phone_number_id, payload, wamid, now)
                 self.messages.append(
                     {
                         "phone_number_id": phone_number_id,
@@ -278,7 +420,9 @@ class WhatsAppSimulator:
             by_type[kind] = component
         self._check_header(template, by_type.get("header"))
         self._check_body(template, by_type.get("body"))
-        if to in self._undeliverable:
+        if self._undeliverable.get(to) is False or (
+            to in self._undeliverable and self._webhooks is None
+        ):
             raise GraphError(131026, "recipient is not a WhatsApp user")
         return template
 
@@ -338,10 +482,13 @@ class WhatsAppSimulator:
     @contextlib.contextmanager
     def run_in_thread(self, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
         """Serve from a background thread; yields the base URL (the WHATSAPP_GRAPH_URL)."""
-        with serve_in_thread(
-            create_app(self), name="WhatsApp simulator", host=host, port=port
-        ) as url:
-            yield url
+        try:
+            with serve_in_thread(
+                create_app(self), name="WhatsApp simulator", host=host, port=port
+            ) as url:
+                yield url
+        finally:
+            self.stop_webhooks()
 
 
 def _status_for(code: int | None) -> int:
@@ -385,10 +532,23 @@ def create_app(simulator: WhatsAppSimulator) -> Starlette:
             listing = [{**m, "at": m["at"].isoformat()} for m in simulator.messages]
         return JSONResponse({"messages": listing})
 
+    async def replies(request: Request) -> Response:
+        """A customer's reply, posted to the webhook receiver: ``{"phone_number_id": …,
+        "from": "<wa_id>", "text": …}``."""
+        body = await request.json()
+        if simulator._webhooks is None:
+            return JSONResponse({"error": "no webhook receiver configured"}, 409)
+        try:
+            wamid = simulator.reply(body["phone_number_id"], body["from"], body["text"])
+        except (KeyError, TypeError):
+            return JSONResponse({"error": "give phone_number_id, from and text"}, 400)
+        return JSONResponse({"id": wamid})
+
     return Starlette(
         routes=[
             Route("/{version}/{phone_number_id}/messages", messages, methods=["POST"]),
             Route("/_sim/messages", recorded, methods=["GET"]),
+            Route("/_sim/replies", replies, methods=["POST"]),
         ]
     )
 

@@ -12,8 +12,13 @@ import sqlalchemy as sa
 from recompra_pipelines.db import campaign_interactions as store
 from recompra_pipelines.db.attribution import AttributionCounts, attribute_day
 from recompra_pipelines.db.bulk import lock_organization
-from recompra_pipelines.db.ledger import CampaignGrant, grant_campaign_cashbacks
+from recompra_pipelines.db.ledger import (
+    CampaignGrant,
+    grant_campaign_cashbacks,
+    reconcile_campaign_grants,
+)
 from recompra_pipelines.domain.campaign_rules import (
+    WITHDRAWN_SALE_CHANGED,
     Campaign,
     Decision,
     Purchase,
@@ -24,7 +29,15 @@ from recompra_pipelines.domain.campaign_rules import (
     eligible_for_effects,
     fires,
     idempotency_key,
+    meets_trigger,
 )
+from recompra_pipelines.domain.whatsapp_consent import (
+    SKIP_OPT_OUT,
+    SKIP_UNREACHABLE,
+    ConsentSettings,
+    consent_skip,
+)
+from recompra_pipelines.messaging import contacts
 from recompra_pipelines.sync.allocation import collector_paused
 from recompra_pipelines.sync.organizations import Organization, load_organization
 
@@ -36,8 +49,14 @@ class CampaignCounts:
     interactions_created: int
     skipped_frequency: int
     skipped_daily_cap: int
+    skipped_consent: int  # opted out, or the number is suppressed after a 131026
     cancelled_with_sale: int
+    # Unsent interactions whose sale the ERP changed so that it no longer meets the trigger.
+    withdrawn_sale_changed: int
     cashback_grants: int
+    # Campaign cashback decided again (an edited sale's percentage) or reversed (withdrawn).
+    cashback_revised: int
+    cashback_reversed: int
 
 
 def create_purchase_interactions(
@@ -54,6 +73,7 @@ def create_purchase_interactions(
         cancelled = store.cancel_interactions_of_cancelled_sales(conn, org_id, day)
         campaigns = store.active_campaigns(conn, org_id)
         purchases = store.day_purchases(conn, org_id, day)
+        withdrawn = _withdraw_unqualified(conn, org_id, day, campaigns, purchases)
         eligible = [
             purchase
             for purchase, first_seen in purchases
@@ -63,6 +83,7 @@ def create_purchase_interactions(
         ]
         candidates = [(c, p) for p in eligible for c in campaigns if fires(c, p)]
         inserted, granted = create_interactions(conn, org, candidates, now)
+        grants = reconcile_campaign_grants(conn, org_id, day, now, WITHDRAWN_SALE_CHANGED)
     reasons = [decision.skip_reason for _, decision in inserted]
     return CampaignCounts(
         purchases=len(purchases),
@@ -70,9 +91,35 @@ def create_purchase_interactions(
         interactions_created=reasons.count(None),
         skipped_frequency=reasons.count("FREQUENCIA"),
         skipped_daily_cap=reasons.count("LIMITE_DIARIO"),
+        skipped_consent=reasons.count(SKIP_OPT_OUT) + reasons.count(SKIP_UNREACHABLE),
         cancelled_with_sale=cancelled,
+        withdrawn_sale_changed=withdrawn,
         cashback_grants=granted,
+        cashback_revised=grants.revisions,
+        cashback_reversed=grants.reversals,
     )
+
+
+def _withdraw_unqualified(
+    conn: sa.Connection,
+    org_id: str,
+    day: date,
+    campaigns: Sequence[Campaign],
+    purchases: Sequence[tuple[Purchase, datetime]],
+) -> int:
+    """Unsent interactions the day's sales no longer qualify for: the ERP moved the sale to
+    another buyer, or changed it (its value, its place in the client's history) so that the
+    campaign's trigger no longer holds. A paused campaign's are left to the dispatcher."""
+    by_campaign = {campaign.id: campaign for campaign in campaigns}
+    by_sale = {purchase.sale_id: purchase for purchase, _ in purchases}
+    stale = [
+        row.id
+        for row in store.unsent_sale_interactions(conn, org_id, day)
+        if (campaign := by_campaign.get(row.campanha_id)) is not None
+        and (purchase := by_sale.get(row.venda_id)) is not None
+        and (purchase.client_id != row.cliente_id or not meets_trigger(campaign, purchase))
+    ]
+    return store.withdraw(conn, org_id, stale, WITHDRAWN_SALE_CHANGED)
 
 
 def create_interactions(
@@ -91,8 +138,9 @@ def create_interactions(
     if not new:
         return [], 0  # all decided by an earlier run: no history, balances or ledger to read
     clients = sorted({p.client_id for _, p in new}, key=str)
-    decisions = decide(
-        new,
+    withheld, allowed = _consent_decisions(conn, org, new, clients, now)
+    decisions = withheld + decide(
+        allowed,
         store.interaction_history(conn, org.id, clients, org.timezone),
         org.timezone,
         org.daily_message_cap,
@@ -101,6 +149,35 @@ def create_interactions(
         conn, org.id, decisions, org.timezone, now, store.balances(conn, org.id, clients)
     )
     return inserted, _grant_campaign_cashback(conn, org.id, inserted, org.timezone, now)
+
+
+def _consent_decisions(
+    conn: sa.Connection,
+    org: Organization,
+    candidates: Sequence[tuple[Campaign, Purchase | Trigger]],
+    clients: Sequence[Any],
+    now: datetime,
+) -> tuple[list[Decision], list[tuple[Campaign, Purchase | Trigger]]]:
+    """Candidates whose client opted out (marketing) or whose number WhatsApp reported
+    undeliverable are recorded skipped with the reason, before frequency and the daily cap
+    count them; the rest go on to be decided."""
+    known = contacts.client_contacts(conn, org.id, clients)
+    if not known:
+        return [], list(candidates)
+    suppression = ConsentSettings.parse(org.settings).unreachable_suppression
+    withheld, allowed = [], []
+    for campaign, purchase in candidates:
+        reason = consent_skip(
+            marketing=campaign.marketing,
+            contact=known.get(purchase.client_id),
+            suppression=suppression,
+            now=now,
+        )
+        if reason is None:
+            allowed.append((campaign, purchase))
+        else:
+            withheld.append(Decision(campaign, purchase, reason))
+    return withheld, allowed
 
 
 def _grant_campaign_cashback(conn, org_id: str, inserted, timezone, now: datetime) -> int:
@@ -121,6 +198,7 @@ def _grant_campaign_cashback(conn, org_id: str, inserted, timezone, now: datetim
                 amount=amount,
                 expires_on=expires_on,
                 sale_id=purchase.sale_id,
+                sale_content_revision=purchase.sale_content_revision,
             )
         )
     entries = grant_campaign_cashbacks(conn, org_id, grants, now)

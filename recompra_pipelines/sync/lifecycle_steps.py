@@ -1,8 +1,9 @@
 """The daily campaign machinery of one organization x day (group `lifecycle_daily`).
 
-`run_rfm` scores the clients; `create_lifecycle_interactions` turns the day's segment entries
-and stays, expiring cashback, birthdays and recurrent days into interactions through the same
-path as purchases (`campaign_steps.create_interactions`): same keys, frequency rules, daily
+`run_rfm` scores the clients as of the end of the day; `create_lifecycle_interactions` turns
+that day's segment entries and stays, and the next day's expiring cashback, birthdays and
+recurrent days (`domain.lifecycle.acting_day`), into interactions through the same path as
+purchases (`campaign_steps.create_interactions`): same keys, frequency rules, daily
 cap, outbox and campaign cashback. Trigger keys: `segmento:<label>:<since>`,
 `permanencia:<label>:<since>`, `expira:<lot>`, `aniversario:<yyyy>`, `recorrente:<yyyy-mm-dd>`.
 """
@@ -25,12 +26,14 @@ from recompra_pipelines.domain.lifecycle import (
     ENTRY_TITLE,
     EXPIRING_TITLE,
     RECURRENT_TITLE,
+    acting_day,
     birthday_days,
     notice_window,
     permanence_due,
     recurs_on,
     trigger_time,
 )
+from recompra_pipelines.domain.whatsapp_consent import SKIP_OPT_OUT, SKIP_UNREACHABLE
 from recompra_pipelines.sync.campaign_steps import create_interactions
 from recompra_pipelines.sync.organizations import Organization, load_organization
 
@@ -61,6 +64,7 @@ class LifecycleCounts:
     interactions_created: int
     skipped_frequency: int
     skipped_daily_cap: int
+    skipped_consent: int  # opted out, or the number is suppressed after a 131026
     cashback_grants: int
 
 
@@ -82,6 +86,7 @@ def create_lifecycle_interactions(
         interactions_created=reasons.count(None),
         skipped_frequency=reasons.count("FREQUENCIA"),
         skipped_daily_cap=reasons.count("LIMITE_DIARIO"),
+        skipped_consent=reasons.count(SKIP_OPT_OUT) + reasons.count(SKIP_UNREACHABLE),
         cashback_grants=granted,
     )
 
@@ -109,7 +114,10 @@ def _clients(conn: sa.Connection, org_id: str, where: str, **params) -> list:
 def _candidates(
     conn: sa.Connection, org: Organization, campaign: Campaign, day: date, at: datetime
 ) -> list[tuple[Campaign, Trigger]]:
+    """``day`` is the scored day (segment entries and stays); the calendar triggers are of the
+    morning after it, when the run acts."""
     kind = campaign.trigger
+    morning = acting_day(day)
     if kind == "ENTRADA-SEGMENTAÇÃO":
         rows = _clients(
             conn,
@@ -136,7 +144,7 @@ def _candidates(
             if in_segment(campaign, row.titulo) and permanence_due(campaign, row.desde, day)
         ]
     if kind == "ANIVERSARIO_CLIENTE":
-        days = birthday_days(day)
+        days = birthday_days(morning)
         rows = _clients(
             conn,
             org.id,
@@ -144,19 +152,20 @@ def _candidates(
             " IN (" + ", ".join(f"({m}, {d})" for m, d in days) + ")",
         )
         return [
-            (campaign, _trigger(row, at, f"aniversario:{day.year}", BIRTHDAY_TITLE)) for row in rows
+            (campaign, _trigger(row, at, f"aniversario:{morning.year}", BIRTHDAY_TITLE))
+            for row in rows
         ]
     if kind == "RECORRENTE":
-        if not recurs_on(campaign, day):
+        if not recurs_on(campaign, morning):
             return []
         rows = _clients(conn, org.id, "true")
         return [
-            (campaign, _trigger(row, at, f"recorrente:{day.isoformat()}", RECURRENT_TITLE))
+            (campaign, _trigger(row, at, f"recorrente:{morning.isoformat()}", RECURRENT_TITLE))
             for row in rows
             if in_segment(campaign, row.titulo)
         ]
     if kind == "CASHBACK-EXPIRANDO":
-        return [(campaign, trigger) for trigger in _expiring(conn, org, campaign, day, at)]
+        return [(campaign, trigger) for trigger in _expiring(conn, org, campaign, morning, at)]
     return []
 
 

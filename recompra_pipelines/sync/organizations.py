@@ -57,6 +57,24 @@ def active_integrated_organizations(conn: sa.Connection) -> list[Organization]:
     return [_from_row(row) for row in rows]
 
 
+def organizations_with_daily_work(conn: sa.Connection) -> list[Organization]:
+    """Every organization the daily jobs (cashback expiry, RFM, daily campaigns) have work for:
+    one with a cashback program (active or not: its lots still expire) or an active campaign,
+    whatever the state of its ERP integration - turning the ERP off must not stop cashback
+    from expiring nor birthdays from being greeted."""
+    rows = conn.execute(
+        sa.text(
+            """
+            SELECT o.* FROM organizations o
+            WHERE EXISTS (SELECT 1 FROM cashback_programs p WHERE p.organizacao_id = o.id)
+               OR EXISTS (SELECT 1 FROM campaigns c WHERE c.organizacao_id = o.id AND c.ativo)
+            ORDER BY o.id
+            """
+        )
+    ).all()
+    return [_from_row(row) for row in rows]
+
+
 def _from_row(row) -> Organization:
     return Organization(
         id=row.id,

@@ -19,6 +19,7 @@ from recompra_pipelines.connectors.extract import RawExtract
 from recompra_pipelines.connectors.registry import (
     Connector,
     FetchSettings,
+    answer_is_complete,
     connector_for,
     pending_ids,
 )
@@ -242,6 +243,15 @@ def normalize_sales(engine: sa.Engine, org_id: str, day: date, now: datetime) ->
             staged=len(unchanged) + len(normalized),
             quarantined=len(quarantined),
             troco_dropped=len(repeated.dropped),
+            # A quarantined record without an id could be any sale: none can be missing. An
+            # answer listing nothing at all looks the same when the ERP's database is down
+            # as when a day's sales were all deleted, and the first is far likelier.
+            complete=bool(records)
+            and answer_is_complete(connector, extract.text)
+            and all(q.external_id for q in quarantined),
+            listed_not_staged=tuple(
+                sorted({q.external_id for q in quarantined if q.external_id} | set(pending))
+            ),
         )
         replace_staging(
             conn,
@@ -319,7 +329,7 @@ def _integrated(org: Organization) -> Organization:
 def _quarantined(record: Any, field_name: str, reason: str) -> QuarantinedRecord:
     external_id = record.get("id") if isinstance(record, dict) else None
     return QuarantinedRecord(
-        external_id=None if external_id is None else str(external_id),
+        external_id=None if external_id is None else str(external_id).strip() or None,
         field=field_name,
         reason=reason,
         record=record,

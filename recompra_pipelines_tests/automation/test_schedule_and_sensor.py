@@ -10,13 +10,17 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
+from recompra_pipelines.automation.cashback_expiry import cashback_expiry_schedule
 from recompra_pipelines.automation.erp_sync import (
     CONTENT_HASH_TAG,
     erp_sync_schedule,
     organizations_sensor,
 )
+from recompra_pipelines.automation.lifecycle import lifecycle_schedule
 from recompra_pipelines.definitions import defs
 from recompra_pipelines.domain.sync_plan import SyncCadence, days_to_sync
+from recompra_pipelines.orgfile.organization import OrgFile
+from recompra_pipelines.orgfile.writer import apply_org_file
 from recompra_pipelines.partitions import ORGANIZATIONS
 from recompra_pipelines.resources.crm_database import CrmDatabase
 from recompra_pipelines_tests.helpers import new_org
@@ -132,6 +136,50 @@ def test_sensor_registers_new_active_orgs_and_syncs_their_today(instance, databa
     assert isinstance(again, dg.SkipReason)
 
 
+def test_daily_jobs_serve_every_organization_with_cashback_or_campaigns_whatever_its_erp(
+    instance, database_url, engine, erp_simulator
+):
+    _, url = erp_simulator
+    program = {"accrual_type": "FIXO", "accrual_value": "5"}
+    erp_off, _ = new_org(engine, url, cashback_program=program)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text("UPDATE organizations SET integracao_ativa = false WHERE id = :o"),
+            {"o": erp_off},
+        )
+        no_erp = f"crm-{uuid.uuid4().hex[:8]}"
+        apply_org_file(
+            conn,
+            OrgFile.model_validate(
+                {"id": no_erp, "name": "Só CRM", "campaigns": [
+                    {"key": "niver", "title": "Niver", "trigger": "ANIVERSARIO_CLIENTE"}]}
+            ),
+        )  # fmt: skip
+    with dg.build_sensor_context(
+        instance=instance, resources={"crm_db": CrmDatabase(url=database_url)}
+    ) as context:
+        result = organizations_sensor(context)
+    (add_request,) = result.dynamic_partitions_requests
+    assert {erp_off, no_erp} <= set(add_request.partition_keys)
+    assert not {f"new-org:{erp_off}", f"new-org:{no_erp}"} & {
+        r.run_key for r in result.run_requests
+    }
+    instance.add_dynamic_partitions(ORGANIZATIONS, list(add_request.partition_keys))
+
+    tick = datetime(2026, 11, 20, 3, 10, tzinfo=SP)
+    for schedule, prefix in (
+        (lifecycle_schedule, "lifecycle"),
+        (cashback_expiry_schedule, "cashback-expiry"),
+    ):
+        with dg.build_schedule_context(
+            instance=instance,
+            scheduled_execution_time=tick,
+            resources={"crm_db": CrmDatabase(url=database_url)},
+        ) as context:
+            keys = {r.run_key.rsplit(":", 1)[0] for r in schedule(context)}
+        assert {f"{prefix}:{erp_off}", f"{prefix}:{no_erp}"} <= keys
+
+
 @pytest.mark.parametrize(
     "local, expected_days",
     [
@@ -176,7 +224,17 @@ def test_an_unchanged_erp_day_launches_no_run_until_it_changes(
     unchanged = _tick(instance, database_url, day + timedelta(minutes=5))
     assert key not in [r.partition_key for r in unchanged.run_requests]
 
+    # A sale that one answer lacked is removed only by a second answer: the day is synced
+    # again even though the ERP's answer has not changed.
     first_sale = simulator.sales_for(token, date(2026, 11, 20))[0]["id"]
+    absence = "UPDATE sales SET ausente_desde = {} WHERE organizacao_id = :o AND id_externo = :e"
+    with engine.begin() as conn:
+        conn.execute(sa.text(absence.format("now()")), {"o": org_id, "e": first_sale})
+    awaiting = _tick(instance, database_url, day + timedelta(minutes=5))
+    assert key in [r.partition_key for r in awaiting.run_requests]
+    with engine.begin() as conn:
+        conn.execute(sa.text(absence.format("NULL")), {"o": org_id, "e": first_sale})
+
     simulator.configure(token, overrides={first_sale: {"situacao": "04"}})
     changed = _tick(instance, database_url, day + timedelta(minutes=10))
     (again,) = [r for r in changed.run_requests if r.partition_key == key]

@@ -227,3 +227,45 @@ def test_the_last_covering_message_wins_ties_by_id_and_windows_by_campaign(engin
         )
     attribute_sales(engine, org, DAY)
     assert _conversions(engine, org)[sale][0] == ids["m0"]
+
+
+def test_a_sale_is_never_credited_to_the_message_it_triggered_itself(engine):
+    """The ERP's time of a sale can be later than the send time of the welcome message the
+    sale itself fired (the sync saw the sale, and sent, before the time the ERP records)."""
+    org = make_org(engine)
+    client = add_client(engine, org)
+    sold_at = datetime.combine(DAY, time(12), tzinfo=SP)
+    with engine.begin() as conn:
+        campaign = _campaign(conn, org, 14)
+        sale = _sale(conn, org, client, Decimal("80.00"), sold_at, True, 0)
+        _message(conn, org, client, campaign, sold_at - timedelta(hours=1), "ENVIADO",
+                 "ENVIO-MENSAGEM", "own")  # fmt: skip
+        conn.execute(
+            sa.text("UPDATE interactions SET venda_id = :s WHERE chave_idempotencia = 'mown'"),
+            {"s": sale},
+        )
+
+    counts = attribute_sales(engine, org, DAY)
+
+    assert counts.attributed == 0 and _conversions(engine, org) == {}
+
+    # An earlier message of the client, not triggered by this sale, is what it is credited to.
+    with engine.begin() as conn:
+        _message(conn, org, client, campaign, sold_at - timedelta(days=2), "LIDO",
+                 "ENVIO-MENSAGEM", "earlier")  # fmt: skip
+        earlier = conn.scalar(
+            sa.text("SELECT id FROM interactions WHERE chave_idempotencia = 'mearlier'")
+        )
+    counts = attribute_sales(engine, org, DAY)
+    assert (counts.attributed, counts.attributed_by_erp_time) == (1, 1)
+    assert _conversions(engine, org)[sale][0] == earlier
+    with engine.connect() as conn:
+        assert (
+            conn.scalar(
+                sa.text(
+                    "SELECT data_conversao_precisao FROM campaign_conversions WHERE venda_id = :s"
+                ),
+                {"s": sale},
+            )
+            == "ERP"
+        )

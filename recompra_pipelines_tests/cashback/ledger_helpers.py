@@ -103,13 +103,52 @@ def cancel_sale(engine: sa.Engine, sale_id: UUID) -> None:
 
 
 def revalidate_sale(engine: sa.Engine, sale_id: UUID) -> None:
-    """What `crm_sales` does when a cancelled sale becomes valid again: a new revision."""
+    """What `crm_sales` does when a cancelled (or removed) sale becomes valid again, or
+    reappears: a new revision."""
     with engine.begin() as conn:
         conn.execute(
             sa.text(
                 "UPDATE sales SET valida = true, validade_revisao = validade_revisao + "
                 "CASE WHEN cancelada THEN 1 ELSE 0 END, cancelada = false, "
-                "data_cancelamento = NULL WHERE id = :s"
+                "data_cancelamento = NULL, ausente_desde = NULL, data_remocao = NULL, "
+                "remocao_motivo = NULL WHERE id = :s"
+            ),
+            {"s": sale_id},
+        )
+
+
+def edit_sale(engine: sa.Engine, sale_id: UUID, value: str | Decimal) -> None:
+    """What `crm_sales` does when the ERP edits a sale's value: a valid sale gets a new content
+    revision; a cancelled one only takes the value (its next validity revision accrues it)."""
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "UPDATE sales SET conteudo_revisao = conteudo_revisao + CASE WHEN valida AND"
+                " NOT cancelada AND valor_total <> :v THEN 1 ELSE 0 END, valor_total = :v"
+                " WHERE id = :s"
+            ),
+            {"s": sale_id, "v": Decimal(value)},
+        )
+
+
+def reassign_sale(engine: sa.Engine, sale_id: UUID, client_id: UUID | None) -> None:
+    """The ERP now names another buyer."""
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text("UPDATE sales SET cliente_id = :c WHERE id = :s"),
+            {"s": sale_id, "c": client_id},
+        )
+
+
+def remove_sale(engine: sa.Engine, sale_id: UUID) -> None:
+    """What `crm_sales` does when a sale's absence from the ERP's answers is confirmed."""
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "UPDATE sales SET cancelada = valida OR cancelada, data_cancelamento = CASE WHEN"
+                " valida THEN now() ELSE data_cancelamento END, valida = false,"
+                " ausente_desde = now(), data_remocao = now(), remocao_motivo = 'AUSENTE_DO_ERP'"
+                " WHERE id = :s"
             ),
             {"s": sale_id},
         )
@@ -158,13 +197,13 @@ def ledger_versions(engine: sa.Engine, org_id: str) -> dict:
         }
 
 
-def assert_consistent(
-    engine: sa.Engine, org_id: str, *, cancellations_reconciled: bool = True
-) -> None:
-    """Every ledger invariant; a cancellation the ledger step has not seen yet may still
-    hold its accrual (`cancellations_reconciled=False`)."""
+def assert_consistent(engine: sa.Engine, org_id: str, *, changes_reconciled: bool = True) -> None:
+    """Every ledger invariant; a cancellation or edit the ledger step has not seen yet may
+    still hold its accrual (`changes_reconciled=False`)."""
     with engine.connect() as conn:
         audit = audit_ledger(conn, org_id)
-    if not cancellations_reconciled:
-        audit = dataclasses.replace(audit, active_accruals_of_cancelled_sales=0)
+    if not changes_reconciled:
+        audit = dataclasses.replace(
+            audit, active_accruals_of_cancelled_sales=0, live_accruals_of_edited_sales=0
+        )
     assert audit.consistent, audit

@@ -20,9 +20,11 @@ from recompra_pipelines_tests.cashback.ledger_helpers import (
     assert_consistent,
     balance,
     cancel_sale,
+    edit_sale,
     entries,
     ledger_versions,
     make_org,
+    reassign_sale,
     revalidate_sale,
 )
 from recompra_pipelines_tests.helpers import count
@@ -215,6 +217,88 @@ def test_a_revalidated_sale_accrues_again_under_a_new_revision(engine):
     assert balance(engine, org, client) == (D("10.00"), D("10.00"), D("0.00"))
     keys = [e.chave_idempotencia for e in entries(engine, org, client) if e.tipo == "ACÚMULO"]
     assert [k.split(":")[2] for k in keys] == ["r0", "r1", "r2"]
+    assert_consistent(engine, org)
+
+
+def _edit_down_after_partial_redemption(engine, **program):
+    """R$ 100,00 at 10 % earns R$ 10,00; R$ 6,00 of it is redeemed; the ERP then edits the
+    sale to R$ 40,00, which earns R$ 4,00."""
+    org = make_org(engine, **program)
+    client = add_client(engine, org)
+    sale = add_sale(engine, org, client, "100", DAY)
+    reconcile_day_cashback(engine, org, DAY)
+    _redeem(engine, org, client, "6.00")
+    edit_sale(engine, sale, "40")
+    counts = reconcile_day_cashback(engine, org, DAY)
+    assert (counts.revisions, counts.accruals, counts.reversals) == (1, 0, 0)
+    old, new = (e for e in entries(engine, org, client) if e.tipo == "ACÚMULO")
+    reversal = next(e for e in entries(engine, org, client) if e.tipo == "CANCELAMENTO")
+    assert reversal.transacao_origem_id == old.id
+    assert reversal.metadados["motivo"] == "VENDA_ALTERADA"
+    # The R$ 4,00 the new value earns paid for R$ 4,00 of what was redeemed.
+    assert (new.valor, new.valor_restante, new.status) == (D("4.00"), D("0.00"), "CONSUMIDO")
+    assert (new.venda_valor, new.venda_conteudo_revisao) == (D("40.00"), 1)
+    assert new.chave_idempotencia == f"acumulo:{sale}:r0.c1:comprador:{client}"
+    before = ledger_versions(engine, org)
+    assert reconcile_day_cashback(engine, org, DAY) == ledger.LedgerCounts()
+    assert ledger_versions(engine, org) == before
+    assert_consistent(engine, org)
+    return org, client, reversal
+
+
+def test_edit_down_after_a_partial_redemption_writes_off_what_the_new_value_cannot_cover(engine):
+    org, client, reversal = _edit_down_after_partial_redemption(engine)
+
+    assert (reversal.valor, reversal.valor_baixa) == (D("-8.00"), D("2.00"))
+    assert balance(engine, org, client) == (D("0.00"), D("4.00"), D("6.00"))
+
+
+def test_edit_down_after_a_partial_redemption_claws_back_what_the_new_value_cannot_cover(
+    engine,
+):
+    org, client, reversal = _edit_down_after_partial_redemption(
+        engine, reversal_of_redeemed="claw_back"
+    )
+
+    assert (reversal.valor, reversal.valor_baixa) == (D("-10.00"), D("0.00"))
+    assert balance(engine, org, client) == (D("-2.00"), D("4.00"), D("6.00"))
+    # The next accrual repays the R$ 2,00 first.
+    add_sale(engine, org, client, "50", DAY + timedelta(days=1))
+    reconcile_day_cashback(engine, org, DAY + timedelta(days=1))
+    assert balance(engine, org, client) == (D("3.00"), D("9.00"), D("6.00"))
+    assert_consistent(engine, org)
+
+
+def test_edit_up_keeps_what_was_redeemed_spent_and_edits_accrue_once_per_revision(engine):
+    org = make_org(engine, partner_accrual_value="2")
+    client, partner_client = add_client(engine, org), add_client(engine, org)
+    sale = add_sale(
+        engine, org, client, "100", DAY, partner_id=add_partner(engine, org, partner_client)
+    )
+    reconcile_day_cashback(engine, org, DAY)
+    _redeem(engine, org, client, "6.00")
+    edit_sale(engine, sale, "150")
+    counts = reconcile_day_cashback(engine, org, DAY)
+
+    assert (counts.revisions, counts.accrued) == (2, D("18.00"))  # buyer 15, partner 3
+    assert balance(engine, org, client) == (D("9.00"), D("15.00"), D("6.00"))
+    assert balance(engine, org, partner_client) == (D("3.00"), D("3.00"), D("0.00"))
+    # 150 -> 100 -> 150 between two runs: one re-decision, for the latest revision, and the
+    # balances do not move.
+    edit_sale(engine, sale, "100")
+    edit_sale(engine, sale, "150")
+    assert reconcile_day_cashback(engine, org, DAY).revisions == 2
+    assert balance(engine, org, client) == (D("9.00"), D("15.00"), D("6.00"))
+    # A buyer change and an edit together: the old buyer's lot is reversed (its redeemed part
+    # written off), the new buyer earns on the new value.
+    other = add_client(engine, org)
+    reassign_sale(engine, sale, other)
+    edit_sale(engine, sale, "20")
+    counts = reconcile_day_cashback(engine, org, DAY)
+    assert (counts.reversals, counts.revisions, counts.accruals) == (1, 1, 1)
+    assert balance(engine, org, client) == (D("0.00"), D("0.00"), D("6.00"))
+    assert balance(engine, org, other) == (D("2.00"), D("2.00"), D("0.00"))
+    assert balance(engine, org, partner_client) == (D("0.40"), D("0.40"), D("0.00"))
     assert_consistent(engine, org)
 
 

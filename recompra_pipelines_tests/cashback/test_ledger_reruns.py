@@ -254,5 +254,5 @@ def test_the_ledger_runs_in_the_sync_graph_and_a_rerun_accrues_nothing(
     checks = [
         e for e in again.get_asset_check_evaluations() if e.asset_key.path == ["cashback_ledger"]
     ]
-    assert len(checks) == 3 and all(c.passed for c in checks)
+    assert len(checks) == 4 and all(c.passed for c in checks)
     assert_consistent(engine, org)

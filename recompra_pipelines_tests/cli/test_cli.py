@@ -1,15 +1,23 @@
-"""The `recompra` command as an operator uses it: org apply/add, sync, demo --once."""
+"""The `recompra` command as an operator uses it: org apply/add, sync, serve webhooks, demo."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import secrets
-from datetime import date
+import socket
+import subprocess
+import sys
+import time
+from datetime import UTC, date, datetime
 
+import httpx
 import sqlalchemy as sa
 from click.testing import CliRunner
 
 from recompra_pipelines.cli import main
+from recompra_pipelines.simulators import whatsapp_webhooks as hooks
 from recompra_pipelines_tests.helpers import count
 
 DAY = date(2026, 11, 17)
@@ -97,6 +105,33 @@ def test_org_apply_reports_every_problem_with_its_field(tmp_path, monkeypatch):
         assert expected in result.output, expected
 
 
+def test_org_apply_names_the_whatsapp_fields_at_fault(tmp_path):
+    path = tmp_path / "gateway.yaml"
+    path.write_text(
+        "id: loja-gw\nname: Loja\n"
+        "whatsapp:\n"
+        "  connection: {type: internal-gateway, gateway_url: 'ftp://gw', session_id: s1}\n"
+        "  consent: {opt_out_keywords: [PARAR], opt_in_keywords: ['parar!'],"
+        " unreachable_suppression_days: -1}\n"
+    )
+    result = CliRunner().invoke(main, ["org", "apply", str(path)])
+    assert result.exit_code != 0
+    for expected in (
+        "whatsapp.connection.internal-gateway.gateway_url:",
+        "whatsapp.connection.internal-gateway.secret_env: Field required",
+        "whatsapp.consent.unreachable_suppression_days:",
+    ):
+        assert expected in result.output, expected
+    path.write_text(
+        "id: loja-gw\nname: Loja\nwhatsapp:\n"
+        "  connection: {type: sms}\n"
+        "  consent: {opt_out_keywords: [PARAR], opt_in_keywords: ['parar!']}\n"
+    )
+    result = CliRunner().invoke(main, ["org", "apply", str(path)])
+    assert "connection type must be cloud-api (default) or internal-gateway" in result.output
+    assert "parar cannot be both an opt-out and an opt-in keyword" in result.output
+
+
 def test_org_apply_rejects_unreadable_files(tmp_path):
     path = tmp_path / "broken.yaml"
     path.write_text("id: [unclosed")
@@ -172,3 +207,109 @@ def test_sync_of_an_unknown_org_fails_clearly():
     result = CliRunner().invoke(main, ["sync", "--org", "no-such-org", "--date", "2026-11-17"])
     assert result.exit_code != 0
     assert "no-such-org" in result.output and "does not exist" in result.output
+
+
+def test_serve_webhooks_needs_its_secrets(monkeypatch):
+    monkeypatch.delenv("WHATSAPP_APP_SECRET", raising=False)
+    monkeypatch.setenv("WHATSAPP_WEBHOOK_VERIFY_TOKEN", "v")
+    result = CliRunner().invoke(main, ["serve", "webhooks", "--port", "1"])
+    assert result.exit_code != 0
+    assert "set WHATSAPP_APP_SECRET" in result.output
+
+
+def test_serve_webhooks_runs_the_receiver(database_url, tmp_path):
+    """`recompra serve webhooks --port N` in its own process, as Kubernetes runs it."""
+    port = free_port()
+    secret, token = secrets.token_hex(8), secrets.token_hex(8)
+    env = {
+        **os.environ,
+        "WHATSAPP_APP_SECRET": secret,
+        "WHATSAPP_WEBHOOK_VERIFY_TOKEN": token,
+        "RECOMPRA_DATABASE_URL": database_url,
+    }
+    log = (tmp_path / "receiver.log").open("w+")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "recompra_pipelines.cli", "serve", "webhooks", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_healthy(base + "/healthz", process)
+        challenge = httpx.get(
+            base + "/webhooks/whatsapp",
+            params={"hub.mode": "subscribe", "hub.verify_token": token, "hub.challenge": "77"},
+        )
+        assert challenge.text == "77"
+        payload = hooks.webhook(
+            "104857600000009",
+            messages=[hooks.text_message("5534999998888", "PARAR", datetime.now(UTC))],
+        )
+        body = hooks.encode(payload)
+        stored = httpx.post(
+            base + "/webhooks/whatsapp", content=body, headers=hooks.signed_headers(secret, body)
+        )
+        assert stored.json() == {"events": 1, "applied": 0, "pending": 1}  # nobody's number
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    log.seek(0)
+    output = log.read()
+    # Neither the secrets, the phone nor the text reach the log.
+    assert "webhook: 1 event(s)" in output
+    for private in (secret, token, "5534999998888", "PARAR"):
+        assert private not in output
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_until_healthy(url: str, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"the receiver exited with {process.returncode}")
+        try:
+            if httpx.get(url).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError("the receiver did not become healthy")
+
+
+def test_the_demo_wires_the_simulator_to_the_receiver(database_url, monkeypatch):
+    """The demo's receiver and WhatsApp simulator, on free ports: a customer's reply posted
+    through the simulator arrives signed at the receiver and is stored."""
+    from recompra_pipelines import demo
+
+    monkeypatch.setattr(demo, "WEBHOOK_RECEIVER_PORT", free_port())
+    monkeypatch.setattr(demo, "WHATSAPP_SIMULATOR_PORT", free_port())
+    monkeypatch.delenv("WHATSAPP_APP_SECRET", raising=False)
+    monkeypatch.delenv("WHATSAPP_WEBHOOK_VERIFY_TOKEN", raising=False)
+    monkeypatch.setenv("WHATSAPP_GRAPH_URL", "http://127.0.0.1:9")
+    with contextlib.ExitStack() as stack:
+        webhook_url = demo._start_webhook_receiver(stack)
+        demo._start_whatsapp_simulator(stack, webhook_url)
+        reply = httpx.post(
+            f"http://127.0.0.1:{demo.WHATSAPP_SIMULATOR_PORT}/_sim/replies",
+            json={"phone_number_id": "104857600000007", "from": "5534999998888", "text": "oi"},
+        )
+        assert reply.status_code == 200
+        wamid = reply.json()["id"]
+        engine = sa.create_engine(database_url, poolclass=sa.pool.NullPool)
+        deadline = time.monotonic() + 30
+        stored = 0
+        while not stored and time.monotonic() < deadline:
+            with engine.connect() as conn:
+                stored = conn.scalar(
+                    sa.text("SELECT count(*) FROM whatsapp_eventos WHERE whatsapp_message_id = :w"),
+                    {"w": wamid},
+                )
+            time.sleep(0.1)
+        engine.dispose()
+    assert stored == 1

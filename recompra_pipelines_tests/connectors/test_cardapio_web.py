@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 from datetime import date, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+import dagster as dg
 import pytest
 import sqlalchemy as sa
 
 from recompra_pipelines.connectors.cardapio_web.client import CardapioWebClient, day_window
-from recompra_pipelines.connectors.cardapio_web.envelope import order_records, read_day_extract
+from recompra_pipelines.connectors.cardapio_web.envelope import (
+    DayExtract,
+    history_is_complete,
+    order_records,
+    read_day_extract,
+)
 from recompra_pipelines.connectors.cardapio_web.mapper import map_order
 from recompra_pipelines.connectors.http import RetrySettings
 from recompra_pipelines.connectors.rate_limit import TokenBucket
-from recompra_pipelines.db.org_writer import apply_org_file
 from recompra_pipelines.domain.sales import RecordRejected
 from recompra_pipelines.orgfile.organization import OrgFile
+from recompra_pipelines.orgfile.writer import apply_org_file
 from recompra_pipelines_tests.helpers import count, materialize_day, metadata, row_versions
 
 DAY = date(2026, 11, 20)
@@ -144,6 +151,8 @@ def test_a_failed_detail_leaves_the_order_pending_for_the_next_run(
     stored = sales(engine, org_id)
     assert str(first) in stored
     assert stored[str(second)].valida and not stored[str(second)].cancelada
+    # Listed by the history, so not missing either: a pending order never starts to vanish.
+    assert stored[str(second)].ausente_desde is None
 
     simulator.configure(merchant_id, failing_details=set())
     result = materialize_day(instance, database_url, org_id, DAY)
@@ -254,6 +263,22 @@ def test_the_enforced_limit_answers_429_and_the_client_waits_it_out(cw_simulator
     }
 
 
+def test_a_history_cut_short_is_not_a_complete_answer():
+    def page(number: int, total: int) -> dict:
+        pagination = {"current_page": number, "total_pages": total, "total_orders": 250}
+        return {"orders": [], "pagination": pagination}
+
+    def extract(*pages: dict) -> DayExtract:
+        return DayExtract(history_pages=list(pages), details=[], failed_details={"9": "HTTP 500"})
+
+    # Pending details do not make an answer partial: those orders are listed.
+    assert history_is_complete(extract(page(1, 3), page(2, 3), page(3, 3)))
+    assert not history_is_complete(extract(page(1, 3), page(2, 3)))
+    # More pages appeared while paging: the last announcement counts.
+    assert not history_is_complete(extract(page(1, 2), page(2, 3)))
+    assert not history_is_complete(extract())
+
+
 def test_the_fetch_window_is_the_organization_local_day():
     assert day_window(DAY, SP) == ("2026-11-20T03:00:00.000Z", "2026-11-21T03:00:00.000Z")
 
@@ -359,3 +384,147 @@ def test_org_file_validates_cardapio_web_config_per_type(monkeypatch):
         OrgFile.model_validate(
             {"id": "x", "name": "x", "integration": {"type": "cardapio-web", "token": "t"}}
         )
+
+
+def _products(engine, org_id: str) -> dict[str, sa.Row]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text("SELECT * FROM products WHERE organizacao_id = :o"), {"o": org_id}
+        ).all()
+    return {row.codigo: row for row in rows}
+
+
+def _sync_catalog(instance, database_url, org_id: str):
+    from recompra_pipelines.assets.catalog import erp_catalog
+    from recompra_pipelines.partitions import ORGANIZATIONS
+    from recompra_pipelines.resources.crm_database import CrmDatabase
+    from recompra_pipelines_tests.helpers import fast_erp
+
+    if not instance.has_dynamic_partition(ORGANIZATIONS, org_id):
+        instance.add_dynamic_partitions(ORGANIZATIONS, [org_id])
+    result = dg.materialize(
+        [erp_catalog],
+        partition_key=org_id,
+        instance=instance,
+        resources={"crm_db": CrmDatabase(url=database_url), "erp": fast_erp()},
+    )
+    return metadata(result, "erp_catalog")
+
+
+def test_the_catalog_and_the_orders_share_one_product_row_and_a_removed_item_turns_inactive(
+    engine, database_url, cw_simulator, instance
+):
+    simulator, url = cw_simulator
+    org_id, merchant_id = new_cw_org(engine, url)
+    simulator.configure(merchant_id, orders_per_day=12)
+
+    counts = _sync_catalog(instance, database_url, org_id)
+
+    # Nine menu items, the combo skipped; codes are the merchant's, else the item id.
+    assert (counts["products"], counts["products_inserted"], counts["combos_skipped"]) == (8, 8, 1)
+    products = _products(engine, org_id)
+    assert sorted(products) == sorted(
+        ["PZ-MARG", "PZ-CALA", "502", "BG-CLAS", "BG-BACON", "506", "SUCO-LAR", "AÇAÍ-500"]
+    )
+    pizza = products["PZ-MARG"]
+    assert (pizza.id_externo, pizza.ativo, pizza.grupo, pizza.preco_venda, pizza.quantidade) == (
+        "500", True, "Pizzas", Decimal("54.90"), Decimal("40"),
+    )  # fmt: skip
+    assert pizza.imagem_capa_url.endswith("/500.jpg") and pizza.data_ultima_sincronizacao
+    assert (
+        count(engine, "SELECT count(*) FROM product_add_ons WHERE organizacao_id = :o", o=org_id)
+        == 1
+    )
+    assert (
+        count(
+            engine,
+            "SELECT count(*) FROM product_add_on_references WHERE organizacao_id = :o",
+            o=org_id,
+        )
+        == 3
+    )  # the three pizzas offer the add-ons
+
+    # The day's orders use the same products: one row per code, the catalog's facts kept.
+    assert materialize_day(instance, database_url, org_id, DAY).success
+    after_orders = _products(engine, org_id)
+    ordered = {
+        code
+        for order in simulator.orders_for(merchant_id, DAY)
+        for code in (item["external_code"] or str(item["item_id"]) for item in order["items"])
+    }
+    assert set(after_orders) == set(products) | ordered
+    assert after_orders["PZ-MARG"].id == pizza.id and after_orders["PZ-MARG"].grupo == "Pizzas"
+    assert (
+        count(
+            engine,
+            "SELECT count(*) FROM sale_items i JOIN products p ON p.id = i.produto_id"
+            " WHERE i.organizacao_id = :o AND p.codigo = 'PZ-MARG' AND p.id <> :pid",
+            o=org_id,
+            pid=pizza.id,
+        )
+        == 0
+    )
+
+    # X-Bacon leaves the menu: inactive, never deleted. A re-run writes nothing.
+    simulator.configure(merchant_id, off_the_menu={504})
+    assert _sync_catalog(instance, database_url, org_id)["products_deactivated"] == 1
+    bacon = _products(engine, org_id)["BG-BACON"]
+    assert bacon.ativo is False
+    versions = {code: row.data_atualizacao for code, row in _products(engine, org_id).items()}
+    again = _sync_catalog(instance, database_url, org_id)
+    assert (
+        again["products_inserted"],
+        again["products_updated"],
+        again["products_deactivated"],
+    ) == (0, 0, 0)
+    assert {
+        code: row.data_atualizacao for code, row in _products(engine, org_id).items()
+    } == versions
+    # Back on the menu: active again, the same row.
+    simulator.configure(merchant_id, off_the_menu=set())
+    assert _sync_catalog(instance, database_url, org_id)["products_updated"] == 1
+    assert _products(engine, org_id)["BG-BACON"].ativo is True
+
+
+def test_an_unreadable_catalog_entry_is_named_and_deactivates_nothing():
+    from recompra_pipelines.connectors.cardapio_web.catalog import read_catalog
+    from recompra_pipelines.connectors.errors import ErpPayloadError
+    from recompra_pipelines.simulators.erp_cardapio_web import MerchantConfig, catalog
+
+    body = catalog(MerchantConfig())
+    body["categories"][0]["items"][1]["price"] = "abc"
+    del body["categories"][1]["items"][0]["name"]
+
+    read = read_catalog(json.dumps(body))
+
+    assert not read.complete and len(read.products) == 6
+    assert [str(entry) for entry in read.rejected] == [
+        "categories[0].items[1] (item 501).price: not a number: 'abc'",
+        "categories[1].items[0] (item 503).name: missing",
+    ]
+    with pytest.raises(ErpPayloadError, match="not an object with a 'categories' list"):
+        read_catalog('{"categorias": []}')
+
+
+def test_the_catalog_schedule_asks_for_each_cardapio_web_organization_once_a_day(
+    engine, database_url, cw_simulator, erp_simulator, instance
+):
+    from recompra_pipelines.automation.catalog import erp_catalog_schedule
+    from recompra_pipelines.partitions import ORGANIZATIONS
+    from recompra_pipelines.resources.crm_database import CrmDatabase
+    from recompra_pipelines_tests.helpers import new_org
+
+    cw_org, _ = new_cw_org(engine, cw_simulator[1])
+    os_org, _ = new_org(engine, erp_simulator[1])
+    instance.add_dynamic_partitions(ORGANIZATIONS, [cw_org, os_org])
+    with dg.build_schedule_context(
+        instance=instance,
+        scheduled_execution_time=datetime(2026, 11, 21, 4, 0, tzinfo=SP),
+        resources={"crm_db": CrmDatabase(url=database_url)},
+    ) as context:
+        requests = erp_catalog_schedule(context)
+
+    mine = [r for r in requests if r.partition_key in (cw_org, os_org)]
+    assert [(r.partition_key, r.run_key) for r in mine] == [
+        (cw_org, f"catalog:{cw_org}:2026-11-21")
+    ]

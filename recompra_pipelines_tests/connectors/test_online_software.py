@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import date
 from decimal import Decimal
@@ -106,7 +107,7 @@ def test_connection_errors_are_retried_then_reported():
 @pytest.mark.parametrize(
     "text, message",
     [
-        ('{"resultado": "Nenhuma venda"}', "'resultado' is not a list of sales: 'Nenhuma venda'"),
+        ('{"resultado": "Falha na consulta"}', "'resultado' is not a list of sales: 'Falha na"),
         ('{"resultado": null}', "'resultado' is not a list of sales: NoneType"),
         ('{"erro": "x"}', "response has no 'resultado' (keys: erro)"),
         ("<html>Fatal error</html>", "response is not JSON"),
@@ -116,6 +117,14 @@ def test_connection_errors_are_retried_then_reported():
 def test_envelope_errors_say_what_came_instead(text, message):
     with pytest.raises(ErpPayloadError, match=message.replace("(", r"\(").replace(")", r"\)")):
         sales_records(text)
+
+
+@pytest.mark.parametrize(
+    "message",
+    ["Nenhuma venda encontrada", " NENHUMA VENDA ENCONTRADA. ", "Nenhum registro localizado"],
+)
+def test_the_no_sales_message_is_an_empty_day(message):
+    assert sales_records(json.dumps({"resultado": message})) == []
 
 
 RECORD = {

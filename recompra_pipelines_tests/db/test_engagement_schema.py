@@ -1,13 +1,8 @@
-"""Engagement tables and the org-file writer, against a real PostgreSQL.
-
-Each run creates a scratch database on the server of ``RECOMPRA_TEST_DATABASE_URL`` (default:
-the local server on 127.0.0.1:5432) and drops it afterwards.
-"""
+"""Engagement tables and the org-file writer, against the test session's migrated PostgreSQL."""
 
 from __future__ import annotations
 
 import copy
-import os
 import uuid
 from decimal import Decimal
 
@@ -16,12 +11,6 @@ import sqlalchemy as sa
 import yaml
 from pydantic import ValidationError
 
-from recompra_pipelines.db import tables
-from recompra_pipelines.db.engagement_writer import (
-    EngagementApplyError,
-    apply_campaigns,
-    apply_engagement,
-)
 from recompra_pipelines.db.tables.campaigns import campaign_segmentations, campaigns
 from recompra_pipelines.db.tables.cashback import (
     cashback_program_balances,
@@ -29,11 +18,14 @@ from recompra_pipelines.db.tables.cashback import (
     cashback_programs,
 )
 from recompra_pipelines.db.tables.messaging import whatsapp_connections, whatsapp_templates
+from recompra_pipelines.db.tables.sync import clients, organizations
 from recompra_pipelines.orgfile.engagement import CampaignConfig, EngagementConfig
-
-SERVER_URL = os.environ.get(
-    "RECOMPRA_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+from recompra_pipelines.orgfile.engagement_writer import (
+    EngagementApplyError,
+    apply_campaigns,
+    apply_engagement,
 )
+
 CONFIG_TABLES = [
     "cashback_programs",
     "whatsapp_connections",
@@ -109,62 +101,21 @@ def whatsapp_token(monkeypatch):
     monkeypatch.setenv("TEST_WHATSAPP_TOKEN", "EAAG-test-token")
 
 
-def _schema_metadata() -> sa.MetaData:
-    """The full metadata when the core tables exist; else the engagement tables over minimal
-    stand-ins for the core tables they refer to (on a separate MetaData)."""
-    if {"organizations", "clients", "sales"} <= tables.metadata.tables.keys():
-        return tables.metadata
-    stub = sa.MetaData(naming_convention=tables.metadata.naming_convention)
-    sa.Table("organizations", stub, sa.Column("id", sa.Text, primary_key=True))
-    sa.Table("clients", stub, sa.Column("id", sa.Uuid, primary_key=True))
-    sa.Table("sales", stub, sa.Column("id", sa.Uuid, primary_key=True))
-    for table in tables.metadata.sorted_tables:
-        if table.name not in stub.tables:
-            table.to_metadata(stub)
-    return stub
-
-
-@pytest.fixture(scope="module")
-def engine():
-    server = sa.create_engine(SERVER_URL, isolation_level="AUTOCOMMIT")
-    name = f"scratch_engagement_{uuid.uuid4().hex[:12]}"
-    try:
-        with server.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    except sa.exc.OperationalError as error:
-        server.dispose()
-        pytest.skip(f"no PostgreSQL at {sa.make_url(SERVER_URL).render_as_string()}: {error}")
-    scratch = sa.create_engine(sa.make_url(SERVER_URL).set(database=name))
-    try:
-        _schema_metadata().create_all(scratch)
-        yield scratch
-    finally:
-        scratch.dispose()
-        with server.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        server.dispose()
-
-
-def _table(engine, name: str) -> sa.Table:
-    return sa.Table(name, sa.MetaData(), autoload_with=engine)
-
-
 def _new_org(engine) -> str:
     org_id = f"org-{uuid.uuid4().hex[:10]}"
-    organizations = _table(engine, "organizations")
-    values = {"id": org_id, "nome": "Loja Centro"}
     with engine.begin() as conn:
-        conn.execute(
-            organizations.insert().values({k: v for k, v in values.items() if k in organizations.c})
-        )
+        conn.execute(organizations.insert().values(id=org_id, nome="Loja Centro"))
     return org_id
 
 
 def _new_client(conn, org_id: str) -> uuid.UUID:
-    clients = sa.Table("clients", sa.MetaData(), autoload_with=conn)
-    values = {"id": uuid.uuid4(), "organizacao_id": org_id, "nome": "Maria", "nome_chave": "maria"}
-    conn.execute(clients.insert().values({k: v for k, v in values.items() if k in clients.c}))
-    return values["id"]
+    client_id = uuid.uuid4()
+    conn.execute(
+        clients.insert().values(
+            id=client_id, organizacao_id=org_id, nome="Maria", nome_chave="maria"
+        )
+    )
+    return client_id
 
 
 def _apply(engine, org_id: str, data: dict) -> dict[str, int]:
@@ -440,9 +391,7 @@ def test_ledger_keys_and_checks(engine):
             )
 
 
-def test_the_whole_metadata_creates_together_with_the_core_tables(engine):
-    if "clients" not in tables.metadata.tables:
-        pytest.skip("the core tables (db/tables/sync.py) are not there yet")
+def test_the_migrations_create_the_engagement_tables_with_the_core_tables(engine):
     inspector = sa.inspect(engine)
     assert {"organizations", "clients", "sales", *CONFIG_TABLES} <= set(inspector.get_table_names())
 
@@ -526,6 +475,12 @@ def test_templates_are_checked_against_their_body_and_their_campaigns():
     data["whatsapp"]["templates"][0]["parameters"] = ["clientName", "purchaseValue"]
     message = _error(data)
     assert "campaign 'vencendo': template 'boas_vindas' uses purchaseValue" in message
+
+    # A variable nothing fills would make every message of the campaign a skip.
+    data = org_file()
+    data["whatsapp"]["templates"][0]["parameters"] = ["clientName", "clientSuggestedProduct"]
+    message = _error(data)
+    assert "template 'boas_vindas' uses clientSuggestedProduct, which nothing fills" in message
 
 
 def test_unknown_fields_and_missing_secrets_are_errors():

@@ -43,6 +43,12 @@ def _run_day(engine, org_id, day):
     return create_lifecycle_interactions(engine, org_id, day, NOW, hour=2)
 
 
+def _campaigns_of(engine, org_id, day, hour=2):
+    """The daily campaigns that go out on `day`: those of the lifecycle run of the day before
+    (the night that closes it)."""
+    return create_lifecycle_interactions(engine, org_id, day - timedelta(days=1), NOW, hour=hour)
+
+
 def _interactions(engine, org_id) -> list[tuple]:
     with engine.connect() as conn:
         rows = conn.execute(
@@ -86,9 +92,9 @@ def test_segment_entry_and_stay_fire_once_each_over_a_30_day_backfill(engine):
     org = _org(engine, SEGMENT_CAMPAIGNS, rfm_thresholds=THRESHOLDS)
     start = date(2026, 3, 1)
     ana, bia, caio = (add_client(engine, org, name) for name in ("Ana", "Bia", "Caio"))
-    add_sale(engine, org, ana, "50", start - timedelta(days=1))  # R0 -> 5,1,1 CLIENTES RECENTES
-    add_sale(engine, org, bia, "50", start - timedelta(days=171))  # R170 -> PRESTES A DORMIR
-    # caio never bought: (1, 1, 1) PERDIDOS, a segment no campaign targets.
+    add_sale(engine, org, ana, "50", start - timedelta(days=1))  # R1 -> 5,1,1 CLIENTES RECENTES
+    add_sale(engine, org, bia, "50", start - timedelta(days=171))  # R171 -> PRESTES A DORMIR
+    # caio never bought: not scored, keeps the label he was created with.
     days = [start + timedelta(days=k) for k in range(30)]
 
     for day in days:
@@ -96,9 +102,10 @@ def test_segment_entry_and_stay_fire_once_each_over_a_30_day_backfill(engine):
 
     # Bia enters PRESTES A DORMIR on the first day, HIBERNANDO when her recency reaches 181;
     # Ana stays CLIENTES RECENTES (unchanged default: no entry) and the stay fires once on
-    # the first day more than 3 days after she was first analysed.
+    # the first day more than 3 days after she was first analysed. Each goes out the morning
+    # after the day it was scored.
     assert _keys(engine, org) == [
-        ("entrada", "Bia", "segmento:HIBERNANDO:2026-03-12"),
+        ("entrada", "Bia", "segmento:HIBERNANDO:2026-03-11"),
         ("entrada", "Bia", "segmento:PRESTES A DORMIR:2026-03-01"),
         ("fica", "Ana", "permanencia:CLIENTES RECENTES:2026-03-01"),
     ]
@@ -107,7 +114,7 @@ def test_segment_entry_and_stay_fire_once_each_over_a_30_day_backfill(engine):
         "Envio de mensagem automática via campanha Entrada",
         "Envio de mensagem automática via campanha Fica",
     }
-    assert [r[5] for r in rows] == [date(2026, 3, 12), date(2026, 3, 1), date(2026, 3, 5)]
+    assert [r[5] for r in rows] == [date(2026, 3, 12), date(2026, 3, 2), date(2026, 3, 6)]
     assert rows[0][7]["dataGatilho"] == datetime(2026, 3, 12, 2, tzinfo=SP).isoformat()
     assert balance(engine, org, bia)[0] == D("10.00")  # 2 x FIXO 5.00
     with engine.connect() as conn:
@@ -121,8 +128,8 @@ def test_segment_entry_and_stay_fire_once_each_over_a_30_day_backfill(engine):
         ).all()
     assert [tuple(r) for r in state] == [
         ("Ana", "CLIENTES RECENTES", None, date(2026, 3, 1), 5, 1, 1),
-        ("Bia", "HIBERNANDO", "PRESTES A DORMIR", date(2026, 3, 12), 2, 1, 1),
-        ("Caio", "PERDIDOS", "CLIENTES RECENTES", date(2026, 3, 1), 1, 1, 1),
+        ("Bia", "HIBERNANDO", "PRESTES A DORMIR", date(2026, 3, 11), 2, 1, 1),
+        ("Caio", "CLIENTES RECENTES", None, None, None, None, None),
     ]
 
     # Re-running any day, or the whole range again, creates nothing new.
@@ -131,6 +138,39 @@ def test_segment_entry_and_stay_fire_once_each_over_a_30_day_backfill(engine):
         counts = _run_day(engine, org, day)
         assert counts.interactions_created == 0
     assert _interactions(engine, org) == before
+
+
+def test_a_purchase_on_day_d_counts_in_day_d_and_a_client_who_never_bought_is_not_scored(engine):
+    campaigns = [{"key": "perdidos", "title": "Volte", "trigger": "ENTRADA-SEGMENTAÇÃO",
+                  "segmentations": ["PERDIDOS"]}]  # fmt: skip
+    org = _org(engine, campaigns, rfm_thresholds=THRESHOLDS)
+    day = date(2026, 3, 10)
+    ana, partner_client, old = (add_client(engine, org, n) for n in ("Ana", "Parceiro", "Velho"))
+    add_sale(engine, org, ana, "50", day)  # her only purchase, on the day itself
+    add_sale(engine, org, old, "50", day - timedelta(days=400))  # older than the window
+
+    counts = run_rfm(engine, org, day, NOW)
+    lifecycle = create_lifecycle_interactions(engine, org, day, NOW, hour=2)
+
+    with engine.connect() as conn:
+        state = dict(
+            conn.execute(
+                sa.text(
+                    "SELECT nome, (analise_rfm_titulo, analise_rfm_recencia,"
+                    " analise_rfm_data_referencia)::text FROM clients WHERE organizacao_id = :o"
+                ),
+                {"o": org},
+            ).all()
+        )
+    assert state == {
+        "Ana": '("CLIENTES RECENTES",5,2026-03-10)',  # R = 0: bought on D
+        "Parceiro": '("CLIENTES RECENTES",,)',  # never bought: left as it was
+        "Velho": "(PERDIDOS,1,2026-03-10)",
+    }
+    assert (counts.clients, counts.buyers) == (2, 1)
+    # Only the client who really lapsed enters PERDIDOS.
+    assert lifecycle.candidates == {"ENTRADA-SEGMENTAÇÃO": 1}
+    assert [row[1] for row in _interactions(engine, org)] == ["Velho"]
 
 
 def test_birthdays_on_the_local_date_with_29_february_on_28_february(engine):
@@ -145,8 +185,8 @@ def test_birthdays_on_the_local_date_with_29_february_on_28_february(engine):
     add_client(engine, org, "Duda")  # no birth date
 
     for day in (date(2027, 3, 15), date(2027, 2, 28), date(2028, 2, 28), date(2028, 2, 29)):
-        create_lifecycle_interactions(engine, org, day, NOW, hour=2)
-        create_lifecycle_interactions(engine, org, day, NOW, hour=2)  # a re-run: nothing new
+        _campaigns_of(engine, org, day)
+        _campaigns_of(engine, org, day)  # a re-run: nothing new
 
     assert _keys(engine, org) == [
         ("niver", "Ana", "aniversario:2027"),
@@ -175,7 +215,7 @@ def test_expiring_cashback_grouped_per_client_with_its_lead_time(engine):
     reconcile_day_cashback(engine, org, date(2026, 1, 5), NOW)
 
     for day in (date(2026, 1, 4), date(2026, 1, 5), date(2026, 1, 6), date(2026, 1, 7)):
-        create_lifecycle_interactions(engine, org, day, NOW, hour=2)
+        _campaigns_of(engine, org, day)
 
     with engine.connect() as conn:
         big_lot = conn.scalar(
@@ -219,8 +259,8 @@ def test_recurrent_campaign_in_its_own_block_once_per_scheduled_day(engine):
 
     for k in range(0, 45):
         day = date(2026, 3, 1) + timedelta(days=k)
-        create_lifecycle_interactions(engine, org, day, NOW, hour=2)
-        create_lifecycle_interactions(engine, org, day, NOW, hour=12)  # another hour: same key
+        _campaigns_of(engine, org, day)
+        _campaigns_of(engine, org, day, hour=12)  # another hour: same key
 
     rows = _interactions(engine, org)
     # Every other Monday from the week of 01/03 (02/03, 16/03, 30/03, 13/04), only Ana;
@@ -246,7 +286,7 @@ def test_daily_cap_is_shared_with_the_purchase_triggers(engine):
     org = _org(engine, campaigns, campaign_settings={"daily_message_cap": 1})
     ana = add_client(engine, org, "Ana")
     _set_birthday(engine, ana, date(1990, 3, 2))
-    create_lifecycle_interactions(engine, org, date(2026, 3, 2), NOW, hour=2)
+    _campaigns_of(engine, org, date(2026, 3, 2))
     statuses = sorted((r[0], r[4]) for r in _interactions(engine, org))
     assert statuses == [("niver", "PENDENTE"), ("todo-dia", "IGNORADO")]
 
@@ -273,10 +313,11 @@ def test_lifecycle_assets_and_schedule(engine, database_url, instance):
         ) as context:
             return lifecycle_schedule(context)
 
+    # Day D runs once it has ended, at the lifecycle hour of D + 1.
     early = requests(datetime(2026, 3, 5, 1, 10, tzinfo=SP))
     late = requests(datetime(2026, 3, 5, 2, 10, tzinfo=SP))
     mine = [r for r in early if r.run_key.startswith(f"lifecycle:{org}:")]
-    assert [r.run_key for r in mine] == [f"lifecycle:{org}:2026-03-04"]
+    assert [r.run_key for r in mine] == [f"lifecycle:{org}:2026-03-03"]
     mine = [r for r in late if r.run_key.startswith(f"lifecycle:{org}:")]
-    assert [r.run_key for r in mine] == [f"lifecycle:{org}:2026-03-05"]
-    assert mine[0].partition_key == org_day_key(org, date(2026, 3, 5))
+    assert [r.run_key for r in mine] == [f"lifecycle:{org}:2026-03-04"]
+    assert mine[0].partition_key == org_day_key(org, date(2026, 3, 4))

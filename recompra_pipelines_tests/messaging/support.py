@@ -1,4 +1,5 @@
-"""WhatsApp test support: a shared fake clock, interactions written directly, a simulator."""
+"""WhatsApp test support: a shared fake clock, interactions written directly, a simulator,
+signed webhooks."""
 
 from __future__ import annotations
 
@@ -7,16 +8,30 @@ import threading
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import httpx
 import sqlalchemy as sa
 from psycopg.types.json import Jsonb
 
+from recompra_pipelines.domain.phones import telefone_base
+from recompra_pipelines.messaging.channels import WhatsAppChannels
 from recompra_pipelines.messaging.cloud_api import CloudApiClient
 from recompra_pipelines.messaging.dispatcher import DispatchSettings, dispatch_organization
+from recompra_pipelines.messaging.gateway import GatewayClient
+from recompra_pipelines.simulators import whatsapp_webhooks as hooks
 from recompra_pipelines.simulators.whatsapp import SimTemplate, WhatsAppSimulator
 from recompra_pipelines_tests.helpers import new_org
 
 PHONE_ID = "104857600000001"
 TOKEN = "wa-secret-token-123"
+# The webhook receiver's secrets in tests (the `receiver` fixture).
+APP_SECRET = "test-app-secret-9f2c"
+VERIFY_TOKEN = "verify-me-41"
+
+
+def post(url: str, payload: dict, *, secret: str = APP_SECRET) -> httpx.Response:
+    """Post a webhook body to the receiver the way Meta does, signed with ``secret``."""
+    body = hooks.encode(payload)
+    return httpx.post(url, content=body, headers=hooks.signed_headers(secret, body))
 
 
 class FakeClock:
@@ -72,21 +87,29 @@ TEMPLATES = [
 ]
 
 
-def whatsapp_org(engine: sa.Engine, **extra: Any) -> str:
+def whatsapp_org(
+    engine: sa.Engine, *, phone_number_id: str = PHONE_ID, consent: dict | None = None, **extra: Any
+) -> str:
     org_id, _ = new_org(
         engine,
         "http://127.0.0.1:9/unused",
         whatsapp={
             "connection": {
-                "phone_number_id": PHONE_ID,
+                "phone_number_id": phone_number_id,
                 "business_account_id": "209715200000001",
                 "token": TOKEN,
             },
             "templates": TEMPLATES,
+            **({"consent": consent} if consent is not None else {}),
         },
         **extra,
     )
     return org_id
+
+
+def unique_phone_number_id() -> str:
+    """A business number of its own, so customers' messages reach one test organization."""
+    return f"1048{secrets.randbelow(10**11):011d}"
 
 
 def simulator_for_templates(clock: FakeClock | None = None, **kwargs: Any) -> WhatsAppSimulator:
@@ -108,14 +131,15 @@ def new_client(
     with engine.begin() as conn:
         return conn.execute(
             sa.text(
-                "INSERT INTO clients (organizacao_id, nome, nome_chave, telefone, telefone_e164)"
-                " VALUES (:org, :name, :key, :phone, :e164) RETURNING id"
+                "INSERT INTO clients (organizacao_id, nome, nome_chave, telefone, telefone_base,"
+                " telefone_e164) VALUES (:org, :name, :key, :phone, :base, :e164) RETURNING id"
             ),
             {
                 "org": org_id,
                 "name": name,
                 "key": f"{name.lower()} {secrets.token_hex(4)}",
                 "phone": e164 or None,
+                "base": telefone_base(e164) or None,
                 "e164": e164 or None,
             },
         ).scalar_one()
@@ -131,8 +155,9 @@ def new_interaction(
     day: date | None = None,
     block: str | None = None,
     inserted_at: datetime | None = None,
+    campaign_id: Any = None,
 ) -> Any:
-    """An interaction as the campaign step will create it (that step does not exist yet)."""
+    """An interaction as the campaign step creates it."""
     with engine.begin() as conn:
         template_id = conn.execute(
             sa.text("SELECT id FROM whatsapp_templates WHERE organizacao_id = :org AND nome = :n"),
@@ -142,9 +167,9 @@ def new_interaction(
             sa.text(
                 """INSERT INTO interactions (organizacao_id, cliente_id, titulo, metadados,
                        chave_idempotencia, whatsapp_template_id, agendamento_data_referencia,
-                       agendamento_bloco_referencia, data_insercao)
+                       agendamento_bloco_referencia, data_insercao, campanha_id)
                    VALUES (:org, :client, 'Envio de mensagem automática via campanha teste',
-                       :meta, :key, :template, :day, :block, COALESCE(:at, now()))
+                       :meta, :key, :template, :day, :block, COALESCE(:at, now()), :campaign)
                    RETURNING id"""
             ),
             {
@@ -156,6 +181,7 @@ def new_interaction(
                 "day": day,
                 "block": block,
                 "at": inserted_at,
+                "campaign": campaign_id,
             },
         ).scalar_one()
 
@@ -169,7 +195,11 @@ def interaction(engine: sa.Engine, interaction_id: Any) -> Any:
 
 def dispatch(engine, base_url, org_id, clock: FakeClock, **kwargs):
     settings = kwargs.pop("settings", DispatchSettings())
-    with CloudApiClient(base_url, "v22.0", timeout_seconds=kwargs.pop("timeout", 5)) as client:
+    timeout = kwargs.pop("timeout", 5)
+    with WhatsAppChannels(
+        CloudApiClient(base_url, "v22.0", timeout_seconds=timeout),
+        GatewayClient(timeout_seconds=timeout),
+    ) as client:
         return dispatch_organization(
             engine, client, org_id, settings=settings, clock=clock.now, sleep=clock.sleep, **kwargs
         )

@@ -201,3 +201,93 @@ def test_token_never_in_errors(engine):
     row = interaction(engine, iid)
     assert (row.status_envio, row.erro_codigo) == ("FALHOU", "190")
     assert TOKEN not in (row.erro_envio or "")
+
+
+def test_client_variables_come_from_the_crm_when_the_trigger_stored_none(engine):
+    from recompra_pipelines.simulators.whatsapp import SimTemplate
+    from recompra_pipelines_tests.helpers import new_org
+
+    variables = ["clientFavoriteProduct", "clientFavoriteProductGroup", "clientEmail",
+                 "cashbackLifetimeRedeemed"]  # fmt: skip
+    template = {"name": "favorito", "parameters": variables, "body": "{{1}} {{2}} {{3}} {{4}}"}
+    org_id, _ = new_org(
+        engine,
+        "http://127.0.0.1:9/unused",
+        whatsapp={
+            "connection": {"phone_number_id": PHONE_ID, "business_account_id": "2", "token": TOKEN},
+            "templates": [template],
+        },
+        cashback_program={"accrual_type": "PERCENTUAL", "accrual_value": "5"},
+    )
+    new_buyer, analysed = new_client(engine, org_id), new_client(engine, org_id, name="Bia")
+    with engine.begin() as conn:
+        params = {"o": org_id, "buyer": new_buyer, "analysed": analysed}
+        conn.execute(
+            sa.text(
+                """
+                WITH p AS (INSERT INTO products (organizacao_id, codigo, descricao, grupo) VALUES
+                             (:o, 'PZ', 'Pizza', 'Massas'), (:o, 'SC', 'Suco', 'Bebidas')
+                           RETURNING id, codigo),
+                     s AS (INSERT INTO sales (organizacao_id, integracao_tipo, id_externo,
+                             data_referencia, data_venda, data_venda_precisao, cliente_id,
+                             valor_total, custo_total, valida, hash_conteudo)
+                           VALUES (:o, 'ONLINE-SOFTWARE', 'v1', '2026-03-02', now(), 'ERP',
+                             :buyer, 50, 0, true, 'h') RETURNING id)
+                INSERT INTO sale_items (organizacao_id, venda_id, linha, produto_id, quantidade,
+                  valor_unitario, valor_venda_total_bruto, valor_total_desconto,
+                  valor_venda_total_liquido, valor_custo_unitario, valor_custo_total)
+                SELECT :o, s.id, row_number() OVER (ORDER BY p.codigo), p.id,
+                       CASE p.codigo WHEN 'PZ' THEN 2 ELSE 1 END, 10, 10, 0, 10, 0, 0
+                FROM s, p
+                """
+            ),
+            params,
+        )
+        # Bia was analysed by the nightly RFM: her favourite is the CRM's; she has an e-mail
+        # and has redeemed cashback.
+        conn.execute(
+            sa.text(
+                """UPDATE clients SET email = 'bia@example.com', metadata_grupo_mais_comprado = 'Bebidas',
+                     metadata_produto_mais_comprado_id = (SELECT id FROM products
+                       WHERE organizacao_id = :o AND codigo = 'SC') WHERE id = :analysed"""
+            ),
+            params,
+        )
+        conn.execute(
+            sa.text(
+                """INSERT INTO cashback_program_balances (organizacao_id, programa_id, cliente_id,
+                     saldo_valor_resgatado_total)
+                   SELECT :o, id, :analysed, 3.5 FROM cashback_programs WHERE organizacao_id = :o"""
+            ),
+            params,
+        )
+    purchase = {"compraValor": "50.00", "cashbackSaldoDisponivel": "2.50"}
+    first = new_interaction(engine, org_id, new_buyer, "favorito", metadados=purchase)
+    second = new_interaction(engine, org_id, analysed, "favorito", metadados=purchase)
+    clock = FakeClock()
+    simulator = simulator_for_templates(clock)
+    simulator.register_template(SimTemplate("favorito", "pt_BR", "POSITIONAL", (None,) * 4))
+    with simulator.run_in_thread() as url:
+        counts = dispatch(engine, url, org_id, clock)
+
+    # The new buyer has no e-mail: that message is not sent, and says why.
+    assert (counts.sent, counts.skipped) == (1, 1)
+    assert interaction(engine, first).erro_codigo == "PARAMETRO_VAZIO"
+    assert "clientEmail" in interaction(engine, first).erro_envio
+    [message] = simulator.messages
+    assert message["payload"]["biz_opaque_callback_data"] == str(second)
+    texts = [p["text"] for p in message["payload"]["template"]["components"][0]["parameters"]]
+    assert texts == ["Suco", "Bebidas", "bia@example.com", "R$ 3,50"]
+
+    # The new buyer, not analysed yet: the most bought product of his purchases.
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text("UPDATE clients SET email = 'ana@example.com' WHERE id = :c"), {"c": new_buyer}
+        )
+    third = new_interaction(engine, org_id, new_buyer, "favorito", metadados=purchase)
+    with simulator.run_in_thread() as url:
+        assert dispatch(engine, url, org_id, clock).sent == 1
+    message = simulator.messages[-1]
+    assert message["payload"]["biz_opaque_callback_data"] == str(third)
+    texts = [p["text"] for p in message["payload"]["template"]["components"][0]["parameters"]]
+    assert texts == ["Pizza", "Massas", "ana@example.com", "R$ 0,00"]

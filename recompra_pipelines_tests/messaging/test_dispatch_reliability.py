@@ -233,6 +233,54 @@ def test_scheduled_blocks_catch_up_then_skip_when_too_late(engine, simulator):
     assert dispatch(engine, url, org_id, at_1830_local).sent == 1
 
 
+def test_a_paused_campaign_sends_nothing_more_and_reactivating_it_flushes_nothing_late(
+    engine, simulator
+):
+    sim, url, _ = simulator
+    campaign = {"key": "boas-vindas", "title": "Boas-vindas", "trigger": "PRIMEIRA-COMPRA",
+                "template": "boas_vindas", "schedule": {"delay": {"value": 1}, "block": "18:00"}}  # fmt: skip
+    org_id = whatsapp_org(engine, campaigns=[campaign])
+    with engine.connect() as conn:
+        campaign_id = conn.scalar(
+            sa.text("SELECT id FROM campaigns WHERE organizacao_id = :o"), {"o": org_id}
+        )
+
+    def set_active(active: bool) -> None:
+        with engine.begin() as conn:
+            conn.execute(
+                sa.text("UPDATE campaigns SET ativo = :a WHERE id = :c"),
+                {"a": active, "c": campaign_id},
+            )
+
+    day = datetime(2026, 11, 28).date()
+    at_1830_local = FakeClock(datetime(2026, 11, 28, 21, 30, tzinfo=UTC))
+    due = new_interaction(
+        engine, org_id, new_client(engine, org_id), day=day, block="18:00", campaign_id=campaign_id
+    )
+    set_active(False)
+
+    counts = dispatch(engine, url, org_id, at_1830_local)
+
+    assert sim.messages == [] and counts.skipped == 1
+    row = interaction(engine, due)
+    assert (row.status_envio, row.erro_codigo) == ("IGNORADO", "CAMPANHA_INATIVA")
+    # Due at 09:00 while paused, and no dispatcher saw it: reactivated at 18:30 it is past the
+    # lateness allowance, skipped, not sent now.
+    stale = new_interaction(
+        engine, org_id, new_client(engine, org_id), day=day, block="09:00", campaign_id=campaign_id
+    )
+    set_active(True)
+    counts = dispatch(engine, url, org_id, at_1830_local)
+    assert (counts.sent, counts.late_skipped, sim.messages) == (0, 1, [])
+    assert interaction(engine, stale).erro_codigo == "ATRASADA"
+    # What falls due once it is active again goes out.
+    fresh = new_interaction(
+        engine, org_id, new_client(engine, org_id), day=day, block="18:00", campaign_id=campaign_id
+    )
+    assert dispatch(engine, url, org_id, at_1830_local).sent == 1
+    assert interaction(engine, fresh).status_envio == "ENVIADO"
+
+
 def test_quiet_hours_defer_to_the_end_of_the_window(engine, simulator):
     sim, url, _ = simulator
     org_id = whatsapp_org(engine)
@@ -260,11 +308,19 @@ def test_quiet_hours_defer_to_the_end_of_the_window(engine, simulator):
 def test_an_unknown_send_pages_through_the_stuck_sends_check(
     engine, database_url, instance, simulator
 ):
+    """A lost answer gets 15 minutes for its status webhook to resolve it, then pages."""
     sim, url, clock = simulator
     org_id = whatsapp_org(engine)
-    new_interaction(engine, org_id, new_client(engine, org_id))
-    sim.inject(Fault("timeout", seconds=1.0))
-    assert dispatch(engine, url, org_id, clock, timeout=0.2).unknown == 1
+    old, fresh = (new_interaction(engine, org_id, new_client(engine, org_id)) for _ in range(2))
+    sim.inject(Fault("timeout", seconds=1.0), Fault("timeout", seconds=1.0))
+    assert dispatch(engine, url, org_id, clock, timeout=0.2).unknown == 2
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "UPDATE interactions SET data_envio = now() - interval '16 minutes' WHERE id = :i"
+            ),
+            {"i": old},
+        )
 
     result = materialize_day(
         instance,
@@ -280,4 +336,5 @@ def test_an_unknown_send_pages_through_the_stuck_sends_check(
     assert not evaluation.passed
     assert evaluation.severity == dg.AssetCheckSeverity.ERROR
     assert evaluation.metadata["unknown_result"].value == 1
+    assert evaluation.metadata["awaiting_status"].value == 1
     assert evaluation.metadata["stale_claims"].value == 0

@@ -151,6 +151,22 @@ def test_an_unreadable_payload_fails_the_run_keeps_the_raw_response_and_changes_
     simulator.configure(token, non_list_resultado=None)
 
 
+def test_the_no_sales_message_loads_an_empty_day_and_the_run_succeeds(
+    engine, database_url, erp_simulator, instance
+):
+    simulator, url = erp_simulator
+    org_id, token = new_org(engine, url)
+    simulator.configure(token, sales_per_day=0, empty_day_message="Nenhuma venda encontrada")
+
+    result = materialize_day(instance, database_url, org_id, DAY)
+
+    assert result.success
+    assert all(check.passed for check in result.get_asset_check_evaluations())
+    assert metadata(result, "erp_normalized_sales")["received"] == 0
+    assert metadata(result, "crm_sales")["staged"] == 0
+    simulator.configure(token, empty_day_message=None)
+
+
 def test_html_error_page_with_status_200_is_unreadable(
     engine, database_url, erp_simulator, instance
 ):

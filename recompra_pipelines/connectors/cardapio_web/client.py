@@ -20,6 +20,7 @@ import httpx
 
 from recompra_pipelines.connectors.cardapio_web.envelope import DayExtract, history_rows
 from recompra_pipelines.connectors.cardapio_web.schema import (
+    CATALOG_PATH,
     DEFAULT_BASE_URL,
     DETAIL_PATH,
     HISTORY_PATH,
@@ -120,6 +121,31 @@ class CardapioWebClient:
             text=text,
             content_hash=content_hash(text),
             attempts=attempts,
+        )
+
+    def fetch_catalog(self) -> RawExtract:
+        """The merchant's catalog, one call, paced with the history family (5/min)."""
+        headers = {"X-Merchant-Id": self._merchant_id, "X-Api-Key": self._api_key}
+        describe = "CardápioWeb catalog"
+        with httpx.Client(base_url=self._base, timeout=self._timeout, headers=headers) as http:
+            outcome = send_with_retries(
+                lambda: http.get(CATALOG_PATH),
+                retry=self._retry,
+                describe=describe,
+                sleep=self._sleep,
+                pace=self._history_bucket,
+            )
+        response = outcome.response
+        if response.status_code >= 400:
+            raise ErpRequestError(
+                f"{describe}: HTTP {response.status_code} (not retried): {self._excerpt(response.text)}"
+            )
+        return RawExtract(
+            request={"path": CATALOG_PATH},
+            status_code=response.status_code,
+            text=response.text,
+            content_hash=content_hash(response.text),
+            attempts=outcome.attempts,
         )
 
     def _history(self, http: httpx.Client, day: date, start: str, end: str):

@@ -6,9 +6,11 @@ from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from recompra_pipelines.connectors.cardapio_web.catalog import read_catalog
 from recompra_pipelines.connectors.cardapio_web.client import CardapioWebClient
 from recompra_pipelines.connectors.cardapio_web.config import CardapioWebConfig
 from recompra_pipelines.connectors.cardapio_web.envelope import (
+    history_is_complete,
     order_records,
     pending_order_ids,
     read_day_extract,
@@ -20,6 +22,7 @@ from recompra_pipelines.connectors.cardapio_web.schema import (
 )
 from recompra_pipelines.connectors.errors import ErpPayloadError
 from recompra_pipelines.connectors.extract import RawExtract
+from recompra_pipelines.domain.catalog import Catalog
 from recompra_pipelines.domain.sales import CanonicalSale
 
 
@@ -39,19 +42,13 @@ class CardapioWebConnector:
         timezone: ZoneInfo,
         previous: str | None = None,
     ) -> RawExtract:
-        for key in ("merchant_id", "api_key"):
-            if not str(config.get(key) or "").strip():
-                raise ValueError(f"the CardápioWeb integration config has no {key}")
-        client = CardapioWebClient(
-            merchant_id=str(config["merchant_id"]),
-            api_key=config["api_key"],
-            base_url=config.get("server_url"),
-            timeout_seconds=settings.timeout_seconds,
-            retry=settings.retry,
-            history_per_minute=config.get("history_per_minute", HISTORY_PER_MINUTE),
-            details_per_minute=config.get("details_per_minute", DETAILS_PER_MINUTE),
-        )
-        return client.fetch_day(day, timezone, _readable(previous))
+        return _client(config, settings).fetch_day(day, timezone, _readable(previous))
+
+    def fetch_catalog(self, config: dict[str, Any], settings) -> RawExtract:
+        return _client(config, settings).fetch_catalog()
+
+    def read_catalog(self, text: str) -> Catalog:
+        return read_catalog(text)
 
     def records(self, text: str) -> list[Any]:
         return order_records(text)
@@ -59,8 +56,26 @@ class CardapioWebConnector:
     def pending_ids(self, text: str) -> list[str]:
         return pending_order_ids(text)
 
+    def answer_is_complete(self, text: str) -> bool:
+        return history_is_complete(read_day_extract(text))
+
     def map_record(self, record: Any, *, day: date, timezone: ZoneInfo) -> CanonicalSale:
         return map_order(record, day=day, timezone=timezone)
+
+
+def _client(config: dict[str, Any], settings) -> CardapioWebClient:
+    for key in ("merchant_id", "api_key"):
+        if not str(config.get(key) or "").strip():
+            raise ValueError(f"the CardápioWeb integration config has no {key}")
+    return CardapioWebClient(
+        merchant_id=str(config["merchant_id"]),
+        api_key=config["api_key"],
+        base_url=config.get("server_url"),
+        timeout_seconds=settings.timeout_seconds,
+        retry=settings.retry,
+        history_per_minute=config.get("history_per_minute", HISTORY_PER_MINUTE),
+        details_per_minute=config.get("details_per_minute", DETAILS_PER_MINUTE),
+    )
 
 
 def _readable(previous: str | None):

@@ -72,6 +72,19 @@ def read_day_extract(text: str) -> DayExtract:
     )
 
 
+def history_is_complete(extract: DayExtract) -> bool:
+    """Whether the history lists the whole day: every page up to the last one it announced was
+    read (a run stopped short by the page cap or an unreadable page lists only part of it).
+    Orders whose detail failed are still listed: pending, not missing."""
+    announced = [
+        page["pagination"].get("total_pages")
+        for page in extract.history_pages
+        if isinstance(page.get("pagination"), dict)
+    ]
+    pages = max((n for n in announced if isinstance(n, int) and n > 0), default=1)
+    return len(extract.history_pages) >= pages
+
+
 def order_records(text: str) -> list[Any]:
     """The detail responses of the day: one record per delivered order."""
     return [response for _, response in read_day_extract(text).details]

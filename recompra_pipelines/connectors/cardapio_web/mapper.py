@@ -72,6 +72,14 @@ class _Warnings(list):
             self.append(f"{field}: unknown value {value!r}")
 
 
+def product_code(external_code: Any, item_id: Any) -> str:
+    """The product's code (products.codigo) for an order line and for a catalog item alike: the
+    merchant's own code when there is one, else CardápioWeb's item id. One rule for both, so
+    a product is one row whichever saw it first (the old catalog sync keyed by item id while
+    orders keyed by external code, and made two)."""
+    return _text(external_code) or _text(item_id)
+
+
 def map_order(record: Any, *, day: date, timezone: ZoneInfo) -> CanonicalSale:
     """Map one detail response, or raise RecordRejected naming the first bad field."""
     wire = _validated(WireOrder, record, "(registro)")
@@ -165,7 +173,7 @@ def _items(raw: Any, warnings: _Warnings) -> tuple[CanonicalItem, ...]:
             continue
         kind = _text(wire.kind) or None
         warnings.check("items.kind", kind, ITEM_KINDS)
-        code = _text(wire.external_code) or _text(wire.item_id)
+        code = product_code(wire.external_code, wire.item_id)
         if not code:
             raise RecordRejected(f"{prefix}.external_code", "missing, and no item_id either")
         quantity = _amount(f"{prefix}.quantity", _required(wire.quantity, f"{prefix}.quantity"))

@@ -14,10 +14,12 @@ from pydantic import BaseModel, ConfigDict, Field
 DEFAULT_BASE_URL = "https://integracao.cardapioweb.com"
 HISTORY_PATH = "/api/partner/v1/orders/history"
 DETAIL_PATH = "/api/partner/v1/orders/{order_id}"
+CATALOG_PATH = "/api/partner/v1/catalog"
 PER_PAGE = 100
 HISTORY_STATUSES = ("closed", "canceled")
 
-# Documented limits: history 5/min; details 400/min, of which the old client used 70 %.
+# Documented limits: history (and catalog) 5/min; details 400/min, of which the old client
+# used 70 %.
 HISTORY_PER_MINUTE = 5
 DETAILS_PER_MINUTE = 280
 

@@ -42,5 +42,10 @@ class OnlineSoftwareConnector:
     def records(self, text: str) -> list[Any]:
         return sales_records(text)
 
+    def answer_is_complete(self, text: str) -> bool:
+        """`listarVendas001` answers the whole day in one response, and a response that is not
+        a list of sales (nor the no-sales message) never gets this far: it fails the run."""
+        return True
+
     def map_record(self, record: Any, *, day: date, timezone: ZoneInfo) -> CanonicalSale:
         return map_sale(record, day=day, timezone=timezone)

@@ -6,7 +6,8 @@ event) — the row's ``chave_idempotencia`` (e.g. ``<campaign>:<client>:venda:<s
 makes re-evaluating a trigger create nothing new (R-CMP-2). The interaction is also the
 WhatsApp outbox entry (R-WA-1): it is committed PENDENTE before any HTTP call, claimed
 (ENVIANDO), then ENVIADO with the ``whatsapp_message_id``, FALHOU with an error code, or
-IGNORADO with the reason; status webhooks later move it to ENTREGUE / LIDO.
+IGNORADO with the reason; status webhooks later move it to ENTREGUE / LIDO (or FALHOU with
+Meta's error code), never backwards.
 ``campaign_conversions`` holds at most one attribution per sale (last touch, facts §6).
 
 ``agendamento_data_referencia`` is a DATE (the old schema kept ``YYYY-MM-DD`` text): it is the
@@ -269,6 +270,10 @@ interactions = sa.Table(
     sa.Column("data_envio", Timestamp, nullable=True),
     # When the message was accepted by WhatsApp: the attribution clock starts here.
     sa.Column("data_execucao", Timestamp, nullable=True),
+    # What the status webhooks reported, each the earliest report of its step.
+    sa.Column("data_entrega", Timestamp, nullable=True),
+    sa.Column("data_leitura", Timestamp, nullable=True),
+    sa.Column("data_falha", Timestamp, nullable=True),
     inserted_at_column(),
     updated_at_column(),
     sa.CheckConstraint("envio_tentativas >= 0", name="envio_tentativas_nao_negativas"),
@@ -319,6 +324,10 @@ campaign_conversions = sa.Table(
     sa.Column("atribuicao_receita", Money, nullable=False),
     sa.Column("data_interacao", Timestamp, nullable=False),
     sa.Column("data_conversao", Timestamp, nullable=False),
+    # Which rule placed the sale after the message: the sale's time as the ERP sent it (ERP),
+    # only when the sync first saw it (CAPTURA: the sale happened by then, maybe earlier), or
+    # only its day (DIA: messages sent before that day count). The sale's data_venda_precisao.
+    sa.Column("data_conversao_precisao", sa.Text, nullable=True),
     sa.Column("tempo_para_conversao_minutos", sa.Integer, nullable=False),
     sa.Column("venda_valor", Money, nullable=False),
     sa.Column("tipo_conversao", checked_enum("tipo_conversao", ConversionType), nullable=False),

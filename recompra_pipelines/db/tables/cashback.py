@@ -162,6 +162,9 @@ cashback_program_transactions = sa.Table(
     # The sale's validade_revisao when the accrual was made: an accrual of an older revision
     # (the sale was cancelled and became valid again) is reversed, the new one accrues anew.
     sa.Column("venda_revisao", sa.Integer, nullable=True),
+    # The sale's conteudo_revisao when the accrual was decided (NULL: decided before edits
+    # were reconciled, i.e. revision 0): an edited sale's accruals are decided again.
+    sa.Column("venda_conteudo_revisao", sa.Integer, nullable=True),
     sa.Column("campanha_id", sa.Uuid, sa.ForeignKey("campaigns.id"), nullable=True),
     # The lot (or entry) a reversal or expiry acts on.
     sa.Column(

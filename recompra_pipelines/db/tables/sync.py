@@ -23,6 +23,13 @@ from recompra_pipelines.db.tables.base import (
 
 Timestamp = sa.DateTime(timezone=True)
 
+
+def document_digits(column: str) -> str:
+    """SQL: a stored CPF/CNPJ without its mask, what documents are matched on (the CRM stores
+    them masked, and an older row may not be)."""
+    return f"upper(regexp_replace({column}, '[^0-9A-Za-z]', '', 'g'))"
+
+
 organizations = sa.Table(
     "organizations",
     metadata,
@@ -58,6 +65,8 @@ clients = sa.Table(
     sa.Column("telefone_base", sa.Text, nullable=True),
     sa.Column("telefone_e164", sa.Text, nullable=True),
     sa.Column("email", sa.Text, nullable=True),
+    # Masked as the CRM application stores it (000.000.000-00, 00.000.000/0000-00); matched by
+    # its digits.
     sa.Column("cpf_cnpj", sa.Text, nullable=True),
     sa.Column("data_nascimento", sa.Date, nullable=True),
     sa.Column("id_externo", sa.Text, nullable=True),
@@ -119,6 +128,13 @@ clients = sa.Table(
         unique=True,
         postgresql_where=sa.text("cpf_cnpj IS NOT NULL"),
     ),
+    # Matching by document, whatever its mask.
+    sa.Index(
+        "ix_clients_organizacao_id_cpf_cnpj_digitos",
+        "organizacao_id",
+        sa.text(document_digits("cpf_cnpj")),
+        postgresql_where=sa.text("cpf_cnpj IS NOT NULL"),
+    ),
     sa.Index("ix_clients_organizacao_id_nome_chave", "organizacao_id", "nome_chave"),
 )
 
@@ -133,6 +149,15 @@ products = sa.Table(
     sa.Column("grupo", sa.Text, nullable=True),
     sa.Column("ncm", sa.Text, nullable=True),
     sa.Column("tipo", sa.Text, nullable=True),
+    # Kept by the ERP's catalog when it has one (CardápioWeb): the catalog's item id, whether
+    # it is offered, its picture, price and stock, and when the catalog sync last changed it.
+    # A product that leaves the catalog is inactive, never deleted (sales refer to it).
+    sa.Column("id_externo", sa.Text, nullable=True),
+    sa.Column("ativo", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("imagem_capa_url", sa.Text, nullable=True),
+    sa.Column("preco_venda", Money, nullable=True),
+    sa.Column("quantidade", Quantity, nullable=True),
+    sa.Column("data_ultima_sincronizacao", Timestamp, nullable=True),
     inserted_at_column(),
     updated_at_column(),
     sa.UniqueConstraint("organizacao_id", "codigo"),
@@ -162,6 +187,7 @@ partners = sa.Table(
     # Digits of the CPF/CNPJ when the ERP sends a document, else the trimmed raw code.
     sa.Column("identificador", sa.Text, nullable=False),
     sa.Column("codigo_afiliacao", sa.Text, nullable=False),
+    # Masked as the CRM application stores it: 000.000.000-00 or 00.000.000/0000-00.
     sa.Column("cpf_cnpj", sa.Text, nullable=True),
     sa.Column(
         "cliente_id", sa.Uuid, sa.ForeignKey("clients.id", ondelete="SET NULL"), nullable=True
@@ -225,6 +251,16 @@ sales = sa.Table(
     # Bumped each time a cancelled sale becomes valid again, so its effects (keyed by sale and
     # revision) happen again exactly once.
     sa.Column("validade_revisao", sa.Integer, nullable=False, server_default="0"),
+    # Bumped each time the ERP edits the value of a valid sale, so what it earned is decided
+    # again (the old accrual reversed, the new one accrued) exactly once per revision.
+    sa.Column("conteudo_revisao", sa.Integer, nullable=False, server_default="0"),
+    # A sale the ERP stopped listing: since when its complete answers for the day lack it
+    # (cleared when it is listed again), and once that is confirmed, when it was removed and
+    # why (its effects are then reversed like a cancellation's; it comes back as a new
+    # revision if it reappears).
+    sa.Column("ausente_desde", Timestamp, nullable=True),
+    sa.Column("data_remocao", Timestamp, nullable=True),
+    sa.Column("remocao_motivo", sa.Text, nullable=True),
     # Hash of the sale's ERP content (fields and items): unchanged content is never rewritten.
     sa.Column("hash_conteudo", sa.Text, nullable=False),
     sa.Column("extracao_id", sa.Uuid, nullable=True),
@@ -237,6 +273,13 @@ sales = sa.Table(
     sa.UniqueConstraint("id", "organizacao_id"),
     sa.Index("ix_sales_organizacao_id_data_referencia", "organizacao_id", "data_referencia"),
     sa.Index("ix_sales_cliente_id", "cliente_id"),
+    # The days with sales whose absence awaits a second ERP answer (the schedule syncs them).
+    sa.Index(
+        "ix_sales_ausencia_a_confirmar",
+        "organizacao_id",
+        "data_referencia",
+        postgresql_where=sa.text("ausente_desde IS NOT NULL AND data_remocao IS NULL"),
+    ),
 )
 
 sale_items = sa.Table(
@@ -364,6 +407,11 @@ erp_staging_extracts = sa.Table(
     sa.Column("linhas_troco_descartadas", sa.Integer, nullable=False),
     # The day's products, each code once (staging.PRODUCT_FIELDS), for the entity step.
     sa.Column("produtos", postgresql.JSON, nullable=False),
+    # Whether the extract lists every sale of the day (the connector says so and no record
+    # without an id was quarantined), and the ids it lists that are not staged (quarantined,
+    # pending): together with the staged ones, the sales present at the ERP.
+    sa.Column("resposta_completa", sa.Boolean, nullable=False),
+    sa.Column("ids_nao_carregados", postgresql.JSON, nullable=False),
     sa.Column("normalizado_em", Timestamp, nullable=False, server_default=sa.func.now()),
     prefixes=["UNLOGGED"],
 )
@@ -385,6 +433,7 @@ erp_staging_sales = sa.Table(
     sa.Column("vendedor_identificador", sa.Text, nullable=True),
     sa.Column("parceiro", sa.Text, nullable=False),
     sa.Column("parceiro_identificador", sa.Text, nullable=True),
+    # Masked; its digits are parceiro_identificador.
     sa.Column("parceiro_cpf_cnpj", sa.Text, nullable=True),
     sa.Column("valor_total", Money, nullable=False),
     sa.Column("custo_total", Money, nullable=False),

@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from recompra_pipelines.db.bulk import lock_organization
-from recompra_pipelines.db.engagement_writer import apply_engagement
 from recompra_pipelines.db.tables.sync import organizations
+from recompra_pipelines.orgfile.engagement_writer import apply_engagement
 from recompra_pipelines.orgfile.organization import OrgFile
 
 
@@ -37,11 +37,7 @@ def apply_org_file(conn: sa.Connection, org: OrgFile) -> bool:
         "integracao_ativa": active,
         "integracao_data_ativacao": activated_at,
         "efeitos_data_inicio": effects_start,
-        "configuracao": {
-            **(dict(current.configuracao or {}) if current else {}),
-            "campanhas": org.campaign_settings.stored(),
-            "rfm": org.rfm_thresholds.stored() if org.rfm_thresholds else None,
-        },
+        "configuracao": _settings(current.configuracao if current else None, org),
     }
     if current is None:
         conn.execute(sa.insert(organizations).values(id=org.id, **desired))
@@ -57,6 +53,22 @@ def apply_org_file(conn: sa.Connection, org: OrgFile) -> bool:
             )
     apply_engagement(conn, org.id, org)
     return current is None
+
+
+def _settings(stored: dict | None, org: OrgFile) -> dict:
+    """``organizations.configuracao``: what the file declares, over what else is stored
+    there (keys the file does not own are kept)."""
+    settings = {
+        **(stored or {}),
+        "campanhas": org.campaign_settings.stored(),
+        "rfm": org.rfm_thresholds.stored() if org.rfm_thresholds else None,
+    }
+    if org.whatsapp is not None:
+        settings["whatsapp"] = {
+            **(settings.get("whatsapp") or {}),
+            "consentimento": org.whatsapp.consent.settings().stored(),
+        }
+    return settings
 
 
 def _local_day(moment: datetime, timezone: str) -> date:

@@ -24,6 +24,7 @@ from recompra_pipelines.orgfile.engagement import (
     CampaignConfig,
     CashbackProgramConfig,
     EngagementConfig,
+    InternalGatewayConnectionConfig,
     Period,
     TemplateConfig,
     WhatsAppConfig,
@@ -84,30 +85,38 @@ def apply_cashback_program(conn: sa.Connection, org_id: str, cfg: CashbackProgra
 
 
 def apply_whatsapp(conn: sa.Connection, org_id: str, cfg: WhatsAppConfig) -> None:
-    """Upsert the connection (by phone-number id) and the templates (by name and language)."""
+    """Upsert the connection (a Cloud API number by its phone-number id, a gateway session by
+    its id), deactivate the organization's other connections, and upsert the templates (by
+    name and language)."""
     connection = cfg.connection
-    values = {
-        "whatsapp_conta_id": connection.business_account_id,
-        "token": connection.token.get_secret_value(),
-        "ativo": True,
-    }
-    statement = insert(whatsapp_connections).values(
-        organizacao_id=org_id, whatsapp_telefone_id=connection.phone_number_id, **values
-    )
+    table = whatsapp_connections
+    if isinstance(connection, InternalGatewayConnectionConfig):
+        key = {"gateway_sessao_id": connection.session_id}
+        values = {
+            "gateway_url": connection.gateway_url,
+            "gateway_segredo_env": connection.secret_env,
+            "whatsapp_telefone_id": None,
+            "whatsapp_conta_id": None,
+            "token": None,
+        }
+    else:
+        key = {"whatsapp_telefone_id": connection.phone_number_id}
+        values = {
+            "whatsapp_conta_id": connection.business_account_id,
+            "token": connection.token.get_secret_value(),
+            "gateway_url": None,
+            "gateway_segredo_env": None,
+        }
+    values |= {"tipo": connection.connection_type.value, "ativo": True}
+    statement = insert(table).values(organizacao_id=org_id, **key, **values)
+    conn.execute(_upsert(statement, table, ["organizacao_id", *key], values))
+    ((key_column, key_value),) = key.items()
     conn.execute(
-        _upsert(
-            statement,
-            whatsapp_connections,
-            ["organizacao_id", "whatsapp_telefone_id"],
-            values,
-        )
-    )
-    conn.execute(
-        sa.update(whatsapp_connections)
+        sa.update(table)
         .where(
-            whatsapp_connections.c.organizacao_id == org_id,
-            whatsapp_connections.c.whatsapp_telefone_id != connection.phone_number_id,
-            whatsapp_connections.c.ativo,
+            table.c.organizacao_id == org_id,
+            table.c[key_column].is_distinct_from(key_value),
+            table.c.ativo,
         )
         .values(ativo=False, data_atualizacao=sa.func.now())
     )
