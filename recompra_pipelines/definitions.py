@@ -76,6 +76,6 @@ defs = dg.Definitions(
         "crm_db": CrmDatabase(url=dg.EnvVar("RECOMPRA_DATABASE_URL")),
         "erp": ErpConnectors(),
         "whatsapp": WhatsAppCloudApi(),
-        "dagster_history": DagsterHistoryRetention.from_env(),
+        "dagster_history": DagsterHistoryRetention(),
     },
 )

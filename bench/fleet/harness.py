@@ -50,6 +50,8 @@ POLL_SECONDS = 5
 STOP_TIMEOUT_SECONDS = 60
 READY_TIMEOUT_SECONDS = 120
 FAILURE_MESSAGES = 3
+# The demo's UI and simulators (recompra_pipelines.demo): never bound by the bench.
+RESERVED_PORTS = (3000, 8765, 8766, 8767)
 LOG_TAIL_LINES = 40
 
 
@@ -101,6 +103,7 @@ class FleetResult:
 
 
 def run_fleet(settings: FleetSettings, log=print) -> FleetResult:
+    _check_ephemeral_ports()
     with tempfile.TemporaryDirectory(prefix="recompra-fleet-") as directory:
         work = Path(directory)
         try:
@@ -237,6 +240,21 @@ def _run_fleet(settings: FleetSettings, work: Path, log) -> FleetResult:
             retention=retention,
             storage_before_retention=storage_before_retention,
             storage_after_retention=storage.snapshot(dagster_engine),
+        )
+
+
+def _check_ephemeral_ports() -> None:
+    """Every server of the run (simulators, Dagster's code servers) binds a port the OS picks
+    from its ephemeral range; the demo's ports must lie outside it."""
+    ports = Path("/proc/sys/net/ipv4/ip_local_port_range")
+    if not ports.exists():
+        return
+    low, high = (int(p) for p in ports.read_text().split())
+    reserved = [p for p in RESERVED_PORTS if low <= p <= high]
+    if reserved:
+        raise RuntimeError(
+            f"the ephemeral port range {low}-{high} includes the demo's ports {reserved}; "
+            "bench-fleet would risk binding them"
         )
 
 

@@ -23,7 +23,8 @@ def dagster_history_retention(
     asset partition's latest materialization are kept, so partition status, "latest
     materialization" and "backfill missing" stay exactly as they were.
     """
-    cutoffs = dagster_history.cutoffs(datetime.now(UTC))
+    limits = dagster_history.limits()
+    cutoffs = limits.cutoffs(datetime.now(UTC))
     counts = prune_dagster_history(context.instance, cutoffs)
     context.log.info(
         f"Dagster history: {counts.runs_deleted} run(s) finished before "
@@ -34,10 +35,10 @@ def dagster_history_retention(
     )
     return dg.MaterializeResult(
         metadata={
-            "run_days": dg.MetadataValue.int(dagster_history.run_days),
-            "max_runs": dg.MetadataValue.int(dagster_history.max_runs),
-            "tick_days": dg.MetadataValue.int(dagster_history.tick_days),
-            "max_ticks": dg.MetadataValue.int(dagster_history.max_ticks),
+            "run_days": dg.MetadataValue.int(limits.run_days),
+            "max_runs": dg.MetadataValue.int(limits.max_runs),
+            "tick_days": dg.MetadataValue.int(limits.tick_days),
+            "max_ticks": dg.MetadataValue.int(limits.max_ticks),
             "runs_deleted": dg.MetadataValue.int(counts.runs_deleted),
             "runs_kept_for_partition_status": dg.MetadataValue.int(
                 counts.runs_kept_for_partition_status

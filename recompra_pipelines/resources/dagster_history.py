@@ -99,25 +99,14 @@ class HistoryCounts:
     ticks_deleted: int = 0
 
 
-class DagsterHistoryRetention(dg.ConfigurableResource):
-    """Finished runs (with their event logs and check executions) older than `run_days` or
-    beyond the newest `max_runs` are deleted, except each asset partition's latest
-    materialization; ticks older than `tick_days` or beyond the newest `max_ticks` of their
-    schedule or sensor are deleted. A limit of 0 turns that count limit off."""
+@dataclass(frozen=True)
+class HistoryLimits:
+    """The limits a retention run applies (a count of 0: no count limit)."""
 
-    run_days: int = Field(default=DEFAULT_RUN_DAYS, ge=1)
-    max_runs: int = Field(default=DEFAULT_MAX_RUNS, ge=0)
-    tick_days: int = Field(default=DEFAULT_TICK_DAYS, ge=1)
-    max_ticks: int = Field(default=DEFAULT_MAX_TICKS, ge=0)
-
-    @classmethod
-    def from_env(cls) -> DagsterHistoryRetention:
-        return cls(
-            run_days=whole_number_from_env(RUN_DAYS_ENV, DEFAULT_RUN_DAYS, minimum=1),
-            max_runs=whole_number_from_env(MAX_RUNS_ENV, DEFAULT_MAX_RUNS, minimum=0),
-            tick_days=whole_number_from_env(TICK_DAYS_ENV, DEFAULT_TICK_DAYS, minimum=1),
-            max_ticks=whole_number_from_env(MAX_TICKS_ENV, DEFAULT_MAX_TICKS, minimum=0),
-        )
+    run_days: int
+    max_runs: int
+    tick_days: int
+    max_ticks: int
 
     def cutoffs(self, now: datetime) -> HistoryCutoffs:
         return HistoryCutoffs(
@@ -126,6 +115,37 @@ class DagsterHistoryRetention(dg.ConfigurableResource):
             max_runs=self.max_runs or None,
             max_ticks=self.max_ticks or None,
         )
+
+
+class DagsterHistoryRetention(dg.ConfigurableResource):
+    """Finished runs (with their event logs and check executions) older than `run_days` or
+    beyond the newest `max_runs` are deleted, except each asset partition's latest
+    materialization; ticks older than `tick_days` or beyond the newest `max_ticks` of their
+    schedule or sensor are deleted. A limit of 0 turns that count limit off.
+
+    A limit left unset comes from its RECOMPRA_RETENTION_DAGSTER_* variable, else its default,
+    read when the retention runs: a bad value fails that run, naming the variable, and never
+    keeps the code location (and the syncs) from loading.
+    """
+
+    run_days: int | None = Field(default=None, ge=1)
+    max_runs: int | None = Field(default=None, ge=0)
+    tick_days: int | None = Field(default=None, ge=1)
+    max_ticks: int | None = Field(default=None, ge=0)
+
+    def limits(self) -> HistoryLimits:
+        return HistoryLimits(
+            run_days=_setting(self.run_days, RUN_DAYS_ENV, DEFAULT_RUN_DAYS, minimum=1),
+            max_runs=_setting(self.max_runs, MAX_RUNS_ENV, DEFAULT_MAX_RUNS, minimum=0),
+            tick_days=_setting(self.tick_days, TICK_DAYS_ENV, DEFAULT_TICK_DAYS, minimum=1),
+            max_ticks=_setting(self.max_ticks, MAX_TICKS_ENV, DEFAULT_MAX_TICKS, minimum=0),
+        )
+
+
+def _setting(configured: int | None, env_name: str, default: int, *, minimum: int) -> int:
+    if configured is not None:
+        return configured
+    return whole_number_from_env(env_name, default, minimum=minimum)
 
 
 def prune_dagster_history(instance: dg.DagsterInstance, cutoffs: HistoryCutoffs) -> HistoryCounts:

@@ -223,14 +223,15 @@ def test_count_limits_keep_the_newest_runs_and_ticks(pg_instance):
 def test_limits_come_from_the_environment(monkeypatch):
     monkeypatch.delenv(RUN_DAYS_ENV, raising=False)
     monkeypatch.setenv(MAX_RUNS_ENV, "0")
-    settings = DagsterHistoryRetention.from_env()
-    assert settings.run_days == 7 and settings.cutoffs(NOW).max_runs is None
+    limits = DagsterHistoryRetention().limits()
+    assert limits.run_days == 7 and limits.cutoffs(NOW).max_runs is None
+    assert DagsterHistoryRetention(max_runs=5).limits().max_runs == 5  # configured wins
     monkeypatch.setenv(RUN_DAYS_ENV, "0")
     with pytest.raises(ValueError, match=RUN_DAYS_ENV):
-        DagsterHistoryRetention.from_env()
+        DagsterHistoryRetention().limits()
     monkeypatch.setenv(RUN_DAYS_ENV, "a week")
     with pytest.raises(ValueError, match=RUN_DAYS_ENV):
-        DagsterHistoryRetention.from_env()
+        DagsterHistoryRetention().limits()
 
 
 def test_dagster_history_retention_runs_daily_in_the_maintenance_group():

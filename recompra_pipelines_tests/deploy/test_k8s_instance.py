@@ -143,7 +143,7 @@ def test_run_pods_get_retention_settings_the_maintenance_jobs_accept(values, mon
     assert set(retention_env) == known
     for name, value in retention_env.items():
         monkeypatch.setenv(name, value)
-    history = DagsterHistoryRetention.from_env()
+    history = DagsterHistoryRetention().limits()
     assert history.run_days == int(env[RUN_DAYS_ENV])
     assert history.max_runs == int(env[MAX_RUNS_ENV])
     assert RetentionPolicy.from_env().raw_extract_days == int(env[RAW_EXTRACT_DAYS_ENV])
