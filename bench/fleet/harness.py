@@ -41,6 +41,13 @@ from bench.fleet.ticks import (
     tick_stats,
 )
 from bench.fleet.warmup import WarmUp, warm_up
+from recompra_pipelines.demo import (
+    CARDAPIO_WEB_SIMULATOR_PORT,
+    DAGSTER_UI_PORT,
+    ERP_SIMULATOR_PORT,
+    WEBHOOK_RECEIVER_PORT,
+    WHATSAPP_SIMULATOR_PORT,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 TICK_SECONDS = 300
@@ -50,8 +57,14 @@ POLL_SECONDS = 5
 STOP_TIMEOUT_SECONDS = 60
 READY_TIMEOUT_SECONDS = 120
 FAILURE_MESSAGES = 3
-# The demo's UI and simulators (recompra_pipelines.demo): never bound by the bench.
-RESERVED_PORTS = (3000, 8765, 8766, 8767)
+# The demo's UI, simulators and webhook receiver: never bound by the bench.
+RESERVED_PORTS = (
+    DAGSTER_UI_PORT,
+    ERP_SIMULATOR_PORT,
+    WHATSAPP_SIMULATOR_PORT,
+    CARDAPIO_WEB_SIMULATOR_PORT,
+    WEBHOOK_RECEIVER_PORT,
+)
 LOG_TAIL_LINES = 40
 
 
