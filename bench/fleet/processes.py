@@ -6,6 +6,9 @@ code server spawns, one per run, with whatever those start. PostgreSQL is the em
 server's postmaster with its backends; a shared server cannot be attributed and is reported as
 not measured.
 
+The daemon replaces its code server every minute (it drops its gRPC endpoints to refresh the
+workspace), and the new one imports the code location again: that churn is in "code servers".
+
 CPU is counted per process, so nothing is lost between samples: a process that exits is
 waited for by its parent, and the kernel adds its CPU (and its own children's) to the parent's
 children-time, which is read too. A process seen alive contributes what it used since the
@@ -135,9 +138,10 @@ class ProcessSampler:
                     reaped_last=reaped,
                 )
             tracked.own_last, tracked.reaped_last = own, reaped
-            # A process is classified by what it is now (a new code server looks like the
-            # daemon until it has exec'd).
-            tracked.own_part, tracked.reaped_part = own_part, reaped_part
+            # A new code server looks like the daemon until it has exec'd, an exiting one
+            # after its command line is gone: once seen as a code server, it stays one.
+            if tracked.own_part is not Part.CODE_SERVER:
+                tracked.own_part, tracked.reaped_part = own_part, reaped_part
             alive.add(process.pid)
             memory[own_part] += megabytes
             count[own_part] += 1
