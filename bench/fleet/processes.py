@@ -139,8 +139,9 @@ class ProcessSampler:
                 )
             tracked.own_last, tracked.reaped_last = own, reaped
             # A new code server looks like the daemon until it has exec'd, an exiting one
-            # after its command line is gone: once seen as a code server, it stays one.
-            if tracked.own_part is not Part.CODE_SERVER:
+            # (and its workers) after its command line is gone: a process first taken for
+            # the daemon's may turn out to be a code server or a worker, never the reverse.
+            if tracked.own_part is Part.DAEMON:
                 tracked.own_part, tracked.reaped_part = own_part, reaped_part
             alive.add(process.pid)
             memory[own_part] += megabytes
