@@ -144,8 +144,8 @@ class ProcessSampler:
             if tracked.own_part is Part.DAEMON:
                 tracked.own_part, tracked.reaped_part = own_part, reaped_part
             alive.add(process.pid)
-            memory[own_part] += megabytes
-            count[own_part] += 1
+            memory[tracked.own_part] += megabytes
+            count[tracked.own_part] += 1
         for pid, tracked in self._tracked.items():
             tracked.alive = pid in alive
         if not first:
