@@ -112,7 +112,12 @@ class FleetResult:
 
     @property
     def sustained(self) -> bool:
-        return all(t.lag is not None and t.lag < TICK_SECONDS and not t.busy for t in self.ticks)
+        """Every measured tick was evaluated, found nothing of its partitions still running and
+        saw its last run end within 5 minutes."""
+        return len(self.ticks) == self.settings.ticks and all(
+            t.evaluated and t.lag is not None and t.lag < TICK_SECONDS and not t.busy
+            for t in self.ticks
+        )
 
 
 def run_fleet(settings: FleetSettings, log=print) -> FleetResult:

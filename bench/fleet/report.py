@@ -140,6 +140,8 @@ def _tick_row(tick) -> tuple:
     starts = [r.start_latency for r in tick.runs if r.start_latency is not None]
     durations = [r.duration for r in tick.runs if r.duration is not None]
     lag = "unfinished (≥ 300 s)" if tick.lag is None else f"{tick.lag:.0f} s"
+    if not tick.evaluated:
+        lag += " (the tick's evaluation failed)"
     return (
         f"{tick.scheduled:%H:%M}",
         "yes" if tick.lookback else "",

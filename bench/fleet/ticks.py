@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 from dagster._core.definitions.run_request import InstigatorType
 from dagster._core.event_api import RunStatusChangeRecordsFilter
+from dagster._core.scheduler.instigation import TickStatus
 
 from recompra_pipelines.automation.erp_sync import erp_sync_job, sync_cadence
 from recompra_pipelines.domain.sync_plan import days_to_sync
@@ -63,6 +64,7 @@ class TickStats:
     busy: int
     unchanged: int
     lookback: bool
+    evaluated: bool  # False: the tick's evaluation failed (or never finished)
     runs: list[RunTiming] = field(default_factory=list)
 
     @property
@@ -167,6 +169,7 @@ def tick_stats(
         busy=len(busy),
         unchanged=len(due - launched - busy),
         lookback=len(due) > len(org_ids),
+        evaluated=tick.status in (TickStatus.SUCCESS, TickStatus.SKIPPED),
         runs=runs,
     )
 
