@@ -32,7 +32,7 @@ bench: install
 	$(BIN)/python -m bench.overhead
 	$(BIN)/python -m bench.webhooks
 
-# The fleet under the real dagster-daemon (~30 min per N; not part of `make bench`):
+# The fleet under the real dagster-daemon (30-60 min per N; not part of `make bench`):
 # `make bench-fleet` runs the ladder 25, 50, 100, 200 and stops at the first N not sustained;
 # FLEET_N=25 (or "25 50") runs those sizes only, FLEET_TICKS the ticks measured per N.
 bench-fleet: install

@@ -3,7 +3,8 @@
 For each N of the ladder, in order: a fleet of N simulated organizations (bench.fleet.orgs)
 under the real `dagster-daemon`, its 5-minute ticks measured (bench.fleet.harness); the ladder
 stops at the first N whose ticks do not all finish within 5 minutes. Writes
-bench/results/fleet.md after each N (one file for the run). Takes about 30 minutes per N.
+bench/results/fleet.md after each N (one file for the run). Takes 30–60 minutes per N (the
+warm-up grows with N).
 """
 
 from __future__ import annotations
