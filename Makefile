@@ -30,6 +30,7 @@ bench: install
 	$(BIN)/python -m bench.rfm
 	$(BIN)/python -m bench.run_volume
 	$(BIN)/python -m bench.overhead
+	$(BIN)/python -m bench.backfill
 	$(BIN)/python -m bench.webhooks
 
 # The fleet under the real dagster-daemon (30-60 min per N; not part of `make bench`):

@@ -1,4 +1,4 @@
-"""The `recompra` command: db, org, sync, serve, simulate, demo."""
+"""The `recompra` command: db, org, sync, backfill, serve, simulate, demo."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from recompra_pipelines.dagster_ui import DAGSTER_URL_ENV, DEFAULT_DAGSTER_URL
 from recompra_pipelines.db.engine import (
     EmbeddedDatabaseUnavailable,
     create_crm_engine,
@@ -153,6 +154,47 @@ def sync(org_id: str, day) -> None:
     click.echo(format_table([summary.row()], SyncSummary.COLUMNS))
 
 
+@main.command("backfill")
+@click.option(
+    "--org", "org_ids", required=True, multiple=True, help="Organization id (repeatable)."
+)
+@click.option(
+    "--from", "first_day", required=True, type=click.DateTime(["%Y-%m-%d"]), help="First day."
+)
+@click.option(
+    "--to", "last_day", required=True, type=click.DateTime(["%Y-%m-%d"]), help="Last day."
+)
+@click.option(
+    "--dagster-url",
+    envvar=DAGSTER_URL_ENV,
+    default=DEFAULT_DAGSTER_URL,
+    show_default=True,
+    help="The Dagster webserver (env RECOMPRA_DAGSTER_URL).",
+)
+def backfill(org_ids, first_day, last_day, dagster_url: str) -> None:
+    """Backfill the erp_sync job over a range of days for the given organizations.
+
+    Submitted to Dagster exactly as the UI's backfill dialog does: it shows in the UI, the
+    daemon runs one run per organization x day, one run at a time per organization.
+    """
+    from recompra_pipelines.backfills import BackfillError, BackfillRequest, launch_sync_backfill
+
+    try:
+        request = BackfillRequest(
+            org_ids=tuple(dict.fromkeys(org_ids)),
+            first_day=first_day.date(),
+            last_day=last_day.date(),
+        )
+        launched = launch_sync_backfill(dagster_url, request)
+    except BackfillError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(
+        f"backfill {launched.backfill_id}: {launched.partitions} partition(s) of erp_sync "
+        f"({len(request.org_ids)} organization(s) x {len(request.days)} day(s)); "
+        f"follow it at {launched.url}"
+    )
+
+
 @main.group()
 def serve() -> None:
     """Long-running services."""
@@ -246,12 +288,46 @@ def simulate_whatsapp_gateway(port: int, host: str, secret_env: str) -> None:
 @click.option(
     "--once", is_flag=True, help="Sync today for every demo organization, print a table, exit."
 )
-def demo(once: bool) -> None:
-    """Everything at once: database, migrations, demo organizations, simulators, Dagster."""
-    from recompra_pipelines.demo import run_demo
+@click.option(
+    "--free-ports",
+    is_flag=True,
+    help="Listen on free ports instead of 3000 and 8765-8768 (printed at start).",
+)
+@click.option("--ui-port", type=int, help="Dagster UI port [default: 3000].")
+@click.option("--erp-port", type=int, help="Online Software simulator port [default: 8765].")
+@click.option("--whatsapp-port", type=int, help="WhatsApp simulator port [default: 8766].")
+@click.option("--cardapio-web-port", type=int, help="CardápioWeb simulator port [default: 8767].")
+@click.option("--webhooks-port", type=int, help="WhatsApp webhook receiver port [default: 8768].")
+def demo(
+    once: bool,
+    free_ports: bool,
+    ui_port: int | None,
+    erp_port: int | None,
+    whatsapp_port: int | None,
+    cardapio_web_port: int | None,
+    webhooks_port: int | None,
+) -> None:
+    """Everything at once: database, migrations, demo organizations, simulators, Dagster.
 
+    Refuses to start beside a process it did not start on one of its ports; Ctrl-C (and the
+    end of --once) stops everything it started, the embedded PostgreSQL included.
+    """
+    from recompra_pipelines.demo import DemoPorts, run_demo
+
+    chosen = {
+        "ui": ui_port,
+        "erp": erp_port,
+        "whatsapp": whatsapp_port,
+        "cardapio_web": cardapio_web_port,
+        "webhooks": webhooks_port,
+    }
+    ports = (
+        DemoPorts.free()
+        if free_ports
+        else DemoPorts(**{name: port for name, port in chosen.items() if port is not None})
+    )
     try:
-        status = run_demo(once=once)
+        status = run_demo(once=once, ports=ports)
     except EmbeddedDatabaseUnavailable as error:
         raise click.ClickException(str(error)) from None
     sys.exit(status)

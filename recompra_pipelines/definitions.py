@@ -11,6 +11,7 @@ from recompra_pipelines.assets.erp_sync import SYNC_ASSETS
 from recompra_pipelines.assets.lifecycle import LIFECYCLE_ASSETS
 from recompra_pipelines.assets.maintenance import erp_retention
 from recompra_pipelines.assets.whatsapp_dispatch import WHATSAPP_ASSETS
+from recompra_pipelines.automation.alerts import operator_alerts_sensor
 from recompra_pipelines.automation.cashback_expiry import (
     cashback_expiry_job,
     cashback_expiry_schedule,
@@ -21,6 +22,7 @@ from recompra_pipelines.automation.erp_sync import (
     erp_sync_schedule,
     organizations_sensor,
 )
+from recompra_pipelines.automation.freshness import erp_freshness_sensor
 from recompra_pipelines.automation.lifecycle import lifecycle_job, lifecycle_schedule
 from recompra_pipelines.automation.maintenance import (
     dagster_history_retention_job,
@@ -32,10 +34,10 @@ from recompra_pipelines.automation.whatsapp_dispatch import (
     whatsapp_dispatch,
     whatsapp_dispatch_sensor,
 )
-from recompra_pipelines.checks.campaign_checks import CAMPAIGN_CHECKS
 from recompra_pipelines.checks.cashback_checks import CASHBACK_CHECKS
+from recompra_pipelines.checks.engagement_checks import ENGAGEMENT_CHECKS
 from recompra_pipelines.checks.erp_sync_checks import SYNC_CHECKS
-from recompra_pipelines.checks.whatsapp_checks import WHATSAPP_CHECKS
+from recompra_pipelines.resources.alerting import Alerting
 from recompra_pipelines.resources.crm_database import CrmDatabase
 from recompra_pipelines.resources.dagster_history import DagsterHistoryRetention
 from recompra_pipelines.resources.erp import ErpConnectors
@@ -53,7 +55,7 @@ defs = dg.Definitions(
         *LIFECYCLE_ASSETS,
         *CATALOG_ASSETS,
     ],
-    asset_checks=[*SYNC_CHECKS, *WHATSAPP_CHECKS, *CASHBACK_CHECKS, *CAMPAIGN_CHECKS],
+    asset_checks=[*SYNC_CHECKS, *CASHBACK_CHECKS, *ENGAGEMENT_CHECKS],
     jobs=[
         erp_sync_job,
         erp_retention_job,
@@ -71,11 +73,21 @@ defs = dg.Definitions(
         lifecycle_schedule,
         erp_catalog_schedule,
     ],
-    sensors=[organizations_sensor, whatsapp_dispatch_sensor],
+    sensors=[
+        organizations_sensor,
+        whatsapp_dispatch_sensor,
+        erp_freshness_sensor,
+        operator_alerts_sensor,
+    ],
     resources={
         "crm_db": CrmDatabase(url=dg.EnvVar("RECOMPRA_DATABASE_URL")),
         "erp": ErpConnectors(),
         "whatsapp": WhatsAppCloudApi(),
+        "alerts": Alerting(),
         "dagster_history": DagsterHistoryRetention(),
     },
+    # Every job runs its steps in one process, one after the other: the steps share the
+    # database, not Python values, so a process per step (Dagster's default) would only add
+    # seconds of start-up. This includes the runs the UI launches for an asset selection.
+    executor=dg.in_process_executor,
 )

@@ -17,6 +17,12 @@ ORGANIZATIONS = "organizations"
 PARTITIONS_START_DATE = "2024-01-01"
 DAY_TIMEZONE = "America/Sao_Paulo"
 
+# The tags Dagster puts on every run of an org x day partition (the run queue's per-organization
+# limit keys on the org one).
+PARTITION_TAG = "dagster/partition"
+ORG_TAG = "dagster/partition/org"
+DAY_TAG = "dagster/partition/date"
+
 organization_partitions = dg.DynamicPartitionsDefinition(name=ORGANIZATIONS)
 day_partitions = dg.DailyPartitionsDefinition(
     start_date=PARTITIONS_START_DATE, timezone=DAY_TIMEZONE, end_offset=1
@@ -42,6 +48,29 @@ def is_partition_day(day: date, at: datetime) -> bool:
         date.fromisoformat(PARTITIONS_START_DATE)
         <= day
         <= at.astimezone(ZoneInfo(DAY_TIMEZONE)).date()
+    )
+
+
+# Longer than any cashback validity: "every earlier day" for a read of the whole ledger history.
+EVERY_EARLIER_DAY = 3660
+
+
+def same_org_days(first_offset: int, last_offset: int) -> dg.MultiPartitionMapping:
+    """Lineage of an org x day asset that reads another over a window of days of the same
+    organization: days `first_offset` .. `last_offset` relative to its own (e.g. -366, -1 for
+    "the 12 months before the day"). Days before the first partition are simply absent."""
+    return dg.MultiPartitionMapping(
+        {
+            "date": dg.DimensionPartitionMapping(
+                "date",
+                dg.TimeWindowPartitionMapping(
+                    start_offset=first_offset,
+                    end_offset=last_offset,
+                    allow_nonexistent_upstream_partitions=True,
+                ),
+            ),
+            "org": dg.DimensionPartitionMapping("org", dg.IdentityPartitionMapping()),
+        }
     )
 
 

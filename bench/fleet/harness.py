@@ -41,13 +41,8 @@ from bench.fleet.ticks import (
     tick_stats,
 )
 from bench.fleet.warmup import WarmUp, warm_up
-from recompra_pipelines.demo import (
-    CARDAPIO_WEB_SIMULATOR_PORT,
-    DAGSTER_UI_PORT,
-    ERP_SIMULATOR_PORT,
-    WEBHOOK_RECEIVER_PORT,
-    WHATSAPP_SIMULATOR_PORT,
-)
+from recompra_pipelines.asset_groups import SYNC_JOB
+from recompra_pipelines.demo import DemoPorts
 
 ROOT = Path(__file__).resolve().parents[2]
 TICK_SECONDS = 300
@@ -57,14 +52,8 @@ POLL_SECONDS = 5
 STOP_TIMEOUT_SECONDS = 60
 READY_TIMEOUT_SECONDS = 120
 FAILURE_MESSAGES = 3
-# The demo's UI, simulators and webhook receiver: never bound by the bench.
-RESERVED_PORTS = (
-    DAGSTER_UI_PORT,
-    ERP_SIMULATOR_PORT,
-    WHATSAPP_SIMULATOR_PORT,
-    CARDAPIO_WEB_SIMULATOR_PORT,
-    WEBHOOK_RECEIVER_PORT,
-)
+# The demo's fixed ports (UI, simulators, webhook receiver): never bound by the bench.
+RESERVED_PORTS = tuple(DemoPorts().services().values())
 LOG_TAIL_LINES = 40
 
 
@@ -248,7 +237,7 @@ def _run_fleet(settings: FleetSettings, work: Path, log) -> FleetResult:
             harness_cpu_seconds=harness_cpu,
             runs_in_window=len(in_window),
             connections_opened=connections,
-            other_runs=Counter(t.job_name for t in in_window if t.job_name != "erp_sync"),
+            other_runs=Counter(t.job_name for t in in_window if t.job_name != SYNC_JOB),
             failures=_failures(
                 instance, [t for t in in_window if t.status == dg.DagsterRunStatus.FAILURE]
             ),

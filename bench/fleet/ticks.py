@@ -22,10 +22,9 @@ from dagster._core.scheduler.instigation import TickStatus
 
 from recompra_pipelines.automation.erp_sync import erp_sync_job, sync_cadence
 from recompra_pipelines.domain.sync_plan import days_to_sync
-from recompra_pipelines.partitions import is_partition_day, org_day_key
+from recompra_pipelines.partitions import PARTITION_TAG, is_partition_day, org_day_key
 
 SYNC_SCHEDULE = "erp_sync_schedule"
-PARTITION_TAG = "dagster/partition"
 EVENTS_PER_PAGE = 10_000
 
 

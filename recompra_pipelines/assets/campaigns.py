@@ -4,17 +4,23 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from recompra_pipelines.partitions import org_day_of, org_day_partitions
+from recompra_pipelines.asset_groups import AssetGroup
+from recompra_pipelines.assets.step_inputs import require_step_input
+from recompra_pipelines.partitions import org_day_of, org_day_partitions, same_org_days
 from recompra_pipelines.resources.crm_database import CrmDatabase
 from recompra_pipelines.sync import campaign_steps
-
-GROUP = "erp_sync"
+from recompra_pipelines.sync.preconditions import SyncStep
 
 
 @dg.asset(
     partitions_def=org_day_partitions,
-    group_name=GROUP,
-    deps=["cashback_ledger"],
+    group_name=AssetGroup.CAMPAIGNS.value,
+    # Segmentations read the segments the latest lifecycle run stored on the clients: during
+    # day D, the RFM of D - 1 (it runs once a day has ended).
+    deps=[
+        "cashback_ledger",
+        dg.AssetDep("rfm_analysis", partition_mapping=same_org_days(-1, -1)),
+    ],
     kinds={"postgres"},
 )
 def campaign_interactions(
@@ -32,6 +38,7 @@ def campaign_interactions(
     Campaign cashback is credited through the ledger, once per interaction, and follows it: a
     withdrawn interaction's is reversed, a percentage is decided again on an edited value.
     """
+    require_step_input(context, crm_db, SyncStep.CAMPAIGNS)
     part = org_day_of(context)
     counts = campaign_steps.create_purchase_interactions(
         crm_db.engine, part.org_id, part.day, datetime.now(UTC)
@@ -43,7 +50,7 @@ def campaign_interactions(
 
 @dg.asset(
     partitions_def=org_day_partitions,
-    group_name=GROUP,
+    group_name=AssetGroup.CAMPAIGNS.value,
     deps=[campaign_interactions],
     kinds={"postgres"},
 )
@@ -56,6 +63,7 @@ def sale_attribution(
     sent after the sale's best-known time; `data_conversao_precisao` (and the
     `attributed_by_*` counts) say whether that time is the ERP's, the capture's or only the
     day. A cancelled sale loses its conversion."""
+    require_step_input(context, crm_db, SyncStep.ATTRIBUTION)
     part = org_day_of(context)
     counts = campaign_steps.attribute_sales(crm_db.engine, part.org_id, part.day)
     return dg.MaterializeResult(

@@ -1,14 +1,17 @@
 """The cashback ledger step of the per org x day sync graph.
 
-Runs after `crm_sales` in the same run (group `erp_sync`), so every sync — the 5-minute
+Runs after `crm_sales` in the same `erp_sync` run, so every sync — the 5-minute
 tick, the lookback days, a backfill — reconciles the ledger with the day's sales.
 """
 
 import dagster as dg
 
+from recompra_pipelines.asset_groups import AssetGroup
+from recompra_pipelines.assets.step_inputs import require_step_input
 from recompra_pipelines.partitions import org_day_of, org_day_partitions
 from recompra_pipelines.resources.crm_database import CrmDatabase
 from recompra_pipelines.sync.ledger_steps import reconcile_day_cashback
+from recompra_pipelines.sync.preconditions import SyncStep
 
 
 def centavos(value) -> dg.MetadataValue:
@@ -18,7 +21,7 @@ def centavos(value) -> dg.MetadataValue:
 
 @dg.asset(
     partitions_def=org_day_partitions,
-    group_name="erp_sync",
+    group_name=AssetGroup.CASHBACK.value,
     deps=["crm_sales"],
     kinds={"postgres"},
 )
@@ -34,6 +37,7 @@ def cashback_ledger(context: dg.AssetExecutionContext, crm_db: CrmDatabase) -> d
     new amount, the rest written off or clawed back per the program. A re-run over unchanged
     sales writes nothing.
     """
+    require_step_input(context, crm_db, SyncStep.CASHBACK)
     part = org_day_of(context)
     counts = reconcile_day_cashback(crm_db.engine, part.org_id, part.day)
     return dg.MaterializeResult(

@@ -1,16 +1,26 @@
-"""Daily cashback expiry per organization (group `cashback_daily`, its own job)."""
+"""Daily cashback expiry per organization (group `cashback`, job `cashback_daily`)."""
 
 import dagster as dg
 
+from recompra_pipelines.asset_groups import AssetGroup
 from recompra_pipelines.assets.cashback import centavos
-from recompra_pipelines.partitions import org_day_of, org_day_partitions
+from recompra_pipelines.partitions import (
+    EVERY_EARLIER_DAY,
+    org_day_of,
+    org_day_partitions,
+    same_org_days,
+)
 from recompra_pipelines.resources.crm_database import CrmDatabase
 from recompra_pipelines.sync.ledger_steps import expire_day_cashback
 
-CASHBACK_DAILY_GROUP = "cashback_daily"
 
-
-@dg.asset(partitions_def=org_day_partitions, group_name=CASHBACK_DAILY_GROUP, kinds={"postgres"})
+@dg.asset(
+    partitions_def=org_day_partitions,
+    group_name=AssetGroup.CASHBACK.value,
+    # The lots due on a day were accrued by the ledger step of any earlier day.
+    deps=[dg.AssetDep("cashback_ledger", partition_mapping=same_org_days(-EVERY_EARLIER_DAY, -1))],
+    kinds={"postgres"},
+)
 def cashback_expiry(context: dg.AssetExecutionContext, crm_db: CrmDatabase) -> dg.MaterializeResult:
     """Writes off the lots due on the partition's organization-local day.
 

@@ -4,17 +4,19 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
+from recompra_pipelines.asset_groups import AssetGroup
 from recompra_pipelines.partitions import organization_partitions
 from recompra_pipelines.resources.crm_database import CrmDatabase
 from recompra_pipelines.resources.erp import ErpConnectors
 from recompra_pipelines.sync.catalog_steps import sync_catalog
 
-CATALOG_GROUP = "erp"
 # How many unreadable entries the run's log lists (the count is metadata).
 LOGGED_REJECTIONS = 20
 
 
-@dg.asset(partitions_def=organization_partitions, group_name=CATALOG_GROUP, kinds={"postgres"})
+@dg.asset(
+    partitions_def=organization_partitions, group_name=AssetGroup.ERP.value, kinds={"postgres"}
+)
 def erp_catalog(
     context: dg.AssetExecutionContext, crm_db: CrmDatabase, erp: ErpConnectors
 ) -> dg.MaterializeResult:

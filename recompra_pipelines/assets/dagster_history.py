@@ -4,14 +4,20 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from recompra_pipelines.assets.maintenance import GROUP
+from recompra_pipelines.asset_groups import SYNC_GRAPH_ASSETS, AssetGroup
 from recompra_pipelines.resources.dagster_history import (
     DagsterHistoryRetention,
     prune_dagster_history,
 )
 
 
-@dg.asset(group_name=GROUP, kinds={"postgres"})
+@dg.asset(
+    group_name=AssetGroup.MAINTENANCE.value,
+    # It reads the materialization history of the org x day assets (each partition's latest
+    # materialization is what it must keep) and trims the runs behind it.
+    deps=[*SYNC_GRAPH_ASSETS, "cashback_expiry", "rfm_analysis", "lifecycle_campaigns"],
+    kinds={"postgres"},
+)
 def dagster_history_retention(
     context: dg.AssetExecutionContext, dagster_history: DagsterHistoryRetention
 ) -> dg.MaterializeResult:

@@ -8,17 +8,18 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
+from recompra_pipelines.asset_groups import AssetGroup
+from recompra_pipelines.assets.step_inputs import require_step_input
 from recompra_pipelines.partitions import org_day_of, org_day_partitions
 from recompra_pipelines.resources.crm_database import CrmDatabase
 from recompra_pipelines.resources.erp import ErpConnectors
 from recompra_pipelines.sync import steps
-
-GROUP = "erp_sync"  # the per org x day sync job selects this group
+from recompra_pipelines.sync.preconditions import SyncStep
 
 
 @dg.asset(
     partitions_def=org_day_partitions,
-    group_name=GROUP,
+    group_name=AssetGroup.ERP.value,
     kinds={"postgres"},
 )
 def erp_raw_extract(
@@ -46,7 +47,7 @@ def erp_raw_extract(
 
 @dg.asset(
     partitions_def=org_day_partitions,
-    group_name=GROUP,
+    group_name=AssetGroup.ERP.value,
     deps=[erp_raw_extract],
     kinds={"postgres"},
 )
@@ -61,6 +62,7 @@ def erp_normalized_sales(
     already holds the latest extract, nothing is re-parsed; otherwise only records whose
     content is not staged yet are mapped (`mapped`), the others keep their rows (`unchanged`).
     """
+    require_step_input(context, crm_db, SyncStep.NORMALIZE)
     part = org_day_of(context)
     result = steps.normalize_sales(crm_db.engine, part.org_id, part.day, now=datetime.now(UTC))
     if result.quarantined:
@@ -95,7 +97,7 @@ def erp_normalized_sales(
 
 @dg.asset(
     partitions_def=org_day_partitions,
-    group_name=GROUP,
+    group_name=AssetGroup.ERP.value,
     deps=[erp_normalized_sales],
     kinds={"postgres"},
 )
@@ -106,6 +108,7 @@ def crm_entities(context: dg.AssetExecutionContext, crm_db: CrmDatabase) -> dg.M
     different phones are never merged on a name. "AO CONSUMIDOR" and other placeholders are
     anonymous. Entities keep what was first seen and only gain missing details.
     """
+    require_step_input(context, crm_db, SyncStep.ENTITIES)
     part = org_day_of(context)
     counts = steps.upsert_day_entities(crm_db.engine, part.org_id, part.day)
     return dg.MaterializeResult(
@@ -115,7 +118,7 @@ def crm_entities(context: dg.AssetExecutionContext, crm_db: CrmDatabase) -> dg.M
 
 @dg.asset(
     partitions_def=org_day_partitions,
-    group_name=GROUP,
+    group_name=AssetGroup.ERP.value,
     deps=[crm_entities],
     kinds={"postgres"},
 )
@@ -125,7 +128,9 @@ def crm_sales(context: dg.AssetExecutionContext, crm_db: CrmDatabase) -> dg.Mate
     A sale is rewritten only when its ERP content, buyer, seller or partner changed; items are
     updated in place per line. A valid sale that turns invalid is marked cancelled; one that
     becomes valid again gets a new revision. The sale time keeps the best-known real time.
+    A day the ERP answered with an empty list loads nothing and says so (`erp_day_empty`).
     """
+    progress = require_step_input(context, crm_db, SyncStep.SALES)
     part = org_day_of(context)
     counts = steps.load_day_sales(crm_db.engine, part.org_id, part.day)
     metadata = {
@@ -137,6 +142,8 @@ def crm_sales(context: dg.AssetExecutionContext, crm_db: CrmDatabase) -> dg.Mate
     metadata["valid_sales_total_centavos"] = dg.MetadataValue.int(
         int(counts.valid_sales_total * 100)
     )
+    metadata["erp_records"] = dg.MetadataValue.int(progress.staged_records or 0)
+    metadata["erp_day_empty"] = dg.MetadataValue.bool(not progress.staged_records)
     return dg.MaterializeResult(metadata=metadata)
 
 

@@ -1,17 +1,23 @@
-"""Once-a-day campaign machinery per organization x day (group `lifecycle_daily`)."""
+"""Once-a-day campaign machinery per organization x day (group `lifecycle`)."""
 
 from datetime import UTC, datetime
 
 import dagster as dg
 
-from recompra_pipelines.partitions import org_day_of, org_day_partitions
+from recompra_pipelines.asset_groups import AssetGroup
+from recompra_pipelines.db.rfm import WINDOW_DAYS
+from recompra_pipelines.partitions import org_day_of, org_day_partitions, same_org_days
 from recompra_pipelines.resources.crm_database import CrmDatabase
 from recompra_pipelines.sync.lifecycle_steps import create_lifecycle_interactions, run_rfm
 
-LIFECYCLE_GROUP = "lifecycle_daily"
 
-
-@dg.asset(partitions_def=org_day_partitions, group_name=LIFECYCLE_GROUP, kinds={"postgres"})
+@dg.asset(
+    partitions_def=org_day_partitions,
+    group_name=AssetGroup.LIFECYCLE.value,
+    # The valid sales of the 12 months that end with the day, the day itself included.
+    deps=[dg.AssetDep("crm_sales", partition_mapping=same_org_days(1 - WINDOW_DAYS, 0))],
+    kinds={"postgres"},
+)
 def rfm_analysis(context: dg.AssetExecutionContext, crm_db: CrmDatabase) -> dg.MaterializeResult:
     """Every client's RFM scores and segment as of the end of the partition's
     organization-local day (the schedule runs a day once it has ended).
@@ -43,8 +49,10 @@ def rfm_analysis(context: dg.AssetExecutionContext, crm_db: CrmDatabase) -> dg.M
 
 @dg.asset(
     partitions_def=org_day_partitions,
-    group_name=LIFECYCLE_GROUP,
-    deps=[rfm_analysis],
+    group_name=AssetGroup.LIFECYCLE.value,
+    # Segments of the day's analysis; CASHBACK-EXPIRANDO reads the lots left by the expiry
+    # runs before it: the day's own and the next morning's (it runs once the day has ended).
+    deps=[rfm_analysis, dg.AssetDep("cashback_expiry", partition_mapping=same_org_days(0, 1))],
     kinds={"postgres"},
 )
 def lifecycle_campaigns(

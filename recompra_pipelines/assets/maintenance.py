@@ -14,12 +14,12 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 import sqlalchemy as sa
 
+from recompra_pipelines.asset_groups import AssetGroup
 from recompra_pipelines.db.bulk import lock_organization
 from recompra_pipelines.partitions import DAY_TIMEZONE
 from recompra_pipelines.resources.crm_database import CrmDatabase
 from recompra_pipelines.settings import whole_number_from_env
 
-GROUP = "maintenance"  # the maintenance job selects this group
 RAW_EXTRACT_DAYS_ENV = "RECOMPRA_RETENTION_RAW_EXTRACT_DAYS"
 QUARANTINE_DAYS_ENV = "RECOMPRA_RETENTION_QUARANTINE_DAYS"
 DEFAULT_RAW_EXTRACT_DAYS = 90
@@ -142,7 +142,12 @@ def apply_retention(engine: sa.Engine, cutoffs: RetentionCutoffs) -> RetentionCo
     return counts
 
 
-@dg.asset(group_name=GROUP, kinds={"postgres"})
+@dg.asset(
+    group_name=AssetGroup.MAINTENANCE.value,
+    # It reads (and prunes) every partition's raw extracts and quarantined records.
+    deps=["erp_raw_extract", "erp_normalized_sales"],
+    kinds={"postgres"},
+)
 def erp_retention(context: dg.AssetExecutionContext, crm_db: CrmDatabase) -> dg.MaterializeResult:
     """Deletes raw ERP extracts older than RECOMPRA_RETENTION_RAW_EXTRACT_DAYS (90) by business
     day, except the extract each org x day's staging was built from, and quarantined records

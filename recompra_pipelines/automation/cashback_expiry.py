@@ -4,15 +4,12 @@ import os
 
 import dagster as dg
 
-from recompra_pipelines.assets.cashback_expiry import CASHBACK_DAILY_GROUP
 from recompra_pipelines.automation.daily import daily_run_requests
-from recompra_pipelines.partitions import org_day_partitions
 from recompra_pipelines.resources.crm_database import CrmDatabase
 
 cashback_expiry_job = dg.define_asset_job(
     "cashback_daily",
-    selection=dg.AssetSelection.groups(CASHBACK_DAILY_GROUP),
-    partitions_def=org_day_partitions,
+    selection=dg.AssetSelection.assets("cashback_expiry"),
     executor_def=dg.in_process_executor,
     description="Write off the cashback lots due on one organization-local day.",
 )
@@ -35,13 +32,10 @@ def cashback_expiry_schedule(context: dg.ScheduleEvaluationContext, crm_db: CrmD
     its ERP's state), its latest local day whose expiry hour has passed, unless that day's run
     succeeded or is under way (a failed one is retried the next hour); a missed day is
     backfilled from the UI (Assets → cashback_expiry)."""
-    requests = daily_run_requests(
+    return daily_run_requests(
         context,
         crm_db,
         job_name=cashback_expiry_job.name,
         hour=expiry_hour(),
         run_key_prefix="cashback-expiry",
     )
-    if not requests:
-        return dg.SkipReason("no organization is due for expiry")
-    return requests

@@ -3,10 +3,11 @@
 import dagster as dg
 
 from recompra_pipelines.assets.catalog import erp_catalog
+from recompra_pipelines.automation.tick_log import Decision, TickDecisions
 from recompra_pipelines.partitions import ORGANIZATIONS
 from recompra_pipelines.resources.crm_database import CrmDatabase
 from recompra_pipelines.sync.catalog_steps import has_catalog
-from recompra_pipelines.sync.organizations import active_integrated_organizations
+from recompra_pipelines.sync.organizations import integrated_organizations
 
 CATALOG_TIMEZONE = "America/Sao_Paulo"
 
@@ -27,16 +28,22 @@ erp_catalog_job = dg.define_asset_job(
 )
 def erp_catalog_schedule(context: dg.ScheduleEvaluationContext, crm_db: CrmDatabase):
     """Daily: one run per registered organization whose active ERP integration has a catalog
-    (CardápioWeb), keyed by organization and day so a day runs once."""
+    (CardápioWeb), keyed by organization and day so a day runs once. Each organization's
+    decision is a line of the tick's log."""
     day = context.scheduled_execution_time.date().isoformat()
+    decisions = TickDecisions(context.log)
     registered = set(context.instance.get_dynamic_partitions(ORGANIZATIONS))
     with crm_db.engine.connect() as conn:
-        orgs = active_integrated_organizations(conn)
-    requests = [
-        dg.RunRequest(run_key=f"catalog:{org.id}:{day}", partition_key=org.id)
-        for org in orgs
-        if org.id in registered and has_catalog(org.integration_type)
-    ]
-    if not requests:
-        return dg.SkipReason("no organization with a catalog to sync")
-    return requests
+        orgs = integrated_organizations(conn)
+    requests = []
+    for org in orgs:
+        if not org.integration_active:
+            decisions.record(org.id, Decision.INACTIVE, "its integration is deactivated")
+        elif org.id not in registered:
+            decisions.record(org.id, Decision.NOT_REGISTERED, "the organizations sensor adds it")
+        elif not has_catalog(org.integration_type):
+            decisions.record(org.id, Decision.NOT_DUE, f"{org.integration_type} has no catalog")
+        else:
+            decisions.record(org.id, Decision.LAUNCHED, f"the catalog of {day}")
+            requests.append(dg.RunRequest(run_key=f"catalog:{org.id}:{day}", partition_key=org.id))
+    return requests or decisions.skip_reason()

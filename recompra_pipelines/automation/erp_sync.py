@@ -2,25 +2,26 @@
 
 import os
 from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 import dagster as dg
 
-from recompra_pipelines.connectors.http import RetrySettings
-from recompra_pipelines.connectors.registry import FetchSettings
+from recompra_pipelines.asset_groups import SYNC_GRAPH_ASSETS, SYNC_JOB
+from recompra_pipelines.automation.tick_log import Decision, TickDecisions
 from recompra_pipelines.db.sales_load import days_with_unconfirmed_absences
 from recompra_pipelines.domain.sync_plan import SyncCadence, days_to_sync
 from recompra_pipelines.partitions import (
     ORGANIZATIONS,
+    PARTITION_TAG,
     is_partition_day,
     org_day_key,
-    org_day_partitions,
     organization_partitions,
 )
 from recompra_pipelines.resources.crm_database import CrmDatabase
 from recompra_pipelines.sync import steps
 from recompra_pipelines.sync.organizations import (
-    active_integrated_organizations,
+    integrated_organizations,
     organizations_with_daily_work,
 )
 
@@ -32,17 +33,16 @@ IN_PROGRESS = [
     dg.DagsterRunStatus.STARTED,
 ]
 
-# The per org x day graph is every asset of the `erp_sync` group (and their checks): later
-# steps (ledger, campaigns, ...) join the job by joining the group.
-SYNC_GROUP = "erp_sync"
-SYNC_GRAPH = dg.AssetSelection.groups(SYNC_GROUP)
+# The per org x day sync graph, with the checks of its assets.
+SYNC_GRAPH = dg.AssetSelection.assets(*SYNC_GRAPH_ASSETS)
 
 erp_sync_job = dg.define_asset_job(
-    "erp_sync",
+    SYNC_JOB,
     selection=SYNC_GRAPH,
-    partitions_def=org_day_partitions,
     executor_def=dg.in_process_executor,
-    description="Sync one organization's day from its ERP into the CRM tables.",
+    description="Sync one organization's day from its ERP into the CRM: sales, cashback, "
+    "campaigns, attribution and immediate messages. Backfill it from this page (Materialize "
+    "all → organizations and a date range) or with `recompra backfill`.",
 )
 
 
@@ -58,12 +58,32 @@ CONTENT_HASH_TAG = "recompra/erp_content_hash"
 # How long a tick may spend asking the ERPs whether anything changed (the daemon gives a tick
 # 60 s); an organization whose answer is not back by then is synced anyway.
 CHANGE_CHECK_BUDGET_SECONDS = 40.0
-# The change check is a single quick request: a slow or failing ERP just gets its usual run.
-CHANGE_CHECK_FETCH = FetchSettings(timeout_seconds=20.0, retry=RetrySettings(max_attempts=1))
 
 
 def change_check_enabled() -> bool:
     return os.environ.get("RECOMPRA_SYNC_CHANGE_CHECK", "on").lower() != "off"
+
+
+@dataclass(frozen=True)
+class DuePartition:
+    org_id: str
+    day: date
+
+    @property
+    def key(self) -> dg.MultiPartitionKey:
+        return org_day_key(self.org_id, self.day)
+
+    @property
+    def subject(self) -> str:
+        return f"{self.org_id} {self.day}"
+
+
+@dataclass(frozen=True)
+class ContentCheck:
+    """What the ERP answers for a day now: its content hash, or why the check failed."""
+
+    content_hash: str | None = None
+    error: str | None = None
 
 
 @dg.schedule(
@@ -78,88 +98,146 @@ def erp_sync_schedule(context: dg.ScheduleEvaluationContext, crm_db: CrmDatabase
     A partition is skipped when its previous run is still queued or running (a slow ERP never
     piles runs up), and when the ERP's answer for the day is exactly the content the last
     successful run processed (its hash is a run tag): 288 runs a day per organization become
-    one per actual change, plus one to confirm that a sale missing from an answer is gone. The check fetches the day once, in parallel across organizations
-    and within a time budget; an organization whose check fails or is late is synced anyway.
+    one per actual change, plus one to confirm that a sale missing from an answer is gone. The
+    check fetches the day once, in parallel across organizations and within a time budget; an
+    organization whose check fails or is late is synced anyway. Each organization's decision
+    is a line of the tick's log.
     """
     tick = context.scheduled_execution_time
+    decisions = TickDecisions(context.log)
     registered = set(context.instance.get_dynamic_partitions(ORGANIZATIONS))
     with crm_db.engine.connect() as conn:
-        orgs = active_integrated_organizations(conn)
+        orgs = integrated_organizations(conn)
         # A sale missing from one answer is removed only by a second one, even an unchanged one.
         to_confirm = days_with_unconfirmed_absences(conn)
-    busy = _partitions_in_progress(context.instance)
+    busy = _runs_in_progress(context.instance)
     cadence = sync_cadence()
-    due: list[tuple[str, date, dg.MultiPartitionKey]] = []
+    due: list[DuePartition] = []
     for org in orgs:
+        if not org.integration_active:
+            decisions.record(org.id, Decision.INACTIVE, "its integration is deactivated")
+            continue
         if org.id not in registered:
-            context.log.info(f"organization {org.id} not registered yet; the sensor will add it")
+            decisions.record(
+                org.id, Decision.NOT_REGISTERED, "the organizations sensor registers it"
+            )
             continue
         for day in days_to_sync(tick, org.timezone, cadence):
-            key = org_day_key(org.id, day)
+            partition = DuePartition(org.id, day)
             if not is_partition_day(day, tick):
-                continue
-            if str(key) in busy:
-                context.log.info(f"{key} still has a run in progress; skipped this tick")
-                continue
-            due.append((org.id, day, key))
-    current = _current_content_hashes(crm_db, due) if change_check_enabled() else {}
+                decisions.record(
+                    partition.subject, Decision.NOT_DUE, "São Paulo's day has not started yet"
+                )
+            elif str(partition.key) in busy:
+                decisions.record(
+                    partition.subject, Decision.IN_PROGRESS, f"run {busy[str(partition.key)]}"
+                )
+            else:
+                due.append(partition)
+    checks = _check_contents(crm_db, due) if change_check_enabled() else None
     requests = []
-    for org_id, day, key in due:
-        content_hash = current.get(str(key))
-        if (
-            content_hash
-            and (org_id, day) not in to_confirm
-            and _last_run_processed(context.instance, str(key), content_hash)
-        ):
-            continue
-        requests.append(
-            dg.RunRequest(
-                run_key=f"{key}@{tick.astimezone(UTC):%Y%m%dT%H%M}",
-                partition_key=key,
-                tags={CONTENT_HASH_TAG: content_hash} if content_hash else {},
-            )
+    for partition in due:
+        confirming = (partition.org_id, partition.day) in to_confirm
+        request = _decide(context.instance, decisions, partition, checks, tick, confirming)
+        if request is not None:
+            requests.append(request)
+    return requests or decisions.skip_reason()
+
+
+def _decide(
+    instance: dg.DagsterInstance,
+    decisions: TickDecisions,
+    partition: DuePartition,
+    checks: dict[str, ContentCheck] | None,
+    tick: datetime,
+    confirming: bool,
+) -> dg.RunRequest | None:
+    key = str(partition.key)
+    check = None if checks is None else checks[key]
+    if check is None:
+        decisions.record(partition.subject, Decision.LAUNCHED, "change check is off")
+    elif confirming:
+        decisions.record(
+            partition.subject,
+            Decision.LAUNCHED,
+            "a sale missing from the last answer is confirmed gone only by another",
         )
-    if not requests:
-        return dg.SkipReason("nothing new to sync this tick")
-    return requests
+    elif check.error is not None:
+        decisions.record(partition.subject, Decision.CHANGE_CHECK_FAILED, check.error)
+    else:
+        last = _last_run(instance, key)
+        if last is None:
+            decisions.record(partition.subject, Decision.LAUNCHED, "no run of this day yet")
+        elif last.status != dg.DagsterRunStatus.SUCCESS:
+            decisions.record(
+                partition.subject,
+                Decision.LAUNCHED,
+                f"last run {last.run_id} ended {last.status.value}",
+            )
+        elif CONTENT_HASH_TAG not in last.tags:
+            decisions.record(
+                partition.subject,
+                Decision.LAUNCHED,
+                f"last run {last.run_id} recorded no ERP content to compare with",
+            )
+        elif last.tags[CONTENT_HASH_TAG] == check.content_hash:
+            decisions.record(partition.subject, Decision.UNCHANGED, f"since run {last.run_id}")
+            return None
+        else:
+            decisions.record(
+                partition.subject, Decision.LAUNCHED, f"new content since run {last.run_id}"
+            )
+    content_hash = check.content_hash if check is not None else None
+    return dg.RunRequest(
+        run_key=f"{key}@{tick.astimezone(UTC):%Y%m%dT%H%M}",
+        partition_key=partition.key,
+        tags={CONTENT_HASH_TAG: content_hash} if content_hash else {},
+    )
 
 
-def _current_content_hashes(crm_db: CrmDatabase, due) -> dict[str, str]:
-    """partition key -> hash of what the ERP answers now, for the checks back in time."""
+def _check_contents(crm_db: CrmDatabase, due: list[DuePartition]) -> dict[str, ContentCheck]:
+    """partition key -> what the ERP answers for the day now, asked in parallel in the budget."""
 
-    def check(org_id: str, day: date) -> str:
-        return steps.fetch_day(crm_db.engine, org_id, day, CHANGE_CHECK_FETCH).content_hash
+    def check(partition: DuePartition) -> str:
+        return steps.fetch_day(
+            crm_db.engine, partition.org_id, partition.day, steps.QUICK_CHECK_FETCH
+        ).content_hash
 
     pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="erp-change-check")
-    futures = {pool.submit(check, org_id, day): str(key) for org_id, day, key in due}
+    futures = {pool.submit(check, partition): str(partition.key) for partition in due}
     done, _ = wait(futures, timeout=CHANGE_CHECK_BUDGET_SECONDS)
     pool.shutdown(wait=False, cancel_futures=True)
-    return {futures[f]: f.result() for f in done if f.exception() is None}
+    checks = {
+        key: ContentCheck(
+            error=f"no answer within {CHANGE_CHECK_BUDGET_SECONDS:.0f} s of the tick's budget"
+        )
+        for key in futures.values()
+    }
+    for future in done:
+        error = future.exception()
+        checks[futures[future]] = (
+            ContentCheck(content_hash=future.result())
+            if error is None
+            else ContentCheck(error=str(error)[:300])
+        )
+    return checks
 
 
-def _last_run_processed(
-    instance: dg.DagsterInstance, partition_key: str, content_hash: str
-) -> bool:
-    """Whether the partition's latest run succeeded on exactly this ERP content."""
+def _last_run(instance: dg.DagsterInstance, partition_key: str) -> dg.DagsterRun | None:
+    """The partition's latest `erp_sync` run, whatever launched it."""
     records = instance.get_run_records(
-        filters=dg.RunsFilter(
-            job_name=erp_sync_job.name, tags={"dagster/partition": partition_key}
-        ),
+        filters=dg.RunsFilter(job_name=erp_sync_job.name, tags={PARTITION_TAG: partition_key}),
         limit=1,
     )
-    if not records:
-        return False
-    run = records[0].dagster_run
-    return (
-        run.status == dg.DagsterRunStatus.SUCCESS and run.tags.get(CONTENT_HASH_TAG) == content_hash
-    )
+    return records[0].dagster_run if records else None
 
 
-def _partitions_in_progress(instance: dg.DagsterInstance) -> set[str]:
+def _runs_in_progress(instance: dg.DagsterInstance) -> dict[str, str]:
+    """partition key -> the id of its queued or running `erp_sync` run."""
     runs = instance.get_runs(
         filters=dg.RunsFilter(job_name=erp_sync_job.name, statuses=IN_PROGRESS)
     )
-    return {run.tags.get("dagster/partition") for run in runs if run.tags.get("dagster/partition")}
+    return {run.tags[PARTITION_TAG]: run.run_id for run in runs if run.tags.get(PARTITION_TAG)}
 
 
 @dg.sensor(
@@ -173,21 +251,46 @@ def organizations_sensor(context: dg.SensorEvaluationContext, crm_db: CrmDatabas
     work for (a cashback program or an active campaign), ERP or not. Organizations are never
     unregistered (Dagster keeps stale status for re-added keys); deactivated ones are skipped
     by the schedule."""
+    decisions = TickDecisions(context.log)
     registered = set(context.instance.get_dynamic_partitions(ORGANIZATIONS))
     with crm_db.engine.connect() as conn:
-        integrated = [o for o in active_integrated_organizations(conn) if o.id not in registered]
-        daily = [o for o in organizations_with_daily_work(conn) if o.id not in registered]
-    new = sorted({org.id for org in integrated} | {org.id for org in daily})
-    if not new:
-        return dg.SkipReason("no new organizations")
+        integrated = integrated_organizations(conn)
+        daily = organizations_with_daily_work(conn)
     now = datetime.now(UTC)
+    daily_ids = {org.id for org in daily}
+    new = []  # registered and synced today at once
+    daily_only = []  # registered for the daily jobs, nothing to sync
+    for org in integrated:
+        if org.id in registered:
+            decisions.record(org.id, Decision.REGISTERED, "the schedule syncs it")
+        elif org.integration_active:
+            decisions.record(org.id, Decision.LAUNCHED, "registered now; syncing its today")
+            new.append(org)
+        elif org.id in daily_ids:
+            decisions.record(
+                org.id, Decision.LAUNCHED, "registered now for its daily jobs (ERP deactivated)"
+            )
+            daily_only.append(org)
+        else:
+            decisions.record(org.id, Decision.INACTIVE, "its integration is deactivated")
+    integrated_ids = {org.id for org in integrated}
+    for org in daily:
+        if org.id not in integrated_ids and org.id not in registered:
+            decisions.record(
+                org.id, Decision.LAUNCHED, "registered now for its daily jobs (no ERP)"
+            )
+            daily_only.append(org)
+    if not new and not daily_only:
+        return decisions.skip_reason()
     return dg.SensorResult(
-        dynamic_partitions_requests=[organization_partitions.build_add_request(new)],
+        dynamic_partitions_requests=[
+            organization_partitions.build_add_request([org.id for org in new + daily_only])
+        ],
         run_requests=[
             dg.RunRequest(
                 run_key=f"new-org:{org.id}",
                 partition_key=org_day_key(org.id, now.astimezone(org.timezone).date()),
             )
-            for org in integrated
+            for org in new
         ],
     )

@@ -2,16 +2,14 @@
 
 import dagster as dg
 
-from recompra_pipelines.assets.lifecycle import LIFECYCLE_GROUP
+from recompra_pipelines.asset_groups import AssetGroup
 from recompra_pipelines.automation.daily import daily_run_requests
-from recompra_pipelines.partitions import org_day_partitions
 from recompra_pipelines.resources.crm_database import CrmDatabase
 from recompra_pipelines.sync.lifecycle_steps import lifecycle_hour
 
 lifecycle_job = dg.define_asset_job(
     "lifecycle_daily",
-    selection=dg.AssetSelection.groups(LIFECYCLE_GROUP),
-    partitions_def=org_day_partitions,
+    selection=dg.AssetSelection.groups(AssetGroup.LIFECYCLE.value),
     executor_def=dg.in_process_executor,
     description="RFM and the once-a-day campaigns of one organization-local day.",
 )
@@ -29,7 +27,7 @@ def lifecycle_schedule(context: dg.ScheduleEvaluationContext, crm_db: CrmDatabas
     there: RFM as of the end of that day, and the campaigns of the morning after. Once per
     organization and day: not again while that day's run succeeded or is under way. A missed
     range is backfilled from the UI (Assets → rfm_analysis), in day order."""
-    requests = daily_run_requests(
+    return daily_run_requests(
         context,
         crm_db,
         job_name=lifecycle_job.name,
@@ -37,6 +35,3 @@ def lifecycle_schedule(context: dg.ScheduleEvaluationContext, crm_db: CrmDatabas
         run_key_prefix="lifecycle",
         after_the_day=True,
     )
-    if not requests:
-        return dg.SkipReason("no organization is due for its daily lifecycle run")
-    return requests

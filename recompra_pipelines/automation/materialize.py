@@ -24,6 +24,13 @@ class SyncSummary:
     cancelled: int
     quarantined: int
     error: str | None = None
+    checks_passed: int = 0
+    checks_run: int = 0
+    # "check_name (SEVERITY): description" of each check that failed.
+    failed_checks: tuple[str, ...] = ()
+    failed_error_checks: int = 0
+    # WhatsApp messages accepted for the organization (the demo counts them at its simulator).
+    messages: int | None = None
 
     COLUMNS = (
         "org",
@@ -34,11 +41,15 @@ class SyncSummary:
         "unchanged",
         "cancelled",
         "quarantined",
+        "checks",
+        "messages",
     )
 
     def row(self) -> tuple:
         return (self.org_id, self.day.isoformat(), self.fetched, self.inserted, self.updated,
-                self.unchanged, self.cancelled, self.quarantined)  # fmt: skip
+                self.unchanged, self.cancelled, self.quarantined,
+                f"{self.checks_passed}/{self.checks_run}",
+                "-" if self.messages is None else self.messages)  # fmt: skip
 
 
 def dagster_instance() -> dg.DagsterInstance:
@@ -60,12 +71,37 @@ def sync_partition(
         instance.add_dynamic_partitions(ORGANIZATIONS, [org_id])
     job = defs.resolve_job_def("erp_sync")
     result = job.execute_in_process(
-        instance=instance, partition_key=org_day_key(org_id, day), raise_on_error=False
+        instance=instance,
+        partition_key=org_day_key(org_id, day),
+        raise_on_error=False,
+        # The console says what happened (INFO), not every step's start and output (DEBUG).
+        run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
     )
+    evaluations = result.get_asset_check_evaluations()
+    failed = [e for e in evaluations if not e.passed]
+    checks = {
+        "checks_passed": len(evaluations) - len(failed),
+        "checks_run": len(evaluations),
+        "failed_checks": tuple(
+            f"{e.check_name} ({e.severity.value}){': ' + e.description if e.description else ''}"
+            for e in failed
+        ),
+        "failed_error_checks": sum(e.severity == dg.AssetCheckSeverity.ERROR for e in failed),
+    }
     if not result.success:
         failures = [event.message for event in result.all_events if event.is_failure]
         return SyncSummary(
-            org_id, day, False, 0, 0, 0, 0, 0, 0, error="; ".join(f for f in failures if f)[:2000]
+            org_id,
+            day,
+            False,
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            error="; ".join(f for f in failures if f)[:2000],
+            **checks,
         )
     sales = _metadata(result, "crm_sales")
     engine = create_crm_engine(database_url)
@@ -88,6 +124,7 @@ def sync_partition(
         unchanged=sales["unchanged"],
         cancelled=sales["cancelled"],
         quarantined=quarantined,
+        **checks,
     )
 
 
@@ -102,7 +139,7 @@ def format_table(rows: list[tuple], columns: tuple[str, ...]) -> str:
     lines = [
         "  ".join(
             cell.ljust(widths[i]) if i < 2 else cell.rjust(widths[i]) for i, cell in enumerate(row)
-        )
+        ).rstrip()
         for row in cells
     ]
     lines.insert(1, "  ".join("-" * w for w in widths))

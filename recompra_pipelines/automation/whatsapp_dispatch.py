@@ -2,22 +2,20 @@
 
 Scheduled interactions go out when their (date, block) has arrived in the organization's
 timezone; missed blocks are caught up within the lateness allowance; retries come back when
-their backoff ends. The sensor requests a run only when something is due, so a quiet
-minute costs one query and no run.
+their backoff ends. The sensor requests a run of the organization's `whatsapp_scheduled_dispatch`
+partition only when something is due, so a quiet minute costs one query and no run.
 """
 
 from datetime import UTC, datetime
 
 import dagster as dg
 
-from recompra_pipelines.messaging.dispatcher import (
-    dispatch_organization,
-    organizations_with_due_messages,
-)
+from recompra_pipelines.automation.tick_log import Decision, TickDecisions
+from recompra_pipelines.messaging.dispatcher import organizations_with_due_messages
+from recompra_pipelines.partitions import ORGANIZATIONS, PARTITION_TAG, organization_partitions
 from recompra_pipelines.resources.crm_database import CrmDatabase
-from recompra_pipelines.resources.whatsapp import WhatsAppCloudApi
+from recompra_pipelines.resources.whatsapp import DISPATCH_ENV, WhatsAppCloudApi
 
-ORG_TAG = "recompra/whatsapp_org"
 IN_PROGRESS = [
     dg.DagsterRunStatus.QUEUED,
     dg.DagsterRunStatus.NOT_STARTED,
@@ -25,30 +23,12 @@ IN_PROGRESS = [
     dg.DagsterRunStatus.STARTED,
 ]
 
-
-class DispatchConfig(dg.Config):
-    org_id: str
-
-
-@dg.op
-def dispatch_whatsapp_messages(
-    context: dg.OpExecutionContext,
-    config: DispatchConfig,
-    crm_db: CrmDatabase,
-    whatsapp: WhatsAppCloudApi,
-) -> None:
-    """Send the organization's due messages (immediate and scheduled)."""
-    with whatsapp.client() as client:
-        counts = dispatch_organization(
-            crm_db.engine, client, config.org_id, settings=whatsapp.settings()
-        )
-    # Counts only: no phones, names or tokens.
-    context.log.info(f"organization {config.org_id}: {vars(counts)}")
-
-
-@dg.job(description="Send one organization's due WhatsApp messages.")
-def whatsapp_dispatch():
-    dispatch_whatsapp_messages()
+whatsapp_dispatch = dg.define_asset_job(
+    "whatsapp_dispatch",
+    selection=dg.AssetSelection.assets("whatsapp_scheduled_dispatch"),
+    executor_def=dg.in_process_executor,
+    description="Send one organization's due WhatsApp messages (immediate and scheduled).",
+)
 
 
 @dg.sensor(
@@ -60,27 +40,41 @@ def whatsapp_dispatch_sensor(
     context: dg.SensorEvaluationContext, crm_db: CrmDatabase, whatsapp: WhatsAppCloudApi
 ):
     """Every minute: a dispatch run for each organization with due messages and no dispatch
-    run already queued or running."""
+    run already queued or running. Each organization's decision is a line of the tick's log."""
+    decisions = TickDecisions(context.log)
+    registered = set(context.instance.get_dynamic_partitions(ORGANIZATIONS))
     if not whatsapp.is_enabled():
-        return dg.SkipReason("WhatsApp dispatch is paused (RECOMPRA_WHATSAPP_DISPATCH=off)")
-    now = datetime.now(UTC)
+        for org_id in sorted(registered):
+            decisions.record(org_id, Decision.PAUSED, f"{DISPATCH_ENV}=off")
+        return decisions.skip_reason("WhatsApp dispatch is paused")
     with crm_db.engine.connect() as conn:
-        due = organizations_with_due_messages(conn, now)
+        due = set(organizations_with_due_messages(conn, datetime.now(UTC)))
     busy = {
-        run.tags.get(ORG_TAG)
+        run.tags.get(PARTITION_TAG): run.run_id
         for run in context.instance.get_runs(
             filters=dg.RunsFilter(job_name=whatsapp_dispatch.name, statuses=IN_PROGRESS)
         )
     }
-    requests = [
-        dg.RunRequest(
-            run_key=f"whatsapp:{org_id}@{now:%Y%m%dT%H%M}",
-            run_config=dg.RunConfig(
-                ops={"dispatch_whatsapp_messages": DispatchConfig(org_id=org_id)}
-            ),
-            tags={ORG_TAG: org_id},
-        )
-        for org_id in due
-        if org_id not in busy
-    ]
-    return requests or dg.SkipReason("no WhatsApp messages due")
+    now = datetime.now(UTC)
+    requests = []
+    for org_id in sorted(registered | due):
+        if org_id not in due:
+            decisions.record(org_id, Decision.NOTHING_DUE)
+        elif org_id in busy:
+            decisions.record(org_id, Decision.IN_PROGRESS, f"run {busy[org_id]}")
+        else:
+            decisions.record(org_id, Decision.LAUNCHED, "messages are due")
+            requests.append(
+                dg.RunRequest(run_key=f"whatsapp:{org_id}@{now:%Y%m%dT%H%M}", partition_key=org_id)
+            )
+    if not requests:
+        return decisions.skip_reason()
+    # An organization with messages but no ERP integration is not registered by the
+    # organizations sensor; its dispatch partition is added here.
+    unregistered = sorted(due - registered)
+    return dg.SensorResult(
+        run_requests=requests,
+        dynamic_partitions_requests=(
+            [organization_partitions.build_add_request(unregistered)] if unregistered else []
+        ),
+    )

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from recompra_pipelines.checks.queries import counts_metadata, partition_row
+from recompra_pipelines.checks.queries import counts_metadata, partition_row, selected
 from recompra_pipelines.connectors.registry import connector_for
 from recompra_pipelines.db.extracts import latest_extract, staged_extract_hash
 from recompra_pipelines.partitions import org_day_of, org_day_partitions
@@ -11,7 +11,7 @@ from recompra_pipelines.sync.steps import ExtractReading, read_extract
 
 # Above this share of quarantined records the ERP (or our parser) has a problem worth a look.
 QUARANTINE_RATE_WARN = 0.05
-# A sale's value and its items' net total may differ by rounding; beyond this is a data issue.
+# A sale's value and what its lines explain may differ by rounding; beyond this is a data issue.
 SALE_TOTAL_TOLERANCE = "0.05"
 
 
@@ -44,118 +44,145 @@ def erp_raw_extract_is_readable(
     )
 
 
-@dg.asset_check(asset="erp_normalized_sales", partitions_def=org_day_partitions)
-def erp_quarantine_rate(
-    context: dg.AssetCheckExecutionContext, crm_db: CrmDatabase
-) -> dg.AssetCheckResult:
-    """WARN when more than 5 % of the day's records were quarantined."""
-    row = partition_row(
-        context,
-        crm_db,
-        "SELECT registros_recebidos AS received, registros_quarentena AS quarantined"
-        " FROM erp_staging_extracts WHERE organizacao_id = :org AND data_referencia = :day",
-    )
-    rate = row.quarantined / row.received if row.received else 0.0
-    return dg.AssetCheckResult(
-        passed=rate <= QUARANTINE_RATE_WARN,
-        severity=dg.AssetCheckSeverity.WARN,
-        metadata={
-            **counts_metadata(row._mapping),
-            "quarantine_rate": dg.MetadataValue.float(round(rate, 4)),
-        },
-    )
+QUARANTINE_RATE = dg.AssetCheckSpec(
+    "erp_quarantine_rate",
+    asset="erp_normalized_sales",
+    partitions_def=org_day_partitions,
+    description="WARN when more than 5 % of the day's records were quarantined.",
+)
+SALES_MATCH_STAGING = dg.AssetCheckSpec(
+    "crm_sales_match_staging",
+    asset="crm_sales",
+    partitions_def=org_day_partitions,
+    description="ERROR unless every staged sale and item is in the CRM with the same content.",
+)
+SALE_TOTALS = dg.AssetCheckSpec(
+    "crm_sale_totals_match_items",
+    asset="crm_sales",
+    partitions_def=org_day_partitions,
+    description="WARN when a valid sale's value differs by more than R$ 0,05 from what its "
+    "lines explain: items' net total, minus order discounts, plus delivery, service and "
+    "additional fees.",
+)
+BUYER_TOTALS = dg.AssetCheckSpec(
+    "crm_buyers_totals_match_sales",
+    asset="crm_sales",
+    partitions_def=org_day_partitions,
+    description="ERROR when a buyer of the day has a purchase count or total that differs from "
+    "their valid sales (the campaign triggers read these totals).",
+)
+
+# What a sale's value is made of, for every connector: the items' net total (item discounts
+# already taken), minus order-level discounts, plus the delivery, service and additional fees.
+# Online Software sends none of the order-level amounts (NULL: nothing to add or take); a
+# CardápioWeb order's total includes its delivery fee and takes its coupons off.
+EXPLAINED_TOTAL_SQL = """itens_valor_liquido - COALESCE(valor_desconto, 0)
+    + COALESCE(valor_taxa_entrega, 0) + COALESCE(valor_taxa_servico, 0)
+    + COALESCE(valor_taxa_adicional, 0)"""
+
+# Everything the four checks read, about the day's staging and sales, in one round trip.
+_DAY_COUNTS = f"""
+WITH staged AS (
+    SELECT * FROM erp_staging_sales WHERE organizacao_id = :org AND data_referencia = :day
+), buyers AS (
+    SELECT DISTINCT cliente_id FROM sales
+    WHERE organizacao_id = :org AND data_referencia = :day AND cliente_id IS NOT NULL
+), buyer_totals AS (
+    SELECT b.cliente_id, count(s.id) AS purchases, COALESCE(sum(s.valor_total), 0) AS total
+    FROM buyers b
+    LEFT JOIN sales s ON s.organizacao_id = :org AND s.cliente_id = b.cliente_id AND s.valida
+    GROUP BY b.cliente_id
+)
+SELECT
+  (SELECT registros_recebidos FROM erp_staging_extracts
+   WHERE organizacao_id = :org AND data_referencia = :day) AS received,
+  (SELECT registros_quarentena FROM erp_staging_extracts
+   WHERE organizacao_id = :org AND data_referencia = :day) AS quarantined,
+  (SELECT count(*) FROM staged) AS staged_sales,
+  (SELECT count(*) FROM staged st JOIN sales s
+     ON s.organizacao_id = st.organizacao_id AND s.integracao_tipo = st.integracao_tipo
+    AND s.id_externo = st.id_externo AND s.hash_conteudo = st.hash_conteudo) AS loaded_sales,
+  (SELECT COALESCE(sum(json_array_length(itens)), 0) FROM staged) AS staged_items,
+  (SELECT count(*) FROM staged st JOIN sales s
+     ON s.organizacao_id = st.organizacao_id AND s.integracao_tipo = st.integracao_tipo
+    AND s.id_externo = st.id_externo
+   JOIN sale_items i ON i.venda_id = s.id) AS loaded_items,
+  (SELECT count(*) FROM staged WHERE valida) AS sales_checked,
+  (SELECT count(*) FROM staged WHERE valida
+     AND abs(valor_total - ({EXPLAINED_TOTAL_SQL})) > CAST(:tolerance AS numeric))
+     AS outside_tolerance,
+  (SELECT COALESCE(max(abs(valor_total - ({EXPLAINED_TOTAL_SQL}))), 0) * 100 FROM staged
+   WHERE valida) AS largest_difference_centavos,
+  (SELECT count(*) FROM buyers) AS buyers,
+  (SELECT count(*) FROM buyer_totals t JOIN clients c ON c.id = t.cliente_id
+   WHERE c.metadata_total_compras <> t.purchases
+      OR c.metadata_valor_total_compras <> t.total) AS buyers_with_wrong_totals
+"""
 
 
-@dg.asset_check(asset="crm_sales", partitions_def=org_day_partitions)
-def crm_sales_no_duplicate_keys(
-    context: dg.AssetCheckExecutionContext, crm_db: CrmDatabase
-) -> dg.AssetCheckResult:
-    """No natural key is stored twice: the day's sales by ERP id and items by line, the
-    organization's clients by phone and products by code (the unique constraints make this a
-    tripwire for schema drift)."""
-    row = partition_row(
-        context,
-        crm_db,
-        """
-        SELECT
-          (SELECT count(*) FROM (SELECT 1 FROM sales WHERE organizacao_id = :org AND data_referencia = :day
-           GROUP BY integracao_tipo, id_externo HAVING count(*) > 1) d) AS duplicate_sales,
-          (SELECT count(*) FROM (SELECT 1 FROM sale_items i JOIN sales s ON s.id = i.venda_id
-           WHERE s.organizacao_id = :org AND s.data_referencia = :day
-           GROUP BY i.venda_id, i.linha HAVING count(*) > 1) d) AS duplicate_items,
-          -- Organization-wide: the unique indexes make these index-only scans.
-          (SELECT count(*) FROM (SELECT 1 FROM clients WHERE organizacao_id = :org
-           AND telefone_base IS NOT NULL GROUP BY telefone_base HAVING count(*) > 1) d)
-             AS duplicate_client_phones,
-          (SELECT count(*) FROM (SELECT 1 FROM products WHERE organizacao_id = :org
-           GROUP BY codigo HAVING count(*) > 1) d) AS duplicate_products
-        """,
-    )
-    return dg.AssetCheckResult(
-        passed=not any(row),
-        severity=dg.AssetCheckSeverity.ERROR,
-        metadata=counts_metadata(row._mapping),
-    )
+@dg.multi_asset_check(
+    specs=[QUARANTINE_RATE, SALES_MATCH_STAGING, SALE_TOTALS, BUYER_TOTALS], can_subset=True
+)
+def erp_day_checks(context: dg.AssetCheckExecutionContext, crm_db: CrmDatabase):
+    """The day's staging and sales: quarantine rate, staged = loaded, sale values explained by
+    their lines, buyers' purchase totals. One step and one query for the four of them."""
+    row = partition_row(context, crm_db, _DAY_COUNTS, tolerance=SALE_TOTAL_TOLERANCE)
+    received, quarantined = row.received or 0, row.quarantined or 0
+    rate = quarantined / received if received else 0.0
+    results = [
+        (
+            QUARANTINE_RATE,
+            dg.AssetCheckResult(
+                passed=rate <= QUARANTINE_RATE_WARN,
+                severity=dg.AssetCheckSeverity.WARN,
+                metadata={
+                    **counts_metadata({"received": received, "quarantined": quarantined}),
+                    "quarantine_rate": dg.MetadataValue.float(round(rate, 4)),
+                },
+            ),
+        ),
+        (
+            SALES_MATCH_STAGING,
+            dg.AssetCheckResult(
+                passed=row.staged_sales == row.loaded_sales
+                and row.staged_items == row.loaded_items,
+                severity=dg.AssetCheckSeverity.ERROR,
+                metadata=counts_metadata(
+                    {
+                        "staged_sales": row.staged_sales,
+                        "loaded_sales": row.loaded_sales,
+                        "staged_items": row.staged_items,
+                        "loaded_items": row.loaded_items,
+                    }
+                ),
+            ),
+        ),
+        (
+            SALE_TOTALS,
+            dg.AssetCheckResult(
+                passed=row.outside_tolerance == 0,
+                severity=dg.AssetCheckSeverity.WARN,
+                metadata=counts_metadata(
+                    {
+                        "sales_checked": row.sales_checked,
+                        "outside_tolerance": row.outside_tolerance,
+                        "largest_difference_centavos": row.largest_difference_centavos,
+                    }
+                ),
+            ),
+        ),
+        (
+            BUYER_TOTALS,
+            dg.AssetCheckResult(
+                passed=row.buyers_with_wrong_totals == 0,
+                severity=dg.AssetCheckSeverity.ERROR,
+                metadata=counts_metadata(
+                    {"buyers": row.buyers, "buyers_with_wrong_totals": row.buyers_with_wrong_totals}
+                ),
+            ),
+        ),
+    ]
+    yield from selected(context, results)
 
 
-@dg.asset_check(asset="crm_sales", partitions_def=org_day_partitions)
-def crm_sales_match_staging(
-    context: dg.AssetCheckExecutionContext, crm_db: CrmDatabase
-) -> dg.AssetCheckResult:
-    """Every staged sale and item is in the CRM with the same content (staged = loaded)."""
-    row = partition_row(
-        context,
-        crm_db,
-        """
-        SELECT
-          (SELECT count(*) FROM erp_staging_sales WHERE organizacao_id = :org AND data_referencia = :day) AS staged_sales,
-          (SELECT count(*) FROM erp_staging_sales st JOIN sales s
-             ON s.organizacao_id = st.organizacao_id AND s.integracao_tipo = st.integracao_tipo
-            AND s.id_externo = st.id_externo AND s.hash_conteudo = st.hash_conteudo
-           WHERE st.organizacao_id = :org AND st.data_referencia = :day) AS loaded_sales,
-          (SELECT COALESCE(sum(json_array_length(itens)), 0) FROM erp_staging_sales WHERE organizacao_id = :org AND data_referencia = :day) AS staged_items,
-          (SELECT count(*) FROM erp_staging_sales st JOIN sales s
-             ON s.organizacao_id = st.organizacao_id AND s.integracao_tipo = st.integracao_tipo
-            AND s.id_externo = st.id_externo
-           JOIN sale_items i ON i.venda_id = s.id
-           WHERE st.organizacao_id = :org AND st.data_referencia = :day) AS loaded_items
-        """,
-    )
-    return dg.AssetCheckResult(
-        passed=row.staged_sales == row.loaded_sales and row.staged_items == row.loaded_items,
-        severity=dg.AssetCheckSeverity.ERROR,
-        metadata=counts_metadata(row._mapping),
-    )
-
-
-@dg.asset_check(asset="crm_sales", partitions_def=org_day_partitions)
-def crm_sale_totals_match_items(
-    context: dg.AssetCheckExecutionContext, crm_db: CrmDatabase
-) -> dg.AssetCheckResult:
-    """WARN when valid sales' values differ from their items' net total by more than R$ 0,05."""
-    row = partition_row(
-        context,
-        crm_db,
-        """
-        SELECT count(*) AS sales_checked,
-               count(*) FILTER (WHERE abs(valor_total - itens_valor_liquido) > CAST(:tolerance AS numeric)) AS outside_tolerance,
-               COALESCE(max(abs(valor_total - itens_valor_liquido)), 0) * 100 AS largest_difference_centavos
-        FROM erp_staging_sales
-        WHERE organizacao_id = :org AND data_referencia = :day AND valida
-        """,
-        tolerance=SALE_TOTAL_TOLERANCE,
-    )
-    return dg.AssetCheckResult(
-        passed=row.outside_tolerance == 0,
-        severity=dg.AssetCheckSeverity.WARN,
-        metadata=counts_metadata(row._mapping),
-    )
-
-
-SYNC_CHECKS = [
-    erp_raw_extract_is_readable,
-    erp_quarantine_rate,
-    crm_sales_no_duplicate_keys,
-    crm_sales_match_staging,
-    crm_sale_totals_match_items,
-]
+SYNC_CHECKS = [erp_raw_extract_is_readable, erp_day_checks]

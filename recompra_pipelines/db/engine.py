@@ -8,6 +8,8 @@ so `make demo`, the CLI and Dagster's processes all see the same data.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -34,7 +36,12 @@ class EmbeddedDatabaseUnavailable(RuntimeError):
 
 
 def embedded_server_uri(database: str = "postgres") -> str:
-    """Start (or reuse) the embedded PostgreSQL and return a libpq URI for `database`.
+    """Start (or reuse) the embedded PostgreSQL and return a libpq URI for `database`."""
+    return _embedded_server(cleanup_mode=None).get_uri(database)
+
+
+def _embedded_server(*, cleanup_mode: str | None):
+    """A handle on the embedded PostgreSQL under RECOMPRA_HOME, started if needed.
 
     pgserver comes with the `demo` extra (and `dev`, which includes it): the production image
     installs neither and always names its server, so it is imported here and nowhere else.
@@ -49,8 +56,7 @@ def embedded_server_uri(database: str = "postgres") -> str:
         ) from missing
     home = recompra_home()
     home.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(home / "pgdata", cleanup_mode=None)
-    return server.get_uri(database)
+    return pgserver.get_server(home / "pgdata", cleanup_mode=cleanup_mode)
 
 
 def ensure_database(server_url: str, name: str) -> str:
@@ -67,6 +73,39 @@ def ensure_database(server_url: str, name: str) -> str:
     finally:
         engine.dispose()
     return url.set(database=name).render_as_string(hide_password=False)
+
+
+@contextmanager
+def crm_database_url(*, stop_embedded: bool) -> Iterator[str]:
+    """The CRM database URL for the duration of a command. With `stop_embedded`, an embedded
+    server this process starts is stopped at the end — unless another process still holds it
+    (pgserver counts the processes using it), or it was already running before."""
+    configured = os.environ.get(DATABASE_URL_ENV)
+    if configured or not stop_embedded:
+        yield resolve_database_url()
+        return
+    already_running = _embedded_server_running(recompra_home() / "pgdata")
+    server = _embedded_server(cleanup_mode=None if already_running else "stop")
+    try:
+        yield ensure_database(server.get_uri("postgres"), CRM_DATABASE_NAME)
+    finally:
+        server.cleanup()
+
+
+def _embedded_server_running(pgdata: Path) -> bool:
+    """Whether a postmaster already serves `pgdata` (its pid file names a live process)."""
+    pid_file = pgdata / "postmaster.pid"
+    try:
+        pid = int(pid_file.read_text().splitlines()[0])
+    except (OSError, ValueError, IndexError):
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def resolve_database_url() -> str:

@@ -22,6 +22,8 @@ from recompra_pipelines.domain.campaign_rules import Period
 from recompra_pipelines.domain.rfm import parse_thresholds, score
 
 WINDOW = Period(12, "MESES")
+# The most days WINDOW spans (a leap year): the days the analysis of a day reads, for lineage.
+WINDOW_DAYS = 366
 
 
 def _in_window(sales: str) -> str:

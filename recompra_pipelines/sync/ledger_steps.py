@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from recompra_pipelines.db import ledger
 from recompra_pipelines.db.bulk import lock_organization
+from recompra_pipelines.db.sync_progress import StepMarker, mark_done
 from recompra_pipelines.sync.allocation import collector_paused
 
 
@@ -20,7 +21,9 @@ def reconcile_day_cashback(
 ) -> ledger.LedgerCounts:
     with collector_paused(), engine.begin() as conn:
         lock_organization(conn, org_id)
-        return ledger.reconcile_sales(conn, org_id, day, now or datetime.now(UTC))
+        counts = ledger.reconcile_sales(conn, org_id, day, now or datetime.now(UTC))
+        mark_done(conn, org_id, day, StepMarker.CASHBACK)
+        return counts
 
 
 def expire_day_cashback(

@@ -1,4 +1,4 @@
-"""The daily campaign machinery of one organization x day (group `lifecycle_daily`).
+"""The daily campaign machinery of one organization x day (job `lifecycle_daily`, group `lifecycle`).
 
 `run_rfm` scores the clients as of the end of the day; `create_lifecycle_interactions` turns
 that day's segment entries and stays, and the next day's expiring cashback, birthdays and

@@ -49,12 +49,21 @@ def load_organization(conn: sa.Connection, org_id: str) -> Organization:
 
 
 def active_integrated_organizations(conn: sa.Connection) -> list[Organization]:
+    return [org for org in integrated_organizations(conn) if org.integration_active]
+
+
+def integrated_organizations(conn: sa.Connection) -> list[Organization]:
+    """Every organization with an ERP integration, active or not (ticks say why they skip)."""
     rows = conn.execute(
         sa.select(organizations)
-        .where(organizations.c.integracao_ativa, organizations.c.integracao_tipo.is_not(None))
+        .where(organizations.c.integracao_tipo.is_not(None))
         .order_by(organizations.c.id)
     ).all()
     return [_from_row(row) for row in rows]
+
+
+def organization_ids(conn: sa.Connection) -> list[str]:
+    return list(conn.scalars(sa.select(organizations.c.id).order_by(organizations.c.id)))
 
 
 def organizations_with_daily_work(conn: sa.Connection) -> list[Organization]:

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from recompra_pipelines.connectors.errors import ErpPayloadError, ErpRequestError
 from recompra_pipelines.connectors.extract import RawExtract
+from recompra_pipelines.connectors.http import RetrySettings
 from recompra_pipelines.connectors.registry import (
     Connector,
     FetchSettings,
@@ -40,6 +41,7 @@ from recompra_pipelines.db.staging import (
     replace_staging,
     staged_content,
 )
+from recompra_pipelines.db.sync_progress import StepMarker, mark_done
 from recompra_pipelines.db.tables.sync import erp_staging_extracts, organizations
 from recompra_pipelines.domain.normalization import normalize_sale
 from recompra_pipelines.domain.sales import (
@@ -83,6 +85,11 @@ class NormalizeResult:
     pending: int = 0
     # Unknown values loaded anyway (enum drift): "field: unknown value 'x'" -> records.
     warnings: dict[str, int] = field(default_factory=dict)
+
+
+# One quick request, no retries: how ticks and the freshness check ask an ERP whether a day
+# changed. A slow or failing answer is reported, never waited for.
+QUICK_CHECK_FETCH = FetchSettings(timeout_seconds=20.0, retry=RetrySettings(max_attempts=1))
 
 
 def fetch_day(engine: sa.Engine, org_id: str, day: date, settings: FetchSettings) -> RawExtract:
@@ -305,7 +312,9 @@ def _split_by_staged_content(
 def upsert_day_entities(engine: sa.Engine, org_id: str, day: date) -> EntityCounts:
     with collector_paused(), engine.begin() as conn:
         lock_organization(conn, org_id)
-        return upsert_entities(conn, org_id, day)
+        counts = upsert_entities(conn, org_id, day)
+        mark_done(conn, org_id, day, StepMarker.ENTITIES)
+        return counts
 
 
 def load_day_sales(engine: sa.Engine, org_id: str, day: date) -> SalesCounts:
@@ -317,7 +326,9 @@ def load_day_sales(engine: sa.Engine, org_id: str, day: date) -> SalesCounts:
                 erp_staging_extracts.c.data_referencia == day,
             )
         )
-        return load_sales(conn, org_id, day, extract_id)
+        counts = load_sales(conn, org_id, day, extract_id)
+        mark_done(conn, org_id, day, StepMarker.SALES)
+        return counts
 
 
 def _integrated(org: Organization) -> Organization:

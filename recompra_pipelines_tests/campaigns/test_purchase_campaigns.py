@@ -8,11 +8,13 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 import sqlalchemy as sa
 
+from recompra_pipelines.automation.erp_sync import SYNC_GRAPH
 from recompra_pipelines_tests.helpers import count, materialize_day, metadata, new_org
 
 SP = ZoneInfo("America/Sao_Paulo")
-# Up to attribution: these tests look at interactions before any dispatcher touches them.
-UNTIL_ATTRIBUTION = dg.AssetSelection.assets("sale_attribution").upstream()
+# The sync graph up to attribution: these tests look at interactions before any dispatcher
+# touches them (and without the daily RFM, which would move the clients' segments).
+UNTIL_ATTRIBUTION = SYNC_GRAPH & dg.AssetSelection.assets("sale_attribution").upstream()
 TODAY = datetime.now(SP).date()
 DAY = TODAY - timedelta(days=1)
 

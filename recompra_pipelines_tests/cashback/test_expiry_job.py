@@ -6,6 +6,7 @@ from datetime import date, datetime
 from decimal import Decimal as D
 
 import dagster as dg
+from dagster._core.storage.tags import RUN_KEY_TAG
 from dagster._core.test_utils import create_run_for_test
 
 from recompra_pipelines.assets.cashback_expiry import cashback_expiry
@@ -88,8 +89,9 @@ def test_a_day_with_a_successful_or_running_run_is_not_requested_again_a_failed_
         return any(r.partition_key == key for r in requests)
 
     def run_of_the_day(status: dg.DagsterRunStatus) -> None:
+        run_key = f"cashback-expiry:{org}:2026-03-05"
         create_run_for_test(
-            instance, job_name="cashback_daily", tags={"dagster/partition": key}, status=status
+            instance, job_name="cashback_daily", tags={RUN_KEY_TAG: run_key}, status=status
         )
 
     assert requested_at(1)

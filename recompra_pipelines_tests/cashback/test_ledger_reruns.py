@@ -12,14 +12,8 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
-from recompra_pipelines.assets.cashback import CASHBACK_ASSETS
-from recompra_pipelines.assets.erp_sync import SYNC_ASSETS
 from recompra_pipelines.automation.erp_sync import SYNC_GRAPH
-from recompra_pipelines.checks.cashback_checks import CASHBACK_CHECKS
-from recompra_pipelines.checks.erp_sync_checks import SYNC_CHECKS
 from recompra_pipelines.db import ledger
-from recompra_pipelines.partitions import ORGANIZATIONS, org_day_key
-from recompra_pipelines.resources.crm_database import CrmDatabase
 from recompra_pipelines.sync.ledger_steps import reconcile_day_cashback
 from recompra_pipelines_tests.cashback.ledger_helpers import (
     add_client,
@@ -30,7 +24,7 @@ from recompra_pipelines_tests.cashback.ledger_helpers import (
     ledger_versions,
     make_org,
 )
-from recompra_pipelines_tests.helpers import count, fast_erp, metadata, new_org
+from recompra_pipelines_tests.helpers import count, materialize_day, metadata, new_org
 
 DAY = date(2026, 3, 2)
 
@@ -213,15 +207,13 @@ def test_many_redemptions_racing_syncs_keep_every_centavo(engine):
 
 
 def _sync_with_ledger(instance, database_url, org_id, day):
-    """The erp_sync group with the ledger (and their checks), as one partition run."""
-    if not instance.has_dynamic_partition(ORGANIZATIONS, org_id):
-        instance.add_dynamic_partitions(ORGANIZATIONS, [org_id])
-    return dg.materialize(
-        [*SYNC_ASSETS, *CASHBACK_ASSETS, *SYNC_CHECKS, *CASHBACK_CHECKS],
-        selection=SYNC_GRAPH,
-        partition_key=str(org_day_key(org_id, day)),
-        instance=instance,
-        resources={"crm_db": CrmDatabase(url=database_url), "erp": fast_erp()},
+    """The sync graph up to the ledger (and their checks), as one partition run."""
+    return materialize_day(
+        instance,
+        database_url,
+        org_id,
+        day,
+        selection=SYNC_GRAPH & dg.AssetSelection.assets("cashback_ledger").upstream(),
     )
 
 

@@ -180,9 +180,13 @@ def test_org_add_then_sync_one_partition(engine, erp_simulator, monkeypatch, tmp
         "unchanged",
         "cancelled",
         "quarantined",
+        "checks",
+        "messages",
     ]
     cells = row.split()
     assert cells[:2] == [org_id, DAY.isoformat()] and int(cells[3]) == 12
+    passed, run = cells[8].split("/")
+    assert passed == run and int(run) > 0
     assert token not in synced.output
 
     duplicate = runner.invoke(
@@ -285,18 +289,17 @@ def wait_until_healthy(url: str, process: subprocess.Popen) -> None:
 def test_the_demo_wires_the_simulator_to_the_receiver(database_url, monkeypatch):
     """The demo's receiver and WhatsApp simulator, on free ports: a customer's reply posted
     through the simulator arrives signed at the receiver and is stored."""
-    from recompra_pipelines import demo
+    from recompra_pipelines.demo import Demo, DemoPorts
 
-    monkeypatch.setattr(demo, "WEBHOOK_RECEIVER_PORT", free_port())
-    monkeypatch.setattr(demo, "WHATSAPP_SIMULATOR_PORT", free_port())
     monkeypatch.delenv("WHATSAPP_APP_SECRET", raising=False)
     monkeypatch.delenv("WHATSAPP_WEBHOOK_VERIFY_TOKEN", raising=False)
     monkeypatch.setenv("WHATSAPP_GRAPH_URL", "http://127.0.0.1:9")
     with contextlib.ExitStack() as stack:
-        webhook_url = demo._start_webhook_receiver(stack)
-        demo._start_whatsapp_simulator(stack, webhook_url)
+        wiring = Demo(stack, DemoPorts.free(), once=True)
+        wiring.start_webhook_receiver()
+        wiring.start_whatsapp_simulator()
         reply = httpx.post(
-            f"http://127.0.0.1:{demo.WHATSAPP_SIMULATOR_PORT}/_sim/replies",
+            f"{os.environ['WHATSAPP_GRAPH_URL']}/_sim/replies",
             json={"phone_number_id": "104857600000007", "from": "5534999998888", "text": "oi"},
         )
         assert reply.status_code == 200

@@ -56,9 +56,11 @@ def test_sensor_requests_a_run_per_organization_with_due_messages(engine, databa
         "whatsapp": WhatsAppCloudApi(enabled=True),
     }
     with dg.build_sensor_context(instance=instance, resources=resources) as context:
-        requests = whatsapp_dispatch_sensor(context)
-    mine = [r for r in requests if r.tags.get("recompra/whatsapp_org") == org_id]
+        result = whatsapp_dispatch_sensor(context)
+    mine = [r for r in result.run_requests if r.partition_key == org_id]
     assert len(mine) == 1
+    # Not registered by the organizations sensor (no ERP): its dispatch partition is added.
+    assert org_id in result.dynamic_partitions_requests[0].partition_keys
     with dg.build_sensor_context(
         instance=instance,
         resources={**resources, "whatsapp": WhatsAppCloudApi(enabled=False)},

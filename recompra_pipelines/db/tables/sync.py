@@ -413,6 +413,11 @@ erp_staging_extracts = sa.Table(
     sa.Column("resposta_completa", sa.Boolean, nullable=False),
     sa.Column("ids_nao_carregados", postgresql.JSON, nullable=False),
     sa.Column("normalizado_em", Timestamp, nullable=False, server_default=sa.func.now()),
+    # The staged content (hash_conteudo) each later step last completed for: a step whose
+    # predecessor has not run on the current staging refuses to run (db/sync_progress.py).
+    sa.Column("entidades_hash_conteudo", sa.Text, nullable=True),
+    sa.Column("vendas_hash_conteudo", sa.Text, nullable=True),
+    sa.Column("cashback_hash_conteudo", sa.Text, nullable=True),
     prefixes=["UNLOGGED"],
 )
 

@@ -1,0 +1,25 @@
+"""Where the Dagster webserver is, and the UI pages that operators are sent to.
+
+One address for everything that talks to or links into the UI: `recompra backfill` submits
+there, and alerts link to runs and checks there. No Dagster import: the CLI stays quick.
+"""
+
+DAGSTER_URL_ENV = "RECOMPRA_DAGSTER_URL"
+DEFAULT_DAGSTER_URL = "http://127.0.0.1:3000"
+
+
+def run_page(base_url: str, run_id: str) -> str:
+    return f"{base_url.rstrip('/')}/runs/{run_id}"
+
+
+def backfill_page(base_url: str, backfill_id: str) -> str:
+    return f"{base_url.rstrip('/')}/runs/b/{backfill_id}?tab=partitions"
+
+
+def asset_checks_page(base_url: str, asset: str) -> str:
+    return f"{base_url.rstrip('/')}/assets/{asset}?view=checks"
+
+
+def organization_runs_page(base_url: str, org_id: str) -> str:
+    """The runs of one organization (every job tags its partition's organization)."""
+    return f"{base_url.rstrip('/')}/runs?q%5B0%5D=tag%3Adagster%2Fpartition%2Forg%3D{org_id}"
