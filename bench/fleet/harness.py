@@ -55,6 +55,14 @@ FAILURE_MESSAGES = 3
 # The demo's fixed ports (UI, simulators, webhook receiver): never bound by the bench.
 RESERVED_PORTS = tuple(DemoPorts().services().values())
 LOG_TAIL_LINES = 40
+UNFINISHED = dg.RunsFilter(
+    statuses=[
+        dg.DagsterRunStatus.QUEUED,
+        dg.DagsterRunStatus.NOT_STARTED,
+        dg.DagsterRunStatus.STARTING,
+        dg.DagsterRunStatus.STARTED,
+    ]
+)
 
 
 @dataclass(frozen=True)
@@ -91,6 +99,7 @@ class FleetResult:
     runs_in_window: int
     connections_opened: dict[str, int]  # per database, over the window
     other_runs: Counter
+    runs_cut_off: int  # still queued or running when the window closed (stopped with the daemon)
     failures: list[str]
     run_footprint: dict[str, storage.TableSize]
     tick_footprint: storage.TableSize
@@ -206,6 +215,7 @@ def _run_fleet(settings: FleetSettings, work: Path, log) -> FleetResult:
         _wait_for_ticks(instance, first, last, daemon, log, settings.n)
         usage = sampler.stop()
         window_end = time.time()
+        cut_off = {run.run_id for run in instance.get_runs(filters=UNFINISHED)}
         harness_cpu, machine_cpu = _cpu(harness) - harness_cpu, _machine_cpu() - machine_cpu
         sessions_after = storage.sessions(server.url, list(databases.values()))
         connections = {
@@ -238,8 +248,14 @@ def _run_fleet(settings: FleetSettings, work: Path, log) -> FleetResult:
             runs_in_window=len(in_window),
             connections_opened=connections,
             other_runs=Counter(t.job_name for t in in_window if t.job_name != SYNC_JOB),
+            runs_cut_off=len(cut_off),
             failures=_failures(
-                instance, [t for t in in_window if t.status == dg.DagsterRunStatus.FAILURE]
+                instance,
+                [
+                    t
+                    for t in in_window
+                    if t.status == dg.DagsterRunStatus.FAILURE and t.run_id not in cut_off
+                ],
             ),
             run_footprint=run_footprint,
             tick_footprint=tick_footprint,

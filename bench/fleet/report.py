@@ -129,6 +129,12 @@ def _section(result: FleetResult) -> list[str]:
     if result.other_runs:
         other = ", ".join(f"{job} {count}" for job, count in sorted(result.other_runs.items()))
         lines += [f"Other runs launched in the window: {other}.", ""]
+    if result.runs_cut_off:
+        lines += [
+            f"{result.runs_cut_off} runs were still queued or running when the window closed "
+            "(5 minutes after the last tick); the bench stopped them with the daemon.",
+            "",
+        ]
     if result.failures:
         lines += ["Failed runs (first ones):", *[f"- {f}" for f in result.failures], ""]
     lines += [*_resources(result), "", *_storage(result)]

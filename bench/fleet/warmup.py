@@ -24,6 +24,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import dagster as dg
+from dagster._core.storage.tags import RUN_KEY_TAG
 
 SYNC_SCHEDULE = "erp_sync_schedule"
 DAILY_SCHEDULES = ("cashback_expiry_schedule", "lifecycle_schedule")
@@ -98,14 +99,19 @@ def _requested(
     ):
         requests = schedule.evaluate_tick(context).run_requests or []
     return [
-        RunSpec(schedule.job_name, str(request.partition_key), _own_tags(request.tags))
+        RunSpec(schedule.job_name, str(request.partition_key), _tags(request))
         for request in requests
     ]
 
 
-def _own_tags(tags: dict[str, str]) -> dict[str, str]:
-    """The schedule's own tags (the content hash); Dagster adds its partition tags itself."""
-    return {key: value for key, value in tags.items() if not key.startswith("dagster/")}
+def _tags(request: dg.RunRequest) -> dict[str, str]:
+    """The tags the daemon would give the run that matter later: the schedule's own (the
+    content hash the change check compares) and the run key (the daily schedules look a day's
+    run up by it). Dagster adds the partition tags itself."""
+    tags = {key: value for key, value in request.tags.items() if not key.startswith("dagster/")}
+    if request.run_key:
+        tags[RUN_KEY_TAG] = request.run_key
+    return tags
 
 
 def _execute(pool: ProcessPoolExecutor, specs: list[RunSpec], result: WarmUp) -> None:
