@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test bench lint
+.PHONY: install demo test bench bench-fleet lint
 
 install: $(STAMP)
 
@@ -33,6 +33,12 @@ bench: install
 	$(BIN)/python -m bench.backfill
 	$(BIN)/python -m bench.webhooks
 	$(BIN)/python -m bench.ledger_checks
+
+# The fleet under the real dagster-daemon (30-60 min per N; not part of `make bench`):
+# `make bench-fleet` runs the ladder 25, 50, 100, 200 and stops at the first N not sustained;
+# FLEET_N=25 (or "25 50") runs those sizes only, FLEET_TICKS the ticks measured per N.
+bench-fleet: install
+	$(BIN)/python -m bench.fleet $(if $(FLEET_N),--n $(FLEET_N),) $(if $(FLEET_TICKS),--ticks $(FLEET_TICKS),) $(if $(FLEET_NOTE),--note "$(FLEET_NOTE)",)
 
 # Ruff, then the import contracts of pyproject.toml's [tool.importlinter] (layers, Dagster at the edge).
 lint: install

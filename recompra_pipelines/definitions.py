@@ -6,6 +6,7 @@ from recompra_pipelines.assets.campaigns import CAMPAIGN_ASSETS
 from recompra_pipelines.assets.cashback import CASHBACK_ASSETS
 from recompra_pipelines.assets.cashback_expiry import cashback_expiry
 from recompra_pipelines.assets.catalog import CATALOG_ASSETS
+from recompra_pipelines.assets.dagster_history import dagster_history_retention
 from recompra_pipelines.assets.erp_sync import SYNC_ASSETS
 from recompra_pipelines.assets.lifecycle import LIFECYCLE_ASSETS
 from recompra_pipelines.assets.maintenance import erp_retention
@@ -23,7 +24,12 @@ from recompra_pipelines.automation.erp_sync import (
 )
 from recompra_pipelines.automation.freshness import erp_freshness_sensor
 from recompra_pipelines.automation.lifecycle import lifecycle_job, lifecycle_schedule
-from recompra_pipelines.automation.maintenance import erp_retention_job, erp_retention_schedule
+from recompra_pipelines.automation.maintenance import (
+    dagster_history_retention_job,
+    dagster_history_retention_schedule,
+    erp_retention_job,
+    erp_retention_schedule,
+)
 from recompra_pipelines.automation.whatsapp_dispatch import (
     whatsapp_dispatch,
     whatsapp_dispatch_sensor,
@@ -33,6 +39,7 @@ from recompra_pipelines.checks.engagement_checks import ENGAGEMENT_CHECKS
 from recompra_pipelines.checks.erp_sync_checks import SYNC_CHECKS
 from recompra_pipelines.resources.alerting import Alerting
 from recompra_pipelines.resources.crm_database import CrmDatabase
+from recompra_pipelines.resources.dagster_history import DagsterHistoryRetention
 from recompra_pipelines.resources.erp import ErpConnectors
 from recompra_pipelines.resources.whatsapp import WhatsAppCloudApi
 
@@ -40,6 +47,7 @@ defs = dg.Definitions(
     assets=[
         *SYNC_ASSETS,
         erp_retention,
+        dagster_history_retention,
         *WHATSAPP_ASSETS,
         *CASHBACK_ASSETS,
         cashback_expiry,
@@ -51,6 +59,7 @@ defs = dg.Definitions(
     jobs=[
         erp_sync_job,
         erp_retention_job,
+        dagster_history_retention_job,
         whatsapp_dispatch,
         cashback_expiry_job,
         lifecycle_job,
@@ -59,6 +68,7 @@ defs = dg.Definitions(
     schedules=[
         erp_sync_schedule,
         erp_retention_schedule,
+        dagster_history_retention_schedule,
         cashback_expiry_schedule,
         lifecycle_schedule,
         erp_catalog_schedule,
@@ -74,6 +84,7 @@ defs = dg.Definitions(
         "erp": ErpConnectors(),
         "whatsapp": WhatsAppCloudApi(),
         "alerts": Alerting(),
+        "dagster_history": DagsterHistoryRetention(),
     },
     # Every job runs its steps in one process, one after the other: the steps share the
     # database, not Python values, so a process per step (Dagster's default) would only add

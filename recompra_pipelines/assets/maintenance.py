@@ -6,7 +6,6 @@ ever losing what the CRM tables were built from: the extract staging points at f
 day stays for as long as staging does, so that day can still be rebuilt without the ERP.
 """
 
-import os
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Self
@@ -19,6 +18,7 @@ from recompra_pipelines.asset_groups import AssetGroup
 from recompra_pipelines.db.bulk import lock_organization
 from recompra_pipelines.partitions import DAY_TIMEZONE
 from recompra_pipelines.resources.crm_database import CrmDatabase
+from recompra_pipelines.settings import whole_number_from_env
 
 RAW_EXTRACT_DAYS_ENV = "RECOMPRA_RETENTION_RAW_EXTRACT_DAYS"
 QUARANTINE_DAYS_ENV = "RECOMPRA_RETENTION_QUARANTINE_DAYS"
@@ -34,8 +34,12 @@ class RetentionPolicy:
     @classmethod
     def from_env(cls) -> Self:
         return cls(
-            raw_extract_days=_days_from_env(RAW_EXTRACT_DAYS_ENV, DEFAULT_RAW_EXTRACT_DAYS),
-            quarantine_days=_days_from_env(QUARANTINE_DAYS_ENV, DEFAULT_QUARANTINE_DAYS),
+            raw_extract_days=whole_number_from_env(
+                RAW_EXTRACT_DAYS_ENV, DEFAULT_RAW_EXTRACT_DAYS, minimum=1
+            ),
+            quarantine_days=whole_number_from_env(
+                QUARANTINE_DAYS_ENV, DEFAULT_QUARANTINE_DAYS, minimum=1
+            ),
         )
 
 
@@ -169,16 +173,3 @@ def erp_retention(context: dg.AssetExecutionContext, crm_db: CrmDatabase) -> dg.
             "quarantine_deleted": dg.MetadataValue.int(counts.quarantine_deleted),
         }
     )
-
-
-def _days_from_env(name: str, default: int) -> int:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        days = int(raw)
-    except ValueError:
-        raise ValueError(f"{name}={raw!r}: expected a whole number of days") from None
-    if days < 1:
-        raise ValueError(f"{name}={raw!r}: retention must be at least 1 day")
-    return days

@@ -29,8 +29,8 @@ def expiry_hour() -> int:
 )
 def cashback_expiry_schedule(context: dg.ScheduleEvaluationContext, crm_db: CrmDatabase):
     """Hourly: for each organization with a cashback program or an active campaign (whatever
-    its ERP's state), its latest local day whose expiry hour has passed. The run key names the
-    organization and day, so each day runs once however many ticks see it; a missed day is
+    its ERP's state), its latest local day whose expiry hour has passed, unless that day's run
+    succeeded or is under way (a failed one is retried the next hour); a missed day is
     backfilled from the UI (Assets → cashback_expiry)."""
     return daily_run_requests(
         context,

@@ -11,6 +11,16 @@ from recompra_pipelines.resources.crm_database import CrmDatabase
 from recompra_pipelines.sync.organizations import organizations_with_daily_work
 
 RUN_KEY_TAG = "dagster/run_key"
+# A day's run that succeeded or is under way: the day is not requested again. A failed or
+# cancelled one is, on the next hourly tick (a transient failure must not leave a day's
+# expiry or lifecycle undone until someone backfills it).
+DONE_OR_UNDER_WAY = [
+    dg.DagsterRunStatus.SUCCESS,
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.NOT_STARTED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+]
 
 
 def daily_run_requests(
@@ -24,8 +34,10 @@ def daily_run_requests(
 ) -> list[dg.RunRequest] | dg.SkipReason:
     """For each registered organization with daily work (whatever its ERP's state), its latest
     local day whose `hour` has passed - or, `after_the_day`, the day before it: a day that has
-    ended - keyed `<prefix>:<org>:<day>` so each organization-day runs once however many ticks
-    see it. Each organization's decision is a line of the tick's log."""
+    ended - keyed `<prefix>:<org>:<day>`. Dagster deduplicates a schedule's run keys within one
+    tick only, so the day's own runs decide: one that succeeded or is under way means the day is
+    done; after a failed one the day is requested again. Each organization's decision is a line
+    of the tick's log."""
     tick = context.scheduled_execution_time
     decisions = TickDecisions(context.log)
     registered = set(context.instance.get_dynamic_partitions(ORGANIZATIONS))
@@ -61,5 +73,9 @@ def _runs_by_key(
 ) -> dict[str, dg.DagsterRun]:
     if not run_keys:
         return {}
-    runs = instance.get_runs(filters=dg.RunsFilter(job_name=job_name, tags={RUN_KEY_TAG: run_keys}))
+    runs = instance.get_runs(
+        filters=dg.RunsFilter(
+            job_name=job_name, tags={RUN_KEY_TAG: run_keys}, statuses=DONE_OR_UNDER_WAY
+        )
+    )
     return {run.tags[RUN_KEY_TAG]: run for run in runs}

@@ -24,9 +24,9 @@ lifecycle_job = dg.define_asset_job(
 def lifecycle_schedule(context: dg.ScheduleEvaluationContext, crm_db: CrmDatabase):
     """Hourly: for each organization with a cashback program or an active campaign, the local
     day that ended, once ``RECOMPRA_LIFECYCLE_HOUR`` (default 2) of the next day has passed
-    there: RFM as of the end of that day, and the campaigns of the morning after. One run key
-    per organization and day; a missed range is backfilled from the UI (Assets →
-    rfm_analysis), in day order."""
+    there: RFM as of the end of that day, and the campaigns of the morning after. Once per
+    organization and day: not again while that day's run succeeded or is under way. A missed
+    range is backfilled from the UI (Assets → rfm_analysis), in day order."""
     return daily_run_requests(
         context,
         crm_db,

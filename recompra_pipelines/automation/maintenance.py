@@ -1,4 +1,5 @@
-"""The daily maintenance job (retention) and its schedule."""
+"""The daily maintenance jobs (retention of the CRM's raw extracts, of Dagster's history) and
+their schedules."""
 
 from datetime import UTC
 
@@ -35,3 +36,22 @@ def erp_retention_schedule(context: dg.ScheduleEvaluationContext, crm_db: CrmDat
             )
     tick = context.scheduled_execution_time.astimezone(UTC)
     return dg.RunRequest(run_key=f"retention@{tick:%Y%m%dT%H%M}")
+
+
+dagster_history_retention_job = dg.define_asset_job(
+    "dagster_history_retention_job",
+    selection=dg.AssetSelection.assets("dagster_history_retention"),
+    executor_def=dg.in_process_executor,
+    description="Delete Dagster's runs, event logs and ticks past their retention.",
+)
+
+# 04:30 in São Paulo: the quietest hour of the fleet (after the 04:00 catalog sync), so the
+# deletes do not compete with syncs. One run for the whole instance, nothing to decide per
+# organization.
+dagster_history_retention_schedule = dg.ScheduleDefinition(
+    name="dagster_history_retention_schedule",
+    job=dagster_history_retention_job,
+    cron_schedule="30 4 * * *",
+    execution_timezone=MAINTENANCE_TIMEZONE,
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+)

@@ -40,8 +40,8 @@ def days_to_sync(tick: datetime, timezone: ZoneInfo, cadence: SyncCadence) -> li
 
 def latest_day_past_hour(local_now: datetime, hour: int) -> date:
     """The latest organization-local day whose daily job is due at `local_now`: today once
-    `hour` has passed there, else yesterday. Daily schedules request it on every tick and key
-    the run by organization and day, so a missed tick is caught up and each day runs once."""
+    `hour` has passed there, else yesterday. Daily schedules look at it on every tick, so a
+    missed tick is caught up, and request it while it has no successful run."""
     if not 0 <= hour <= 23:
         raise ValueError(f"the hour of a daily job must be between 0 and 23, got {hour}")
     today = local_now.date()

@@ -6,6 +6,8 @@ from datetime import date, datetime
 from decimal import Decimal as D
 
 import dagster as dg
+from dagster._core.storage.tags import RUN_KEY_TAG
+from dagster._core.test_utils import create_run_for_test
 
 from recompra_pipelines.assets.cashback_expiry import cashback_expiry
 from recompra_pipelines.automation.cashback_expiry import cashback_expiry_schedule
@@ -65,3 +67,37 @@ def test_schedule_requests_each_orgs_local_day_once_its_expiry_hour_passed(
     ours = [r for r in requests if r.partition_key == str(org_day_key(org, date(2026, 3, 5)))]
     assert len(ours) == 1
     assert ours[0].run_key == f"cashback-expiry:{org}:2026-03-05"
+
+
+def test_a_day_with_a_successful_or_running_run_is_not_requested_again_a_failed_one_is(
+    engine, database_url, instance
+):
+    """The hourly schedule sees the same day 24 times; Dagster deduplicates a schedule's run
+    keys only within one tick, so the day's own runs decide."""
+    org = make_org(engine)
+    instance.add_dynamic_partitions(ORGANIZATIONS, [org])
+    key = str(org_day_key(org, date(2026, 3, 5)))
+
+    def requested_at(hour: int) -> bool:
+        with dg.build_schedule_context(
+            instance=instance,
+            scheduled_execution_time=datetime(2026, 3, 5, hour, 5, tzinfo=SP),
+            resources={"crm_db": CrmDatabase(url=database_url)},
+            repository_def=defs.get_repository_def(),
+        ) as context:
+            requests = cashback_expiry_schedule.evaluate_tick(context).run_requests
+        return any(r.partition_key == key for r in requests)
+
+    def run_of_the_day(status: dg.DagsterRunStatus) -> None:
+        run_key = f"cashback-expiry:{org}:2026-03-05"
+        create_run_for_test(
+            instance, job_name="cashback_daily", tags={RUN_KEY_TAG: run_key}, status=status
+        )
+
+    assert requested_at(1)
+    run_of_the_day(dg.DagsterRunStatus.FAILURE)
+    assert requested_at(2)
+    run_of_the_day(dg.DagsterRunStatus.STARTED)
+    assert not requested_at(3)
+    run_of_the_day(dg.DagsterRunStatus.SUCCESS)
+    assert not requested_at(4)

@@ -18,6 +18,19 @@ from dagster._core.run_coordinator import QueuedRunCoordinator
 from dagster._serdes import ConfigurableClassData
 from dagster_k8s import K8sRunLauncher
 
+from recompra_pipelines.assets.maintenance import (
+    QUARANTINE_DAYS_ENV,
+    RAW_EXTRACT_DAYS_ENV,
+    RetentionPolicy,
+)
+from recompra_pipelines.resources.dagster_history import (
+    MAX_RUNS_ENV,
+    MAX_TICKS_ENV,
+    RUN_DAYS_ENV,
+    TICK_DAYS_ENV,
+    DagsterHistoryRetention,
+)
+
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 INSTANCE_DIR = DEPLOY / "k8s-instance"
@@ -30,6 +43,7 @@ ONE_RUN_PER_ORG = {
     "value": {"applyLimitPerUniqueValue": True},
     "limit": 1,
 }
+DAGSTER_HISTORY_ENV = (RUN_DAYS_ENV, MAX_RUNS_ENV, TICK_DAYS_ENV, MAX_TICKS_ENV)
 CONFIGURABLE_SECTIONS = (
     "scheduler",
     "schedule_storage",
@@ -116,6 +130,23 @@ def test_the_instance_config_is_what_the_helm_values_render(instance_yaml, value
 
     for name, section in rendered.items():
         assert instance_yaml[name] == section, name
+    assert ("retention" in instance_yaml) == ("retention" in rendered)
+
+
+def test_run_pods_get_retention_settings_the_maintenance_jobs_accept(values, monkeypatch):
+    """Retention is configured where runs execute: every RECOMPRA_RETENTION_* variable of the
+    run pods is one the retention jobs read, with a value they accept."""
+    launcher = values["runLauncher"]["config"]["k8sRunLauncher"]
+    env = dict(item.split("=", 1) for item in launcher["envVars"])
+    retention_env = {name: value for name, value in env.items() if "_RETENTION_" in name}
+    known = {RAW_EXTRACT_DAYS_ENV, QUARANTINE_DAYS_ENV, *DAGSTER_HISTORY_ENV}
+    assert set(retention_env) == known
+    for name, value in retention_env.items():
+        monkeypatch.setenv(name, value)
+    history = DagsterHistoryRetention().limits()
+    assert history.run_days == int(env[RUN_DAYS_ENV])
+    assert history.max_runs == int(env[MAX_RUNS_ENV])
+    assert RetentionPolicy.from_env().raw_extract_days == int(env[RAW_EXTRACT_DAYS_ENV])
 
 
 def test_the_helm_values_keep_secrets_out_and_run_the_documented_image(values):
@@ -200,8 +231,7 @@ def _render_instance(values: dict) -> dict:
     daemon = values["dagsterDaemon"]
     queued = daemon["runCoordinator"]["config"]["queuedRunCoordinator"]
     monitoring, retries = daemon["runMonitoring"], daemon["runRetries"]
-    retention = values["retention"]
-    return {
+    rendered = {
         "schedule_storage": _storage(
             "dagster_postgres.schedule_storage", "PostgresScheduleStorage", storage_config
         ),
@@ -254,11 +284,15 @@ def _render_instance(values: dict) -> dict:
         "sensors": _threads(daemon["sensors"]),
         "schedules": _threads(daemon["schedules"]),
         "telemetry": {"enabled": values["telemetry"]["enabled"]},
-        "retention": {
+    }
+    # The chart writes `retention:` only when enabled (its default is off).
+    retention = values.get("retention", {})
+    if retention.get("enabled"):
+        rendered["retention"] = {
             kind: {"purge_after_days": retention[kind]["purgeAfterDays"]}
             for kind in ("schedule", "sensor")
-        },
-    }
+        }
+    return rendered
 
 
 def _storage(module: str, klass: str, config: dict) -> dict:
