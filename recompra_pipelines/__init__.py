@@ -19,3 +19,7 @@ for _reviewed in (
     r"Parameter `owners` of initializer `SensorDefinition.__init__` is currently in beta",
 ):
     warnings.filterwarnings("ignore", message=_reviewed)
+
+# platformdirs (through Dagster) warns on every start when a root shell has no
+# XDG_RUNTIME_DIR; it then uses /tmp/runtime-<uid>, which is all Dagster needs.
+warnings.filterwarnings("ignore", message=r"XDG_RUNTIME_DIR is not set")

@@ -283,6 +283,7 @@ def _render_instance(values: dict) -> dict:
         },
         "sensors": _threads(daemon["sensors"]),
         "schedules": _threads(daemon["schedules"]),
+        "python_logs": {"python_log_level": values["pythonLogs"]["pythonLogLevel"]},
         "telemetry": {"enabled": values["telemetry"]["enabled"]},
     }
     # The chart writes `retention:` only when enabled (its default is off).
