@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
+from recompra_pipelines.db import outbox as due
 from recompra_pipelines.deadlines import Deadline
 from recompra_pipelines.domain.whatsapp_consent import MARKETING, SKIP_REASONS, consent_skip
 from recompra_pipelines.domain.whatsapp_delivery import UNDELIVERABLE_CODE
@@ -38,7 +39,7 @@ from recompra_pipelines.domain.whatsapp_messages import (
 from recompra_pipelines.messaging import chats, contacts, delivery, limits, outbox
 from recompra_pipelines.messaging.breaker import Breakers, BreakerSettings
 from recompra_pipelines.messaging.channels import WhatsAppChannels
-from recompra_pipelines.messaging.outbox import DUE_AT, HAS_TEMPLATE, ClaimedSend
+from recompra_pipelines.messaging.outbox import ClaimedSend
 
 Clock = Callable[[], datetime]
 Sleep = Callable[[float], None]
@@ -108,12 +109,12 @@ def dispatch_organization(
         counts.expired_claims_released, counts.expired_claims_unknown = (
             outbox.release_expired_claims(conn, org_id, now, settings.claim_expiry)
         )
-        counts.late_skipped = outbox.skip_late(conn, org_id, now, settings.max_lateness)
-        counts.skipped += outbox.skip_inactive_campaigns(conn, org_id, now)
+        counts.late_skipped = due.skip_late(conn, org_id, now, settings.max_lateness)
+        counts.skipped += due.skip_inactive_campaigns(conn, org_id, now)
         quiet = QuietHours.parse(org.configuracao)
         quiet_until = quiet.ends_after(now, ZoneInfo(org.fuso_horario)) if quiet else None
         if quiet_until is not None:
-            counts.deferred = outbox.defer_due(conn, org_id, now, quiet_until)
+            counts.deferred = due.defer_due(conn, org_id, now, quiet_until)
             return counts
         breakers = Breakers.load(conn, org_id, settings.breaker)
     limits.forget_idle_recipients(engine, org_id, now)
@@ -127,30 +128,6 @@ def dispatch_organization(
         counts.claimed += len(batch)
         _deliver_batch(engine, api, batch, settings, clock, sleep, counts, breakers, deadline)
     return counts
-
-
-def organizations_with_due_messages(
-    conn: sa.Connection, now: datetime, claim_expiry: timedelta = DispatchSettings.claim_expiry
-) -> list[str]:
-    """Organizations with at least one interaction due to (re)send at ``now``, or a claim
-    of a dead dispatcher to release."""
-    return list(
-        conn.execute(
-            sa.text(
-                f"""SELECT i.organizacao_id FROM interactions i
-                    JOIN organizations o ON o.id = i.organizacao_id
-                    WHERE i.status_envio = 'PENDENTE' AND i.tipo = 'ENVIO-MENSAGEM'
-                      AND {HAS_TEMPLATE}
-                      AND {DUE_AT} <= CAST(:now AS timestamptz)
-                    UNION
-                    SELECT i.organizacao_id FROM interactions i
-                    WHERE i.status_envio = 'ENVIANDO' AND i.envio_tentativa_iniciada_data IS NULL
-                      AND i.envio_reservado_data < CAST(:now AS timestamptz) - :expiry
-                    ORDER BY 1"""
-            ),
-            {"now": now, "expiry": claim_expiry},
-        ).scalars()
-    )
 
 
 def _deliver_batch(engine, api, batch, settings, clock, sleep, counts, breakers, deadline):
