@@ -1,8 +1,9 @@
 """ERP wire scalars (numbers and dates as the ERPs send them) to exact Python values.
 
 Every parser raises `ValueError` with a short human reason; the caller adds the
-organization, day, record and field and quarantines the record (DESIGN §5 rule 6).
-Money never passes through a binary float (DESIGN §5 rule 4).
+organization, day, record and field and quarantines the record
+(docs/architecture.md#6-nothing-is-lost). Money never passes through a binary float
+(docs/architecture.md#4-money-is-exact).
 """
 
 import functools
@@ -114,7 +115,7 @@ def quantize_money(value: Decimal) -> Decimal:
     """Round to centavos, half up: THE one rounding rule of the project.
 
     Amounts are kept exact until they are posted and rounded exactly once, here,
-    so every total, cashback and balance agrees to the centavo (DESIGN §5 rule 4).
+    so every total, cashback and balance agrees to the centavo.
     A magnitude no CRM column holds is a ValueError, not a Decimal signal.
     """
     if not -LARGEST_AMOUNT < value < LARGEST_AMOUNT:
