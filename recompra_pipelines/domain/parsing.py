@@ -92,8 +92,9 @@ def parse_br_date(value: str) -> date:
 def parse_br_datetime(value: str) -> datetime:
     """A naive local `DD/MM/YYYY HH:mm:ss` or `DD/MM/YYYY HH:mm` datetime, strictly.
 
-    Strict like the upstream connector: `datahora` is optional and the caller falls
-    back to the sale's `data` when it is malformed. The result is naive wall-clock
+    Strict on purpose: `datahora` is optional (docs/erp-wire-formats.md#numbers-and-dates), so
+    a malformed one is dropped and the caller falls back to the sale's `data`, instead of
+    guessing a time. The result is naive wall-clock
     time in the organization's timezone; attaching the zone is the caller's job.
     """
     match = _BR_DATETIME.fullmatch(_stripped_text(value, "datetime"))
