@@ -29,7 +29,7 @@ _DUE_AT = """COALESCE(
               AT TIME ZONE o.fuso_horario END)"""
 _IMMEDIATE = "i.agendamento_bloco_referencia IS NULL"
 # Only interactions with a template are messages to send; one without (a campaign that has
-# none yet) stays PENDENTE untouched, as the old sender left it.
+# none yet) stays PENDENTE untouched, as in the old sender.
 _HAS_TEMPLATE = """COALESCE(i.whatsapp_template_id,
     (SELECT ca.whatsapp_template_id FROM campaigns ca WHERE ca.id = i.campanha_id)) IS NOT NULL"""
 

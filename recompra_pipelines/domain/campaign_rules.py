@@ -1,6 +1,7 @@
 """Purchase-triggered campaigns: when a campaign fires for a sale, and what the interaction is.
 
-Pure rules (facts §5, peers R-CMP-1…4), fixed where the old code was wrong:
+Pure rules (docs/business-rules.md#campaign-triggers), fixed where the old code was wrong
+(docs/decisions.md#d-16-campaign-triggers-read-the-clients-whole-history):
 - triggers are decided from the client's whole history of valid sales (the n-th purchase, the
   running total), not from "the client was created in this run", so re-runs and backfills agree;
 - VALOR-TOTAL-COMPRAS fires when the running total crosses the threshold (Decimal, not float
@@ -20,47 +21,23 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from recompra_pipelines.domain.campaign_triggers import trigger_definition
 from recompra_pipelines.domain.cashback import rate_amount
-from recompra_pipelines.domain.whatsapp_consent import SKIP_REASONS as CONSENT_SKIP_REASONS
-
-PURCHASE_TRIGGERS = (
-    "PRIMEIRA-COMPRA",
-    "NOVA-COMPRA",
-    "QUANTIDADE-TOTAL-COMPRAS",
-    "VALOR-TOTAL-COMPRAS",
-    "CASHBACK-ACUMULADO",
-)
-# A client without an RFM analysis yet is a recent client (the CRM's default label).
-DEFAULT_SEGMENT = "CLIENTES RECENTES"
-
-SKIP_FREQUENCY = "FREQUENCIA"
-SKIP_DAILY_CAP = "LIMITE_DIARIO"
-# Withdrawn before sending: the sale was cancelled, vanished from the ERP, or the ERP changed
-# it (value, buyer) so that it no longer meets the campaign's trigger.
-WITHDRAWN_SALE_CANCELLED = "VENDA_CANCELADA"
-WITHDRAWN_SALE_REMOVED = "VENDA_REMOVIDA"
-WITHDRAWN_SALE_CHANGED = "VENDA_ALTERADA"
-SKIP_REASONS = {
-    SKIP_FREQUENCY: "bloqueada pela regra de frequência da campanha",
-    SKIP_DAILY_CAP: "limite diário de mensagens de marketing do cliente atingido",
-    WITHDRAWN_SALE_CANCELLED: "a venda que disparou a interação foi cancelada",
-    WITHDRAWN_SALE_REMOVED: "a venda que disparou a interação sumiu das respostas do ERP",
-    WITHDRAWN_SALE_CHANGED: "a venda mudou no ERP e não atende mais ao gatilho da campanha",
-    **CONSENT_SKIP_REASONS,
-}
+from recompra_pipelines.domain.segments import DEFAULT_SEGMENT
+from recompra_pipelines.domain.vocabulary import SkipReason, TimeUnit
 
 
 @dataclass(frozen=True)
 class Period:
     value: int
-    unit: str  # DIAS | SEMANAS | MESES | ANOS
+    unit: TimeUnit | str  # a TimeUnit, or its stored string
 
     def add_to(self, day: date) -> date:
-        if self.unit == "DIAS":
+        if self.unit == TimeUnit.DAYS:
             return day + timedelta(days=self.value)
-        if self.unit == "SEMANAS":
+        if self.unit == TimeUnit.WEEKS:
             return day + timedelta(weeks=self.value)
-        months = self.value * (12 if self.unit == "ANOS" else 1)
+        months = self.value * (12 if self.unit == TimeUnit.YEARS else 1)
         month_index = day.month - 1 + months
         year, month = day.year + month_index // 12, month_index % 12 + 1
         return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
@@ -151,32 +128,8 @@ def meets_trigger(campaign: Campaign, purchase: Purchase) -> bool:
     trigger condition (segmentation aside: a client's segment moves every night, while a
     sale's own facts — its value, its place in the history — only move when the ERP says
     so). An unsent interaction whose sale no longer meets it is withdrawn."""
-    trigger = campaign.trigger
-    if trigger == "PRIMEIRA-COMPRA":
-        return purchase.position == 1
-    if trigger == "NOVA-COMPRA":
-        minimum = campaign.new_purchase_minimum
-        return purchase.position > 1 and (minimum is None or purchase.value >= minimum)
-    if trigger == "QUANTIDADE-TOTAL-COMPRAS":
-        return campaign.purchase_count is not None and purchase.position == campaign.purchase_count
-    if trigger == "VALOR-TOTAL-COMPRAS":
-        threshold = campaign.purchase_total
-        return (
-            threshold is not None
-            and purchase.running_total - purchase.value < threshold <= purchase.running_total
-        )
-    if trigger == "CASHBACK-ACUMULADO":
-        accrued, balance = purchase.cashback_accrued, purchase.cashback_balance_after
-        return (
-            accrued is not None
-            and accrued > 0
-            and (campaign.new_cashback_minimum is None or accrued >= campaign.new_cashback_minimum)
-            and (
-                campaign.total_cashback_minimum is None
-                or (balance or 0) >= campaign.total_cashback_minimum
-            )
-        )
-    return False
+    meets = trigger_definition(campaign.trigger).meets
+    return meets is not None and meets(campaign, purchase)
 
 
 def in_segment(campaign: Campaign, rfm_title: str | None) -> bool:
@@ -186,7 +139,7 @@ def in_segment(campaign: Campaign, rfm_title: str | None) -> bool:
 
 
 def idempotency_key(campaign: Campaign, purchase: Purchase | Trigger) -> str:
-    """One interaction per campaign, client and sale revision (R-CMP-2), or per campaign,
+    """One interaction per campaign, client and sale revision, or per campaign,
     client and trigger event."""
     if isinstance(purchase, Trigger):
         return f"{campaign.id}:{purchase.client_id}:{purchase.key}"
@@ -198,7 +151,7 @@ def schedule(
 ) -> tuple[date, str | None]:
     """Organization-local send date and block; no block means "send now"."""
     local_day = trigger_time.astimezone(timezone).date()
-    if campaign.trigger == "RECORRENTE" and campaign.block is not None:
+    if trigger_definition(campaign.trigger).own_block and campaign.block is not None:
         return local_day, campaign.block  # a recurrent campaign goes out in its own block
     if campaign.delay is None or campaign.delay.value == 0:
         return local_day, None
@@ -218,7 +171,7 @@ class PastInteraction:
 class Decision:
     campaign: Campaign
     purchase: Purchase | Trigger
-    skip_reason: str | None = None  # SKIP_* code, or None: send
+    skip_reason: SkipReason | None = None  # None: send
 
 
 @dataclass
@@ -241,7 +194,8 @@ def decide(
     timezone: ZoneInfo,
     daily_cap: int | None,
 ) -> list[Decision]:
-    """Apply frequency rules and the daily cap, in trigger-time order (facts §5.3, R-CMP-3/4).
+    """Apply frequency rules and the daily cap, in trigger-time order
+    (docs/decisions.md#d-18-frequency-and-a-daily-cap-measured-at-the-triggers-time-skips-recorded).
 
     `history` holds the interactions that count (sent or pending, not skipped or cancelled).
     Candidates decided earlier in the batch count for later ones, so two sales of one client
@@ -259,13 +213,13 @@ def decide(
         local_day = purchase.time.astimezone(timezone).date()
         previous = state.by_pair.get((campaign.id, purchase.client_id), [])
         if not _frequency_allows(campaign, previous, purchase.time):
-            decisions.append(Decision(campaign, purchase, SKIP_FREQUENCY))
+            decisions.append(Decision(campaign, purchase, SkipReason.FREQUENCY))
             continue
         if (
             daily_cap is not None
             and state.per_client_day.get((purchase.client_id, local_day), 0) >= daily_cap
         ):
-            decisions.append(Decision(campaign, purchase, SKIP_DAILY_CAP))
+            decisions.append(Decision(campaign, purchase, SkipReason.DAILY_CAP))
             continue
         state.add(campaign.id, purchase.client_id, purchase.time, local_day, True)
         decisions.append(Decision(campaign, purchase))
@@ -282,7 +236,8 @@ def _frequency_allows(campaign: Campaign, previous: Sequence[datetime], at: date
 
 
 def campaign_cashback(campaign: Campaign, purchase_value: Decimal) -> Decimal | None:
-    """The campaign's own cashback for a purchase (facts §4.4), by the ledger's one rate rule."""
+    """The campaign's own cashback for a purchase (docs/business-rules.md#campaign-cashback), by the
+    ledger's one rate rule."""
     if campaign.cashback_type is None or campaign.cashback_value is None:
         return None
     amount = rate_amount(campaign.cashback_type, campaign.cashback_value, purchase_value)
@@ -291,13 +246,14 @@ def campaign_cashback(campaign: Campaign, purchase_value: Decimal) -> Decimal | 
 
 def campaign_cashback_expiry(campaign: Campaign, local_day: date) -> date:
     """The local day the campaign's cashback expires: its own period, else 30 days."""
-    return (campaign.cashback_expiry or Period(30, "DIAS")).add_to(local_day)
+    return (campaign.cashback_expiry or Period(30, TimeUnit.DAYS)).add_to(local_day)
 
 
 def purchase_context(
     purchase: Purchase, balance_available: Decimal, balance_lifetime: Decimal
 ) -> dict[str, str | int]:
-    """The `metadados` a template needs (facts §5.5 keys), money as exact decimal strings."""
+    """The `metadados` a template needs (docs/business-rules.md#interaction-context), money as exact
+    decimal strings."""
     context: dict[str, str | int] = {
         "compraValor": str(purchase.value),
         "compraVendedorNome": purchase.seller_name or "",

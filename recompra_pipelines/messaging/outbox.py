@@ -1,4 +1,5 @@
-"""The interactions table as the WhatsApp outbox (R-WA-1): claim, then record the outcome.
+"""The interactions table as the WhatsApp outbox (docs/whatsapp.md#the-outbox): claim, then record
+the outcome.
 
 States: PENDENTE → ENVIANDO (claimed) → ENVIADO (wamid) | FALHOU (code) | IGNORADO (reason),
 or back to PENDENTE with a later ``envio_proxima_tentativa_data`` (retry, recipient limit,

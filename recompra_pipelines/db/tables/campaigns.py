@@ -1,24 +1,24 @@
 """Campaigns, who they target, the interactions they create, and the sales they convert.
 
-A campaign fires on a trigger (facts §5.1) for clients in its RFM segmentations, subject to
-its frequency rules, and creates one ``interactions`` row per (campaign, client, trigger
-event) — the row's ``chave_idempotencia`` (e.g. ``<campaign>:<client>:venda:<sale>:<rev>``)
-makes re-evaluating a trigger create nothing new (R-CMP-2). The interaction is also the
-WhatsApp outbox entry (R-WA-1): it is committed PENDENTE before any HTTP call, claimed
-(ENVIANDO), then ENVIADO with the ``whatsapp_message_id``, FALHOU with an error code, or
-IGNORADO with the reason; status webhooks later move it to ENTREGUE / LIDO (or FALHOU with
-Meta's error code), never backwards.
-``campaign_conversions`` holds at most one attribution per sale (last touch, facts §6).
+A campaign fires on a trigger (docs/business-rules.md#campaign-triggers) for clients in its RFM
+segmentations, subject to its frequency rules, and creates one ``interactions`` row per (campaign,
+client, trigger event) — the row's ``chave_idempotencia`` (e.g.
+``<campaign>:<client>:venda:<sale>:<rev>``) makes re-evaluating a trigger create nothing new. The
+interaction is also the WhatsApp outbox entry (docs/whatsapp.md#the-outbox): it is committed
+PENDENTE before any HTTP call, claimed (ENVIANDO), then ENVIADO with the ``whatsapp_message_id``,
+FALHOU with an error code, or IGNORADO with the reason; status webhooks later move it to ENTREGUE /
+LIDO (or FALHOU with Meta's error code), never backwards.
+``campaign_conversions`` holds at most one attribution per sale (last touch,
+docs/business-rules.md#attribution).
 
 ``agendamento_data_referencia`` is a DATE (the old schema kept ``YYYY-MM-DD`` text): it is the
 business day in the organization's timezone, and as a date it sorts, compares and indexes
 correctly, so the dispatcher can catch up every missed (date, block) with a range query
-instead of the old exact-match that lost whatever it missed (facts §5.4).
+instead of the old exact-match that lost whatever it missed
+(docs/decisions.md#d-19-scheduling-dates-are-organization-local-and-missed-blocks-are-caught-up).
 """
 
 from __future__ import annotations
-
-from typing import Literal
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
@@ -26,38 +26,27 @@ from sqlalchemy.dialects import postgresql
 from recompra_pipelines.db.tables.base import (
     JSONB,
     Money,
+    checked_enum,
     id_column,
     inserted_at_column,
     metadata,
     organization_column,
     updated_at_column,
 )
-from recompra_pipelines.db.tables.cashback import AmountType, checked_enum
-from recompra_pipelines.domain.segments import RFM_SEGMENTS
+from recompra_pipelines.domain.campaign_triggers import RECURRENT, trigger_kinds
+from recompra_pipelines.domain.segments import RfmSegment
+from recompra_pipelines.domain.vocabulary import (
+    AmountType,
+    AttributionModel,
+    ConversionType,
+    InteractionType,
+    RecurrenceType,
+    ScheduleBlock,
+    SendStatus,
+    TimeUnit,
+)
 
 Timestamp = sa.DateTime(timezone=True)
-
-TriggerType = Literal[
-    "PRIMEIRA-COMPRA",
-    "NOVA-COMPRA",
-    "QUANTIDADE-TOTAL-COMPRAS",
-    "VALOR-TOTAL-COMPRAS",
-    "CASHBACK-ACUMULADO",
-    "CASHBACK-EXPIRANDO",
-    "ENTRADA-SEGMENTAÇÃO",
-    "PERMANÊNCIA-SEGMENTAÇÃO",
-    "ANIVERSARIO_CLIENTE",
-    "RECORRENTE",
-]
-TimeUnit = Literal["DIAS", "SEMANAS", "MESES", "ANOS"]
-# The eight 3-hour blocks of the day (organization time) in which scheduled messages go out.
-ScheduleBlock = Literal["00:00", "03:00", "06:00", "09:00", "12:00", "15:00", "18:00", "21:00"]
-RecurrenceType = Literal["DIARIO", "SEMANAL", "MENSAL"]
-RfmSegment = Literal[RFM_SEGMENTS]  # the labels as a type, for org files and the CHECK
-InteractionType = Literal["ENVIO-MENSAGEM", "ENVIO-EMAIL", "LIGAÇÃO", "ATENDIMENTO"]
-SendStatus = Literal["PENDENTE", "ENVIANDO", "ENVIADO", "ENTREGUE", "LIDO", "FALHOU", "IGNORADO"]
-AttributionModel = Literal["LAST_TOUCH", "FIRST_TOUCH", "LINEAR"]
-ConversionType = Literal["AQUISICAO", "REATIVACAO", "ACELERACAO", "ATRASADA", "REGULAR"]
 
 _WEEKDAYS = "ARRAY[0,1,2,3,4,5,6]::smallint[]"
 _MONTH_DAYS = "ARRAY[" + ",".join(str(day) for day in range(1, 32)) + "]::smallint[]"
@@ -73,7 +62,7 @@ campaigns = sa.Table(
     sa.Column("titulo", sa.Text, nullable=False),
     sa.Column("descricao", sa.Text, nullable=True),
     sa.Column("ativo", sa.Boolean, nullable=False, server_default=sa.text("true")),
-    sa.Column("gatilho_tipo", checked_enum("gatilho_tipo", TriggerType), nullable=False),
+    sa.Column("gatilho_tipo", checked_enum("gatilho_tipo", trigger_kinds()), nullable=False),
     # Trigger thresholds; each applies to one trigger type and is NULL otherwise.
     sa.Column("gatilho_nova_compra_valor_minimo", Money, nullable=True),
     sa.Column("gatilho_quantidade_total_compras", sa.Integer, nullable=True),
@@ -86,15 +75,15 @@ campaigns = sa.Table(
         checked_enum("gatilho_tempo_permanencia_medida", TimeUnit),
         nullable=True,
     ),
-    # CASHBACK-EXPIRANDO: how long before expiry to warn (NULL: 3 DIAS, facts §4.8).
+    # CASHBACK-EXPIRANDO: how long before expiry to warn (NULL: 3 DIAS, the old CRM's default).
     sa.Column("gatilho_cashback_expirando_antecedencia_valor", sa.Integer, nullable=True),
     sa.Column(
         "gatilho_cashback_expirando_antecedencia_medida",
         checked_enum("gatilho_cashback_expirando_antecedencia_medida", TimeUnit),
         nullable=True,
     ),
-    # Frequency (facts §5.3): no recurrence = once ever per client; else at most once per
-    # interval (0 = no cap).
+    # Frequency (docs/business-rules.md#frequency): no recurrence = once ever per client; else at
+    # most once per interval (0 = no cap).
     sa.Column("permitir_recorrencia", sa.Boolean, nullable=False, server_default=sa.text("true")),
     sa.Column("frequencia_intervalo_valor", sa.Integer, nullable=False, server_default="0"),
     sa.Column(
@@ -102,7 +91,7 @@ campaigns = sa.Table(
         checked_enum("frequencia_intervalo_medida", TimeUnit),
         nullable=True,
     ),
-    # Scheduling (facts §5.4): 0 = send now; else that many units later, in the given block.
+    # Scheduling: 0 = send now; else that many units later, in the given block.
     sa.Column("execucao_agendada_valor", sa.Integer, nullable=False, server_default="0"),
     sa.Column(
         "execucao_agendada_medida",
@@ -114,7 +103,7 @@ campaigns = sa.Table(
         checked_enum("execucao_agendada_bloco", ScheduleBlock),
         nullable=True,
     ),
-    # Campaign-generated cashback (facts §4.4); NULL expiry: 30 days.
+    # Campaign-generated cashback (docs/business-rules.md#campaign-cashback); NULL expiry: 30 days.
     sa.Column(
         "cashback_geracao_ativo", sa.Boolean, nullable=False, server_default=sa.text("false")
     ),
@@ -135,7 +124,7 @@ campaigns = sa.Table(
     sa.Column(
         "whatsapp_template_id", sa.Uuid, sa.ForeignKey("whatsapp_templates.id"), nullable=True
     ),
-    # RECORRENTE (facts §5.8): every `intervalo` days / weeks / months from the start date,
+    # RECORRENTE: every `intervalo` days / weeks / months from the start date,
     # on the listed weekdays (0 = Sunday) or days of the month, in the scheduling block.
     sa.Column("recorrencia_tipo", checked_enum("recorrencia_tipo", RecurrenceType), nullable=True),
     sa.Column("recorrencia_intervalo", sa.Integer, nullable=True),
@@ -172,7 +161,8 @@ campaigns = sa.Table(
         name="cashback_geracao_completo",
     ),
     sa.CheckConstraint(
-        "cashback_geracao_tipo IS DISTINCT FROM 'PERCENTUAL' OR cashback_geracao_valor <= 100",
+        f"cashback_geracao_tipo IS DISTINCT FROM '{AmountType.PERCENT}'"
+        " OR cashback_geracao_valor <= 100",
         name="cashback_geracao_percentual_ate_100",
     ),
     sa.CheckConstraint(
@@ -182,7 +172,7 @@ campaigns = sa.Table(
     ),
     sa.CheckConstraint("atribuicao_janela_dias > 0", name="atribuicao_janela_positiva"),
     sa.CheckConstraint(
-        "(gatilho_tipo = 'RECORRENTE') = (recorrencia_tipo IS NOT NULL)"
+        f"(gatilho_tipo = '{RECURRENT.kind}') = (recorrencia_tipo IS NOT NULL)"
         " AND (recorrencia_tipo IS NULL"
         " OR (recorrencia_intervalo IS NOT NULL AND execucao_agendada_bloco IS NOT NULL))"
         " AND recorrencia_intervalo > 0"
@@ -234,7 +224,7 @@ interactions = sa.Table(
         "tipo",
         checked_enum("tipo", InteractionType),
         nullable=False,
-        server_default="ENVIO-MENSAGEM",
+        server_default=InteractionType.MESSAGE.value,
     ),
     sa.Column("titulo", sa.Text, nullable=False),
     sa.Column("descricao", sa.Text, nullable=True),
@@ -245,15 +235,16 @@ interactions = sa.Table(
         checked_enum("agendamento_bloco_referencia", ScheduleBlock),
         nullable=True,
     ),
-    # Trigger context that feeds template variables (facts §5.5); never overwritten by sending.
+    # Trigger context that feeds template variables (docs/business-rules.md#interaction-context);
+    # never overwritten by sending.
     sa.Column("metadados", JSONB, nullable=True),
     sa.Column("chave_idempotencia", sa.Text, nullable=False),
-    # Outbox state (R-WA-1, R-WA-5).
+    # Outbox state (docs/whatsapp.md#the-outbox); webhooks only move it forward.
     sa.Column(
         "status_envio",
         checked_enum("status_envio", SendStatus),
         nullable=True,
-        server_default="PENDENTE",
+        server_default=SendStatus.PENDING.value,
     ),
     # Earliest moment the dispatcher may (re)try: the scheduled instant, then backoff.
     sa.Column("envio_proxima_tentativa_data", Timestamp, nullable=True),
@@ -296,7 +287,9 @@ interactions = sa.Table(
         "ix_interactions_envios_pendentes",
         "organizacao_id",
         "envio_proxima_tentativa_data",
-        postgresql_where=sa.text("status_envio IN ('PENDENTE', 'ENVIANDO')"),
+        postgresql_where=sa.text(
+            f"status_envio IN ('{SendStatus.PENDING}', '{SendStatus.SENDING}')"
+        ),
     ),
     # Status webhooks find the interaction by the message id WhatsApp returned.
     sa.Index(
@@ -307,7 +300,7 @@ interactions = sa.Table(
 )
 
 # One row per attributed sale: the interaction that gets the credit and a snapshot of the
-# client's buying pattern at the time (facts §6).
+# client's buying pattern at the time (docs/business-rules.md#attribution).
 campaign_conversions = sa.Table(
     "campaign_conversions",
     metadata,
@@ -321,7 +314,7 @@ campaign_conversions = sa.Table(
         "atribuicao_modelo",
         checked_enum("atribuicao_modelo", AttributionModel),
         nullable=False,
-        server_default="LAST_TOUCH",
+        server_default=AttributionModel.LAST_TOUCH.value,
     ),
     sa.Column("atribuicao_peso", sa.Numeric(5, 4), nullable=False, server_default="1"),
     sa.Column("atribuicao_receita", Money, nullable=False),
