@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 
 from recompra_pipelines.domain.campaign_triggers import trigger_definition
 from recompra_pipelines.domain.cashback import rate_amount
+from recompra_pipelines.domain.keys import event_interaction_key, purchase_interaction_key
 from recompra_pipelines.domain.segments import DEFAULT_SEGMENT
 from recompra_pipelines.domain.vocabulary import SkipReason, TimeUnit
 
@@ -141,8 +142,10 @@ def idempotency_key(campaign: Campaign, purchase: Purchase | Trigger) -> str:
     """One interaction per campaign, client and sale revision (R-CMP-2), or per campaign,
     client and trigger event."""
     if isinstance(purchase, Trigger):
-        return f"{campaign.id}:{purchase.client_id}:{purchase.key}"
-    return f"{campaign.id}:{purchase.client_id}:venda:{purchase.sale_id}:r{purchase.sale_revision}"
+        return event_interaction_key(campaign.id, purchase.client_id, purchase.key)
+    return purchase_interaction_key(
+        campaign.id, purchase.client_id, purchase.sale_id, purchase.sale_revision
+    )
 
 
 def schedule(
