@@ -5,6 +5,7 @@ import os
 import dagster as dg
 
 from recompra_pipelines.automation.daily import daily_run_requests
+from recompra_pipelines.domain.local_time import DEFAULT_TIMEZONE
 from recompra_pipelines.resources.crm_database import CrmDatabase
 
 cashback_expiry_job = dg.define_asset_job(
@@ -24,7 +25,7 @@ def expiry_hour() -> int:
 @dg.schedule(
     cron_schedule="5 * * * *",
     job=cashback_expiry_job,
-    execution_timezone="America/Sao_Paulo",
+    execution_timezone=DEFAULT_TIMEZONE,
     default_status=dg.DefaultScheduleStatus.RUNNING,
 )
 def cashback_expiry_schedule(context: dg.ScheduleEvaluationContext, crm_db: CrmDatabase):

@@ -271,6 +271,11 @@ def purchase_context(
     return context
 
 
+# A sale first seen more than this many days after its day triggers no campaign by default
+# (organizations.configuracao.campanhas.idade_maxima_venda_dias).
+DEFAULT_MAX_SALE_AGE_DAYS = 3
+
+
 def eligible_for_effects(
     business_date: date,
     first_seen: datetime,
