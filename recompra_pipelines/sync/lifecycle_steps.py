@@ -4,8 +4,7 @@
 that day's segment entries and stays, and the next day's expiring cashback, birthdays and
 recurrent days (`domain.lifecycle.acting_day`), into interactions through the same path as
 purchases (`campaign_steps.create_interactions`): same keys, frequency rules, daily
-cap, outbox and campaign cashback. Trigger keys: `segmento:<label>:<since>`,
-`permanencia:<label>:<since>`, `expira:<lot>`, `aniversario:<yyyy>`, `recorrente:<yyyy-mm-dd>`.
+cap, outbox and campaign cashback. Each trigger's event key is built by `domain.keys`.
 """
 
 from __future__ import annotations
@@ -30,6 +29,13 @@ from recompra_pipelines.domain.campaign_triggers import (
     Firing,
     trigger_definition,
     trigger_kinds,
+)
+from recompra_pipelines.domain.keys import (
+    birthday_event,
+    expiring_event,
+    recurrent_event,
+    segment_entry_event,
+    segment_stay_event,
 )
 from recompra_pipelines.domain.lifecycle import (
     acting_day,
@@ -110,7 +116,7 @@ def _candidates(
 def _segment_entries(conn, org, campaign, day, at, title) -> list[Trigger]:
     rows = lifecycle_db.segment_entries(conn, org.id, day)
     return [
-        _trigger(row, at, f"segmento:{row.titulo}:{row.desde}", title)
+        _trigger(row, at, segment_entry_event(row.titulo, row.desde), title)
         for row in rows
         if in_segment(campaign, row.titulo)
     ]
@@ -119,7 +125,7 @@ def _segment_entries(conn, org, campaign, day, at, title) -> list[Trigger]:
 def _segment_stays(conn, org, campaign, day, at, title) -> list[Trigger]:
     rows = lifecycle_db.segment_stays(conn, org.id, day)
     return [
-        _trigger(row, at, f"permanencia:{row.titulo}:{row.desde}", title)
+        _trigger(row, at, segment_stay_event(row.titulo, row.desde), title)
         for row in rows
         if in_segment(campaign, row.titulo) and permanence_due(campaign, row.desde, day)
     ]
@@ -128,7 +134,7 @@ def _segment_stays(conn, org, campaign, day, at, title) -> list[Trigger]:
 def _birthdays(conn, org, campaign, day, at, title) -> list[Trigger]:
     morning = acting_day(day)
     rows = lifecycle_db.born_on(conn, org.id, birthday_days(morning))
-    return [_trigger(row, at, f"aniversario:{morning.year}", title) for row in rows]
+    return [_trigger(row, at, birthday_event(morning.year), title) for row in rows]
 
 
 def _recurrent_days(conn, org, campaign, day, at, title) -> list[Trigger]:
@@ -137,7 +143,7 @@ def _recurrent_days(conn, org, campaign, day, at, title) -> list[Trigger]:
         return []
     rows = lifecycle_db.all_clients(conn, org.id)
     return [
-        _trigger(row, at, f"recorrente:{morning.isoformat()}", title)
+        _trigger(row, at, recurrent_event(morning), title)
         for row in rows
         if in_segment(campaign, row.titulo)
     ]
@@ -166,7 +172,7 @@ def _expiring(
         _trigger(
             row,
             at,
-            f"expira:{row.lote}",
+            expiring_event(row.lote),
             title,
             cashbackExpirandoValor=str(row.total),
             cashbackExpirandoData=row.expiracao_data.astimezone(org.timezone).strftime("%d/%m/%Y"),
