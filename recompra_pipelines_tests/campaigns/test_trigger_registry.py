@@ -12,7 +12,6 @@ from decimal import Decimal
 import pytest
 import sqlalchemy as sa
 from pydantic import ValidationError
-from recompra_pipelines.orgfile.engagement_writer import apply_engagement
 
 from recompra_pipelines.db import campaign_interactions as store
 from recompra_pipelines.db.tables.base import checked_enum, metadata
@@ -27,6 +26,7 @@ from recompra_pipelines.domain.campaign_triggers import (
     trigger_kinds,
 )
 from recompra_pipelines.orgfile.engagement import EngagementConfig
+from recompra_pipelines.orgfile_store.engagement_writer import apply_engagement
 from recompra_pipelines.sync.lifecycle_steps import CANDIDATE_FINDERS
 
 # Fires on every even-numbered purchase of a client, from a minimum value.
