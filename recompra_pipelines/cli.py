@@ -134,7 +134,7 @@ def _apply(org_file, create_only: bool = False) -> bool:
     secrets (a database error never shows the statement's parameters)."""
     from recompra_pipelines.credentials import Redactor
     from recompra_pipelines.db.tables.sync import organizations
-    from recompra_pipelines.orgfile.writer import apply_org_file
+    from recompra_pipelines.orgfile_store.writer import apply_org_file
 
     redactor = Redactor(org_file.secret_values())
     try:

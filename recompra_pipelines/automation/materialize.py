@@ -9,6 +9,7 @@ from datetime import date
 import dagster as dg
 
 from recompra_pipelines.db.engine import create_crm_engine
+from recompra_pipelines.db.extracts import staged_record_counts
 from recompra_pipelines.errors import one_line
 from recompra_pipelines.partitions import ORGANIZATIONS, org_day_key
 from recompra_pipelines.resources.crm_database import CrmDatabase
@@ -56,7 +57,8 @@ class SyncSummary:
 
 
 def dagster_instance() -> dg.DagsterInstance:
-    """The DAGSTER_HOME instance when there is one (runs show in the UI), else an ephemeral one."""
+    """The DAGSTER_HOME instance when there is one (runs show in the UI), else an ephemeral one.
+    (DAGSTER_HOME is Dagster's own variable, read the way Dagster reads it.)"""
     return (
         dg.DagsterInstance.get()
         if os.environ.get("DAGSTER_HOME")
@@ -115,11 +117,7 @@ def sync_partition(
     engine = create_crm_engine(database_url)
     try:
         with engine.connect() as conn:
-            received, quarantined = conn.exec_driver_sql(
-                "SELECT registros_recebidos, registros_quarentena FROM erp_staging_extracts "
-                "WHERE organizacao_id = %s AND data_referencia = %s",
-                (org_id, day),
-            ).one()
+            received, quarantined = staged_record_counts(conn, org_id, day)
     finally:
         engine.dispose()
     return SyncSummary(

@@ -24,7 +24,7 @@ from recompra_pipelines.connectors.http import FetchSettings, RetrySettings
 from recompra_pipelines.connectors.rate_limit import TokenBucket
 from recompra_pipelines.domain.sales import RecordRejected
 from recompra_pipelines.orgfile.organization import OrgFile
-from recompra_pipelines.orgfile.writer import apply_org_file
+from recompra_pipelines.orgfile_store.writer import apply_org_file
 from recompra_pipelines_tests.helpers import count, materialize_day, metadata, row_versions
 
 DAY = date(2026, 11, 20)

@@ -9,7 +9,7 @@ import pytest
 
 from recompra_pipelines.connectors.registry import CONNECTORS, ENTRY_POINT_GROUP
 from recompra_pipelines.orgfile.organization import OrgFile
-from recompra_pipelines.orgfile.writer import apply_org_file
+from recompra_pipelines.orgfile_store.writer import apply_org_file
 from recompra_pipelines_tests.helpers import count, materialize_day
 
 DAY = date(2026, 11, 20)
