@@ -33,7 +33,8 @@ from recompra_pipelines.domain.local_time import DEFAULT_TIMEZONE
 from recompra_pipelines.errors import validation_problems
 from recompra_pipelines.orgfile.engagement import EngagementConfig
 
-# Organization ids are Dagster partition keys: no `|`, `,` or spaces (DESIGN §4).
+# Organization ids are Dagster partition keys: no `|`, `,` or spaces
+# (docs/architecture.md#partitions).
 ORG_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 # An organization with every campaign and template it could want fits in a few kB.
 MAX_ORG_FILE_BYTES = 1_000_000

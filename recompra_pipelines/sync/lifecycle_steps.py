@@ -9,7 +9,6 @@ cap, outbox and campaign cashback. Each trigger's event key is built by `domain.
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -51,11 +50,6 @@ from recompra_pipelines.sync.campaign_steps import create_interactions
 from recompra_pipelines.sync.organizations import Organization, load_organization
 
 
-def lifecycle_hour() -> int:
-    """Local hour after which a day's lifecycle run starts (``RECOMPRA_LIFECYCLE_HOUR``, 2)."""
-    return int(os.environ.get("RECOMPRA_LIFECYCLE_HOUR", "2"))
-
-
 def run_rfm(engine: sa.Engine, org_id: str, day: date, now: datetime) -> RfmCounts:
     with engine.begin() as conn:
         lock_organization(conn, org_id)
@@ -74,12 +68,12 @@ class LifecycleCounts:
 
 
 def create_lifecycle_interactions(
-    engine: sa.Engine, org_id: str, day: date, now: datetime, hour: int | None = None
+    engine: sa.Engine, org_id: str, day: date, now: datetime, *, hour: int
 ) -> LifecycleCounts:
     with engine.begin() as conn:
         lock_organization(conn, org_id)
         org = load_organization(conn, org_id)
-        at = trigger_time(day, lifecycle_hour() if hour is None else hour, org.timezone)
+        at = trigger_time(day, hour, org.timezone)
         campaigns = store.active_campaigns(conn, org_id, trigger_kinds(Firing.DAILY))
         candidates: list[tuple[Campaign, Trigger]] = []
         for campaign in campaigns:
@@ -226,7 +220,7 @@ def _expiring(
 ) -> list[Trigger]:
     """Per client: Σ of what is left of its lots expiring within the notice (of the morning
     after ``day``); the relevant lot (and key) is the largest one, the earliest on ties
-    (facts §4.8). No segmentation filter."""
+    (docs/business-rules.md#cashback-about-to-expire). No segmentation filter."""
     start, end = notice_window(campaign, acting_day(day), org.timezone)
     rows = conn.execute(sa.text(EXPIRING), {"org": org.id, "start": start, "end": end}).all()
     return [
