@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from recompra_pipelines.db import outbox as due
 from recompra_pipelines.deadlines import Deadline
+from recompra_pipelines.domain.vocabulary import MessageStatus
 from recompra_pipelines.domain.whatsapp_consent import MARKETING, consent_skip
 from recompra_pipelines.domain.whatsapp_delivery import UNDELIVERABLE_CODE
 from recompra_pipelines.domain.whatsapp_dispatch import (
@@ -282,7 +283,7 @@ def _record_result(
         outbox.mark_sent(conn, send, result.wamid, now, send.template.id)
         # Statuses that came before this answer and could not be matched then.
         delivery.apply_pending(conn, [result.wamid])
-        chat_status = "ENVIADO"
+        chat_status = MessageStatus.SENT
         counts.sent += 1
     elif result.outcome is Outcome.UNKNOWN:
         outbox.mark_unknown(conn, send, result.error_message or "", now)
@@ -306,7 +307,7 @@ def _record_result(
             contacts.suppress_unreachable(
                 conn, [(send.organization_id, send.client_phone_e164, now)]
             )
-        chat_status = "FALHOU"
+        chat_status = MessageStatus.FAILED
         counts.failed += 1
     if send.chat_hub and chat_status is not None:
         chats.record_result(conn, send, chat_status, result.wamid)

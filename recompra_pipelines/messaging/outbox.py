@@ -31,6 +31,7 @@ import sqlalchemy as sa
 
 from recompra_pipelines.credentials import from_env
 from recompra_pipelines.db.outbox import UNKNOWN_RESULT, claim_due
+from recompra_pipelines.domain.vocabulary import SendStatus
 from recompra_pipelines.domain.whatsapp_consent import ConsentSettings, ContactState
 from recompra_pipelines.domain.whatsapp_dispatch import ConnectionType
 from recompra_pipelines.messaging.gateway import GatewayConnection
@@ -319,7 +320,7 @@ def mark_failed(
     return _finish(
         conn,
         send,
-        status_envio="FALHOU",
+        status_envio=SendStatus.FAILED,
         erro_codigo=code,
         erro_envio=reason,
         envio_tentativas=send.attempts + (1 if attempted else 0),
@@ -331,7 +332,7 @@ def mark_skipped(conn: sa.Connection, send: ClaimedSend, code: str, reason: str)
     return _finish(
         conn,
         send,
-        status_envio="IGNORADO",
+        status_envio=SendStatus.SKIPPED,
         erro_codigo=code,
         erro_envio=reason,
         envio_reservado_data=None,
@@ -352,7 +353,7 @@ def mark_retry(
     return _finish(
         conn,
         send,
-        status_envio="PENDENTE",
+        status_envio=SendStatus.PENDING,
         erro_codigo=code,
         erro_envio=reason,
         envio_tentativas=send.attempts + (1 if attempted else 0),
