@@ -26,6 +26,7 @@ from pydantic import (
     model_validator,
 )
 
+from recompra_pipelines.connectors.base import ConnectorConfig
 from recompra_pipelines.connectors.registry import CONNECTORS
 from recompra_pipelines.credentials import env_key
 from recompra_pipelines.orgfile.engagement import EngagementConfig
@@ -56,7 +57,7 @@ class IntegrationConfig(BaseModel):
 
     type: str
     active: bool = True
-    _settings: BaseModel | None = PrivateAttr(default=None)
+    _settings: ConnectorConfig | None = PrivateAttr(default=None)
 
     @field_validator("type")
     @classmethod
@@ -70,21 +71,13 @@ class IntegrationConfig(BaseModel):
 
     @model_validator(mode="after")
     def _connector_settings(self) -> IntegrationConfig:
-        model = CONNECTORS[self.type].config_model
-        try:
-            self._settings = model.model_validate(self.model_extra or {})
-        except ValidationError as error:
-            raise ValueError(
-                "; ".join(
-                    f"{'.'.join(str(p) for p in e['loc']) + ': ' if e['loc'] else ''}"
-                    f"{e['msg'].removeprefix('Value error, ')}"
-                    for e in error.errors()
-                )
-            ) from None
+        # A ConnectorConfigError is a ValueError: pydantic reports it under `integration`.
+        self._settings = CONNECTORS[self.type].validate_config(self.model_extra or {})
         return self
 
     def stored_config(self) -> dict[str, Any]:
-        return self._settings.stored_config()
+        """What `organizations.integracao_configuracao` keeps (checked to read back as is)."""
+        return CONNECTORS[self.type].stored_config(self._settings)
 
 
 class CampaignSettings(_Model):

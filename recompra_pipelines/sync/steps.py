@@ -7,6 +7,7 @@ one wrote to the database, so any step can be re-run alone, and re-running is al
 from __future__ import annotations
 
 import dataclasses
+import logging
 import re
 from collections import Counter
 from collections.abc import Callable
@@ -17,17 +18,12 @@ from uuid import UUID
 
 import sqlalchemy as sa
 
+from recompra_pipelines.connectors.base import ConnectorConfig, ConnectorConfigError
 from recompra_pipelines.connectors.errors import ErpPayloadError, ErpRequestError
 from recompra_pipelines.connectors.extract import RawExtract
 from recompra_pipelines.connectors.http import RetrySettings
-from recompra_pipelines.connectors.registry import (
-    Connector,
-    FetchSettings,
-    answer_is_complete,
-    connector_for,
-    pending_ids,
-)
-from recompra_pipelines.credentials import MissingSecret, Redactor, resolved, secret_values
+from recompra_pipelines.connectors.registry import Connector, FetchSettings, connector_for
+from recompra_pipelines.credentials import MissingSecret, Redactor
 from recompra_pipelines.db.bulk import lock_organization
 from recompra_pipelines.db.entities import EntityCounts, upsert_entities
 from recompra_pipelines.db.extracts import (
@@ -56,11 +52,14 @@ from recompra_pipelines.domain.sales import (
     resolve_repeated_ids,
 )
 from recompra_pipelines.domain.storable import MAX_KEY_LENGTH, shown, storable_text, unstorable
+from recompra_pipelines.errors import StepError
 from recompra_pipelines.sync.allocation import collector_paused
 from recompra_pipelines.sync.organizations import Organization, load_organization
 
+log = logging.getLogger(__name__)
 
-class SyncError(RuntimeError):
+
+class SyncError(StepError):
     """A step cannot go on; the message names the organization and day."""
 
 
@@ -121,7 +120,7 @@ def _fetch(
         org = _integrated(load_organization(conn, org_id))
         connector = connector_for(org.integration_type)
         previous = None
-        if getattr(connector, "uses_previous_extract", False):
+        if connector.uses_previous_extract:
             stored = latest_extract(conn, org_id, day)
             if stored is not None and stored.integration_type == connector.integration_type:
                 previous = stored.text
@@ -140,23 +139,40 @@ def call_erp(
     org: Organization,
     connector: Connector,
     where: str,
-    call: Callable[[dict[str, Any]], RawExtract],
+    call: Callable[[ConnectorConfig], RawExtract],
 ) -> RawExtract:
-    """`call` with the organization's integration config, its secrets given by reference
-    read from this run's environment. Whatever goes wrong is a SyncError starting with
-    `where`, and neither it nor the answer carries a secret."""
+    """`call` with the organization's integration config, parsed by the connector's model, its
+    secrets given by reference read from this run's environment.
+
+    The ERP's expected failures (it cannot be asked, its answer cannot be read, the config is
+    wrong) are a SyncError starting with `where`, caused by the original error; anything else is
+    a bug in the connector and propagates as it is, its traceback intact and `where` added as a
+    note. Neither carries a secret: the redactor rewrites the error's own message too.
+    """
     try:
-        config = resolved(org.integration_config, connector.secret_keys)
-    except MissingSecret as missing:
-        raise SyncError(f"{where}: integration {missing}") from None
-    redactor = Redactor(secret_values(config, connector.secret_keys))
+        config = connector.parse_config(org.integration_config)
+    except (MissingSecret, ConnectorConfigError) as problem:
+        raise SyncError(f"{where}: integration {problem}") from problem
+    redactor = Redactor(config.secret_values())
     try:
         raw = call(config)
-    except (ErpRequestError, ValueError) as error:
-        raise SyncError(redactor.text(f"{where}: {error}")) from None
-    except Exception as error:  # a connector's bug: reported, never with a secret in it
-        raise SyncError(redactor.text(f"{where}: {type(error).__name__}: {error}")) from None
+    except Exception as error:
+        _redact_message(error, redactor)
+        if isinstance(error, ErpRequestError | ErpPayloadError):
+            raise SyncError(f"{where}: {error}") from error
+        error.add_note(f"in the {connector.integration_type} connector, {where}")
+        raise
     return _without_secrets(raw, redactor)
+
+
+def _redact_message(error: BaseException, redactor: Redactor) -> None:
+    """Replace the secrets in an exception's own text (and its causes'), in place: a server may
+    echo a credential into an error, and a traceback is logged with its message."""
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        error.args = tuple(redactor.text(a) if isinstance(a, str) else a for a in error.args)
+        error = error.__cause__ or error.__context__
 
 
 def _without_secrets(raw: RawExtract, redactor: Redactor) -> RawExtract:
@@ -239,7 +255,7 @@ def fetch_raw_extract(
         new_content=new_content,
         size_bytes=len(raw.content),
         attempts=raw.attempts,
-        pending=len(pending_ids(connector, raw.text)),
+        pending=len(_pending_ids(connector, raw.text)),
     )
 
 
@@ -270,22 +286,23 @@ def normalize_sales(engine: sa.Engine, org_id: str, day: date, now: datetime) ->
                 f"(raw response kept as erp_raw_extracts id {extract.id})"
             )
 
-        pending = pending_ids(connector, extract.text)
+        pending = connector.pending_ids(extract.text)
         unchanged, fresh = _split_by_staged_content(records, staged_content(conn, org_id, day))
         quarantined: list[QuarantinedRecord] = []
         parsed: list[Occurrence[Any]] = []
-
-        field_names = getattr(connector, "field_names", None)
 
         def map_record(record: Any) -> None:
             try:
                 sale = connector.map_record(record, day=day, timezone=org.timezone)
             except RecordRejected as rejection:
-                quarantined.append(_quarantined(record, rejection.field, rejection.reason))
+                quarantined.append(
+                    _quarantined(connector, record, rejection.field, rejection.reason)
+                )
                 return
             except Exception as error:  # a mapper bug on one record must not stop the day
                 quarantined.append(
                     _quarantined(
+                        connector,
                         record,
                         WHOLE_RECORD,
                         f"the {extract.integration_type} mapper failed on this record: "
@@ -295,7 +312,11 @@ def normalize_sales(engine: sa.Engine, org_id: str, day: date, now: datetime) ->
                 return
             problem = unstorable(sale)
             if problem is not None:
-                quarantined.append(_quarantined(record, problem.field(field_names), problem.reason))
+                quarantined.append(
+                    _quarantined(
+                        connector, record, problem.field(connector.field_names), problem.reason
+                    )
+                )
             else:
                 parsed.append(Occurrence(sale=sale, payload=record))
 
@@ -315,6 +336,7 @@ def normalize_sales(engine: sa.Engine, org_id: str, day: date, now: datetime) ->
             for occurrence in group:
                 quarantined.append(
                     _quarantined(
+                        connector,
                         occurrence.payload,
                         "id",
                         f"id {external_id} repeated {len(group)} times and no occurrence is "
@@ -331,7 +353,7 @@ def normalize_sales(engine: sa.Engine, org_id: str, day: date, now: datetime) ->
             # answer listing nothing at all looks the same when the ERP's database is down
             # as when a day's sales were all deleted, and the first is far likelier.
             complete=bool(records)
-            and answer_is_complete(connector, extract.text)
+            and connector.answer_is_complete(extract.text)
             and all(q.external_id for q in quarantined),
             listed_not_staged=tuple(
                 sorted({q.external_id for q in quarantined if q.external_id} | set(pending))
@@ -414,9 +436,11 @@ def _integrated(org: Organization) -> Organization:
     return org
 
 
-def _quarantined(record: Any, field_name: str, reason: str) -> QuarantinedRecord:
+def _quarantined(
+    connector: Connector, record: Any, field_name: str, reason: str
+) -> QuarantinedRecord:
     return QuarantinedRecord(
-        external_id=_record_id(record),
+        external_id=_record_id(connector, record),
         field=storable_text(field_name)[:MAX_LABEL_LENGTH],
         reason=storable_text(reason)[:MAX_LABEL_LENGTH],
         record=record,
@@ -424,12 +448,28 @@ def _quarantined(record: Any, field_name: str, reason: str) -> QuarantinedRecord
     )
 
 
-def _record_id(record: Any) -> str | None:
-    """The record's `id` as a label for the quarantine row (the record itself is kept whole)."""
-    external_id = record.get("id") if isinstance(record, dict) else None
-    if isinstance(external_id, bool) or not isinstance(external_id, str | int):
+def _record_id(connector: Connector, record: Any) -> str | None:
+    """The record's id as its connector reads it: a label for the quarantine row (the record
+    itself is kept whole), cut to what a key column holds."""
+    try:
+        external_id = connector.record_id(record)
+    except Exception:
+        # The contract says never raise; a record that breaks it is kept without an id, which
+        # only makes the day's answer count as incomplete (no sale of it can vanish).
+        log.exception("%s record_id failed on a quarantined record", connector.integration_type)
         return None
-    return storable_text(str(external_id).strip())[:MAX_KEY_LENGTH] or None
+    if not isinstance(external_id, str):
+        return None
+    return storable_text(external_id.strip())[:MAX_KEY_LENGTH] or None
+
+
+def _pending_ids(connector: Connector, text: str) -> list[str]:
+    """`connector.pending_ids` of a stored extract; none for one that cannot be read (its
+    reading error says why)."""
+    try:
+        return connector.pending_ids(text)
+    except ErpPayloadError:
+        return []
 
 
 _INDEX = re.compile(r"\[\d+\]")

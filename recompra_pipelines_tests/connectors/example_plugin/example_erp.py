@@ -13,8 +13,9 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from recompra_pipelines.connectors.base import Connector, ConnectorConfig, id_field
 from recompra_pipelines.connectors.errors import ErpPayloadError
 from recompra_pipelines.connectors.extract import RawExtract
 from recompra_pipelines.domain.parsing import parse_non_negative_decimal, quantize_money
@@ -26,28 +27,23 @@ from recompra_pipelines.domain.sales import (
 )
 
 
-class ExampleConfig(BaseModel):
+class ExampleConfig(ConnectorConfig):
     """The org file's `integration` section for this type (besides `type` and `active`)."""
 
-    model_config = ConfigDict(extra="forbid")
     store_code: str = Field(min_length=1)
     sales_per_day: int = Field(3, ge=0)
 
-    def stored_config(self) -> dict[str, Any]:
-        return self.model_dump()
 
-
-class ExampleErpConnector:
+class ExampleErpConnector(Connector[ExampleConfig]):
     integration_type = "EXAMPLE-ERP"
-    secret_keys = frozenset()
     config_model = ExampleConfig
 
     def fetch_day(self, config, day: date, settings, *, timezone: ZoneInfo, previous=None):
         sales = [
-            {"id": f"{config['store_code']}-{day:%Y%m%d}-{n}", "total": f"{10 * (n + 1)}.50",
+            {"id": f"{config.store_code}-{day:%Y%m%d}-{n}", "total": f"{10 * (n + 1)}.50",
              "cliente": f"Cliente {n}", "fone": f"(11) 9{n}123-4567", "hora": f"1{n}:00",
              "itens": [{"sku": "CAFE", "nome": "Café", "qtd": "1", "valor": f"{10 * (n + 1)}.50"}]}
-            for n in range(config["sales_per_day"])
+            for n in range(config.sales_per_day)
         ]  # fmt: skip
         text = json.dumps({"vendas": sales}, sort_keys=True)
         return RawExtract.from_text(
@@ -59,6 +55,9 @@ class ExampleErpConnector:
         if not isinstance(body, dict) or not isinstance(body.get("vendas"), list):
             raise ErpPayloadError("response has no 'vendas' list")
         return body["vendas"]
+
+    def record_id(self, record: Any) -> str | None:
+        return id_field(record, "id")
 
     def map_record(self, record: Any, *, day: date, timezone: ZoneInfo) -> CanonicalSale:
         if not isinstance(record, dict) or not record.get("id"):
