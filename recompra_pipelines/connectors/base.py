@@ -17,7 +17,7 @@ import os
 import types
 import typing
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any, ClassVar, Generic, TypeVar
 from zoneinfo import ZoneInfo
@@ -28,7 +28,12 @@ from recompra_pipelines.connectors.extract import RawExtract
 from recompra_pipelines.connectors.http import FetchSettings
 from recompra_pipelines.credentials import resolved
 from recompra_pipelines.domain.catalog import Catalog
-from recompra_pipelines.domain.sales import CanonicalSale
+from recompra_pipelines.domain.sales import (
+    CanonicalSale,
+    Occurrence,
+    RepeatedIdResolution,
+    keep_identical_repeats,
+)
 
 
 class ConnectorConfigError(ValueError):
@@ -169,6 +174,14 @@ class Connector(ABC, Generic[ConfigT]):
         from it is missing at the ERP (removed after two such answers in a row, see
         `db.sales_load`). Default False: this ERP's sales never vanish."""
         return False
+
+    def resolve_repeated_ids(
+        self, occurrences: Sequence[Occurrence[Any]]
+    ) -> RepeatedIdResolution[Any]:
+        """One occurrence per external id. Default: identical repeats collapse; an id listed
+        with different contents is ambiguous (quarantined, never guessed). An ERP that repeats
+        ids on purpose says which occurrence is the sale (Online Software's cash lines)."""
+        return keep_identical_repeats(occurrences)
 
     def fetch_catalog(self, config: ConfigT, settings: FetchSettings) -> RawExtract:
         """The ERP's product catalog, untouched (with `has_catalog = True`)."""

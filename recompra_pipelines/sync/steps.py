@@ -49,7 +49,6 @@ from recompra_pipelines.domain.sales import (
     Occurrence,
     RecordRejected,
     record_hash,
-    resolve_repeated_ids,
 )
 from recompra_pipelines.domain.storable import MAX_KEY_LENGTH, shown, storable_text, unstorable
 from recompra_pipelines.errors import StepError
@@ -331,7 +330,7 @@ def normalize_sales(engine: sa.Engine, org_id: str, day: date, now: datetime) ->
         for record in regrouped:
             map_record(record)
 
-        repeated = resolve_repeated_ids(parsed)
+        repeated = connector.resolve_repeated_ids(parsed)
         for external_id, group in repeated.ambiguous.items():
             for occurrence in group:
                 quarantined.append(

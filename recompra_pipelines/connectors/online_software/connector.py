@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -13,7 +14,8 @@ from recompra_pipelines.connectors.online_software.client import OnlineSoftwareC
 from recompra_pipelines.connectors.online_software.config import OnlineSoftwareConfig
 from recompra_pipelines.connectors.online_software.envelope import sales_records
 from recompra_pipelines.connectors.online_software.mapper import FIELD_NAMES, map_sale
-from recompra_pipelines.domain.sales import CanonicalSale
+from recompra_pipelines.connectors.online_software.repeated_ids import resolve_cash_repeats
+from recompra_pipelines.domain.sales import CanonicalSale, Occurrence, RepeatedIdResolution
 
 
 class OnlineSoftwareConnector(Connector[OnlineSoftwareConfig]):
@@ -49,3 +51,9 @@ class OnlineSoftwareConnector(Connector[OnlineSoftwareConfig]):
 
     def map_record(self, record: Any, *, day: date, timezone: ZoneInfo) -> CanonicalSale:
         return map_sale(record, day=day, timezone=timezone)
+
+    def resolve_repeated_ids(
+        self, occurrences: Sequence[Occurrence[Any]]
+    ) -> RepeatedIdResolution[Any]:
+        """The ERP repeats a sale's id for its cash movements (see `repeated_ids`)."""
+        return resolve_cash_repeats(occurrences)

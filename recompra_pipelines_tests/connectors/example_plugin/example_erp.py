@@ -23,6 +23,7 @@ from recompra_pipelines.domain.sales import (
     CanonicalItem,
     CanonicalSale,
     RecordRejected,
+    SaleStatus,
     record_hash,
 )
 
@@ -82,7 +83,7 @@ class ExampleErpConnector(Connector[ExampleConfig]):
             erp_time=datetime.combine(day, hour, tzinfo=timezone),
             client_name=record.get("cliente"), client_phone=record.get("fone"),
             client_external_id=None, seller_name=None, partner_code=None, total=total,
-            nature="SN01", model="EXAMPLE", series="N/A", document="N/A", movement="N/A",
+            status=SaleStatus.COMPLETED, model="EXAMPLE", series="N/A", document="N/A", movement="N/A",
             sale_type=None, situation="FECHADO", access_key=None, channel="Loja Física",
             delivery_mode="PRESENCIAL", items=items, content_hash=record_hash(record),
         )  # fmt: skip
