@@ -8,6 +8,7 @@ project (see docs/adding-an-integration.md). Both are loaded on first use.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import threading
@@ -50,6 +51,29 @@ class ConnectorRegistry(Mapping[str, Connector]):
                 self._loaded = _load_all()
             return self._loaded
 
+    @contextlib.contextmanager
+    def registered(self, connector: Connector) -> Iterator[Connector]:
+        """`connector` served under its integration type while the block runs (a plugin's
+        tests, before or without `pip install`); then what was there before again."""
+        problem = contract_problem(connector)
+        if problem:
+            raise ValueError(f"not a connector: {problem}")
+        name = connector.integration_type
+        if name in BUILT_IN:
+            raise ValueError(f"integration type {name!r} is built in")
+        loaded = self._connectors()
+        before = loaded.get(name)
+        loaded[name] = connector
+        try:
+            yield connector
+        finally:
+            with self._lock:
+                current = self._loaded if self._loaded is not None else {}
+                if before is None:
+                    current.pop(name, None)
+                else:
+                    current[name] = before
+
     def reload(self) -> None:
         """Forget what was loaded (after installing a plugin in a running process, or in tests)."""
         with self._lock:
@@ -73,7 +97,7 @@ def _load_all() -> dict[str, Connector]:
         except Exception as error:  # a broken plugin is reported, not fatal
             log.error("connector plugin %s (%s) failed to load: %r", entry.name, entry.value, error)
             continue
-        problem = _contract_problem(connector)
+        problem = contract_problem(connector)
         name = getattr(connector, "integration_type", entry.name)
         if problem or name in BUILT_IN:
             log.error(
@@ -95,7 +119,7 @@ def _instantiate(obj: Any) -> Connector:
     return obj() if isinstance(obj, type) else obj
 
 
-def _contract_problem(connector: Any) -> str | None:
+def contract_problem(connector: Any) -> str | None:
     """Why a plugin's object cannot serve as a connector, or None. Abstract members left
     undefined already fail at instantiation (`_instantiate`)."""
     if not isinstance(connector, Connector):

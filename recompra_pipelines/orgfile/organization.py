@@ -59,10 +59,15 @@ class IntegrationConfig(BaseModel):
     active: bool = True
     _settings: ConnectorConfig | None = PrivateAttr(default=None)
 
+    @staticmethod
+    def normalized_type(value: str) -> str:
+        """`online-software`, `ONLINE_SOFTWARE` -> `ONLINE-SOFTWARE`."""
+        return value.strip().upper().replace("_", "-")
+
     @field_validator("type")
     @classmethod
     def _known_type(cls, value: str) -> str:
-        normalized = value.strip().upper().replace("_", "-")
+        normalized = cls.normalized_type(value)
         if normalized not in CONNECTORS:
             raise ValueError(
                 f"unknown integration type {value!r}; known: {', '.join(sorted(CONNECTORS))}"
@@ -78,6 +83,26 @@ class IntegrationConfig(BaseModel):
     def stored_config(self) -> dict[str, Any]:
         """What `organizations.integracao_configuracao` keeps (checked to read back as is)."""
         return CONNECTORS[self.type].stored_config(self._settings)
+
+
+def integration_fields(
+    integration_type: str, flags: dict[str, Any], values: dict[str, Any]
+) -> dict[str, Any]:
+    """An `integration` section from command-line flags (given ones only) and FIELD=VALUE
+    pairs, each field checked to be one of the type's connector's config fields."""
+    connector = CONNECTORS.get(IntegrationConfig.normalized_type(integration_type))
+    if connector is None:
+        known = ", ".join(sorted(CONNECTORS))
+        raise ValueError(f"unknown integration type {integration_type!r}; known: {known}")
+    fields = connector.config_model.model_fields
+    given = {key: value for key, value in flags.items() if value is not None} | values
+    unknown = sorted(key for key in given if key not in fields)
+    if unknown:
+        raise ValueError(
+            f"{connector.integration_type} has no field {', '.join(unknown)}; its fields:"
+            f" {', '.join(fields)}"
+        )
+    return given
 
 
 class CampaignSettings(_Model):

@@ -14,7 +14,7 @@ from recompra_pipelines.connectors.base import Connector, ConnectorConfig, Conne
 from recompra_pipelines.connectors.errors import ErpRequestError
 from recompra_pipelines.connectors.extract import RawExtract
 from recompra_pipelines.connectors.online_software.config import OnlineSoftwareConfig
-from recompra_pipelines.connectors.registry import CONNECTORS, _contract_problem
+from recompra_pipelines.connectors.registry import CONNECTORS, contract_problem
 from recompra_pipelines.credentials import MissingSecret
 from recompra_pipelines.sync.organizations import Organization
 from recompra_pipelines.sync.steps import SyncError, call_erp
@@ -153,8 +153,8 @@ def test_an_object_that_is_not_a_connector_is_refused_by_the_registry():
         def records(self, text): ...
         def map_record(self, record, *, day, timezone): ...
 
-    assert "is not a connectors.base.Connector" in _contract_problem(DuckTyped())
-    assert _contract_problem(RaisingConnector(KeyError)) is None
+    assert "is not a connectors.base.Connector" in contract_problem(DuckTyped())
+    assert contract_problem(RaisingConnector(KeyError)) is None
 
 
 def test_the_hooks_have_neutral_defaults():
