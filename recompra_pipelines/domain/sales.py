@@ -141,7 +141,8 @@ class CanonicalSale:
         """A sale counts (cashback, campaigns, counters) when it is a completed sale with value.
 
         The old code only looked at the nature, yet treated a value of 0 as a cancellation;
-        requiring both keeps "valid" and "cancelled" exact opposites.
+        requiring both keeps "valid" and "cancelled" exact opposites
+        (docs/decisions.md#d-01-a-sale-is-valid-when-its-nature-is-a-sale-and-it-has-value).
         """
         return self.status is SaleStatus.COMPLETED and self.total > 0
 

@@ -1,5 +1,6 @@
-"""The repeated-id rule of Online Software payloads (its cash-movement lines), and the neutral
-default every other connector gets."""
+"""The repeated-id rule of Online Software payloads
+(docs/erp-wire-formats.md#repeated-ids-troco-lines), and the neutral default every other
+connector gets."""
 
 from __future__ import annotations
 

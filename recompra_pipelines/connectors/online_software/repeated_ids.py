@@ -1,4 +1,5 @@
-"""Online Software's repeated ids: one sale id listed again for its cash movements.
+"""Online Software's repeated ids: one sale id listed again for its cash movements
+(docs/erp-wire-formats.md#repeated-ids-troco-lines).
 
 The ERP lists a sale's change ("troco") as a second record with the sale's id and items but
 another value. Identical repeats collapse (domain.sales.resolve_repeated_ids); among
@@ -21,8 +22,8 @@ from recompra_pipelines.domain.sales import (
     resolve_repeated_ids,
 )
 
-# The real sale's value equals its items' net total within this tolerance (the upstream's own
-# figure: a centavo of rounding, and a little more).
+# The real sale's value equals its items' net total within this tolerance (the ERP vendor's own
+# integration's figure).
 ITEMS_TOTAL_TOLERANCE = Decimal("0.011")
 # `situacao` of a cancelled fiscal document.
 CANCELLED_SITUATION = "02"
