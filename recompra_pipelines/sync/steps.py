@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
@@ -284,79 +285,18 @@ def normalize_sales(engine: sa.Engine, org_id: str, day: date, now: datetime) ->
                 f"organization {org_id}, day {day}: ERP payload cannot be read: {reading_error} "
                 f"(raw response kept as erp_raw_extracts id {extract.id})"
             )
-
         pending = connector.pending_ids(extract.text)
-        unchanged, fresh = _split_by_staged_content(records, staged_content(conn, org_id, day))
-        quarantined: list[QuarantinedRecord] = []
-        parsed: list[Occurrence[Any]] = []
-
-        def map_record(record: Any) -> None:
-            try:
-                sale = connector.map_record(record, day=day, timezone=org.timezone)
-            except RecordRejected as rejection:
-                quarantined.append(
-                    _quarantined(connector, record, rejection.field, rejection.reason)
-                )
-                return
-            except Exception as error:  # a mapper bug on one record must not stop the day
-                quarantined.append(
-                    _quarantined(
-                        connector,
-                        record,
-                        WHOLE_RECORD,
-                        f"the {extract.integration_type} mapper failed on this record: "
-                        f"{type(error).__name__}: {shown(str(error))}",
-                    )
-                )
-                return
-            problem = unstorable(sale)
-            if problem is not None:
-                quarantined.append(
-                    _quarantined(
-                        connector, record, problem.field(connector.field_names), problem.reason
-                    )
-                )
-            else:
-                parsed.append(Occurrence(sale=sale, payload=record))
-
-        for record in fresh:
-            map_record(record)
-        # An id the ERP repeats is resolved over all of its occurrences
-        # (docs/erp-wire-formats.md#repeated-ids-troco-lines): its staged occurrence, if any, goes
-        # back into the group.
-        regrouped = [
-            unchanged.pop(external_id)
-            for external_id in {o.sale.external_id for o in parsed} & unchanged.keys()
-        ]
-        for record in regrouped:
-            map_record(record)
-
-        repeated = connector.resolve_repeated_ids(parsed)
-        for external_id, group in repeated.ambiguous.items():
-            for occurrence in group:
-                quarantined.append(
-                    _quarantined(
-                        connector,
-                        occurrence.payload,
-                        "id",
-                        f"id {external_id} repeated {len(group)} times and no occurrence is "
-                        "identifiable as the real sale",
-                    )
-                )
-        normalized = [normalize_sale(o.sale, org.timezone, now) for o in repeated.kept]
+        mapping = DayMapping(connector, day, org.timezone)
+        mapping.map_changed(records, staged_content(conn, org_id, day))
+        normalized = [normalize_sale(o.sale, org.timezone, now) for o in mapping.kept]
         summary = StagingSummary(
             received=len(records),
-            staged=len(unchanged) + len(normalized),
-            quarantined=len(quarantined),
-            troco_dropped=len(repeated.dropped),
-            # A quarantined record without an id could be any sale: none can be missing. An
-            # answer listing nothing at all looks the same when the ERP's database is down
-            # as when a day's sales were all deleted, and the first is far likelier.
-            complete=bool(records)
-            and connector.answer_is_complete(extract.text)
-            and all(q.external_id for q in quarantined),
+            staged=len(mapping.unchanged) + len(normalized),
+            quarantined=len(mapping.quarantined),
+            troco_dropped=len(mapping.dropped),
+            complete=_lists_whole_day(connector, extract.text, records, mapping.quarantined),
             listed_not_staged=tuple(
-                sorted({q.external_id for q in quarantined if q.external_id} | set(pending))
+                sorted({q.external_id for q in mapping.quarantined if q.external_id} | set(pending))
             ),
         )
         replace_staging(
@@ -367,8 +307,8 @@ def normalize_sales(engine: sa.Engine, org_id: str, day: date, now: datetime) ->
             extract_id=extract.id,
             content_hash=extract.content_hash,
             sales=normalized,
-            unchanged=unchanged.keys(),
-            quarantined=quarantined,
+            unchanged=mapping.unchanged.keys(),
+            quarantined=mapping.quarantined,
             summary=summary,
         )
     return NormalizeResult(
@@ -376,13 +316,95 @@ def normalize_sales(engine: sa.Engine, org_id: str, day: date, now: datetime) ->
         already_staged=False,
         received=summary.received,
         staged=summary.staged,
-        mapped=len(fresh) + len(regrouped),
-        unchanged=len(unchanged),
+        mapped=mapping.mapped,
+        unchanged=len(mapping.unchanged),
         quarantined=summary.quarantined,
         troco_dropped=summary.troco_dropped,
-        quarantined_by_field=dict(Counter(_field_family(q.field) for q in quarantined)),
+        quarantined_by_field=dict(Counter(_field_family(q.field) for q in mapping.quarantined)),
         pending=len(pending),
-        warnings=dict(Counter(w for o in repeated.kept for w in o.sale.warnings)),
+        warnings=dict(Counter(w for o in mapping.kept for w in o.sale.warnings)),
+    )
+
+
+class DayMapping:
+    """One extract's records as sales to stage (`kept`), repeats `dropped`, records
+    `quarantined` (each with its field and reason), and the staged rows kept as they are
+    (`unchanged`: external id -> record)."""
+
+    def __init__(self, connector: Connector, day: date, timezone: ZoneInfo) -> None:
+        self.connector, self.day, self.timezone = connector, day, timezone
+        self.quarantined: list[QuarantinedRecord] = []
+        self.unchanged: dict[str, Any] = {}
+        self.kept: list[Occurrence[Any]] = []
+        self.dropped: list[Occurrence[Any]] = []
+        self.mapped = 0
+        self._parsed: list[Occurrence[Any]] = []
+
+    def map_changed(self, records: list[Any], staged: dict[str, str]) -> None:
+        """Map the records whose content is not staged yet, then settle repeated ids."""
+        self.unchanged, fresh = _split_by_staged_content(records, staged)
+        for record in fresh:
+            self._map(record)
+        # An id the ERP repeats is resolved over all of its occurrences
+        # (docs/erp-wire-formats.md#repeated-ids-troco-lines): its staged occurrence, if any, goes
+        # back into the group.
+        regrouped = [
+            self.unchanged.pop(external_id)
+            for external_id in {o.sale.external_id for o in self._parsed} & self.unchanged.keys()
+        ]
+        for record in regrouped:
+            self._map(record)
+        self.mapped = len(fresh) + len(regrouped)
+        self._resolve_repeated_ids()
+
+    def _map(self, record: Any) -> None:
+        connector = self.connector
+        try:
+            sale = connector.map_record(record, day=self.day, timezone=self.timezone)
+        except RecordRejected as rejection:
+            self._quarantine(record, rejection.field, rejection.reason)
+            return
+        except Exception as error:  # a mapper bug on one record must not stop the day
+            self._quarantine(
+                record,
+                WHOLE_RECORD,
+                f"the {connector.integration_type} mapper failed on this record: "
+                f"{type(error).__name__}: {shown(str(error))}",
+            )
+            return
+        problem = unstorable(sale)
+        if problem is not None:
+            self._quarantine(record, problem.field(connector.field_names), problem.reason)
+        else:
+            self._parsed.append(Occurrence(sale=sale, payload=record))
+
+    def _resolve_repeated_ids(self) -> None:
+        repeated = self.connector.resolve_repeated_ids(self._parsed)
+        self.kept, self.dropped = repeated.kept, repeated.dropped
+        for external_id, group in repeated.ambiguous.items():
+            for occurrence in group:
+                self._quarantine(
+                    occurrence.payload,
+                    "id",
+                    f"id {external_id} repeated {len(group)} times and no occurrence is "
+                    "identifiable as the real sale",
+                )
+
+    def _quarantine(self, record: Any, field_name: str, reason: str) -> None:
+        self.quarantined.append(_quarantined(self.connector, record, field_name, reason))
+
+
+def _lists_whole_day(
+    connector: Connector, text: str, records: list[Any], quarantined: list[QuarantinedRecord]
+) -> bool:
+    """Whether a sale missing from this answer is missing at the ERP. A quarantined record
+    without an id could be any sale: none can be missing. An answer listing nothing at all
+    looks the same when the ERP's database is down as when a day's sales were all deleted, and
+    the first is far likelier."""
+    return (
+        bool(records)
+        and connector.answer_is_complete(text)
+        and all(q.external_id for q in quarantined)
     )
 
 
