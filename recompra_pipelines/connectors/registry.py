@@ -129,6 +129,11 @@ def contract_problem(connector: Any) -> str | None:
     model = getattr(connector, "config_model", None)
     if not (isinstance(model, type) and issubclass(model, ConnectorConfig)):
         return "config_model is not a connectors.base.ConnectorConfig"
+    if connector.has_catalog and (
+        type(connector).fetch_catalog is Connector.fetch_catalog
+        or type(connector).read_catalog is Connector.read_catalog
+    ):
+        return "has_catalog is set but fetch_catalog or read_catalog is not defined"
     return None
 
 

@@ -163,3 +163,29 @@ def test_the_hooks_have_neutral_defaults():
     assert connector.answer_is_complete("{}") is False
     assert (connector.uses_previous_extract, connector.has_catalog) == (False, False)
     assert connector.field_names == {}
+
+
+def test_a_connector_claiming_a_catalog_must_define_it():
+    class ClaimsCatalog(RaisingConnector):
+        has_catalog = True
+
+    assert "fetch_catalog or read_catalog" in contract_problem(ClaimsCatalog(KeyError))
+    assert contract_problem(CONNECTORS["CARDAPIO-WEB"]) is None
+
+
+def test_quarantined_records_are_labelled_by_the_connectors_record_id():
+    from recompra_pipelines.sync.steps import _record_id
+
+    class NumberedIds(RaisingConnector):
+        def record_id(self, record):
+            return f"  N-{record['numero']}  " if "numero" in record else None
+
+    class Broken(RaisingConnector):
+        def record_id(self, record):
+            raise TypeError("a bug")
+
+    assert _record_id(NumberedIds(KeyError), {"numero": 7, "id": "ignored"}) == "N-7"
+    assert _record_id(NumberedIds(KeyError), {"id": "ignored"}) is None
+    assert _record_id(Broken(KeyError), {"id": "x"}) is None
+    assert _record_id(CONNECTORS["ONLINE-SOFTWARE"], {"id": 12}) == "12"
+    assert _record_id(CONNECTORS["ONLINE-SOFTWARE"], {"id": True}) is None
