@@ -19,7 +19,7 @@ from recompra_pipelines.db.engine import (
     create_crm_engine,
     resolve_database_url,
 )
-from recompra_pipelines.errors import root_cause
+from recompra_pipelines.errors import root_cause, validation_problems
 
 
 def _database_url() -> str:
@@ -136,10 +136,7 @@ def org_add(name, integration, token, server_url, fields, org_id, timezone, effe
             }
         )
     except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg'].removeprefix('Value error, ')}"
-            for e in error.errors()
-        )
+        problems = "; ".join(validation_problems(error))
         raise click.ClickException(f"invalid organization: {problems}") from None
     if not _apply(org_file, create_only=True):  # False: the id is taken
         raise click.ClickException(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import psycopg
 import sqlalchemy as sa
+from pydantic import ValidationError
 
 MAX_LINE = 500
 
@@ -55,3 +56,14 @@ def one_line(text: str) -> str:
     """The first line of `text` (a database error's DETAIL line can hold a row's values)."""
     line = text.strip().splitlines()[0] if text.strip() else ""
     return line if len(line) <= MAX_LINE else line[: MAX_LINE - 1] + "…"
+
+
+def validation_problems(error: ValidationError, whole: str | None = None) -> list[str]:
+    """A pydantic error as `field.path: problem` lines, the field named as the model does; a
+    problem of the whole input is `whole: problem`, or just the problem when `whole` is None."""
+    problems = []
+    for e in error.errors():
+        where = ".".join(str(p) for p in e["loc"]) or whole
+        message = e["msg"].removeprefix("Value error, ")
+        problems.append(f"{where}: {message}" if where else message)
+    return problems

@@ -34,6 +34,7 @@ from recompra_pipelines.domain.sales import (
     RepeatedIdResolution,
     keep_identical_repeats,
 )
+from recompra_pipelines.errors import validation_problems
 
 
 class ConnectorConfigError(ValueError):
@@ -91,15 +92,6 @@ def _holds_secret(annotation: Any) -> bool:
     if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
         return any(_holds_secret(arg) for arg in typing.get_args(annotation))
     return False
-
-
-def config_problems(error: ValidationError) -> str:
-    """A config model's errors as one line: `field: problem; field: problem`."""
-    return "; ".join(
-        f"{'.'.join(str(p) for p in e['loc']) + ': ' if e['loc'] else ''}"
-        f"{e['msg'].removeprefix('Value error, ')}"
-        for e in error.errors()
-    )
 
 
 def id_field(record: Any, key: str = "id") -> str | None:
@@ -203,7 +195,7 @@ class Connector(ABC, Generic[ConfigT]):
         try:
             return self.config_model.model_validate(dict(data))  # type: ignore[return-value]
         except ValidationError as error:
-            raise ConnectorConfigError(config_problems(error)) from error
+            raise ConnectorConfigError("; ".join(validation_problems(error))) from error
 
     def stored_config(self, config: ConfigT) -> dict[str, Any]:
         """`config.stored_config()`, checked to read back as the same config: what is stored

@@ -29,6 +29,7 @@ from pydantic import (
 from recompra_pipelines.connectors.base import ConnectorConfig
 from recompra_pipelines.connectors.registry import CONNECTORS
 from recompra_pipelines.credentials import env_key
+from recompra_pipelines.errors import validation_problems
 from recompra_pipelines.orgfile.engagement import EngagementConfig
 
 # Organization ids are Dagster partition keys: no `|`, `,` or spaces
@@ -211,10 +212,7 @@ def load_org_file(path: Path) -> OrgFile:
     try:
         return OrgFile.model_validate(data)
     except ValidationError as error:
-        problems = "\n".join(
-            f"  - {'.'.join(str(p) for p in e['loc']) or '(file)'}: {e['msg'].removeprefix('Value error, ')}"
-            for e in error.errors()
-        )
+        problems = "\n".join(f"  - {line}" for line in validation_problems(error, "(file)"))
         raise OrgFileError(f"{path}: invalid organization file:\n{problems}") from None
 
 
