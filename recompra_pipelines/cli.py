@@ -19,6 +19,7 @@ from recompra_pipelines.db.engine import (
     create_crm_engine,
     resolve_database_url,
 )
+from recompra_pipelines.domain.local_time import DEFAULT_TIMEZONE
 from recompra_pipelines.errors import root_cause, validation_problems
 
 
@@ -104,7 +105,7 @@ def org_apply(file: Path) -> None:
 @click.option(
     "--id", "org_id", default=None, help="Organization id (a slug); generated if omitted."
 )
-@click.option("--timezone", default="America/Sao_Paulo", show_default=True)
+@click.option("--timezone", default=DEFAULT_TIMEZONE, show_default=True)
 @click.option(
     "--effects-start",
     type=click.DateTime(["%Y-%m-%d"]),

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import psycopg
+import pydantic
 import sqlalchemy as sa
-from pydantic import ValidationError
 
 MAX_LINE = 500
 
@@ -58,12 +58,13 @@ def one_line(text: str) -> str:
     return line if len(line) <= MAX_LINE else line[: MAX_LINE - 1] + "…"
 
 
-def validation_problems(error: ValidationError, whole: str | None = None) -> list[str]:
-    """A pydantic error as `field.path: problem` lines, the field named as the model does; a
-    problem of the whole input is `whole: problem`, or just the problem when `whole` is None."""
+def validation_problems(error: pydantic.ValidationError, *, whole: str = "") -> list[str]:
+    """Each problem of a pydantic validation as ``<field.path>: <message>`` (pydantic's
+    ``Value error, `` prefix dropped: our validators' messages say what is wrong); a problem of
+    the whole object is prefixed with ``whole``, or with nothing when it is empty."""
     problems = []
-    for e in error.errors():
-        where = ".".join(str(p) for p in e["loc"]) or whole
-        message = e["msg"].removeprefix("Value error, ")
+    for problem in error.errors():
+        where = ".".join(str(part) for part in problem["loc"]) or whole
+        message = problem["msg"].removeprefix("Value error, ")
         problems.append(f"{where}: {message}" if where else message)
     return problems
