@@ -6,7 +6,7 @@
 - `run_connector_day(engine, connector, integration, day)`: one organization-day through the
   real sync steps (fetch and store the raw answer, map, quarantine, match clients, load sales)
   with the connector served under its type; returns what each step reported and what the
-  database then holds.
+  database then holds; a step that fails raises its `SyncError`.
 - `contract_problem(connector)`: why the registry would refuse it, or None.
 
 Everything runs for real: HTTP on 127.0.0.1, PostgreSQL (RECOMPRA_TEST_DATABASE_URL's server,
@@ -45,6 +45,7 @@ from recompra_pipelines.db.sales_load import SalesCounts
 from recompra_pipelines.orgfile.organization import OrgFile
 from recompra_pipelines.orgfile.writer import apply_org_file
 from recompra_pipelines.sync import steps
+from recompra_pipelines.sync.steps import SyncError
 
 __all__ = [
     "DayRun",
@@ -52,6 +53,7 @@ __all__ = [
     "ErpRequest",
     "LoopbackErp",
     "QUICK_FETCH",
+    "SyncError",
     "contract_problem",
     "crm_database",
     "erp_server",

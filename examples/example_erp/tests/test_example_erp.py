@@ -9,10 +9,10 @@ from decimal import Decimal
 import pytest
 from example_erp.connector import ExampleErpConnector
 
-from recompra_pipelines.sync.steps import SyncError
 from recompra_pipelines.testing import (
     ErpAnswer,
     ErpRequest,
+    SyncError,
     contract_problem,
     erp_server,
     run_connector_day,
