@@ -8,9 +8,10 @@ from datetime import date
 
 import dagster as dg
 
-from recompra_pipelines.db.engine import DATABASE_URL_ENV, create_crm_engine
+from recompra_pipelines.db.engine import create_crm_engine
 from recompra_pipelines.errors import one_line
 from recompra_pipelines.partitions import ORGANIZATIONS, org_day_key
+from recompra_pipelines.resources.crm_database import CrmDatabase
 from recompra_pipelines.sync.organizations import load_organization
 
 
@@ -68,7 +69,6 @@ def sync_partition(
 ) -> SyncSummary:
     from recompra_pipelines.definitions import defs
 
-    os.environ[DATABASE_URL_ENV] = database_url
     # Only an organization of the CRM becomes a partition: a mistyped id (or `a,b`) would
     # register a partition key forever, and a thousand partitions with it.
     engine = create_crm_engine(database_url)
@@ -84,6 +84,8 @@ def sync_partition(
         instance=instance,
         partition_key=org_day_key(org_id, day),
         raise_on_error=False,
+        # The run's database is the one asked for, whatever RECOMPRA_DATABASE_URL says.
+        resources={"crm_db": CrmDatabase(url=database_url)},
         # The console says what happened (INFO), not every step's start and output (DEBUG).
         run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
     )
