@@ -64,3 +64,25 @@ def test_migrations_match_the_table_definitions(engine):
     with engine.connect() as conn:
         differences = compare_metadata(MigrationContext.configure(conn), metadata)
     assert differences == []
+
+
+# Libraries a run worker must not import with the code location: only some steps use them (the
+# daily RFM scores with pandas/numpy; the simulators serve with starlette/uvicorn), and every
+# run's process imports the whole code location before its first step.
+IMPORTED_WHERE_USED = ("pandas", "numpy", "starlette", "uvicorn", "pgserver")
+
+
+def test_the_code_location_imports_no_library_that_only_some_steps_use():
+    completed = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys, recompra_pipelines.definitions; "
+            f"print(sorted(set({IMPORTED_WHERE_USED!r}) & set(sys.modules)))",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.strip() == "[]"
