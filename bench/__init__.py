@@ -1,1 +1,2 @@
-"""`make bench`: the performance figures of DESIGN §8, measured in one run (see bench.run)."""
+"""`make bench`: the performance targets of docs/architecture.md#performance-targets, measured in
+one run (see bench.run)."""

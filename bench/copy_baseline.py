@@ -1,4 +1,5 @@
-"""The yardstick of DESIGN §8: a plain `COPY … FROM STDIN` of the same sales and items rows.
+"""The yardstick of the performance targets (docs/architecture.md#performance-targets): a plain
+`COPY … FROM STDIN` of the same sales and items rows.
 
 The rows of one org x day are read back from `sales` and `sale_items` (not timed) and copied
 into empty regular (logged) tables created with `LIKE … INCLUDING ALL`: same columns, types,

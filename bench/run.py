@@ -1,4 +1,5 @@
-"""`make bench`: the performance figures of DESIGN §8, all measured in one run.
+"""`make bench`: the performance targets of docs/architecture.md#performance-targets, all measured
+in one run.
 
     .venv/bin/python -m bench.run [--sales 20000] [--day 2026-11-20] [--budget 180]
 
@@ -64,7 +65,7 @@ MIB = 1024**2
 def main(argv: list[str] | None = None) -> int:
     # The bench never talks to Meta: any WhatsApp request would go to a closed loopback port.
     os.environ.setdefault("WHATSAPP_GRAPH_URL", "http://127.0.0.1:9")
-    parser = argparse.ArgumentParser(description="Recompra performance benchmark (DESIGN §8)")
+    parser = argparse.ArgumentParser(description="Recompra performance benchmark")
     parser.add_argument(
         "--sales", type=int, default=20_000, help="sales per org x day (default 20000)"
     )
@@ -237,7 +238,8 @@ def _new_org(engine, simulator, base_url, org_id, sales, day, report, key) -> tu
 
 def _change_one_percent(simulator, token: str, day: date) -> dict[str, int]:
     """What an open day looks like a few minutes later: every 100th sale cancelled (value 0,
-    situação 02, facts §1.7) and as many new sales (copies of others under new ids)."""
+    situação 02: how Online Software reports a cancellation) and as many new sales (copies of others
+    under new ids)."""
     records = simulator.sales_for(token, day)
     cancelled = {
         str(r["id"]): {"valor": "0.00", "situacao": "02"} for r in records[::100] if "id" in r
@@ -755,7 +757,12 @@ def write_outputs(report: dict[str, Any], out_dir: Path, stem: str) -> None:
     )
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    markdown = ["# Recompra benchmark (DESIGN §8)", "", *(f"- {line}" for line in context), ""]
+    markdown = [
+        "# Recompra benchmark (targets: docs/architecture.md#performance-targets)",
+        "",
+        *(f"- {line}" for line in context),
+        "",
+    ]
     for title, header, rows in sections:
         markdown += [f"## {title}", "", markdown_table(header, rows), ""]
     markdown.append(

@@ -1,4 +1,4 @@
-"""Organization x day partitions (DESIGN §4).
+"""Organization x day partitions (docs/architecture.md#partitions).
 
 Keys read `2026-11-28|<org id>` (Dagster orders dimensions by name). The day dimension is in
 São Paulo time and includes today (`end_offset=1`), so the 5-minute sync of the open day is a

@@ -1,5 +1,4 @@
-"""Polite, bounded HTTP for ERP connectors: deadlines, bounded jittered backoff, Retry-After
-(R-ING-6).
+"""Polite, bounded HTTP for ERP connectors: deadlines, bounded jittered backoff, Retry-After.
 
 Retries happen on timeouts, connection errors, 429 and 5xx only; any other 4xx is final. A
 429's Retry-After is honoured (capped) instead of the computed backoff.

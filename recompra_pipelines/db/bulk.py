@@ -16,7 +16,8 @@ ORG_LOCK_NAMESPACE = 4243
 
 
 def lock_organization(conn: sa.Connection, org_id: str) -> None:
-    """Serialize this transaction with every other writer of the organization (DESIGN §5.3).
+    """Serialize this transaction with every other writer of the organization
+    (docs/architecture.md#3-one-transaction-per-step-under-the-organizations-lock).
 
     Two overlapping runs of one organization (a slow run and the next tick, a backfill and the
     schedule) take turns step by step instead of racing on the same rows.

@@ -21,7 +21,8 @@ from recompra_pipelines.db.tables.sync import document_digits
 from recompra_pipelines.domain.client_matching import ClientEvidence, KnownClient, match_clients
 from recompra_pipelines.domain.names import name_match_key
 
-# Partners' own client records, created when no client holds the partner's document (facts §3.6).
+# Partners' own client records, created when no client holds the partner's document
+# (docs/business-rules.md#partner-cashback).
 PARTNER_CLIENT_NAME = "NÃO DEFINIDO"
 PARTNER_ACQUISITION_CHANNEL = "PARCEIRO"
 

@@ -1,4 +1,5 @@
-"""Raw ERP extracts: stored with their content hash before anything parses them (DESIGN §5.6)."""
+"""Raw ERP extracts: stored with their content hash before anything parses them
+(docs/architecture.md#6-nothing-is-lost)."""
 
 from __future__ import annotations
 

@@ -13,10 +13,12 @@ Every operation follows the same four moves, inside the caller's transaction:
 3. let ``domain.cashback.Book`` apply the rules (amounts, FIFO, reversal split);
 4. write entries, allocations and lot consumption in bulk, and move each balance by SQL
    increments (``saldo = saldo + delta``), never by writing back a value read earlier
-   (facts §9.3.9: the old absolute writes lost concurrent point-of-sale redemptions).
+   (the old absolute writes lost concurrent point-of-sale redemptions:
+   docs/decisions.md#d-09-balances-move-by-sql-increments).
 
-The sync and expiry steps also hold the organization's advisory lock (DESIGN §5.3); a
-point-of-sale redemption needs only the client's balance row lock.
+The sync and expiry steps also hold the organization's advisory lock
+(``db.bulk.lock_organization``); a point-of-sale redemption needs only the client's balance row
+lock.
 """
 
 from __future__ import annotations
@@ -165,7 +167,8 @@ def _entry_id_by_key(conn: sa.Connection, org_id: str, key: str):
 
 def _ensure_balances(conn: sa.Connection, org_id: str, keys: Iterable[AccountKey]) -> int:
     """A balance row for every (program, client) about to receive an entry: the old code
-    silently skipped buyers without one (facts §4.2)."""
+    silently skipped buyers without one
+    (docs/decisions.md#d-10-every-buyer-gets-a-balance-row)."""
     keys = sorted(set(keys))
     if not keys:
         return 0
@@ -476,7 +479,8 @@ _REASONS = {
 }
 
 # One row per (valid sale, beneficiary) of the day whose accrual key is not in the ledger.
-# The buyer earns; so does the partner's linked client when it is not the buyer (facts §4.3).
+# The buyer earns; so does the partner's linked client when it is not the buyer
+# (docs/business-rules.md#partner-cashback).
 _PENDING_ACCRUALS = sa.text(
     f"""
     WITH eligible AS (
@@ -637,7 +641,8 @@ def _str(value: object) -> str | None:
 
 @dataclass(frozen=True)
 class CampaignGrant:
-    """One campaign cashback credit (facts §4.4), due once per interaction.
+    """One campaign cashback credit, due once per interaction
+    (docs/business-rules.md#campaign-cashback).
 
     ``amount`` is the campaign's cashback already computed (``domain.cashback.rate_amount``
     for FIXO/PERCENTUAL of the sale); it is rounded once to centavos. ``expires_on`` is the
@@ -888,7 +893,8 @@ def redeem(
     sale_value: Decimal | None = None,
     now: datetime | None = None,
 ) -> Redemption:
-    """Spend a client's cashback at the point of sale (facts §4.6, improved).
+    """Spend a client's cashback at the point of sale
+    (docs/decisions.md#d-15-redemption-soonest-expiry-first-limited-replay-safe).
 
     Takes from lots still valid at ``now``, earliest expiry first, and records an allocation
     per lot. The program's limit applies (``resgate_limite_tipo/valor``: a fixed cap, or a
@@ -961,9 +967,10 @@ def _replayed(conn: sa.Connection, org_id: str, entry) -> Redemption:
 
 def expire_due_lots(conn: sa.Connection, org_id: str, day: date, now: datetime) -> ExpiryCounts:
     """One EXPIRAÇÃO per lot due by the start of local day ``day``, for exactly what is left
-    of it, linked to it (R-LED-4). Lots already expired (key ``expiracao:<lot>``) or spent are
-    skipped, so the run is idempotent and any past day can be backfilled. Unlike the old cron,
-    a lot whose client had no balance row is not skipped forever (facts §4.7)."""
+    of it, linked to it. Lots already expired (key ``expiracao:<lot>``) or spent are skipped,
+    so the run is idempotent and any past day can be backfilled. Unlike the old cron, a lot
+    whose client had no balance row is not skipped forever
+    (docs/decisions.md#d-14-expiry-writes-off-what-is-left-of-each-lot-linked-to-it)."""
     timezone, _ = _org_settings(conn, org_id)
     due = conn.execute(
         sa.text(

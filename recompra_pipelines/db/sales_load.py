@@ -118,7 +118,7 @@ upserted AS (
         descontos = excluded.descontos,
         pagamentos = excluded.pagamentos,
         valida = excluded.valida,
-        -- Cancelled: was valid, is not any more (facts §1.7). Valid again: a new revision.
+        -- Cancelled: was valid, is not any more. Valid again: a new revision.
         cancelada = CASE WHEN excluded.valida THEN false
                          WHEN sa.valida THEN true ELSE sa.cancelada END,
         data_cancelamento = CASE WHEN excluded.valida THEN NULL

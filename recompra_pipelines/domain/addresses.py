@@ -1,4 +1,5 @@
-"""Delivery addresses of buyers, kept as client locations (the old code dropped them, facts §2.8)."""
+"""Delivery addresses of buyers, kept as client locations
+(docs/decisions.md#d-07-delivery-addresses-are-kept)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Crediting a sale to the message that brought the client back (facts §6, R-CMP-7).
+"""Crediting a sale to the message that brought the client back
+(docs/business-rules.md#attribution).
 
 Last touch: the most recent message accepted by WhatsApp within the campaign's window before
 the sale. The client's buying pattern before the sale classifies the conversion; unlike the old

@@ -1,6 +1,7 @@
 """Purchase-triggered campaigns: when a campaign fires for a sale, and what the interaction is.
 
-Pure rules (facts §5, peers R-CMP-1…4), fixed where the old code was wrong:
+Pure rules (docs/business-rules.md#campaign-triggers), fixed where the old code was wrong
+(docs/decisions.md#d-16-campaign-triggers-read-the-clients-whole-history):
 - triggers are decided from the client's whole history of valid sales (the n-th purchase, the
   running total), not from "the client was created in this run", so re-runs and backfills agree;
 - VALOR-TOTAL-COMPRAS fires when the running total crosses the threshold (Decimal, not float
@@ -186,7 +187,7 @@ def in_segment(campaign: Campaign, rfm_title: str | None) -> bool:
 
 
 def idempotency_key(campaign: Campaign, purchase: Purchase | Trigger) -> str:
-    """One interaction per campaign, client and sale revision (R-CMP-2), or per campaign,
+    """One interaction per campaign, client and sale revision, or per campaign,
     client and trigger event."""
     if isinstance(purchase, Trigger):
         return f"{campaign.id}:{purchase.client_id}:{purchase.key}"
@@ -241,7 +242,8 @@ def decide(
     timezone: ZoneInfo,
     daily_cap: int | None,
 ) -> list[Decision]:
-    """Apply frequency rules and the daily cap, in trigger-time order (facts §5.3, R-CMP-3/4).
+    """Apply frequency rules and the daily cap, in trigger-time order
+    (docs/decisions.md#d-18-frequency-and-a-daily-cap-measured-at-the-triggers-time-skips-recorded).
 
     `history` holds the interactions that count (sent or pending, not skipped or cancelled).
     Candidates decided earlier in the batch count for later ones, so two sales of one client
@@ -282,7 +284,8 @@ def _frequency_allows(campaign: Campaign, previous: Sequence[datetime], at: date
 
 
 def campaign_cashback(campaign: Campaign, purchase_value: Decimal) -> Decimal | None:
-    """The campaign's own cashback for a purchase (facts §4.4), by the ledger's one rate rule."""
+    """The campaign's own cashback for a purchase (docs/business-rules.md#campaign-cashback), by the
+    ledger's one rate rule."""
     if campaign.cashback_type is None or campaign.cashback_value is None:
         return None
     amount = rate_amount(campaign.cashback_type, campaign.cashback_value, purchase_value)
@@ -297,7 +300,8 @@ def campaign_cashback_expiry(campaign: Campaign, local_day: date) -> date:
 def purchase_context(
     purchase: Purchase, balance_available: Decimal, balance_lifetime: Decimal
 ) -> dict[str, str | int]:
-    """The `metadados` a template needs (facts §5.5 keys), money as exact decimal strings."""
+    """The `metadados` a template needs (docs/business-rules.md#interaction-context), money as exact
+    decimal strings."""
     context: dict[str, str | int] = {
         "compraValor": str(purchase.value),
         "compraVendedorNome": purchase.seller_name or "",

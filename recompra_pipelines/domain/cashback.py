@@ -4,7 +4,7 @@ Pure Python (no SQL, no Dagster), so every path that touches the ledger — the 
 accrual and reversal, campaign cashback, point-of-sale redemption, the daily expiry — runs
 the same rules, and the property tests can check them against a tiny model.
 
-Vocabulary (peers R-LED-1..6, facts §4):
+Vocabulary (docs/decisions.md#d-08-the-ledger-is-entries-lots-and-allocations):
 - a *lot* is an accrual (ACÚMULO); its ``remaining`` is what is still spendable;
 - a *debit* (RESGATE, EXPIRAÇÃO, CANCELAMENTO) consumes lots, and every consumption is an
   *allocation* (debit → lot, amount), so ``lot value − remaining = Σ allocations``;
@@ -75,7 +75,7 @@ def rate_amount(kind: AmountKind, rate: Decimal, sale_value: Decimal) -> Decimal
 def accrual_amount(
     kind: AmountKind, rate: Decimal, sale_value: Decimal, minimum_sale_value: Decimal
 ) -> Decimal:
-    """What a sale earns (facts §4.2, improved): nothing below the program's minimum sale
+    """What a sale earns (docs/business-rules.md#accrual): nothing below the program's minimum sale
     value; otherwise ``rate_amount``. The old code never rounded, so balances drifted by
     fractions of a centavo; here the amount is exact to the centavo from the start."""
     if sale_value <= 0 or sale_value < minimum_sale_value:
@@ -86,7 +86,7 @@ def accrual_amount(
 def redemption_cap(
     kind: AmountKind | None, value: Decimal | None, sale_value: Decimal | None
 ) -> Decimal | None:
-    """The most one redemption may take (``resgate_limite_tipo/valor``, facts §4.6): a fixed
+    """The most one redemption may take (``resgate_limite_tipo/valor``): a fixed
     amount, or a percentage of the sale being paid; ``None`` when the program sets no limit."""
     if kind is None or value is None:
         return None
@@ -108,7 +108,8 @@ def local_midnight(day: date, timezone: ZoneInfo) -> datetime:
 def lot_expiry(sale_day: date, validity_days: int | None, timezone: ZoneInfo) -> datetime | None:
     """When a lot earned on ``sale_day`` (the sale's org-local business date) expires.
 
-    Counted from the sale's date, not from when a sync happened to process it (facts §9.3.8),
+    Counted from the sale's date, not from when a sync happened to process it
+    (docs/decisions.md#d-12-lots-expire-from-the-sales-date),
     so a backfill dates its lots like the live run would have: usable on ``validity_days``
     whole local days starting with the sale's day, expired at the start of the next one — the
     day whose expiry partition writes it off. ``None`` (no validity rule) never expires.
@@ -140,7 +141,7 @@ class OpenLot:
     order_key: str = ""
 
     def fifo_key(self) -> tuple:
-        """Earliest expiry first (never-expiring last), then oldest, then by origin (R-LED-3)."""
+        """Earliest expiry first (never-expiring last), then oldest, then by origin."""
         return (
             self.expires_at is None,
             self.expires_at or self.effective_at,
@@ -270,7 +271,8 @@ class Book:
     def reverse(
         self, lot: ReversibleLot, policy: ConsumedReversalPolicy, attributes: dict[str, Any]
     ) -> PlannedEntry:
-        """Undo an accrual whose sale was cancelled (facts §4.5, improved).
+        """Undo an accrual whose sale was cancelled
+        (docs/decisions.md#d-13-a-cancellation-reverses-the-whole-accrual).
 
         What is left of the lot is taken back. The part already spent is either written off
         (``BAIXA``: recorded on the entry, the business absorbs it) or clawed back
@@ -394,7 +396,7 @@ class Book:
         )
 
     def expire(self, lot_id: UUID, attributes: dict[str, Any]) -> PlannedEntry:
-        """Write off exactly what is left of a due lot (R-LED-4), linked to it."""
+        """Write off exactly what is left of a due lot, linked to it."""
         lot = next(lot for lot in self.lots if lot.id == lot_id)
         entry_id = uuid4()
         amount = self._take_lot(lot_id, entry_id, lot.remaining, emptied_status="EXPIRADO")

@@ -1,4 +1,4 @@
-"""Which CRM client a sale belongs to (DESIGN §5 "Client matching").
+"""Which CRM client a sale belongs to (docs/architecture.md#client-matching).
 
 Order of evidence: the ERP's own client id, then the phone's `telefone_base`, then the
 normalized name. The old code matched on the name first, so two people with the same name

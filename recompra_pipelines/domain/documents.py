@@ -3,7 +3,7 @@
 Documents are stored unmasked as text, never as integers: CPFs and CNPJs have
 leading zeros, and from July 2026 CNPJs may contain letters (IN RFB 2.229/2024).
 A document whose check digits fail is still parsed (`is_valid=False`) so the
-caller can quarantine the field without losing the sale (peers §6.2, R-BR-3).
+caller can quarantine the field without losing the sale (docs/brazilian-data.md#cpf-and-cnpj).
 """
 
 import functools

@@ -1,4 +1,4 @@
-"""The once-a-day triggers (facts §4.8, §5.1, §5.8, §5.9): pure rules on dates.
+"""The once-a-day triggers (docs/business-rules.md#campaign-triggers): pure rules on dates.
 
 The lifecycle run of an organization-local day D is the night that closes D: it runs once D
 has ended, scores the clients as of the end of D (their segment entries and stays are D's),
@@ -56,19 +56,20 @@ def birthday_days(day: date) -> list[tuple[int, int]]:
 
 
 def permanence_due(campaign: Campaign, since: date, day: date) -> bool:
-    """In the segment for strictly more than the campaign's time (facts §5.1)."""
+    """In the segment for strictly more than the campaign's time."""
     period = campaign.time_in_segment
     return period is not None and period.add_to(since) < day
 
 
 def notice_window(campaign: Campaign, day: date, timezone: ZoneInfo) -> tuple[datetime, datetime]:
-    """Lots expiring in (D 00:00, D + notice 00:00], organization time (facts §4.8)."""
+    """Lots expiring in (D 00:00, D + notice 00:00], organization time
+    (docs/business-rules.md#cashback-about-to-expire)."""
     notice = campaign.notice or DEFAULT_NOTICE
     return local_midnight(day, timezone), local_midnight(notice.add_to(day), timezone)
 
 
 def recurs_on(campaign: Campaign, day: date) -> bool:
-    """Whether a RECORRENTE campaign is scheduled on `day` (facts §5.8, organization-local).
+    """Whether a RECORRENTE campaign is scheduled on `day` (organization-local).
 
     DIARIO every `interval` days from the start; SEMANAL on the listed weekdays (0 = Sunday)
     of every `interval`-th week (weeks start on Sunday); MENSAL on the listed days of every

@@ -43,7 +43,7 @@ def name_match_key(raw: str | None) -> str:
     """The name as compared when matching clients: case- and accent-insensitive.
 
     The old code only trimmed and upper-cased, so "José da Silva" and "JOSE DA SILVA"
-    became two clients (facts §3.3).
+    became two clients (docs/decisions.md#d-04-clients-are-matched-by-erp-id-then-phone-then-name).
     """
     decomposed = _compatibility_casefold(raw or "")
     unaccented = "".join(c for c in decomposed if not unicodedata.combining(c))

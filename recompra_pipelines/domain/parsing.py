@@ -1,8 +1,9 @@
 """ERP wire scalars (numbers and dates as the ERPs send them) to exact Python values.
 
 Every parser raises `ValueError` with a short human reason; the caller adds the
-organization, day, record and field and quarantines the record (DESIGN §5 rule 6).
-Money never passes through a binary float (DESIGN §5 rule 4).
+organization, day, record and field and quarantines the record
+(docs/architecture.md#6-nothing-is-lost). Money never passes through a binary float
+(docs/architecture.md#4-money-is-exact).
 """
 
 import functools
@@ -91,8 +92,9 @@ def parse_br_date(value: str) -> date:
 def parse_br_datetime(value: str) -> datetime:
     """A naive local `DD/MM/YYYY HH:mm:ss` or `DD/MM/YYYY HH:mm` datetime, strictly.
 
-    Strict like the upstream connector: `datahora` is optional and the caller falls
-    back to the sale's `data` when it is malformed. The result is naive wall-clock
+    Strict on purpose: `datahora` is optional (docs/erp-wire-formats.md#numbers-and-dates), so
+    a malformed one is dropped and the caller falls back to the sale's `data`, instead of
+    guessing a time. The result is naive wall-clock
     time in the organization's timezone; attaching the zone is the caller's job.
     """
     match = _BR_DATETIME.fullmatch(_stripped_text(value, "datetime"))
@@ -114,7 +116,7 @@ def quantize_money(value: Decimal) -> Decimal:
     """Round to centavos, half up: THE one rounding rule of the project.
 
     Amounts are kept exact until they are posted and rounded exactly once, here,
-    so every total, cashback and balance agrees to the centavo (DESIGN §5 rule 4).
+    so every total, cashback and balance agrees to the centavo.
     A magnitude no CRM column holds is a ValueError, not a Decimal signal.
     """
     if not -LARGEST_AMOUNT < value < LARGEST_AMOUNT:

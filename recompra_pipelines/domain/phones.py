@@ -2,11 +2,11 @@
 
 The phone is the client-matching key (`telefone_base`) and the WhatsApp target
 (`e164`), so a misread number merges strangers or messages the wrong person. The
-old code mangled country-code prefixed inputs and trunk prefixes (facts §3.4,
-§9.3 item 12); this module reads them correctly and refuses anything it cannot
-read with certainty instead of guessing.
+old code mangled country-code prefixed inputs and trunk prefixes
+(docs/decisions.md#d-06-phones-are-parsed-never-guessed); this module reads them correctly and
+refuses anything it cannot read with certainty instead of guessing.
 
-Rules (peers §6.1):
+Rules (docs/brazilian-data.md#phone-numbers):
 - Only non-digits are dropped; a leading `+` means "a country code follows" and
   only `+55` is accepted — a foreign number is not a Brazilian phone and we never
   guess another country.
@@ -33,7 +33,7 @@ import phonenumbers
 
 BRAZIL_COUNTRY_CODE = "55"
 
-# Anatel area codes in use (peers §6.1).
+# Anatel area codes in use.
 VALID_DDDS = frozenset(
     """
     11 12 13 14 15 16 17 18 19
@@ -87,9 +87,10 @@ def parse_brazilian_phone(raw: str | None) -> BrazilianPhone | None:
 def telefone_base(raw: str | None) -> str:
     """The client-matching key: DDD + last 8 digits, or "" when there is no phone.
 
-    Dropping the ninth digit keeps the old RecompraCRM key (facts §3.4) so a client
-    stored with or without the 9 is still found; unlike the old code it is taken
-    from the parsed number, so country codes and trunk prefixes no longer leak in.
+    Dropping the ninth digit keeps the old RecompraCRM key so a client stored with or
+    without the 9 is still found; unlike the old code it is taken from the parsed
+    number, so country codes and trunk prefixes no longer leak in
+    (docs/brazilian-data.md#phone-numbers).
     """
     phone = parse_brazilian_phone(raw)
     return phone.base if phone else ""

@@ -1,4 +1,4 @@
-"""RFM scoring and segment labels (facts §8, peers §5, R-RFM-1…4).
+"""RFM scoring and segment labels (docs/business-rules.md#rfm-segments).
 
 Per organization and day D (organization-local), as of the end of D: the valid sales dated in
 the 12 months that end with D (`(D - 12 months, D]`, D's own sales included) give each client
@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-# The old defaults (facts §8), per score: [min, max] (max None = no limit).
+# The old CRM's default thresholds, per score: [min, max] (max None = no limit).
 DEFAULT_THRESHOLDS: dict[str, dict[int, tuple[float, float | None]]] = {
     "recency_days": {5: (0, 30), 4: (31, 90), 3: (91, 180), 2: (181, 270), 1: (271, 999)},
     "frequency": {1: (1, 1), 2: (2, 2), 3: (3, 5), 4: (6, 10), 5: (11, None)},

@@ -17,11 +17,13 @@ from typing import Any, Generic, TypeVar
 from recompra_pipelines.domain.addresses import DeliveryAddress
 from recompra_pipelines.json_codec import canonical_bytes
 
-# Natures that make an Online Software record a sale (facts §1.6; NFCE per the later upstream).
+# Natures that make an Online Software record a sale
+# (docs/erp-wire-formats.md#natures-and-status-codes).
 VALID_NATURES = frozenset({"SN01", "NFCE"})
 
-# Repeated ids ("troco" lines, facts §1.8): the real sale is the occurrence whose value equals
-# its items' net total within this tolerance (the upstream's own figure).
+# Repeated ids ("troco" lines, docs/erp-wire-formats.md#repeated-ids-troco-lines): the real sale is
+# the occurrence whose value equals its items' net total within this tolerance (the ERP vendor's own
+# integration's figure).
 ITEMS_TOTAL_TOLERANCE = Decimal("0.011")
 
 
@@ -124,8 +126,9 @@ class CanonicalSale:
 def is_valid_sale(nature: str, total: Decimal) -> bool:
     """A sale counts (cashback, campaigns, counters) when its nature is a sale and it has value.
 
-    The old code only looked at the nature, yet treated a value of 0 as a cancellation (facts
-    §1.7); requiring both keeps "valid" and "cancelled" exact opposites.
+    The old code only looked at the nature, yet treated a value of 0 as a cancellation;
+    requiring both keeps "valid" and "cancelled" exact opposites
+    (docs/decisions.md#d-01-a-sale-is-valid-when-its-nature-is-a-sale-and-it-has-value).
     """
     return nature.strip().upper() in VALID_NATURES and total > 0
 
@@ -161,7 +164,7 @@ class RepeatedIdResolution(Generic[T]):
 
 
 def resolve_repeated_ids(occurrences: Sequence[Occurrence[T]]) -> RepeatedIdResolution[T]:
-    """Keep one occurrence per external id (facts §1.8).
+    """Keep one occurrence per external id (docs/erp-wire-formats.md#repeated-ids-troco-lines).
 
     Online Software repeats a sale's id for cash movements: the same items with another value.
     Identical repeats collapse. Otherwise the real sale is the one whose value matches its

@@ -1,5 +1,5 @@
-"""The 11 RFM segment labels of the RecompraCRM (facts §8): what `rfm_analysis` assigns,
-what campaigns target and what the database accepts - defined once, here."""
+"""The 11 RFM segment labels of the RecompraCRM (docs/business-rules.md#rfm-segments): what
+`rfm_analysis` assigns, what campaigns target and what the database accepts - defined once, here."""
 
 RFM_SEGMENTS = (
     "CAMPEÕES",

@@ -1,7 +1,8 @@
 """When and whether to (re)send a WhatsApp message: error classes, backoff, quiet hours.
 
-Pure rules shared by the immediate path and the dispatcher (peers §4.2–4.5). Decisions are
-made on Meta's numeric error ``code``, never on titles or messages.
+Pure rules shared by the immediate path and the dispatcher
+(docs/whatsapp.md#errors-what-is-retried). Decisions are made on Meta's numeric error ``code``,
+never on titles or messages.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from zoneinfo import ZoneInfo
 # Throughput (130429), pair rate (131056), number under maintenance (131057), app-level
 # (4) and WABA (80007) limits: the message was not sent, trying later is what Meta asks.
 RETRYABLE_CODES = frozenset({130429, 131056, 131057, 4, 80007})
-# Meta's pair rate: about one message per 6 s to the same recipient (peers §4.3).
+# Meta's pair rate: about one message per 6 s to the same recipient
+# (docs/whatsapp.md#throughput-limits).
 RECIPIENT_INTERVAL = timedelta(seconds=6)
 DEFAULT_MESSAGES_PER_SECOND = 80
 
@@ -38,7 +40,7 @@ class Outcome(Enum):
 
 def classify_graph_error(http_status: int, code: int | None) -> Outcome:
     """Retry only what Meta says is temporary (rate limits, 5xx); 131026, 132000, 132001,
-    131047, 100, auth errors… are final and recorded with their code (R-WA-2)."""
+    131047, 100, auth errors… are final and recorded with their code."""
     if code in RETRYABLE_CODES or http_status >= 500:
         return Outcome.RETRY
     return Outcome.FAILED

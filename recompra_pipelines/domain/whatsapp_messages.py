@@ -4,7 +4,8 @@ Pure rules, no I/O: which value fills each template variable, how a value is cle
 accepts it, who the recipient is, and the exact ``/messages`` payload. Everything Meta would
 reject for a reason we can see beforehand (parameter count, empty values, a missing media
 header, a number that is not a Brazilian phone) is refused here, before any request, with a
-reason the outbox records (R-WA-4) — the old sender found these out as 400s (facts §9.3 #11).
+reason the outbox records — the old sender found these out as 400s
+(docs/whatsapp.md#what-meta-rejects-and-how-we-avoid-it).
 """
 
 from __future__ import annotations
@@ -20,9 +21,9 @@ from urllib.parse import urlsplit
 from recompra_pipelines.domain.phones import parse_brazilian_phone
 
 # Client variables come from the client row; the rest from the interaction's metadados
-# (facts §7.3), and where the trigger stored none, from the CRM as it is when the message goes
-# out (the favourite product and group, the lifetime cashback totals). Money variables render
-# as pt-BR currency, missing money as R$ 0,00.
+# (docs/whatsapp.md#template-variables), and where the trigger stored none, from the CRM as it is
+# when the message goes out (the favourite product and group, the lifetime cashback totals). Money
+# variables render as pt-BR currency, missing money as R$ 0,00.
 MONEY_VARIABLES: Mapping[str, str] = {
     "purchaseValue": "compraValor",
     "purchaseCashbackAccumulated": "compraCashbackAcumulado",
@@ -135,7 +136,7 @@ def format_brl(value: Any) -> str:
 
 def sanitize_parameter(value: str) -> str:
     """Meta refuses newlines, tabs and more than 3 consecutive spaces in a text parameter:
-    newlines/tabs become one space, longer runs of whitespace three (facts §7.1), then trim."""
+    newlines/tabs become one space, longer runs of whitespace three, then trim."""
     value = _NEWLINES_TABS.sub(" ", value)
     value = _LONG_WHITESPACE.sub("   ", value)
     return value.strip()
@@ -145,7 +146,7 @@ def whatsapp_recipient(telefone_e164: str | None) -> str | None:
     """Meta's ``to`` (country code + number, digits only) for a stored E.164 phone, or None.
 
     Re-reading through our phone rules means a DDD 55 number (Rio Grande do Sul) is never
-    taken for a country code (the old gateway's bug, facts §7.2)."""
+    taken for a country code (the old gateway's bug, docs/brazilian-data.md#phone-numbers)."""
     if not telefone_e164 or not telefone_e164.startswith("+"):
         return None
     phone = parse_brazilian_phone(telefone_e164)
@@ -153,7 +154,8 @@ def whatsapp_recipient(telefone_e164: str | None) -> str | None:
 
 
 def variable_values(client: ClientFields, context: Mapping[str, Any] | None) -> dict[str, str]:
-    """Every template variable's value for this client and trigger context (facts §7.3)."""
+    """Every template variable's value for this client and trigger context
+    (docs/whatsapp.md#template-variables)."""
     context = context or {}
     values = {
         "clientName": client.name or "",
@@ -222,8 +224,8 @@ def render_message(
     """The ``/messages`` payload for one interaction, or MessageRejected.
 
     Only header and body components are sent: footers and buttons without variables are part
-    of the registered template, and Meta rejects them in a send (facts §7.1). The language is
-    the template's own, not a fixed pt_BR.
+    of the registered template, and Meta rejects them in a send. The language is the template's
+    own, not a fixed pt_BR (docs/whatsapp.md#what-meta-rejects-and-how-we-avoid-it).
     """
     to = whatsapp_recipient(telefone_e164)
     if to is None:

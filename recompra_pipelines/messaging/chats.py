@@ -1,5 +1,5 @@
-"""The service hub's record of a campaign message (facts §7.4), for organizations with the
-hub on (``configuracao.recursos.hubAtendimentos.acesso``).
+"""The service hub's record of a campaign message (docs/whatsapp.md#the-service-hubs-chats), for
+organizations with the hub on (``configuracao.recursos.hubAtendimentos.acesso``).
 
 The chat message is written PENDENTE before the send and then follows the interaction
 (ENVIADO with the wamid, or FALHOU; then the status webhooks, messaging.delivery); one message

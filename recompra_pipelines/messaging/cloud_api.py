@@ -2,9 +2,9 @@
 
 The one thing that matters about a failure is whether the message may have left: a
 connection that never opened is safe to retry, a request that was written and then timed
-out is "unknown" and must never be blindly re-sent (Meta has no idempotency key, peers §4.1).
-The token goes only into the Authorization header: it is redacted from every error text we
-keep, and never appears in a URL.
+out is "unknown" and must never be blindly re-sent (Meta has no idempotency key:
+docs/whatsapp.md#sending-a-template). The token goes only into the Authorization header: it is
+redacted from every error text we keep, and never appears in a URL.
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
-"""Meta's throughput limits, shared by every dispatcher through the database (R-WA-3).
+"""Meta's throughput limits, shared by every dispatcher through the database
+(docs/whatsapp.md#throughput-limits).
 
 Each limit is one ``whatsapp_limites_envio`` row holding the next moment a message may go
 out; taking a slot is a single upsert, atomic across runs and processes. This replaces the
-old 100 ms sleep between fire-and-forget sends (facts §5.6), which neither bounded the
+old 100 ms sleep between fire-and-forget sends, which neither bounded the
 rate nor knew about other runs.
 """
 

@@ -1,4 +1,5 @@
-"""The interactions table as the WhatsApp outbox (R-WA-1): claim, then record the outcome.
+"""The interactions table as the WhatsApp outbox (docs/whatsapp.md#the-outbox): claim, then record
+the outcome.
 
 States: PENDENTE → ENVIANDO (claimed) → ENVIADO (wamid) | FALHOU (code) | IGNORADO (reason),
 or back to PENDENTE with a later ``envio_proxima_tentativa_data`` (retry, recipient limit,
@@ -48,7 +49,7 @@ DUE_AT = """COALESCE(
               AT TIME ZONE o.fuso_horario END)"""
 IMMEDIATE = "i.agendamento_bloco_referencia IS NULL"
 # Only interactions with a template are messages to send; one without (a campaign that has
-# none yet) stays PENDENTE untouched, as in the old sender (facts §5.7).
+# none yet) stays PENDENTE untouched, as in the old sender.
 HAS_TEMPLATE = """COALESCE(i.whatsapp_template_id,
     (SELECT ca.whatsapp_template_id FROM campaigns ca WHERE ca.id = i.campanha_id)) IS NOT NULL"""
 

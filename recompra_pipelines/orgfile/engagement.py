@@ -420,9 +420,10 @@ _CASHBACK_VARIABLES = {
 
 
 def _variables_available(trigger: str) -> set[str]:
-    """What an interaction of this trigger can fill a template with (facts §5.5, §7.3): the
-    client's fields and cashback on every trigger, the purchase on purchase triggers, the
-    expiring cashback on CASHBACK-EXPIRANDO; never what nothing fills."""
+    """What an interaction of this trigger can fill a template with
+    (docs/whatsapp.md#template-variables): the client's fields and cashback on every trigger, the
+    purchase on purchase triggers, the expiring cashback on CASHBACK-EXPIRANDO; never what nothing
+    fills."""
     available = (_CLIENT_VARIABLES | _CASHBACK_VARIABLES) - NEVER_FILLED
     if trigger in _PURCHASE_TRIGGERS or trigger == "CASHBACK-ACUMULADO":
         available |= _PURCHASE_VARIABLES

@@ -30,7 +30,8 @@ from recompra_pipelines.connectors.registry import CONNECTORS
 from recompra_pipelines.credentials import env_key
 from recompra_pipelines.orgfile.engagement import EngagementConfig
 
-# Organization ids are Dagster partition keys: no `|`, `,` or spaces (DESIGN §4).
+# Organization ids are Dagster partition keys: no `|`, `,` or spaces
+# (docs/architecture.md#partitions).
 ORG_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 # An organization with every campaign and template it could want fits in a few kB.
 MAX_ORG_FILE_BYTES = 1_000_000

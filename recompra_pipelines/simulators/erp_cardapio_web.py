@@ -1,4 +1,5 @@
-"""A local CardápioWeb partner API: the real contract (facts §2), realistic orders, faults.
+"""A local CardápioWeb partner API: the real contract (docs/erp-wire-formats.md#cardápioweb),
+realistic orders, faults.
 
 Serves `GET /api/partner/v1/orders/history` (pages of order summaries filtered by
 `start_date`/`end_date`/`status`), `GET /api/partner/v1/orders/{id}` (the detail) and

@@ -1,10 +1,10 @@
 """A local Online Software ERP: the real ``listarVendas001`` wire format, realistic data, faults.
 
 Serves ``POST /planodecontas/apirestweb/vends/listvends.php`` exactly as the real ERP does
-(facts §1): a JSON body ``{token, rotina, dtinicio, dtfim}`` with ``DDMMYYYY`` dates, answered by
-``{"resultado": [sale, ...]}``. Each token is a store with deterministic data (see
-``online_software_sales``); a clock decides how much of today has happened. Tests and the demo
-steer it from Python (``OnlineSoftwareSimulator``) or over HTTP under ``/_sim/``.
+(docs/erp-wire-formats.md#online-software): a JSON body ``{token, rotina, dtinicio, dtfim}`` with
+``DDMMYYYY`` dates, answered by ``{"resultado": [sale, ...]}``. Each token is a store with
+deterministic data (see ``online_software_sales``); a clock decides how much of today has happened.
+Tests and the demo steer it from Python (``OnlineSoftwareSimulator``) or over HTTP under ``/_sim/``.
 
 The token is a credential: it is never logged and never kept in the request log — entries carry
 ``token_ref``, a short hash that lets a test tell organizations apart.

@@ -1,11 +1,11 @@
 """A local WhatsApp Cloud API: ``POST /{version}/{phone-number-id}/messages`` on loopback.
 
-It checks what Meta checks and answers with Meta's error codes (peers §4.2), so a payload
-that passes here has the shape Meta expects: Bearer token (190), known number (100),
-template name and language (132001), allowed components only — header, body, button
-(100), body parameter count (132000), header media type (132012), parameter text without
-newlines, tabs or runs of 4+ spaces and not empty (131009), a plausible ``to`` (100) that is
-on WhatsApp (131026), throughput per number (130429) and per recipient (131056). Faults are
+It checks what Meta checks and answers with Meta's error codes
+(docs/whatsapp.md#errors-what-is-retried), so a payload that passes here has the shape Meta expects:
+Bearer token (190), known number (100), template name and language (132001), allowed components only
+— header, body, button (100), body parameter count (132000), header media type (132012), parameter
+text without newlines, tabs or runs of 4+ spaces and not empty (131009), a plausible ``to`` (100)
+that is on WhatsApp (131026), throughput per number (130429) and per recipient (131056). Faults are
 injected on demand (an error code, a 5xx, a slow answer, a timeout after the message was
 accepted). Every request and every accepted message is recorded for tests.
 

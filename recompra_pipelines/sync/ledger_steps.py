@@ -1,7 +1,8 @@
 """The cashback steps: the ledger reconciliation of an org x day and the daily expiry.
 
-Each is one transaction under the organization's advisory lock (DESIGN §5.3), like the sync
-steps, so two overlapping runs, a retry or a backfill take turns and find nothing left to do.
+Each is one transaction under the organization's advisory lock (``db.bulk.lock_organization``), like
+the sync steps, so two overlapping runs, a retry or a backfill take turns and find nothing left to
+do.
 """
 
 from __future__ import annotations

@@ -206,7 +206,8 @@ def _expiring(
     conn: sa.Connection, org: Organization, campaign: Campaign, day: date, at: datetime
 ) -> list[Trigger]:
     """Per client: Σ of what is left of its lots expiring within the notice; the relevant lot
-    (and key) is the largest one, the earliest on ties (facts §4.8). No segmentation filter."""
+    (and key) is the largest one, the earliest on ties
+    (docs/business-rules.md#cashback-about-to-expire). No segmentation filter."""
     start, end = notice_window(campaign, day, org.timezone)
     rows = conn.execute(sa.text(EXPIRING), {"org": org.id, "start": start, "end": end}).all()
     return [

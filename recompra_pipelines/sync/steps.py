@@ -301,8 +301,9 @@ def normalize_sales(engine: sa.Engine, org_id: str, day: date, now: datetime) ->
 
         for record in fresh:
             map_record(record)
-        # An id the ERP repeats is resolved over all of its occurrences (facts §1.8): its
-        # staged occurrence, if any, goes back into the group.
+        # An id the ERP repeats is resolved over all of its occurrences
+        # (docs/erp-wire-formats.md#repeated-ids-troco-lines): its staged occurrence, if any, goes
+        # back into the group.
         regrouped = [
             unchanged.pop(external_id)
             for external_id in {o.sale.external_id for o in parsed} & unchanged.keys()
@@ -318,7 +319,7 @@ def normalize_sales(engine: sa.Engine, org_id: str, day: date, now: datetime) ->
                         occurrence.payload,
                         "id",
                         f"id {external_id} repeated {len(group)} times and no occurrence is "
-                        "identifiable as the real sale (facts §1.8)",
+                        "identifiable as the real sale",
                     )
                 )
         normalized = [normalize_sale(o.sale, org.timezone, now) for o in repeated.kept]

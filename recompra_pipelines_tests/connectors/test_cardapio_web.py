@@ -109,7 +109,8 @@ def test_a_day_of_many_pages_syncs_every_order_with_its_details(
         count(engine, "SELECT count(*) FROM client_locations WHERE organizacao_id = :o", o=org_id)
         > 0
     )
-    # Lines with an external code are kept, under that code (facts §2.7 bug).
+    # Lines with an external code are kept, under that code (the old code dropped them:
+    # docs/decisions.md#d-26-cardápioweb-every-line-kept-values-never-reject-a-page).
     assert (
         count(
             engine,

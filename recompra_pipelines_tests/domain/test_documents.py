@@ -11,7 +11,8 @@ from recompra_pipelines.domain.documents import (
 
 
 def mod11_check_digit(values: list[int], weights: list[int]) -> int:
-    """Independent restatement of the Receita Federal DV rule (peers §6.2)."""
+    """Independent restatement of the Receita Federal DV rule
+    (docs/brazilian-data.md#cpf-and-cnpj)."""
     remainder = sum(v * w for v, w in zip(values, weights, strict=True)) % 11
     return 0 if remainder < 2 else 11 - remainder
 

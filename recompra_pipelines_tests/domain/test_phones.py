@@ -23,7 +23,7 @@ MOBILE_55 = BrazilianPhone(
 @pytest.mark.parametrize(
     ("raw", "expected"),
     [
-        # Every row of facts §3.4, with the old code's bugs fixed.
+        # The old code's known misreadings (docs/brazilian-data.md#phone-numbers), read correctly.
         ("(34) 99999-8888", MOBILE_34),
         ("34999998888", MOBILE_34),
         ("5534999998888", MOBILE_34),

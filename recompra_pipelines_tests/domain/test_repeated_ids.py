@@ -1,4 +1,5 @@
-"""The repeated-id rule of Online Software payloads (facts §1.8)."""
+"""The repeated-id rule of Online Software payloads
+(docs/erp-wire-formats.md#repeated-ids-troco-lines)."""
 
 from __future__ import annotations
 

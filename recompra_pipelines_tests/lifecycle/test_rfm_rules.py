@@ -23,7 +23,8 @@ def test_every_one_of_the_125_combinations_has_exactly_one_of_the_11_segments():
         "PROMISSORES": 5, "CLIENTES RECENTES": 5, "POTENCIAIS CLIENTES LEAIS": 20,
         "CAMPEÕES": 10,
     }  # fmt: skip
-    # The grid's anchors (peers §5) and the old bug: a recent one-time buyer is no longer lost.
+    # The grid's anchors (docs/business-rules.md#rfm-segments) and the old bug: a recent one-time
+    # buyer is no longer lost.
     assert label(5, 5, 5) == "CAMPEÕES"
     assert label(5, 1, 1) == "CLIENTES RECENTES"
     assert label(1, 1, 1) == "PERDIDOS"

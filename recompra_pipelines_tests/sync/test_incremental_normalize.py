@@ -70,7 +70,8 @@ def test_a_changed_day_maps_only_the_changes_and_stages_what_a_full_pass_would(
     assert materialize_day(instance, database_url, org_id, DAY).success
 
     # Next tick: one sale gone from the listing, one new, one changed value, one bad record,
-    # and a cash-movement line repeating the id of an unchanged sale (facts §1.8).
+    # and a cash-movement line repeating the id of an unchanged sale
+    # (docs/erp-wire-formats.md#repeated-ids-troco-lines).
     simulator.configure(
         token,
         extra_sales=[

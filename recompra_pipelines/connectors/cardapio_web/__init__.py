@@ -1,1 +1,2 @@
-"""CardápioWeb (facts §2): order history pages plus one detail call per order."""
+"""CardápioWeb (docs/erp-wire-formats.md#cardápioweb): order history pages plus one detail call per
+order."""

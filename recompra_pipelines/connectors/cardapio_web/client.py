@@ -45,7 +45,8 @@ DEADLINE_PASSED = "the fetch deadline passed"
 
 def day_window(day: date, timezone: ZoneInfo) -> tuple[str, str]:
     """The organization-local day as the UTC instants the API takes (the old code used UTC
-    midnight, i.e. 21:00 of the previous day in São Paulo: facts §2.2)."""
+    midnight, i.e. 21:00 of the previous day in São Paulo:
+    docs/erp-wire-formats.md#the-day-window)."""
     start = datetime.combine(day, day_time(0), tzinfo=timezone)
     end = datetime.combine(day + timedelta(days=1), day_time(0), tzinfo=timezone)
     return _utc_z(start), _utc_z(end)

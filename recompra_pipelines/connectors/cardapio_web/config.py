@@ -1,4 +1,4 @@
-"""The org file's `integration` section for CardápioWeb (facts §2.1): merchant id and API key.
+"""The org file's `integration` section for CardápioWeb: merchant id and API key.
 
 The rate limits default to the documented ones; they are configurable so a simulator (or a
 merchant with a raised limit) can go faster.

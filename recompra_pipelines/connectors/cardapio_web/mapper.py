@@ -1,4 +1,4 @@
-"""CardápioWeb order detail -> canonical sale (facts §2.6–2.7, fixing §9.3 #16).
+"""CardápioWeb order detail -> canonical sale (docs/erp-wire-formats.md#order-detail-to-sale).
 
 Differences from the old mapper, on purpose:
 - an item's product code is its `external_code`, else its `item_id`, and the same code is used

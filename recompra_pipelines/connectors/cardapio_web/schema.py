@@ -1,8 +1,9 @@
-"""CardápioWeb wire contract (facts §2.1–2.5): endpoints, limits, enums and the order shapes.
+"""CardápioWeb wire contract (docs/erp-wire-formats.md#cardápioweb): endpoints, limits, enums and
+the order shapes.
 
 Enumerations are listed to recognise values, never to reject them: the old zod enums failed a
-whole page on one new value (facts §9.3 #16). The models keep values as sent (unknown keys
-included) and the mapper parses them, so a bad value is reported with its field name.
+whole page on one new value. The models keep values as sent (unknown keys included) and the
+mapper parses them, so a bad value is reported with its field name.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The `resultado` envelope of an Online Software response (facts §1.2)."""
+"""The `resultado` envelope of an Online Software response
+(docs/erp-wire-formats.md#the-resultado-envelope)."""
 
 from __future__ import annotations
 

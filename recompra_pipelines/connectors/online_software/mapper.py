@@ -1,4 +1,5 @@
-"""Online Software wire record -> canonical sale (facts §1.3–1.7), one field error at a time."""
+"""Online Software wire record -> canonical sale (docs/erp-wire-formats.md#sale-fields), one field
+error at a time."""
 
 from __future__ import annotations
 
@@ -46,7 +47,7 @@ FIELD_NAMES = {
     "gross": "vprod", "discount": "vdesc", "unit_cost": "vcusto", "total_cost": "vcusto",
 }  # fmt: skip
 
-# Online Software is a point-of-sale ERP: every sale is an in-store sale (facts §1.7).
+# Online Software is a point-of-sale ERP: every sale is an in-store sale.
 CHANNEL = "Loja Física"
 DELIVERY_MODE = "PRESENCIAL"
 
@@ -81,7 +82,8 @@ def map_sale(record: Any, *, day: date, timezone: ZoneInfo) -> CanonicalSale:
         business_date=business_date,
         erp_time=_erp_time(wire.datahora, business_date, timezone),
         client_name=_text(wire.cliente) or None,
-        # The mobile first: a landline in `clientefone` cannot receive WhatsApp (facts §3.3).
+        # The mobile first: a landline in `clientefone` cannot receive WhatsApp
+        # (docs/decisions.md#d-05-the-mobile-number-before-the-landline).
         client_phone=_text(wire.clientecelular) or _text(wire.clientefone) or None,
         client_external_id=None,
         seller_name=_text(wire.vendedor) or None,
@@ -145,7 +147,7 @@ def _map_item(line: int, wire: WireItem, raw: dict[str, Any]) -> CanonicalItem:
     discount = _item_money("vdesc", _item_amount("vdesc", wire.vdesc, default=ZERO))
     total_cost = _item_money("vcusto", _item_amount("vcusto", wire.vcusto, default=ZERO))
     # The fiscal gross (vprod) is what the NF-e states; unit × quantity only when it is absent,
-    # since recomputing it loses the ERP's own rounding (peers R-BR-6).
+    # since recomputing it loses the ERP's own rounding (docs/brazilian-data.md#money).
     vprod = _item_amount("vprod", wire.vprod, default=None)
     if vprod is None:
         gross = _item_money("valorunit", unit_price * quantity)

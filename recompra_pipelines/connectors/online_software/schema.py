@@ -1,4 +1,5 @@
-"""Online Software wire models (facts §1.2–1.5): the `listarVendas001` request and response.
+"""Online Software wire models (docs/erp-wire-formats.md#online-software): the `listarVendas001`
+request and response.
 
 Numbers arrive as strings ("45.90", sometimes "45,90"), except the item's `vcusto`, a JSON
 number; dates are DD/MM/YYYY with an optional DD/MM/YYYY HH:mm[:ss] `datahora`. The models
@@ -56,7 +57,8 @@ class WireItem(BaseModel):
     grupo: WireScalar = None
 
 
-# Fiscal item fields copied verbatim into sale_items.metadados (facts §1.4).
+# Fiscal item fields copied verbatim into sale_items.metadados
+# (docs/erp-wire-formats.md#item-fields).
 FISCAL_ITEM_FIELDS = (
     "baseicms", "percent", "icms", "cst_icms", "csosn", "cst_pis", "cfop", "vfrete",
     "vseg", "voutro", "vipi", "vicmsst", "vicms_desonera", "cest",

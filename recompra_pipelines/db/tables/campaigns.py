@@ -1,19 +1,21 @@
 """Campaigns, who they target, the interactions they create, and the sales they convert.
 
-A campaign fires on a trigger (facts §5.1) for clients in its RFM segmentations, subject to
-its frequency rules, and creates one ``interactions`` row per (campaign, client, trigger
-event) — the row's ``chave_idempotencia`` (e.g. ``<campaign>:<client>:venda:<sale>:<rev>``)
-makes re-evaluating a trigger create nothing new (R-CMP-2). The interaction is also the
-WhatsApp outbox entry (R-WA-1): it is committed PENDENTE before any HTTP call, claimed
-(ENVIANDO), then ENVIADO with the ``whatsapp_message_id``, FALHOU with an error code, or
-IGNORADO with the reason; status webhooks later move it to ENTREGUE / LIDO (or FALHOU with
-Meta's error code), never backwards.
-``campaign_conversions`` holds at most one attribution per sale (last touch, facts §6).
+A campaign fires on a trigger (docs/business-rules.md#campaign-triggers) for clients in its RFM
+segmentations, subject to its frequency rules, and creates one ``interactions`` row per (campaign,
+client, trigger event) — the row's ``chave_idempotencia`` (e.g.
+``<campaign>:<client>:venda:<sale>:<rev>``) makes re-evaluating a trigger create nothing new. The
+interaction is also the WhatsApp outbox entry (docs/whatsapp.md#the-outbox): it is committed
+PENDENTE before any HTTP call, claimed (ENVIANDO), then ENVIADO with the ``whatsapp_message_id``,
+FALHOU with an error code, or IGNORADO with the reason; status webhooks later move it to ENTREGUE /
+LIDO (or FALHOU with Meta's error code), never backwards.
+``campaign_conversions`` holds at most one attribution per sale (last touch,
+docs/business-rules.md#attribution).
 
 ``agendamento_data_referencia`` is a DATE (the old schema kept ``YYYY-MM-DD`` text): it is the
 business day in the organization's timezone, and as a date it sorts, compares and indexes
 correctly, so the dispatcher can catch up every missed (date, block) with a range query
-instead of the old exact-match that lost whatever it missed (facts §5.4).
+instead of the old exact-match that lost whatever it missed
+(docs/decisions.md#d-19-scheduling-dates-are-organization-local-and-missed-blocks-are-caught-up).
 """
 
 from __future__ import annotations
@@ -86,15 +88,15 @@ campaigns = sa.Table(
         checked_enum("gatilho_tempo_permanencia_medida", TimeUnit),
         nullable=True,
     ),
-    # CASHBACK-EXPIRANDO: how long before expiry to warn (NULL: 3 DIAS, facts §4.8).
+    # CASHBACK-EXPIRANDO: how long before expiry to warn (NULL: 3 DIAS, the old CRM's default).
     sa.Column("gatilho_cashback_expirando_antecedencia_valor", sa.Integer, nullable=True),
     sa.Column(
         "gatilho_cashback_expirando_antecedencia_medida",
         checked_enum("gatilho_cashback_expirando_antecedencia_medida", TimeUnit),
         nullable=True,
     ),
-    # Frequency (facts §5.3): no recurrence = once ever per client; else at most once per
-    # interval (0 = no cap).
+    # Frequency (docs/business-rules.md#frequency): no recurrence = once ever per client; else at
+    # most once per interval (0 = no cap).
     sa.Column("permitir_recorrencia", sa.Boolean, nullable=False, server_default=sa.text("true")),
     sa.Column("frequencia_intervalo_valor", sa.Integer, nullable=False, server_default="0"),
     sa.Column(
@@ -102,7 +104,7 @@ campaigns = sa.Table(
         checked_enum("frequencia_intervalo_medida", TimeUnit),
         nullable=True,
     ),
-    # Scheduling (facts §5.4): 0 = send now; else that many units later, in the given block.
+    # Scheduling: 0 = send now; else that many units later, in the given block.
     sa.Column("execucao_agendada_valor", sa.Integer, nullable=False, server_default="0"),
     sa.Column(
         "execucao_agendada_medida",
@@ -114,7 +116,7 @@ campaigns = sa.Table(
         checked_enum("execucao_agendada_bloco", ScheduleBlock),
         nullable=True,
     ),
-    # Campaign-generated cashback (facts §4.4); NULL expiry: 30 days.
+    # Campaign-generated cashback (docs/business-rules.md#campaign-cashback); NULL expiry: 30 days.
     sa.Column(
         "cashback_geracao_ativo", sa.Boolean, nullable=False, server_default=sa.text("false")
     ),
@@ -135,7 +137,7 @@ campaigns = sa.Table(
     sa.Column(
         "whatsapp_template_id", sa.Uuid, sa.ForeignKey("whatsapp_templates.id"), nullable=True
     ),
-    # RECORRENTE (facts §5.8): every `intervalo` days / weeks / months from the start date,
+    # RECORRENTE: every `intervalo` days / weeks / months from the start date,
     # on the listed weekdays (0 = Sunday) or days of the month, in the scheduling block.
     sa.Column("recorrencia_tipo", checked_enum("recorrencia_tipo", RecurrenceType), nullable=True),
     sa.Column("recorrencia_intervalo", sa.Integer, nullable=True),
@@ -245,10 +247,11 @@ interactions = sa.Table(
         checked_enum("agendamento_bloco_referencia", ScheduleBlock),
         nullable=True,
     ),
-    # Trigger context that feeds template variables (facts §5.5); never overwritten by sending.
+    # Trigger context that feeds template variables (docs/business-rules.md#interaction-context);
+    # never overwritten by sending.
     sa.Column("metadados", JSONB, nullable=True),
     sa.Column("chave_idempotencia", sa.Text, nullable=False),
-    # Outbox state (R-WA-1, R-WA-5).
+    # Outbox state (docs/whatsapp.md#the-outbox); webhooks only move it forward.
     sa.Column(
         "status_envio",
         checked_enum("status_envio", SendStatus),
@@ -307,7 +310,7 @@ interactions = sa.Table(
 )
 
 # One row per attributed sale: the interaction that gets the credit and a snapshot of the
-# client's buying pattern at the time (facts §6).
+# client's buying pattern at the time (docs/business-rules.md#attribution).
 campaign_conversions = sa.Table(
     "campaign_conversions",
     metadata,

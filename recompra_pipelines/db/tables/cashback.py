@@ -1,11 +1,11 @@
 """The cashback ledger: the organization's program, each client's balance, and the entries.
 
-The ledger is append-mostly (peers R-LED-1..6). Every entry carries an idempotency key
-derived from the business event (``acumulo:<sale>:<revision>``, ``estorno:<entry>``,
-``expiracao:<lot>``…) with a unique index, so a retried or overlapping run can never
-credit or debit twice (DESIGN §5.2). Each accrual (ACÚMULO) is a *lot*: ``valor_restante``
-is what is left of it, and every debit that consumes lots (redemption, expiry, reversal)
-records which lots it took from in ``cashback_program_transaction_allocations``, so the
+The ledger is append-mostly (docs/decisions.md#d-08-the-ledger-is-entries-lots-and-allocations).
+Every entry carries an idempotency key derived from the business event
+(``acumulo:<sale>:<revision>``, ``estorno:<entry>``, ``expiracao:<lot>``…) with a unique index, so a
+retried or overlapping run can never credit or debit twice. Each accrual (ACÚMULO) is a *lot*:
+``valor_restante`` is what is left of it, and every debit that consumes lots (redemption, expiry,
+reversal) records which lots it took from in ``cashback_program_transaction_allocations``, so the
 FIFO consumption is auditable and a reversed redemption can give each lot back.
 
 The balance row is a cache of the ledger: ``saldo_valor_disponivel`` must equal the sum of
@@ -74,7 +74,8 @@ cashback_programs = sa.Table(
         server_default=sa.text("false"),
     ),
     # Days a lot stays usable after its accrual; NULL means lots never expire. (The old
-    # default 0 expired cashback the same evening — facts §9.3.8.)
+    # default 0 expired cashback the same evening:
+    # docs/decisions.md#d-12-lots-expire-from-the-sales-date.)
     sa.Column("expiracao_regra_validade_valor", sa.Integer, nullable=True),
     sa.Column(
         "resgate_limite_tipo", checked_enum("resgate_limite_tipo", AmountType), nullable=True
@@ -229,7 +230,7 @@ cashback_program_transactions = sa.Table(
     ),
 )
 
-# How much of which lot each debit consumed (R-LED-3): earliest expiry first, then oldest.
+# How much of which lot each debit consumed: earliest expiry first, then oldest.
 cashback_program_transaction_allocations = sa.Table(
     "cashback_program_transaction_allocations",
     metadata,

@@ -10,10 +10,11 @@ variable that holds it (``gateway_segredo_env``), read when sending. A template 
 how its body parameters are filled: ``parametros`` is a JSON list, in body order, of
 ``{"nome": <Meta parameter name, NULL for positional templates>, "identificador":
 <variable key, one of TemplateVariable>}``, which lets a send be validated against the
-template before it leaves (R-WA-4).
+template before it leaves (docs/whatsapp.md#what-meta-rejects-and-how-we-avoid-it).
 
 Chats and chat messages are the conversation record shown by the CRM's service hub
-(facts §7.4): one chat per (connection, client number), one message per interaction sent.
+(docs/whatsapp.md#the-service-hubs-chats): one chat per (connection, client number), one message per
+interaction sent.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ TemplateStatus = Literal[
     "DELETED",
     "LIMIT_EXCEEDED",
 ]
-# The values a template parameter can be filled with (facts §7.3).
+# The values a template parameter can be filled with (docs/whatsapp.md#template-variables).
 TemplateVariable = Literal[
     "clientName",
     "clientPhoneNumber",
@@ -232,10 +233,11 @@ chat_messages = sa.Table(
     ),
 )
 
-# WhatsApp throughput limits shared by every dispatcher (R-WA-3), as GCRA "theoretical arrival
-# times": one row per phone-number id (``destinatario = ''``: at most N messages a second) and
-# one per (phone-number id, recipient) (1 message per 6 s, Meta's pair rate). A dispatcher takes
-# a slot with one atomic upsert, so parallel runs and processes never exceed the limits together.
+# WhatsApp throughput limits shared by every dispatcher (docs/whatsapp.md#throughput-limits), as
+# GCRA "theoretical arrival times": one row per phone-number id (``destinatario = ''``: at most N
+# messages a second) and one per (phone-number id, recipient) (1 message per 6 s, Meta's pair rate).
+# A dispatcher takes a slot with one atomic upsert, so parallel runs and processes never exceed the
+# limits together.
 whatsapp_send_limits = sa.Table(
     "whatsapp_limites_envio",
     metadata,

@@ -1,7 +1,8 @@
 """Tables the ERP sync fills: organizations, the CRM entities, sales, raw extracts, quarantine, staging.
 
 Every write of the sync is an upsert on a natural key backed by a unique constraint here
-(DESIGN §5.1), so a crash, a retry or two overlapping runs can never create a duplicate.
+(docs/architecture.md#1-every-write-is-an-upsert-on-a-natural-key), so a crash, a retry or two
+overlapping runs can never create a duplicate.
 """
 
 from __future__ import annotations
@@ -245,7 +246,9 @@ sales = sa.Table(
     sa.Column("pagamentos", JSONB, nullable=True),
     # A valid sale counts for cashback, campaigns, counters and attribution.
     sa.Column("valida", sa.Boolean, nullable=False),
-    # Set when a sale seen valid becomes invalid (facts §1.7); cleared if it becomes valid again.
+    # Set when a sale seen valid becomes invalid
+    # (docs/decisions.md#d-01-a-sale-is-valid-when-its-nature-is-a-sale-and-it-has-value); cleared
+    # if it becomes valid again.
     sa.Column("cancelada", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("data_cancelamento", Timestamp, nullable=True),
     # Bumped each time a cancelled sale becomes valid again, so its effects (keyed by sale and
