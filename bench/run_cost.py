@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -99,6 +101,27 @@ def _change_one_percent(simulator: OnlineSoftwareSimulator, day: date) -> None:
         overrides={**config.overrides, **cancelled},
         extra_sales=[*config.extra_sales, *new],
     )
+
+
+def cli_costs(day: date) -> dict[str, float | bool]:
+    """Wall time of `recompra sync` in a fresh process, as an operator runs it with a Dagster
+    instance (DAGSTER_HOME with the repository's dagster.yaml): the day's first sync, then the
+    same day unchanged, then unchanged with `--force` (always a run; without a change check,
+    what every unchanged `recompra sync` cost before it had one)."""
+    recompra = Path(sys.executable).with_name("recompra")
+    command = [str(recompra), "sync", "--org", ORG_ID, "--date", day.isoformat()]
+    with tempfile.TemporaryDirectory(prefix="bench-dagster-home-") as home:
+        shutil.copy(INSTANCE_YAML, Path(home) / "dagster.yaml")
+        env = {**os.environ, "DAGSTER_HOME": home}
+        costs = {}
+        for name, extra in (("first", []), ("unchanged", []), ("forced", ["--force"])):
+            started = time.perf_counter()
+            done = subprocess.run([*command, *extra], env=env, capture_output=True, text=True)
+            costs[name] = time.perf_counter() - started
+            assert done.returncode == 0, done.stderr[-2000:]
+            if name == "unchanged":
+                costs["skipped"] = "skipped" in done.stdout
+    return costs
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -217,6 +240,7 @@ def main(argv: list[str] | None = None) -> int:
                 empties.append(run(empty, day))
             sa.event.remove(sa.engine.Engine, "connect", connected)
         storage.dispose()
+        cli = cli_costs(days[0] + timedelta(days=1))
     load_after = os.getloadavg()
 
     def median(costs: list[RunCost], field: str) -> float:
@@ -274,6 +298,22 @@ def main(argv: list[str] | None = None) -> int:
                 "new connections: CRM",
             ),
             rows,
+        ),
+        "",
+        f"`recompra sync` of a {SALES_PER_DAY:,}-sale day in a fresh process, with DAGSTER_HOME "
+        "(dagster.yaml's storage):",
+        "",
+        markdown_table(
+            ("call", "wall time"),
+            [
+                ("first sync of the day", f"{cli['first']:.2f} s"),
+                (
+                    "the same day unchanged"
+                    + (" (skipped by the change check)" if cli["skipped"] else " (a full run)"),
+                    f"{cli['unchanged']:.2f} s",
+                ),
+                ("the same day unchanged, `--force` (always a full run)", f"{cli['forced']:.2f} s"),
+            ],
         ),
         "",
         "Under the daemon each run also starts a process that imports the code location (above);",
