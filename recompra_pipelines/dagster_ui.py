@@ -4,8 +4,15 @@ One address for everything that talks to or links into the UI: `recompra backfil
 there, and alerts link to runs and checks there. No Dagster import: the CLI stays quick.
 """
 
-DAGSTER_URL_ENV = "RECOMPRA_DAGSTER_URL"
-DEFAULT_DAGSTER_URL = "http://127.0.0.1:3000"
+from recompra_pipelines.settings import DAGSTER_URL
+
+DAGSTER_URL_ENV = DAGSTER_URL.env
+DEFAULT_DAGSTER_URL = DAGSTER_URL.default
+
+
+def dagster_url() -> str:
+    """The webserver's address: ``RECOMPRA_DAGSTER_URL``, else the local default."""
+    return DAGSTER_URL.read() or DEFAULT_DAGSTER_URL
 
 
 def run_page(base_url: str, run_id: str) -> str:

@@ -41,6 +41,7 @@ from recompra_pipelines.resources.alerting import Alerting
 from recompra_pipelines.resources.crm_database import CrmDatabase
 from recompra_pipelines.resources.dagster_history import DagsterHistoryRetention
 from recompra_pipelines.resources.erp import ErpConnectors
+from recompra_pipelines.resources.settings import RecompraSettings
 from recompra_pipelines.resources.whatsapp import WhatsAppCloudApi
 
 defs = dg.Definitions(
@@ -85,6 +86,8 @@ defs = dg.Definitions(
         "whatsapp": WhatsAppCloudApi(),
         "alerts": Alerting(),
         "dagster_history": DagsterHistoryRetention(),
+        # Every field unset: each comes from its RECOMPRA_* variable when a run or tick starts.
+        "settings": RecompraSettings(),
     },
     # Every job runs its steps in one process, one after the other: the steps share the
     # database, not Python values, so a process per step (Dagster's default) would only add

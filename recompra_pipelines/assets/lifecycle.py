@@ -8,6 +8,7 @@ from recompra_pipelines.asset_groups import AssetGroup
 from recompra_pipelines.db.rfm import WINDOW_DAYS
 from recompra_pipelines.partitions import org_day_of, org_day_partitions, same_org_days
 from recompra_pipelines.resources.crm_database import CrmDatabase
+from recompra_pipelines.resources.settings import RecompraSettings
 from recompra_pipelines.sync.lifecycle_steps import create_lifecycle_interactions, run_rfm
 
 
@@ -56,14 +57,20 @@ def rfm_analysis(context: dg.AssetExecutionContext, crm_db: CrmDatabase) -> dg.M
     kinds={"postgres"},
 )
 def lifecycle_campaigns(
-    context: dg.AssetExecutionContext, crm_db: CrmDatabase
+    context: dg.AssetExecutionContext, crm_db: CrmDatabase, settings: RecompraSettings
 ) -> dg.MaterializeResult:
     """The campaigns of the night that closes the day: ENTRADA/PERMANÊNCIA-SEGMENTAÇÃO of the
     day's RFM, and CASHBACK-EXPIRANDO, ANIVERSARIO_CLIENTE and RECORRENTE of the morning
     after (when the run goes out), through the purchase triggers' creation path (same keys,
     frequency rules, daily cap and outbox); re-running a day creates nothing new."""
     part = org_day_of(context)
-    counts = create_lifecycle_interactions(crm_db.engine, part.org_id, part.day, datetime.now(UTC))
+    counts = create_lifecycle_interactions(
+        crm_db.engine,
+        part.org_id,
+        part.day,
+        datetime.now(UTC),
+        hour=settings.lifecycle_local_hour(),
+    )
     return dg.MaterializeResult(
         metadata={
             "interactions_created": dg.MetadataValue.int(counts.interactions_created),

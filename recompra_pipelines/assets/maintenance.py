@@ -14,32 +14,26 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 import sqlalchemy as sa
 
+from recompra_pipelines import settings as env
 from recompra_pipelines.asset_groups import AssetGroup
 from recompra_pipelines.db.bulk import lock_organization
 from recompra_pipelines.partitions import DAY_TIMEZONE
 from recompra_pipelines.resources.crm_database import CrmDatabase
-from recompra_pipelines.settings import whole_number_from_env
 
-RAW_EXTRACT_DAYS_ENV = "RECOMPRA_RETENTION_RAW_EXTRACT_DAYS"
-QUARANTINE_DAYS_ENV = "RECOMPRA_RETENTION_QUARANTINE_DAYS"
-DEFAULT_RAW_EXTRACT_DAYS = 90
-DEFAULT_QUARANTINE_DAYS = 180
+RAW_EXTRACT_DAYS_ENV = env.RETENTION_RAW_EXTRACT_DAYS.env
+QUARANTINE_DAYS_ENV = env.RETENTION_QUARANTINE_DAYS.env
 
 
 @dataclass(frozen=True)
 class RetentionPolicy:
-    raw_extract_days: int = DEFAULT_RAW_EXTRACT_DAYS
-    quarantine_days: int = DEFAULT_QUARANTINE_DAYS
+    raw_extract_days: int = env.RETENTION_RAW_EXTRACT_DAYS.default
+    quarantine_days: int = env.RETENTION_QUARANTINE_DAYS.default
 
     @classmethod
     def from_env(cls) -> Self:
         return cls(
-            raw_extract_days=whole_number_from_env(
-                RAW_EXTRACT_DAYS_ENV, DEFAULT_RAW_EXTRACT_DAYS, minimum=1
-            ),
-            quarantine_days=whole_number_from_env(
-                QUARANTINE_DAYS_ENV, DEFAULT_QUARANTINE_DAYS, minimum=1
-            ),
+            raw_extract_days=env.RETENTION_RAW_EXTRACT_DAYS.read(),
+            quarantine_days=env.RETENTION_QUARANTINE_DAYS.read(),
         )
 
 

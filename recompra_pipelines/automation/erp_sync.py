@@ -1,6 +1,5 @@
 """The `erp_sync` job, its 5-minute schedule and the organizations sensor."""
 
-import os
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -10,7 +9,7 @@ import dagster as dg
 from recompra_pipelines.asset_groups import SYNC_GRAPH_ASSETS, SYNC_JOB
 from recompra_pipelines.automation.tick_log import Decision, TickDecisions
 from recompra_pipelines.db.sales_load import days_with_unconfirmed_absences
-from recompra_pipelines.domain.sync_plan import SyncCadence, days_to_sync
+from recompra_pipelines.domain.sync_plan import days_to_sync
 from recompra_pipelines.partitions import (
     ORGANIZATIONS,
     PARTITION_TAG,
@@ -19,6 +18,7 @@ from recompra_pipelines.partitions import (
     organization_partitions,
 )
 from recompra_pipelines.resources.crm_database import CrmDatabase
+from recompra_pipelines.resources.settings import RecompraSettings
 from recompra_pipelines.sync import steps
 from recompra_pipelines.sync.organizations import (
     integrated_organizations,
@@ -52,22 +52,11 @@ erp_sync_job = dg.define_asset_job(
 )
 
 
-def sync_cadence() -> SyncCadence:
-    return SyncCadence(
-        lookback_days=int(os.environ.get("RECOMPRA_SYNC_LOOKBACK_DAYS", "1")),
-        lookback_every_minutes=int(os.environ.get("RECOMPRA_SYNC_LOOKBACK_EVERY_MINUTES", "30")),
-    )
-
-
 # The run tag naming the ERP content a scheduled run was launched for.
 CONTENT_HASH_TAG = "recompra/erp_content_hash"
 # How long a tick may spend asking the ERPs whether anything changed (the daemon gives a tick
 # 60 s); an organization whose answer is not back by then is synced anyway.
 CHANGE_CHECK_BUDGET_SECONDS = 40.0
-
-
-def change_check_enabled() -> bool:
-    return os.environ.get("RECOMPRA_SYNC_CHANGE_CHECK", "on").lower() != "off"
 
 
 @dataclass(frozen=True)
@@ -98,7 +87,9 @@ class ContentCheck:
     execution_timezone=SYNC_TIMEZONE,
     default_status=dg.DefaultScheduleStatus.RUNNING,
 )
-def erp_sync_schedule(context: dg.ScheduleEvaluationContext, crm_db: CrmDatabase):
+def erp_sync_schedule(
+    context: dg.ScheduleEvaluationContext, crm_db: CrmDatabase, settings: RecompraSettings
+):
     """Every 5 minutes: today for every active organization, the lookback days less often.
 
     A partition is skipped when its previous run is still queued or running (a slow ERP never
@@ -117,7 +108,7 @@ def erp_sync_schedule(context: dg.ScheduleEvaluationContext, crm_db: CrmDatabase
         # A sale missing from one answer is removed only by a second one, even an unchanged one.
         to_confirm = days_with_unconfirmed_absences(conn)
     busy = _runs_in_progress(context.instance)
-    cadence = sync_cadence()
+    cadence = settings.sync_cadence()
     due: list[DuePartition] = []
     for org in orgs:
         if not org.integration_active:
@@ -140,7 +131,7 @@ def erp_sync_schedule(context: dg.ScheduleEvaluationContext, crm_db: CrmDatabase
                 )
             else:
                 due.append(partition)
-    checks = _check_contents(crm_db, due) if change_check_enabled() else None
+    checks = _check_contents(crm_db, due) if settings.change_check_enabled() else None
     requests = []
     for partition in due:
         confirming = (partition.org_id, partition.day) in to_confirm

@@ -5,7 +5,7 @@ import dagster as dg
 from recompra_pipelines.asset_groups import AssetGroup
 from recompra_pipelines.automation.daily import daily_run_requests
 from recompra_pipelines.resources.crm_database import CrmDatabase
-from recompra_pipelines.sync.lifecycle_steps import lifecycle_hour
+from recompra_pipelines.resources.settings import RecompraSettings
 
 lifecycle_job = dg.define_asset_job(
     "lifecycle_daily",
@@ -21,7 +21,9 @@ lifecycle_job = dg.define_asset_job(
     execution_timezone="America/Sao_Paulo",
     default_status=dg.DefaultScheduleStatus.RUNNING,
 )
-def lifecycle_schedule(context: dg.ScheduleEvaluationContext, crm_db: CrmDatabase):
+def lifecycle_schedule(
+    context: dg.ScheduleEvaluationContext, crm_db: CrmDatabase, settings: RecompraSettings
+):
     """Hourly: for each organization with a cashback program or an active campaign, the local
     day that ended, once ``RECOMPRA_LIFECYCLE_HOUR`` (default 2) of the next day has passed
     there: RFM as of the end of that day, and the campaigns of the morning after. Once per
@@ -31,7 +33,7 @@ def lifecycle_schedule(context: dg.ScheduleEvaluationContext, crm_db: CrmDatabas
         context,
         crm_db,
         job_name=lifecycle_job.name,
-        hour=lifecycle_hour(),
+        hour=settings.lifecycle_local_hour(),
         run_key_prefix="lifecycle",
         after_the_day=True,
     )

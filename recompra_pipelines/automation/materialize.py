@@ -8,10 +8,11 @@ from datetime import date
 
 import dagster as dg
 
-from recompra_pipelines.db.engine import DATABASE_URL_ENV, create_crm_engine
+from recompra_pipelines.db.engine import create_crm_engine
 from recompra_pipelines.db.sales_load import days_with_unconfirmed_absences
 from recompra_pipelines.errors import one_line
 from recompra_pipelines.partitions import ORGANIZATIONS, org_day_key
+from recompra_pipelines.resources.crm_database import CrmDatabase
 from recompra_pipelines.sync import steps
 from recompra_pipelines.sync.organizations import load_organization
 
@@ -122,7 +123,6 @@ def sync_partition(
     from recompra_pipelines.automation.erp_sync import CONTENT_HASH_TAG
     from recompra_pipelines.definitions import defs
 
-    os.environ[DATABASE_URL_ENV] = database_url
     # Only an organization of the CRM becomes a partition: a mistyped id (or `a,b`) would
     # register a partition key forever, and a thousand partitions with it.
     engine = create_crm_engine(database_url)
@@ -139,6 +139,8 @@ def sync_partition(
         partition_key=org_day_key(org_id, day),
         tags={CONTENT_HASH_TAG: content_hash} if content_hash else None,
         raise_on_error=False,
+        # The run's database is the one asked for, whatever RECOMPRA_DATABASE_URL says.
+        resources={"crm_db": CrmDatabase(url=database_url)},
         # The console says what happened (INFO), not every step's start and output (DEBUG).
         run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
     )

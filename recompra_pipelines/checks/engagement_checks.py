@@ -10,10 +10,7 @@ import dagster as dg
 import sqlalchemy as sa
 
 from recompra_pipelines.checks.queries import counts_metadata, partition_row, selected
-from recompra_pipelines.domain.campaign_rules import (
-    WITHDRAWN_SALE_CANCELLED,
-    WITHDRAWN_SALE_REMOVED,
-)
+from recompra_pipelines.domain.vocabulary import SkipReason
 from recompra_pipelines.messaging.breaker import suspended_connections
 from recompra_pipelines.messaging.outbox import DUE_AT, HAS_TEMPLATE, UNKNOWN_RESULT
 from recompra_pipelines.partitions import org_day_of, org_day_partitions
@@ -34,8 +31,8 @@ CANCELLED_WITHDRAWN = dg.AssetCheckSpec(
     asset="campaign_interactions",
     partitions_def=org_day_partitions,
     description="ERROR when a cancelled (or vanished) sale of the day still has an unsent "
-    f"interaction: its messages must be withdrawn (IGNORADO, {WITHDRAWN_SALE_CANCELLED} or "
-    f"{WITHDRAWN_SALE_REMOVED}) before they go out.",
+    f"interaction: its messages must be withdrawn (IGNORADO, {SkipReason.SALE_CANCELLED} or "
+    f"{SkipReason.SALE_REMOVED}) before they go out.",
 )
 IMMEDIATE_SENT = dg.AssetCheckSpec(
     "immediate_interactions_sent",

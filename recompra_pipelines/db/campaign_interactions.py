@@ -14,10 +14,6 @@ import sqlalchemy as sa
 from recompra_pipelines.db.bulk import analyze_after_bulk_write, copy_new_rows
 from recompra_pipelines.db.ordering import campaign_order, sale_order
 from recompra_pipelines.domain.campaign_rules import (
-    PURCHASE_TRIGGERS,
-    SKIP_REASONS,
-    WITHDRAWN_SALE_CANCELLED,
-    WITHDRAWN_SALE_REMOVED,
     Campaign,
     Decision,
     PastInteraction,
@@ -28,14 +24,21 @@ from recompra_pipelines.domain.campaign_rules import (
     purchase_context,
     schedule,
 )
+from recompra_pipelines.domain.campaign_triggers import (
+    CAMPAIGN_MESSAGE_TITLE,
+    Firing,
+    trigger_kinds,
+)
+from recompra_pipelines.domain.vocabulary import InteractionType, SendStatus, SkipReason, TimeUnit
 from recompra_pipelines.domain.whatsapp_consent import MARKETING
-
-INTERACTION_TITLE = "Envio de mensagem automática via campanha {title}"
 
 
 def active_campaigns(
-    conn: sa.Connection, org_id: str, triggers: Sequence[str] = PURCHASE_TRIGGERS
+    conn: sa.Connection, org_id: str, triggers: Sequence[str] | None = None
 ) -> list[Campaign]:
+    """The organization's active campaigns of the given trigger types (by default those that
+    fire on purchase)."""
+    triggers = trigger_kinds(Firing.ON_PURCHASE) if triggers is None else triggers
     rows = conn.execute(
         sa.text(
             f"""
@@ -53,7 +56,7 @@ def active_campaigns(
 
 
 def _period(value: int | None, unit: str | None) -> Period | None:
-    return Period(value, unit or "DIAS") if value else None
+    return Period(value, unit or TimeUnit.DAYS) if value else None
 
 
 def _campaign(row) -> Campaign:
@@ -291,16 +294,16 @@ def insert_interactions(
                 title = purchase.title.format(title=campaign.title)
                 context = trigger_context(purchase, available, lifetime)
             else:
-                title = INTERACTION_TITLE.format(title=campaign.title)
+                title = CAMPAIGN_MESSAGE_TITLE.format(title=campaign.title)
                 context = purchase_context(purchase, available, lifetime)
             interaction_id = uuid4()
             inserted.append((interaction_id, decision))
             yield (
                 interaction_id, org_id, purchase.client_id, campaign.id, purchase.sale_id,
-                "ENVIO-MENSAGEM", title, campaign.trigger, send_day, block, context,
+                InteractionType.MESSAGE, title, campaign.trigger, send_day, block, context,
                 idempotency_key(campaign, purchase),
-                "IGNORADO" if decision.skip_reason else "PENDENTE",
-                decision.skip_reason, SKIP_REASONS.get(decision.skip_reason or ""),
+                SendStatus.SKIPPED if decision.skip_reason else SendStatus.PENDING,
+                decision.skip_reason, decision.skip_reason and decision.skip_reason.description,
                 None if decision.skip_reason else send_at, templates.get(campaign.id),
             )  # fmt: skip
 
@@ -350,10 +353,10 @@ def cancel_interactions_of_cancelled_sales(conn: sa.Connection, org_id: str, day
         {
             "org": org_id,
             "day": day,
-            "code": WITHDRAWN_SALE_CANCELLED,
-            "reason": SKIP_REASONS[WITHDRAWN_SALE_CANCELLED],
-            "removed_code": WITHDRAWN_SALE_REMOVED,
-            "removed": SKIP_REASONS[WITHDRAWN_SALE_REMOVED],
+            "code": SkipReason.SALE_CANCELLED,
+            "reason": SkipReason.SALE_CANCELLED.description,
+            "removed_code": SkipReason.SALE_REMOVED,
+            "removed": SkipReason.SALE_REMOVED.description,
         },
     ).rowcount
 
@@ -375,7 +378,9 @@ def unsent_sale_interactions(conn: sa.Connection, org_id: str, day: date) -> lis
     ).all()
 
 
-def withdraw(conn: sa.Connection, org_id: str, interaction_ids: Sequence[Any], code: str) -> int:
+def withdraw(
+    conn: sa.Connection, org_id: str, interaction_ids: Sequence[Any], code: SkipReason
+) -> int:
     """Unsent interactions that must not go out any more: IGNORADO, with the reason."""
     if not interaction_ids:
         return 0
@@ -387,5 +392,5 @@ def withdraw(conn: sa.Connection, org_id: str, interaction_ids: Sequence[Any], c
             WHERE organizacao_id = :org AND id = ANY(:ids) AND status_envio = 'PENDENTE'
             """
         ),
-        {"org": org_id, "ids": list(interaction_ids), "code": code, "reason": SKIP_REASONS[code]},
+        {"org": org_id, "ids": list(interaction_ids), "code": code, "reason": code.description},
     ).rowcount

@@ -15,13 +15,15 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-DATABASE_URL_ENV = "RECOMPRA_DATABASE_URL"
-HOME_ENV = "RECOMPRA_HOME"
+from recompra_pipelines.settings import DATABASE_URL, HOME
+
+DATABASE_URL_ENV = DATABASE_URL.env
+HOME_ENV = HOME.env
 CRM_DATABASE_NAME = "recompra"
 
 
 def recompra_home() -> Path:
-    return Path(os.environ.get(HOME_ENV, ".recompra")).resolve()
+    return Path(HOME.read()).resolve()
 
 
 def with_psycopg_driver(url: str) -> str:
@@ -87,7 +89,7 @@ def crm_database_url(*, stop_embedded: bool) -> Iterator[str]:
     """The CRM database URL for the duration of a command. With `stop_embedded`, an embedded
     server this process starts is stopped at the end — unless another process still holds it
     (pgserver counts the processes using it), or it was already running before."""
-    configured = os.environ.get(DATABASE_URL_ENV)
+    configured = DATABASE_URL.read()
     if configured or not stop_embedded:
         yield resolve_database_url()
         return
@@ -117,7 +119,7 @@ def _embedded_server_running(pgdata: Path) -> bool:
 
 def resolve_database_url() -> str:
     """The CRM database URL: the configured one, else the embedded server's `recompra` database."""
-    configured = os.environ.get(DATABASE_URL_ENV)
+    configured = DATABASE_URL.read()
     if configured:
         return with_psycopg_driver(configured)
     return ensure_database(embedded_server_uri(), CRM_DATABASE_NAME)

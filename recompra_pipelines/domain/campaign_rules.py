@@ -21,47 +21,23 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from recompra_pipelines.domain.campaign_triggers import trigger_definition
 from recompra_pipelines.domain.cashback import rate_amount
-from recompra_pipelines.domain.whatsapp_consent import SKIP_REASONS as CONSENT_SKIP_REASONS
-
-PURCHASE_TRIGGERS = (
-    "PRIMEIRA-COMPRA",
-    "NOVA-COMPRA",
-    "QUANTIDADE-TOTAL-COMPRAS",
-    "VALOR-TOTAL-COMPRAS",
-    "CASHBACK-ACUMULADO",
-)
-# A client without an RFM analysis yet is a recent client (the CRM's default label).
-DEFAULT_SEGMENT = "CLIENTES RECENTES"
-
-SKIP_FREQUENCY = "FREQUENCIA"
-SKIP_DAILY_CAP = "LIMITE_DIARIO"
-# Withdrawn before sending: the sale was cancelled, vanished from the ERP, or the ERP changed
-# it (value, buyer) so that it no longer meets the campaign's trigger.
-WITHDRAWN_SALE_CANCELLED = "VENDA_CANCELADA"
-WITHDRAWN_SALE_REMOVED = "VENDA_REMOVIDA"
-WITHDRAWN_SALE_CHANGED = "VENDA_ALTERADA"
-SKIP_REASONS = {
-    SKIP_FREQUENCY: "bloqueada pela regra de frequência da campanha",
-    SKIP_DAILY_CAP: "limite diário de mensagens de marketing do cliente atingido",
-    WITHDRAWN_SALE_CANCELLED: "a venda que disparou a interação foi cancelada",
-    WITHDRAWN_SALE_REMOVED: "a venda que disparou a interação sumiu das respostas do ERP",
-    WITHDRAWN_SALE_CHANGED: "a venda mudou no ERP e não atende mais ao gatilho da campanha",
-    **CONSENT_SKIP_REASONS,
-}
+from recompra_pipelines.domain.segments import DEFAULT_SEGMENT
+from recompra_pipelines.domain.vocabulary import SkipReason, TimeUnit
 
 
 @dataclass(frozen=True)
 class Period:
     value: int
-    unit: str  # DIAS | SEMANAS | MESES | ANOS
+    unit: TimeUnit | str  # a TimeUnit, or its stored string
 
     def add_to(self, day: date) -> date:
-        if self.unit == "DIAS":
+        if self.unit == TimeUnit.DAYS:
             return day + timedelta(days=self.value)
-        if self.unit == "SEMANAS":
+        if self.unit == TimeUnit.WEEKS:
             return day + timedelta(weeks=self.value)
-        months = self.value * (12 if self.unit == "ANOS" else 1)
+        months = self.value * (12 if self.unit == TimeUnit.YEARS else 1)
         month_index = day.month - 1 + months
         year, month = day.year + month_index // 12, month_index % 12 + 1
         return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
@@ -152,32 +128,8 @@ def meets_trigger(campaign: Campaign, purchase: Purchase) -> bool:
     trigger condition (segmentation aside: a client's segment moves every night, while a
     sale's own facts — its value, its place in the history — only move when the ERP says
     so). An unsent interaction whose sale no longer meets it is withdrawn."""
-    trigger = campaign.trigger
-    if trigger == "PRIMEIRA-COMPRA":
-        return purchase.position == 1
-    if trigger == "NOVA-COMPRA":
-        minimum = campaign.new_purchase_minimum
-        return purchase.position > 1 and (minimum is None or purchase.value >= minimum)
-    if trigger == "QUANTIDADE-TOTAL-COMPRAS":
-        return campaign.purchase_count is not None and purchase.position == campaign.purchase_count
-    if trigger == "VALOR-TOTAL-COMPRAS":
-        threshold = campaign.purchase_total
-        return (
-            threshold is not None
-            and purchase.running_total - purchase.value < threshold <= purchase.running_total
-        )
-    if trigger == "CASHBACK-ACUMULADO":
-        accrued, balance = purchase.cashback_accrued, purchase.cashback_balance_after
-        return (
-            accrued is not None
-            and accrued > 0
-            and (campaign.new_cashback_minimum is None or accrued >= campaign.new_cashback_minimum)
-            and (
-                campaign.total_cashback_minimum is None
-                or (balance or 0) >= campaign.total_cashback_minimum
-            )
-        )
-    return False
+    meets = trigger_definition(campaign.trigger).meets
+    return meets is not None and meets(campaign, purchase)
 
 
 def in_segment(campaign: Campaign, rfm_title: str | None) -> bool:
@@ -199,7 +151,7 @@ def schedule(
 ) -> tuple[date, str | None]:
     """Organization-local send date and block; no block means "send now"."""
     local_day = trigger_time.astimezone(timezone).date()
-    if campaign.trigger == "RECORRENTE" and campaign.block is not None:
+    if trigger_definition(campaign.trigger).own_block and campaign.block is not None:
         return local_day, campaign.block  # a recurrent campaign goes out in its own block
     if campaign.delay is None or campaign.delay.value == 0:
         return local_day, None
@@ -219,7 +171,7 @@ class PastInteraction:
 class Decision:
     campaign: Campaign
     purchase: Purchase | Trigger
-    skip_reason: str | None = None  # SKIP_* code, or None: send
+    skip_reason: SkipReason | None = None  # None: send
 
 
 @dataclass
@@ -261,13 +213,13 @@ def decide(
         local_day = purchase.time.astimezone(timezone).date()
         previous = state.by_pair.get((campaign.id, purchase.client_id), [])
         if not _frequency_allows(campaign, previous, purchase.time):
-            decisions.append(Decision(campaign, purchase, SKIP_FREQUENCY))
+            decisions.append(Decision(campaign, purchase, SkipReason.FREQUENCY))
             continue
         if (
             daily_cap is not None
             and state.per_client_day.get((purchase.client_id, local_day), 0) >= daily_cap
         ):
-            decisions.append(Decision(campaign, purchase, SKIP_DAILY_CAP))
+            decisions.append(Decision(campaign, purchase, SkipReason.DAILY_CAP))
             continue
         state.add(campaign.id, purchase.client_id, purchase.time, local_day, True)
         decisions.append(Decision(campaign, purchase))
@@ -294,7 +246,7 @@ def campaign_cashback(campaign: Campaign, purchase_value: Decimal) -> Decimal | 
 
 def campaign_cashback_expiry(campaign: Campaign, local_day: date) -> date:
     """The local day the campaign's cashback expires: its own period, else 30 days."""
-    return (campaign.cashback_expiry or Period(30, "DIAS")).add_to(local_day)
+    return (campaign.cashback_expiry or Period(30, TimeUnit.DAYS)).add_to(local_day)
 
 
 def purchase_context(

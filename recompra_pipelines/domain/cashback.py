@@ -21,16 +21,19 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any
 from uuid import UUID, uuid4
 from zoneinfo import ZoneInfo
 
 from recompra_pipelines.domain.parsing import quantize_money
+from recompra_pipelines.domain.vocabulary import (
+    AmountType,
+    ConsumedReversalPolicy,
+    LedgerEntryKind,
+    LotStatus,
+)
 
 ZERO = Decimal("0.00")
-
-AmountKind = Literal["FIXO", "PERCENTUAL"]
-ConsumedReversalPolicy = Literal["BAIXA", "SALDO-NEGATIVO"]
 
 
 class ReversalReason(StrEnum):
@@ -63,17 +66,17 @@ class RedemptionRejected(CashbackError):
 # ------------------------------------------------------------------------------ amounts
 
 
-def rate_amount(kind: AmountKind, rate: Decimal, sale_value: Decimal) -> Decimal:
+def rate_amount(kind: AmountType, rate: Decimal, sale_value: Decimal) -> Decimal:
     """FIXO: ``rate`` reais; PERCENTUAL: ``rate`` percent of the sale, rounded once, half up."""
-    if kind == "FIXO":
+    if kind == AmountType.FIXED:
         return quantize_money(rate)
-    if kind == "PERCENTUAL":
+    if kind == AmountType.PERCENT:
         return quantize_money(sale_value * rate / 100)
     raise CashbackError(f"unknown amount type {kind!r}")
 
 
 def accrual_amount(
-    kind: AmountKind, rate: Decimal, sale_value: Decimal, minimum_sale_value: Decimal
+    kind: AmountType, rate: Decimal, sale_value: Decimal, minimum_sale_value: Decimal
 ) -> Decimal:
     """What a sale earns (docs/business-rules.md#accrual): nothing below the program's minimum sale
     value; otherwise ``rate_amount``. The old code never rounded, so balances drifted by
@@ -84,13 +87,13 @@ def accrual_amount(
 
 
 def redemption_cap(
-    kind: AmountKind | None, value: Decimal | None, sale_value: Decimal | None
+    kind: AmountType | None, value: Decimal | None, sale_value: Decimal | None
 ) -> Decimal | None:
     """The most one redemption may take (``resgate_limite_tipo/valor``): a fixed
     amount, or a percentage of the sale being paid; ``None`` when the program sets no limit."""
     if kind is None or value is None:
         return None
-    if kind == "PERCENTUAL" and sale_value is None:
+    if kind == AmountType.PERCENT and sale_value is None:
         raise RedemptionRejected(
             "the program limits redemptions to a percentage of the sale: give the sale value"
         )
@@ -168,7 +171,7 @@ class ReversibleLot:
     value: Decimal
     remaining: Decimal
     expired: Decimal
-    status: str
+    status: LotStatus
 
     @property
     def used(self) -> Decimal:
@@ -182,8 +185,8 @@ class PlannedEntry:
     (sale, campaign, key, metadata)."""
 
     id: UUID
-    kind: str
-    status: str
+    kind: LedgerEntryKind
+    status: LotStatus
     amount: Decimal
     remaining: Decimal
     balance_before: Decimal
@@ -218,7 +221,7 @@ class Book:
     allocations: list[Allocation] = field(default_factory=list)
     # Lot id -> amount taken from it in this book, and the status it gets if emptied.
     consumed: dict[UUID, Decimal] = field(default_factory=dict)
-    emptied_status: dict[UUID, str] = field(default_factory=dict)
+    emptied_status: dict[UUID, LotStatus] = field(default_factory=dict)
     delta: Decimal = ZERO
     accrued_delta: Decimal = ZERO
     redeemed_delta: Decimal = ZERO
@@ -257,8 +260,8 @@ class Book:
         return self._post(
             PlannedEntry(
                 id=lot_id,
-                kind="ACÚMULO",
-                status="ATIVO" if remaining > 0 else "CONSUMIDO",
+                kind=LedgerEntryKind.ACCRUAL,
+                status=LotStatus.ACTIVE if remaining > 0 else LotStatus.CONSUMED,
                 amount=amount,
                 remaining=remaining,
                 balance_before=ZERO,
@@ -282,12 +285,14 @@ class Book:
         A spent (CONSUMIDO) lot keeps its status: its history is never rewritten.
         """
         entry_id = uuid4()
-        own = self._take_lot(lot.id, entry_id, lot.remaining, emptied_status="EXPIRADO")
+        own = self._take_lot(lot.id, entry_id, lot.remaining, emptied_status=LotStatus.EXPIRED)
         used = lot.used
-        written_off = used if policy == "BAIXA" else ZERO
+        written_off = used if policy == ConsumedReversalPolicy.WRITE_OFF else ZERO
         debit = own
-        if policy == "SALDO-NEGATIVO" and used > 0:
-            covered = self._take_fifo(entry_id, used, usable_at=None, emptied_status="CONSUMIDO")
+        if policy == ConsumedReversalPolicy.CLAW_BACK and used > 0:
+            covered = self._take_fifo(
+                entry_id, used, usable_at=None, emptied_status=LotStatus.CONSUMED
+            )
             if used - covered > 0:
                 self.debts.append(Debt(entry_id, used - covered))
             debit += used
@@ -295,8 +300,8 @@ class Book:
         return self._post(
             PlannedEntry(
                 id=entry_id,
-                kind="CANCELAMENTO",
-                status="ATIVO",
+                kind=LedgerEntryKind.REVERSAL,
+                status=LotStatus.ACTIVE,
                 amount=-debit,
                 remaining=ZERO,
                 balance_before=ZERO,
@@ -332,14 +337,16 @@ class Book:
         if new_amount <= 0:
             raise CashbackError(f"a revised accrual must be positive, got {new_amount}")
         entry_id, new_lot_id = uuid4(), uuid4()
-        own = self._take_lot(lot.id, entry_id, lot.remaining, emptied_status="EXPIRADO")
+        own = self._take_lot(lot.id, entry_id, lot.remaining, emptied_status=LotStatus.EXPIRED)
         used = lot.used
         carried = min(used, new_amount)
         rest = used - carried
         debit = own + carried
-        written_off = rest if policy == "BAIXA" else ZERO
-        if policy == "SALDO-NEGATIVO" and rest > 0:
-            covered = self._take_fifo(entry_id, rest, usable_at=None, emptied_status="CONSUMIDO")
+        written_off = rest if policy == ConsumedReversalPolicy.WRITE_OFF else ZERO
+        if policy == ConsumedReversalPolicy.CLAW_BACK and rest > 0:
+            covered = self._take_fifo(
+                entry_id, rest, usable_at=None, emptied_status=LotStatus.CONSUMED
+            )
             if rest - covered > 0:
                 self.debts.append(Debt(entry_id, rest - covered))
             debit += rest
@@ -347,8 +354,8 @@ class Book:
         cancellation = self._post(
             PlannedEntry(
                 id=entry_id,
-                kind="CANCELAMENTO",
-                status="ATIVO",
+                kind=LedgerEntryKind.REVERSAL,
+                status=LotStatus.ACTIVE,
                 amount=-debit,
                 remaining=ZERO,
                 balance_before=ZERO,
@@ -380,13 +387,13 @@ class Book:
                 f"redemption of {amount} exceeds the spendable balance of {available}"
             )
         entry_id = uuid4()
-        self._take_fifo(entry_id, amount, usable_at=now, emptied_status="CONSUMIDO")
+        self._take_fifo(entry_id, amount, usable_at=now, emptied_status=LotStatus.CONSUMED)
         self.redeemed_delta += amount
         return self._post(
             PlannedEntry(
                 id=entry_id,
-                kind="RESGATE",
-                status="ATIVO",
+                kind=LedgerEntryKind.REDEMPTION,
+                status=LotStatus.ACTIVE,
                 amount=-amount,
                 remaining=ZERO,
                 balance_before=ZERO,
@@ -399,12 +406,12 @@ class Book:
         """Write off exactly what is left of a due lot, linked to it."""
         lot = next(lot for lot in self.lots if lot.id == lot_id)
         entry_id = uuid4()
-        amount = self._take_lot(lot_id, entry_id, lot.remaining, emptied_status="EXPIRADO")
+        amount = self._take_lot(lot_id, entry_id, lot.remaining, emptied_status=LotStatus.EXPIRED)
         return self._post(
             PlannedEntry(
                 id=entry_id,
-                kind="EXPIRAÇÃO",
-                status="EXPIRADO",
+                kind=LedgerEntryKind.EXPIRY,
+                status=LotStatus.EXPIRED,
                 amount=-amount,
                 remaining=ZERO,
                 balance_before=ZERO,
@@ -433,7 +440,7 @@ class Book:
         return entry
 
     def _take_lot(
-        self, lot_id: UUID, debit_id: UUID, amount: Decimal, emptied_status: str
+        self, lot_id: UUID, debit_id: UUID, amount: Decimal, emptied_status: LotStatus
     ) -> Decimal:
         lot = next((lot for lot in self.lots if lot.id == lot_id), None)
         if lot is None or amount <= 0:
@@ -443,7 +450,12 @@ class Book:
         return taken
 
     def _take_fifo(
-        self, debit_id: UUID, amount: Decimal, *, usable_at: datetime | None, emptied_status: str
+        self,
+        debit_id: UUID,
+        amount: Decimal,
+        *,
+        usable_at: datetime | None,
+        emptied_status: LotStatus,
     ) -> Decimal:
         taken = ZERO
         for lot in sorted(self.lots, key=OpenLot.fifo_key):
@@ -456,7 +468,9 @@ class Book:
             taken += part
         return taken
 
-    def _consume(self, lot: OpenLot, debit_id: UUID, amount: Decimal, emptied_status: str) -> None:
+    def _consume(
+        self, lot: OpenLot, debit_id: UUID, amount: Decimal, emptied_status: LotStatus
+    ) -> None:
         if amount <= 0:
             return
         lot.remaining -= amount

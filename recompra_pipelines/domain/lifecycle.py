@@ -14,12 +14,9 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from recompra_pipelines.domain.campaign_rules import Campaign, Period
+from recompra_pipelines.domain.vocabulary import RecurrenceType, TimeUnit
 
-DEFAULT_NOTICE = Period(3, "DIAS")
-ENTRY_TITLE = "Envio de mensagem automática via campanha {title}"
-EXPIRING_TITLE = "Cashback Expirando: {title}"
-BIRTHDAY_TITLE = "Aniversário: {title}"
-RECURRENT_TITLE = "Recorrente: {title}"
+DEFAULT_NOTICE = Period(3, TimeUnit.DAYS)
 
 
 def acting_day(day: date) -> date:
@@ -79,14 +76,14 @@ def recurs_on(campaign: Campaign, day: date) -> bool:
     if start is None or day < start:
         return False
     kind = campaign.recurrence_type
-    if kind == "DIARIO":
+    if kind == RecurrenceType.DAILY:
         return (day - start).days % interval == 0
-    if kind == "SEMANAL":
+    if kind == RecurrenceType.WEEKLY:
         weekday = (day.weekday() + 1) % 7  # Python: Monday = 0; ours: Sunday = 0
         week_start = start - timedelta(days=(start.weekday() + 1) % 7)
         weeks = (day - week_start).days // 7
         return weekday in (campaign.recurrence_weekdays or ()) and weeks % interval == 0
-    if kind == "MENSAL":
+    if kind == RecurrenceType.MONTHLY:
         months = (day.year - start.year) * 12 + day.month - start.month
         last = calendar.monthrange(day.year, day.month)[1]
         days = campaign.recurrence_month_days or ()

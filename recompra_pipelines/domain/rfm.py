@@ -28,6 +28,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from recompra_pipelines.domain.segments import RfmSegment
+
 # The old CRM's default thresholds, per score: [min, max] (max None = no limit).
 DEFAULT_THRESHOLDS: dict[str, dict[int, tuple[float, float | None]]] = {
     "recency_days": {5: (0, 30), 4: (31, 90), 3: (91, 180), 2: (181, 270), 1: (271, 999)},
@@ -36,31 +38,31 @@ DEFAULT_THRESHOLDS: dict[str, dict[int, tuple[float, float | None]]] = {
 }
 
 
-def label(r: int, f: int, m: int) -> str:
+def label(r: int, f: int, m: int) -> RfmSegment:
     """The segment of one (R, F, M): R×F grid; M only separates PERDIDOS from HIBERNANDO."""
     for score in (r, f, m):
         if score not in (1, 2, 3, 4, 5):
             raise ValueError(f"RFM scores are 1..5, got {(r, f, m)}")
     if r <= 2:
         if f <= 2:
-            return "PERDIDOS" if r == 1 and m <= 2 else "HIBERNANDO"
-        return "EM RISCO" if f <= 4 else "NÃO PODE PERDÊ-LOS"
+            return RfmSegment.LOST if r == 1 and m <= 2 else RfmSegment.HIBERNATING
+        return RfmSegment.AT_RISK if f <= 4 else RfmSegment.CANNOT_LOSE
     if r == 3:
         return (
-            ("PRESTES A DORMIR", "PRESTES A DORMIR", "PRECISAM DE ATENÇÃO")[f - 1]
+            (RfmSegment.ABOUT_TO_SLEEP, RfmSegment.ABOUT_TO_SLEEP, RfmSegment.NEED_ATTENTION)[f - 1]
             if f <= 3
-            else ("CLIENTES LEAIS")
+            else RfmSegment.LOYAL
         )
     if f == 1:
-        return "PROMISSORES" if r == 4 else "CLIENTES RECENTES"
+        return RfmSegment.PROMISING if r == 4 else RfmSegment.RECENT
     if f <= 3:
-        return "POTENCIAIS CLIENTES LEAIS"
-    return "CLIENTES LEAIS" if r == 4 else "CAMPEÕES"
+        return RfmSegment.POTENTIAL_LOYAL
+    return RfmSegment.LOYAL if r == 4 else RfmSegment.CHAMPIONS
 
 
 # The label of every (R, F, M), as a lookup array indexed [r-1, f-1, m-1].
 _LABELS = np.array(
-    [[[label(r, f, m) for m in range(1, 6)] for f in range(1, 6)] for r in range(1, 6)],
+    [[[label(r, f, m).value for m in range(1, 6)] for f in range(1, 6)] for r in range(1, 6)],
     dtype=object,
 )
 

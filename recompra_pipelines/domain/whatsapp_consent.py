@@ -26,14 +26,7 @@ from typing import Any
 
 from recompra_pipelines.domain.names import name_match_key
 from recompra_pipelines.domain.phones import parse_brazilian_phone
-
-# interactions.erro_codigo of a message not sent because of consent or reachability.
-SKIP_OPT_OUT = "OPT_OUT"
-SKIP_UNREACHABLE = "NUMERO_INALCANCAVEL"
-SKIP_REASONS = {
-    SKIP_OPT_OUT: "o cliente pediu para não receber mensagens de marketing (opt-out)",
-    SKIP_UNREACHABLE: "o WhatsApp informou que o número não recebe mensagens (131026)",
-}
+from recompra_pipelines.domain.vocabulary import SkipReason
 
 # Meta's template category that consent governs; UTILITY and AUTHENTICATION messages (an
 # answer the customer expects) are not marketing.
@@ -124,14 +117,14 @@ class ContactState:
 
 def consent_skip(
     *, marketing: bool, contact: ContactState | None, suppression: timedelta, now: datetime
-) -> str | None:
-    """Why a message to this contact must not go out now (a SKIP_* code), or None."""
+) -> SkipReason | None:
+    """Why a message to this contact must not go out now, or None."""
     if contact is None:
         return None
     if marketing and contact.opted_out:
-        return SKIP_OPT_OUT
+        return SkipReason.OPT_OUT
     if contact.unreachable_since is not None and contact.unreachable_since + suppression > now:
-        return SKIP_UNREACHABLE
+        return SkipReason.UNREACHABLE
     return None
 
 

@@ -24,6 +24,8 @@ from datetime import datetime
 from enum import StrEnum
 from uuid import UUID
 
+from recompra_pipelines.domain.vocabulary import SendStatus
+
 # Meta: "Message undeliverable" — not on WhatsApp, an old app, terms not accepted. Final for
 # the message, and a reason not to try the number again for a while (domain.whatsapp_consent).
 UNDELIVERABLE_CODE = 131026
@@ -47,10 +49,10 @@ class WebhookEventKind(StrEnum):
 
 
 # interactions.status_envio (and chat_messages.status) a status moves a message to.
-SENT = "ENVIADO"
-DELIVERED = "ENTREGUE"
-READ = "LIDO"
-FAILED = "FALHOU"
+SENT = SendStatus.SENT
+DELIVERED = SendStatus.DELIVERED
+READ = SendStatus.READ
+FAILED = SendStatus.FAILED
 STATUS_FOR = {
     MetaStatus.SENT: SENT,
     MetaStatus.DELIVERED: DELIVERED,

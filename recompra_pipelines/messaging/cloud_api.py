@@ -9,7 +9,6 @@ redacted from every error text we keep, and never appears in a URL.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,11 +25,10 @@ from recompra_pipelines.deadlines import (
 )
 from recompra_pipelines.domain.storable import storable_text
 from recompra_pipelines.domain.whatsapp_dispatch import Outcome, classify_graph_error
+from recompra_pipelines.settings import WHATSAPP_API_VERSION, WHATSAPP_GRAPH_URL
 
-META_GRAPH_URL = "https://graph.facebook.com"
-DEFAULT_API_VERSION = "v22.0"
-GRAPH_URL_ENV = "WHATSAPP_GRAPH_URL"
-API_VERSION_ENV = "WHATSAPP_API_VERSION"
+GRAPH_URL_ENV = WHATSAPP_GRAPH_URL.env
+API_VERSION_ENV = WHATSAPP_API_VERSION.env
 MAX_ERROR_TEXT = 500
 # Meta's answers are a few hundred bytes; anything far larger is not Meta.
 MAX_RESPONSE_BYTES = 1_000_000
@@ -77,8 +75,8 @@ class CloudApiClient:
         timeout_seconds: float = 15.0,
         connect_timeout_seconds: float = 5.0,
     ) -> None:
-        self.graph_url = (graph_url or os.environ.get(GRAPH_URL_ENV) or META_GRAPH_URL).rstrip("/")
-        self.api_version = api_version or os.environ.get(API_VERSION_ENV) or DEFAULT_API_VERSION
+        self.graph_url = WHATSAPP_GRAPH_URL.resolve(graph_url).rstrip("/")
+        self.api_version = WHATSAPP_API_VERSION.resolve(api_version)
         # The whole request (connect, write, every read of the answer) has this long.
         self._deadline_seconds = timeout_seconds
         self._connect_timeout_seconds = connect_timeout_seconds

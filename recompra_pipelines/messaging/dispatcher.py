@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from recompra_pipelines.deadlines import Deadline
-from recompra_pipelines.domain.whatsapp_consent import MARKETING, SKIP_REASONS, consent_skip
+from recompra_pipelines.domain.whatsapp_consent import MARKETING, consent_skip
 from recompra_pipelines.domain.whatsapp_delivery import UNDELIVERABLE_CODE
 from recompra_pipelines.domain.whatsapp_dispatch import (
     DEFAULT_MESSAGES_PER_SECOND,
@@ -300,7 +300,7 @@ def _consent_problem(send: ClaimedSend, now: datetime) -> tuple[str, str] | None
         suppression=send.consent.unreachable_suppression,
         now=now,
     )
-    return None if reason is None else (reason, SKIP_REASONS[reason])
+    return None if reason is None else (reason, reason.description)
 
 
 def _missing_setup(send: ClaimedSend) -> tuple[str, str] | None:

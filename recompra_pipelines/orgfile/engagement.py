@@ -47,7 +47,7 @@ from __future__ import annotations
 import re
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -62,18 +62,21 @@ from pydantic import (
 )
 
 from recompra_pipelines.connectors.config import check_secret
-from recompra_pipelines.db.tables.campaigns import (
-    RecurrenceType,
-    RfmSegment,
-    ScheduleBlock,
-    TimeUnit,
-    TriggerType,
+from recompra_pipelines.domain.campaign_triggers import (
+    Segmentation,
+    trigger_definition,
+    trigger_definitions,
 )
-from recompra_pipelines.db.tables.cashback import AmountType
-from recompra_pipelines.db.tables.messaging import (
+from recompra_pipelines.domain.segments import RfmSegment
+from recompra_pipelines.domain.vocabulary import (
+    AmountType,
+    RecurrenceType,
+    ScheduleBlock,
     TemplateCategory,
     TemplateStatus,
     TemplateVariable,
+    TimeUnit,
+    values,
 )
 from recompra_pipelines.domain.whatsapp_consent import (
     DEFAULT_OPT_IN_KEYWORDS,
@@ -101,7 +104,7 @@ Money = Annotated[
     Field(ge=0, max_digits=14, decimal_places=2, allow_inf_nan=False),
 ]
 
-_BLOCKS: tuple[str, ...] = get_args(ScheduleBlock)
+_BLOCKS = values(ScheduleBlock)
 # PyYAML reads an unquoted 12:00 as the base-60 integer 720 (YAML 1.1); map it back.
 _BLOCK_FROM_YAML_SEXAGESIMAL = {int(block[:2]) * 60: block for block in _BLOCKS}
 
@@ -136,7 +139,7 @@ class _Model(BaseModel):
 
 
 def _check_percentage(kind: str | None, value: Decimal | None, field: str) -> None:
-    if kind == "PERCENTUAL" and value is not None and value > 100:
+    if kind == AmountType.PERCENT and value is not None and value > 100:
         raise ValueError(f"{field} is a percentage and must be between 0 and 100, got {value}")
 
 
@@ -144,7 +147,7 @@ class Period(_Model):
     """An amount of time, e.g. ``{value: 30, unit: DIAS}``."""
 
     value: int = Field(ge=1)
-    unit: TimeUnit = "DIAS"
+    unit: TimeUnit = TimeUnit.DAYS
 
 
 # ----------------------------------------------------------------------------- cashback
@@ -306,14 +309,14 @@ class TemplateConfig(_Model):
 
     name: str = Field(pattern=r"^[a-z0-9_]+$", max_length=512)
     language: str = Field(default="pt_BR", pattern=_LANGUAGE)
-    category: TemplateCategory = "MARKETING"
+    category: TemplateCategory = TemplateCategory.MARKETING
     parameter_format: Literal["positional", "named"] = "positional"
     parameters: list[TemplateParameterConfig] = Field(default_factory=list)
     header_type: Literal["none", "image", "video", "document"] = "none"
     header_media_url: str | None = Field(default=None, pattern=r"^https?://\S+$", max_length=2000)
     body: str = Field(min_length=1, max_length=1024)
     # Meta's approval status; a template-sync job may later keep it current.
-    status: TemplateStatus = "APPROVED"
+    status: TemplateStatus = TemplateStatus.APPROVED
 
     @model_validator(mode="after")
     def _coherent(self) -> TemplateConfig:
@@ -381,25 +384,8 @@ class WhatsAppConfig(_Model):
 
 # ----------------------------------------------------------------------------- campaigns
 
-_PURCHASE_TRIGGERS = {
-    "PRIMEIRA-COMPRA",
-    "NOVA-COMPRA",
-    "QUANTIDADE-TOTAL-COMPRAS",
-    "VALOR-TOTAL-COMPRAS",
-}
-# Threshold fields each trigger accepts, and which of them it requires.
-_TRIGGER_FIELDS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
-    "NOVA-COMPRA": (frozenset({"minimum_sale_value"}), frozenset()),
-    "QUANTIDADE-TOTAL-COMPRAS": (frozenset({"purchase_count"}), frozenset({"purchase_count"})),
-    "VALOR-TOTAL-COMPRAS": (frozenset({"purchase_total"}), frozenset({"purchase_total"})),
-    "CASHBACK-ACUMULADO": (
-        frozenset({"new_cashback_minimum", "total_cashback_minimum"}),
-        frozenset(),
-    ),
-    "CASHBACK-EXPIRANDO": (frozenset({"notice"}), frozenset()),
-    "PERMANÊNCIA-SEGMENTAÇÃO": (frozenset({"time_in_segment"}), frozenset({"time_in_segment"})),
-    "RECORRENTE": (frozenset({"recurrence"}), frozenset({"recurrence"})),
-}
+# Every threshold field of TriggerConfig; which of them a trigger accepts and requires is in
+# its definition (domain.campaign_triggers).
 _THRESHOLDS = (
     "minimum_sale_value",
     "purchase_count",
@@ -411,25 +397,20 @@ _THRESHOLDS = (
     "recurrence",
 )
 
-_CLIENT_VARIABLES = {v for v in get_args(TemplateVariable) if v.startswith("client")}
-_PURCHASE_VARIABLES = {v for v in get_args(TemplateVariable) if v.startswith("purchase")}
-_EXPIRING_VARIABLES = {"cashbackExpiringAmount", "cashbackExpiringDate"}
-_CASHBACK_VARIABLES = {
-    v for v in get_args(TemplateVariable) if v.startswith("cashback")
-} - _EXPIRING_VARIABLES
+
+def _trigger_type(value: Any) -> Any:
+    """A registered trigger type (the registry is read at validation time, so a trigger
+    defined there needs nothing here)."""
+    if isinstance(value, str):
+        trigger_definition(value)  # raises, listing the types, when it is not one
+    return value
 
 
 def _variables_available(trigger: str) -> set[str]:
-    """What an interaction of this trigger can fill a template with
-    (docs/whatsapp.md#template-variables): the client's fields and cashback on every trigger, the
-    purchase on purchase triggers, the expiring cashback on CASHBACK-EXPIRANDO; never what nothing
-    fills."""
-    available = (_CLIENT_VARIABLES | _CASHBACK_VARIABLES) - NEVER_FILLED
-    if trigger in _PURCHASE_TRIGGERS or trigger == "CASHBACK-ACUMULADO":
-        available |= _PURCHASE_VARIABLES
-    if trigger == "CASHBACK-EXPIRANDO":
-        available |= _EXPIRING_VARIABLES
-    return available
+    """What an interaction of this trigger can fill a template with (its definition's
+    variables: the client's and cashback on every trigger, the purchase on purchase triggers,
+    the expiring cashback on CASHBACK-EXPIRANDO), never what nothing fills."""
+    return set(trigger_definition(trigger).template_variables) - NEVER_FILLED
 
 
 class RecurrenceConfig(_Model):
@@ -466,7 +447,7 @@ class TriggerConfig(_Model):
     """What fires the campaign, with the thresholds of its type. ``trigger: NOVA-COMPRA``
     is short for ``trigger: {type: NOVA-COMPRA}``."""
 
-    type: TriggerType
+    type: Annotated[str, BeforeValidator(_trigger_type)]
     minimum_sale_value: Money | None = None  # NOVA-COMPRA
     purchase_count: int | None = Field(default=None, ge=1)  # QUANTIDADE-TOTAL-COMPRAS
     purchase_total: Money | None = None  # VALOR-TOTAL-COMPRAS
@@ -483,15 +464,15 @@ class TriggerConfig(_Model):
 
     @model_validator(mode="after")
     def _thresholds_fit_type(self) -> TriggerConfig:
-        allowed, required = _TRIGGER_FIELDS.get(self.type, (frozenset(), frozenset()))
+        definition = trigger_definition(self.type)
         for field in _THRESHOLDS:
             given = getattr(self, field) is not None
-            if given and field not in allowed:
-                users = [t for t, (fields, _) in _TRIGGER_FIELDS.items() if field in fields]
+            if given and field not in definition.thresholds:
+                users = [d.kind for d in trigger_definitions() if field in d.thresholds]
                 raise ValueError(
                     f"trigger {field} does not apply to {self.type} (it is for {', '.join(users)})"
                 )
-            if not given and field in required:
+            if not given and field in definition.required:
                 raise ValueError(f"trigger {field} is required for {self.type}")
         return self
 
@@ -551,18 +532,19 @@ class CampaignConfig(_Model):
     def _coherent(self) -> CampaignConfig:
         label = f"campaign {self.key!r}"
         trigger = self.trigger.type
+        definition = trigger_definition(trigger)
         if len(set(self.segmentations)) != len(self.segmentations):
             raise ValueError(f"{label}: a segmentation is listed twice")
-        if trigger in ("ENTRADA-SEGMENTAÇÃO", "PERMANÊNCIA-SEGMENTAÇÃO") and not self.segmentations:
+        if definition.segmentation is Segmentation.REQUIRED and not self.segmentations:
             raise ValueError(f"{label}: a {trigger} campaign needs at least one segmentation")
-        if trigger in ("CASHBACK-EXPIRANDO", "ANIVERSARIO_CLIENTE") and self.segmentations:
+        if definition.segmentation is Segmentation.NONE and self.segmentations:
             raise ValueError(
                 f"{label}: {trigger} campaigns reach every client; remove segmentations"
             )
-        if trigger == "RECORRENTE":
+        if definition.own_block:
             if self.schedule.delay is not None or self.schedule.block is None:
                 raise ValueError(
-                    f"{label}: a RECORRENTE campaign takes schedule.block (the time of day it"
+                    f"{label}: a {trigger} campaign takes schedule.block (the time of day it"
                     " sends) and no schedule.delay"
                 )
         elif (self.schedule.delay is None) != (self.schedule.block is None):
@@ -571,9 +553,9 @@ class CampaignConfig(_Model):
                 " message is sent immediately)"
             )
         if self.cashback is not None:
-            if trigger == "RECORRENTE":
-                raise ValueError(f"{label}: RECORRENTE campaigns cannot generate cashback")
-            if self.cashback.type == "PERCENTUAL" and trigger not in _PURCHASE_TRIGGERS:
+            if not definition.grants_cashback:
+                raise ValueError(f"{label}: {trigger} campaigns cannot generate cashback")
+            if self.cashback.type == AmountType.PERCENT and not definition.percent_cashback:
                 raise ValueError(
                     f"{label}: PERCENTUAL cashback needs a purchase to take a percentage of;"
                     f" {trigger} campaigns can only give FIXO cashback"

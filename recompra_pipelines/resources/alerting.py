@@ -7,7 +7,6 @@ resource and otherwise comes from its `RECOMPRA_*` variable.
 
 from __future__ import annotations
 
-import os
 import smtplib
 from dataclasses import dataclass
 from datetime import timedelta
@@ -16,12 +15,10 @@ from email.message import EmailMessage
 import dagster as dg
 import httpx
 
-from recompra_pipelines.dagster_ui import DAGSTER_URL_ENV, DEFAULT_DAGSTER_URL
+from recompra_pipelines import settings as env
+from recompra_pipelines.dagster_ui import dagster_url
 
-WEBHOOK_URL_ENV = "RECOMPRA_ALERT_WEBHOOK_URL"
-SMTP_PASSWORD_ENV = "RECOMPRA_ALERT_SMTP_PASSWORD"
-DEFAULT_FRESHNESS_MINUTES = 30
-DEFAULT_SMTP_PORT = 587
+WEBHOOK_URL_ENV = env.ALERT_WEBHOOK_URL.env
 
 
 @dataclass(frozen=True)
@@ -70,49 +67,31 @@ class Alerting(dg.ConfigurableResource):
     email_to: str | None = None  # RECOMPRA_ALERT_EMAIL_TO, comma-separated
 
     def settings(self) -> AlertSettings:
-        env = os.environ
-        minutes = self.freshness_minutes or _int_env("RECOMPRA_FRESHNESS_MINUTES")
-        smtp_host = self.smtp_host or env.get("RECOMPRA_ALERT_SMTP_HOST") or None
+        smtp_host = env.ALERT_SMTP_HOST.resolve(self.smtp_host)
         smtp = None
         if smtp_host:
-            recipients = self.email_to or env.get("RECOMPRA_ALERT_EMAIL_TO", "")
-            sender = self.email_from or env.get("RECOMPRA_ALERT_EMAIL_FROM", "")
+            recipients = env.ALERT_EMAIL_TO.resolve(self.email_to) or ""
+            sender = env.ALERT_EMAIL_FROM.resolve(self.email_from) or ""
             if not recipients.strip() or not sender.strip():
                 raise ValueError(
-                    "e-mail alerts need RECOMPRA_ALERT_EMAIL_FROM and RECOMPRA_ALERT_EMAIL_TO "
-                    "when RECOMPRA_ALERT_SMTP_HOST is set"
+                    f"e-mail alerts need {env.ALERT_EMAIL_FROM.env} and {env.ALERT_EMAIL_TO.env} "
+                    f"when {env.ALERT_SMTP_HOST.env} is set"
                 )
-            starttls = self.smtp_starttls
-            if starttls is None:
-                starttls = env.get("RECOMPRA_ALERT_SMTP_STARTTLS", "on").lower() != "off"
             smtp = SmtpDestination(
                 host=smtp_host,
-                port=self.smtp_port or _int_env("RECOMPRA_ALERT_SMTP_PORT") or DEFAULT_SMTP_PORT,
+                port=env.ALERT_SMTP_PORT.resolve(self.smtp_port),
                 sender=sender.strip(),
                 recipients=tuple(r.strip() for r in recipients.split(",") if r.strip()),
-                user=self.smtp_user or env.get("RECOMPRA_ALERT_SMTP_USER") or None,
-                password=env.get(SMTP_PASSWORD_ENV) or None,
-                starttls=starttls,
+                user=env.ALERT_SMTP_USER.resolve(self.smtp_user),
+                password=env.ALERT_SMTP_PASSWORD.read(),
+                starttls=env.ALERT_SMTP_STARTTLS.resolve(self.smtp_starttls),
             )
         return AlertSettings(
-            ui_url=(self.ui_url or env.get(DAGSTER_URL_ENV) or DEFAULT_DAGSTER_URL).rstrip("/"),
-            stale_after=timedelta(minutes=minutes or DEFAULT_FRESHNESS_MINUTES),
-            webhook_url=env.get(WEBHOOK_URL_ENV) or None,
+            ui_url=(self.ui_url or dagster_url()).rstrip("/"),
+            stale_after=timedelta(minutes=env.FRESHNESS_MINUTES.resolve(self.freshness_minutes)),
+            webhook_url=env.ALERT_WEBHOOK_URL.read(),
             smtp=smtp,
         )
-
-
-def _int_env(name: str) -> int | None:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return None
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"{name}={raw!r}: expected a whole number") from None
-    if value < 1:
-        raise ValueError(f"{name}={raw!r}: must be at least 1")
-    return value
 
 
 def deliver(settings: AlertSettings, subject: str, text: str) -> None:

@@ -47,21 +47,12 @@ from dagster._core.storage.runs.schema import RunsTable
 from dagster._core.storage.schedules.schema import JobTickTable
 from pydantic import Field
 
-from recompra_pipelines.settings import whole_number_from_env
+from recompra_pipelines import settings as env
 
-RUN_DAYS_ENV = "RECOMPRA_RETENTION_DAGSTER_RUN_DAYS"
-MAX_RUNS_ENV = "RECOMPRA_RETENTION_DAGSTER_MAX_RUNS"
-TICK_DAYS_ENV = "RECOMPRA_RETENTION_DAGSTER_TICK_DAYS"
-MAX_TICKS_ENV = "RECOMPRA_RETENTION_DAGSTER_MAX_TICKS"
-# A week of runs: enough to look into last week's failures; at ~80 runs per organization a day
-# it is what bounds Dagster's database (docs/operations.md has the arithmetic).
-DEFAULT_RUN_DAYS = 7
-# A ceiling for a fleet that grows faster than anyone resized the database: ~200 organizations'
-# week. 0 turns the count limit off.
-DEFAULT_MAX_RUNS = 100_000
-DEFAULT_TICK_DAYS = 7
-# A 30-second sensor ticks 2,880 times a day: about a week of it.
-DEFAULT_MAX_TICKS = 20_000
+RUN_DAYS_ENV = env.RETENTION_DAGSTER_RUN_DAYS.env
+MAX_RUNS_ENV = env.RETENTION_DAGSTER_MAX_RUNS.env
+TICK_DAYS_ENV = env.RETENTION_DAGSTER_TICK_DAYS.env
+MAX_TICKS_ENV = env.RETENTION_DAGSTER_MAX_TICKS.env
 
 
 FINISHED = (
@@ -135,17 +126,11 @@ class DagsterHistoryRetention(dg.ConfigurableResource):
 
     def limits(self) -> HistoryLimits:
         return HistoryLimits(
-            run_days=_setting(self.run_days, RUN_DAYS_ENV, DEFAULT_RUN_DAYS, minimum=1),
-            max_runs=_setting(self.max_runs, MAX_RUNS_ENV, DEFAULT_MAX_RUNS, minimum=0),
-            tick_days=_setting(self.tick_days, TICK_DAYS_ENV, DEFAULT_TICK_DAYS, minimum=1),
-            max_ticks=_setting(self.max_ticks, MAX_TICKS_ENV, DEFAULT_MAX_TICKS, minimum=0),
+            run_days=env.RETENTION_DAGSTER_RUN_DAYS.resolve(self.run_days),
+            max_runs=env.RETENTION_DAGSTER_MAX_RUNS.resolve(self.max_runs),
+            tick_days=env.RETENTION_DAGSTER_TICK_DAYS.resolve(self.tick_days),
+            max_ticks=env.RETENTION_DAGSTER_MAX_TICKS.resolve(self.max_ticks),
         )
-
-
-def _setting(configured: int | None, env_name: str, default: int, *, minimum: int) -> int:
-    if configured is not None:
-        return configured
-    return whole_number_from_env(env_name, default, minimum=minimum)
 
 
 def prune_dagster_history(instance: dg.DagsterInstance, cutoffs: HistoryCutoffs) -> HistoryCounts:

@@ -8,7 +8,6 @@ the demo and tests point the same code at the simulator.
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 
 import dagster as dg
@@ -18,8 +17,9 @@ from recompra_pipelines.messaging.channels import WhatsAppChannels
 from recompra_pipelines.messaging.cloud_api import CloudApiClient
 from recompra_pipelines.messaging.dispatcher import DispatchSettings
 from recompra_pipelines.messaging.gateway import GatewayClient
+from recompra_pipelines.settings import WHATSAPP_DISPATCH
 
-DISPATCH_ENV = "RECOMPRA_WHATSAPP_DISPATCH"
+DISPATCH_ENV = WHATSAPP_DISPATCH.env
 _DEFAULTS = DispatchSettings()
 
 
@@ -28,7 +28,7 @@ class WhatsAppCloudApi(dg.ConfigurableResource):
     comes from its connection) and the sending policy (limits, retries, lateness)."""
 
     # False pauses every send (interactions wait PENDENTE); None reads
-    # RECOMPRA_WHATSAPP_DISPATCH ("off" pauses), so an operator can stop sending at once.
+    # RECOMPRA_WHATSAPP_DISPATCH (off pauses), so an operator can stop sending at once.
     enabled: bool | None = None
     graph_url: str | None = None
     api_version: str | None = None
@@ -55,9 +55,7 @@ class WhatsAppCloudApi(dg.ConfigurableResource):
     dispatch_deadline_seconds: float = _DEFAULTS.deadline.total_seconds()
 
     def is_enabled(self) -> bool:
-        if self.enabled is not None:
-            return self.enabled
-        return os.environ.get(DISPATCH_ENV, "on").strip().lower() not in ("off", "0", "false")
+        return WHATSAPP_DISPATCH.resolve(self.enabled)
 
     def client(self) -> WhatsAppChannels:
         """The Cloud API and the internal gateway; each organization's connection picks one."""

@@ -18,7 +18,6 @@ from recompra_pipelines.db.ledger import (
     reconcile_campaign_grants,
 )
 from recompra_pipelines.domain.campaign_rules import (
-    WITHDRAWN_SALE_CHANGED,
     Campaign,
     Decision,
     Purchase,
@@ -31,12 +30,8 @@ from recompra_pipelines.domain.campaign_rules import (
     idempotency_key,
     meets_trigger,
 )
-from recompra_pipelines.domain.whatsapp_consent import (
-    SKIP_OPT_OUT,
-    SKIP_UNREACHABLE,
-    ConsentSettings,
-    consent_skip,
-)
+from recompra_pipelines.domain.vocabulary import CONSENT_SKIPS, SkipReason
+from recompra_pipelines.domain.whatsapp_consent import ConsentSettings, consent_skip
 from recompra_pipelines.messaging import contacts
 from recompra_pipelines.sync.allocation import collector_paused
 from recompra_pipelines.sync.organizations import Organization, load_organization
@@ -83,15 +78,15 @@ def create_purchase_interactions(
         ]
         candidates = [(c, p) for p in eligible for c in campaigns if fires(c, p)]
         inserted, granted = create_interactions(conn, org, candidates, now)
-        grants = reconcile_campaign_grants(conn, org_id, day, now, WITHDRAWN_SALE_CHANGED)
+        grants = reconcile_campaign_grants(conn, org_id, day, now, SkipReason.SALE_CHANGED)
     reasons = [decision.skip_reason for _, decision in inserted]
     return CampaignCounts(
         purchases=len(purchases),
         not_eligible=len(purchases) - len(eligible),
         interactions_created=reasons.count(None),
-        skipped_frequency=reasons.count("FREQUENCIA"),
-        skipped_daily_cap=reasons.count("LIMITE_DIARIO"),
-        skipped_consent=reasons.count(SKIP_OPT_OUT) + reasons.count(SKIP_UNREACHABLE),
+        skipped_frequency=reasons.count(SkipReason.FREQUENCY),
+        skipped_daily_cap=reasons.count(SkipReason.DAILY_CAP),
+        skipped_consent=sum(reason in CONSENT_SKIPS for reason in reasons),
         cancelled_with_sale=cancelled,
         withdrawn_sale_changed=withdrawn,
         cashback_grants=granted,
@@ -119,7 +114,7 @@ def _withdraw_unqualified(
         and (purchase := by_sale.get(row.venda_id)) is not None
         and (purchase.client_id != row.cliente_id or not meets_trigger(campaign, purchase))
     ]
-    return store.withdraw(conn, org_id, stale, WITHDRAWN_SALE_CHANGED)
+    return store.withdraw(conn, org_id, stale, SkipReason.SALE_CHANGED)
 
 
 def create_interactions(

@@ -10,7 +10,6 @@ cap, outbox and campaign cashback. Trigger keys: `segmento:<label>:<since>`,
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -22,11 +21,17 @@ from recompra_pipelines.db.bulk import lock_organization
 from recompra_pipelines.db.ordering import lot_key, lot_origin
 from recompra_pipelines.db.rfm import RfmCounts, analyse
 from recompra_pipelines.domain.campaign_rules import Campaign, Trigger, in_segment
+from recompra_pipelines.domain.campaign_triggers import (
+    BIRTHDAY,
+    CASHBACK_EXPIRING,
+    RECURRENT,
+    SEGMENT_ENTRY,
+    SEGMENT_STAY,
+    Firing,
+    trigger_definition,
+    trigger_kinds,
+)
 from recompra_pipelines.domain.lifecycle import (
-    BIRTHDAY_TITLE,
-    ENTRY_TITLE,
-    EXPIRING_TITLE,
-    RECURRENT_TITLE,
     acting_day,
     birthday_days,
     notice_window,
@@ -34,22 +39,9 @@ from recompra_pipelines.domain.lifecycle import (
     recurs_on,
     trigger_time,
 )
-from recompra_pipelines.domain.whatsapp_consent import SKIP_OPT_OUT, SKIP_UNREACHABLE
+from recompra_pipelines.domain.vocabulary import CONSENT_SKIPS, SkipReason
 from recompra_pipelines.sync.campaign_steps import create_interactions
 from recompra_pipelines.sync.organizations import Organization, load_organization
-
-LIFECYCLE_TRIGGERS = (
-    "ENTRADA-SEGMENTAÇÃO",
-    "PERMANÊNCIA-SEGMENTAÇÃO",
-    "CASHBACK-EXPIRANDO",
-    "ANIVERSARIO_CLIENTE",
-    "RECORRENTE",
-)
-
-
-def lifecycle_hour() -> int:
-    """Local hour after which a day's lifecycle run starts (``RECOMPRA_LIFECYCLE_HOUR``, 2)."""
-    return int(os.environ.get("RECOMPRA_LIFECYCLE_HOUR", "2"))
 
 
 def run_rfm(engine: sa.Engine, org_id: str, day: date, now: datetime) -> RfmCounts:
@@ -70,13 +62,13 @@ class LifecycleCounts:
 
 
 def create_lifecycle_interactions(
-    engine: sa.Engine, org_id: str, day: date, now: datetime, hour: int | None = None
+    engine: sa.Engine, org_id: str, day: date, now: datetime, *, hour: int
 ) -> LifecycleCounts:
     with engine.begin() as conn:
         lock_organization(conn, org_id)
         org = load_organization(conn, org_id)
-        at = trigger_time(day, lifecycle_hour() if hour is None else hour, org.timezone)
-        campaigns = store.active_campaigns(conn, org_id, LIFECYCLE_TRIGGERS)
+        at = trigger_time(day, hour, org.timezone)
+        campaigns = store.active_campaigns(conn, org_id, trigger_kinds(Firing.DAILY))
         candidates: list[tuple[Campaign, Trigger]] = []
         for campaign in campaigns:
             candidates += _candidates(conn, org, campaign, day, at)
@@ -85,9 +77,9 @@ def create_lifecycle_interactions(
     return LifecycleCounts(
         candidates=dict(Counter(c.trigger for c, _ in candidates)),
         interactions_created=reasons.count(None),
-        skipped_frequency=reasons.count("FREQUENCIA"),
-        skipped_daily_cap=reasons.count("LIMITE_DIARIO"),
-        skipped_consent=reasons.count(SKIP_OPT_OUT) + reasons.count(SKIP_UNREACHABLE),
+        skipped_frequency=reasons.count(SkipReason.FREQUENCY),
+        skipped_daily_cap=reasons.count(SkipReason.DAILY_CAP),
+        skipped_consent=sum(reason in CONSENT_SKIPS for reason in reasons),
         cashback_grants=granted,
     )
 
@@ -117,57 +109,67 @@ def _candidates(
 ) -> list[tuple[Campaign, Trigger]]:
     """``day`` is the scored day (segment entries and stays); the calendar triggers are of the
     morning after it, when the run acts."""
-    kind = campaign.trigger
+    finder = CANDIDATE_FINDERS.get(campaign.trigger)
+    if finder is None:
+        raise ValueError(
+            f"organization {org.id}, day {day}: campaign {campaign.title!r} has trigger"
+            f" {campaign.trigger}, which fires daily but has no candidate finder"
+            " (sync.lifecycle_steps.CANDIDATE_FINDERS)"
+        )
+    title = trigger_definition(campaign.trigger).interaction_title
+    return [(campaign, trigger) for trigger in finder(conn, org, campaign, day, at, title)]
+
+
+def _segment_entries(conn, org, campaign, day, at, title) -> list[Trigger]:
+    rows = _clients(
+        conn,
+        org.id,
+        "c.analise_rfm_data_referencia = :day AND c.analise_rfm_desde = :day"
+        " AND c.analise_rfm_titulo_anterior IS NOT NULL",
+        day=day,
+    )
+    return [
+        _trigger(row, at, f"segmento:{row.titulo}:{row.desde}", title)
+        for row in rows
+        if in_segment(campaign, row.titulo)
+    ]
+
+
+def _segment_stays(conn, org, campaign, day, at, title) -> list[Trigger]:
+    rows = _clients(
+        conn,
+        org.id,
+        "c.analise_rfm_data_referencia = :day AND c.analise_rfm_desde < :day",
+        day=day,
+    )
+    return [
+        _trigger(row, at, f"permanencia:{row.titulo}:{row.desde}", title)
+        for row in rows
+        if in_segment(campaign, row.titulo) and permanence_due(campaign, row.desde, day)
+    ]
+
+
+def _birthdays(conn, org, campaign, day, at, title) -> list[Trigger]:
     morning = acting_day(day)
-    if kind == "ENTRADA-SEGMENTAÇÃO":
-        rows = _clients(
-            conn,
-            org.id,
-            "c.analise_rfm_data_referencia = :day AND c.analise_rfm_desde = :day"
-            " AND c.analise_rfm_titulo_anterior IS NOT NULL",
-            day=day,
-        )
-        return [
-            (campaign, _trigger(row, at, f"segmento:{row.titulo}:{row.desde}", ENTRY_TITLE))
-            for row in rows
-            if in_segment(campaign, row.titulo)
-        ]
-    if kind == "PERMANÊNCIA-SEGMENTAÇÃO":
-        rows = _clients(
-            conn,
-            org.id,
-            "c.analise_rfm_data_referencia = :day AND c.analise_rfm_desde < :day",
-            day=day,
-        )
-        return [
-            (campaign, _trigger(row, at, f"permanencia:{row.titulo}:{row.desde}", ENTRY_TITLE))
-            for row in rows
-            if in_segment(campaign, row.titulo) and permanence_due(campaign, row.desde, day)
-        ]
-    if kind == "ANIVERSARIO_CLIENTE":
-        days = birthday_days(morning)
-        rows = _clients(
-            conn,
-            org.id,
-            "(EXTRACT(MONTH FROM c.data_nascimento), EXTRACT(DAY FROM c.data_nascimento))"
-            " IN (" + ", ".join(f"({m}, {d})" for m, d in days) + ")",
-        )
-        return [
-            (campaign, _trigger(row, at, f"aniversario:{morning.year}", BIRTHDAY_TITLE))
-            for row in rows
-        ]
-    if kind == "RECORRENTE":
-        if not recurs_on(campaign, morning):
-            return []
-        rows = _clients(conn, org.id, "true")
-        return [
-            (campaign, _trigger(row, at, f"recorrente:{morning.isoformat()}", RECURRENT_TITLE))
-            for row in rows
-            if in_segment(campaign, row.titulo)
-        ]
-    if kind == "CASHBACK-EXPIRANDO":
-        return [(campaign, trigger) for trigger in _expiring(conn, org, campaign, morning, at)]
-    return []
+    rows = _clients(
+        conn,
+        org.id,
+        "(EXTRACT(MONTH FROM c.data_nascimento), EXTRACT(DAY FROM c.data_nascimento))"
+        " IN (" + ", ".join(f"({m}, {d})" for m, d in birthday_days(morning)) + ")",
+    )
+    return [_trigger(row, at, f"aniversario:{morning.year}", title) for row in rows]
+
+
+def _recurrent_days(conn, org, campaign, day, at, title) -> list[Trigger]:
+    morning = acting_day(day)
+    if not recurs_on(campaign, morning):
+        return []
+    rows = _clients(conn, org.id, "true")
+    return [
+        _trigger(row, at, f"recorrente:{morning.isoformat()}", title)
+        for row in rows
+        if in_segment(campaign, row.titulo)
+    ]
 
 
 def _trigger(row, at: datetime, key: str, title: str, **context) -> Trigger:
@@ -203,22 +205,37 @@ ORDER BY l.cliente_id
 
 
 def _expiring(
-    conn: sa.Connection, org: Organization, campaign: Campaign, day: date, at: datetime
+    conn: sa.Connection,
+    org: Organization,
+    campaign: Campaign,
+    day: date,
+    at: datetime,
+    title: str,
 ) -> list[Trigger]:
-    """Per client: Σ of what is left of its lots expiring within the notice; the relevant lot
-    (and key) is the largest one, the earliest on ties
+    """Per client: Σ of what is left of its lots expiring within the notice (of the morning
+    after ``day``); the relevant lot (and key) is the largest one, the earliest on ties
     (docs/business-rules.md#cashback-about-to-expire). No segmentation filter."""
-    start, end = notice_window(campaign, day, org.timezone)
+    start, end = notice_window(campaign, acting_day(day), org.timezone)
     rows = conn.execute(sa.text(EXPIRING), {"org": org.id, "start": start, "end": end}).all()
     return [
         _trigger(
             row,
             at,
             f"expira:{row.lote}",
-            EXPIRING_TITLE,
+            title,
             cashbackExpirandoValor=str(row.total),
             cashbackExpirandoData=row.expiracao_data.astimezone(org.timezone).strftime("%d/%m/%Y"),
             cashbackTotalResgatadoVida=str(row.resgatado or "0.00"),
         )
         for row in rows
     ]
+
+
+# How each daily trigger finds its clients; a trigger whose definition fires daily needs one.
+CANDIDATE_FINDERS = {
+    SEGMENT_ENTRY.kind: _segment_entries,
+    SEGMENT_STAY.kind: _segment_stays,
+    BIRTHDAY.kind: _birthdays,
+    RECURRENT.kind: _recurrent_days,
+    CASHBACK_EXPIRING.kind: _expiring,
+}

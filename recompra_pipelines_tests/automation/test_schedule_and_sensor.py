@@ -23,6 +23,7 @@ from recompra_pipelines.orgfile.organization import OrgFile
 from recompra_pipelines.orgfile.writer import apply_org_file
 from recompra_pipelines.partitions import ORGANIZATIONS
 from recompra_pipelines.resources.crm_database import CrmDatabase
+from recompra_pipelines.resources.settings import RecompraSettings
 from recompra_pipelines_tests.helpers import new_org
 
 SP = ZoneInfo("America/Sao_Paulo")
@@ -46,7 +47,7 @@ def _tick(instance, database_url, when: datetime):
     with dg.build_schedule_context(
         instance=instance,
         scheduled_execution_time=when,
-        resources={"crm_db": CrmDatabase(url=database_url)},
+        resources={"crm_db": CrmDatabase(url=database_url), "settings": RecompraSettings()},
         repository_def=defs.get_repository_def(),
     ) as context:
         return erp_sync_schedule.evaluate_tick(context)
@@ -174,7 +175,7 @@ def test_daily_jobs_serve_every_organization_with_cashback_or_campaigns_whatever
         with dg.build_schedule_context(
             instance=instance,
             scheduled_execution_time=tick,
-            resources={"crm_db": CrmDatabase(url=database_url)},
+            resources={"crm_db": CrmDatabase(url=database_url), "settings": RecompraSettings()},
         ) as context:
             keys = {r.run_key.rsplit(":", 1)[0] for r in schedule(context)}
         assert {f"{prefix}:{erp_off}", f"{prefix}:{no_erp}"} <= keys

@@ -15,6 +15,7 @@ from recompra_pipelines.checks.cashback_checks import CASHBACK_CHECKS
 from recompra_pipelines.definitions import defs
 from recompra_pipelines.partitions import ORGANIZATIONS, org_day_key
 from recompra_pipelines.resources.crm_database import CrmDatabase
+from recompra_pipelines.resources.settings import RecompraSettings
 from recompra_pipelines.sync.ledger_steps import reconcile_day_cashback
 from recompra_pipelines_tests.cashback.ledger_helpers import (
     SP,
@@ -60,7 +61,7 @@ def test_schedule_requests_each_orgs_local_day_once_its_expiry_hour_passed(
     with dg.build_schedule_context(
         instance=instance,
         scheduled_execution_time=tick,
-        resources={"crm_db": CrmDatabase(url=database_url)},
+        resources={"crm_db": CrmDatabase(url=database_url), "settings": RecompraSettings()},
         repository_def=defs.get_repository_def(),
     ) as context:
         requests = cashback_expiry_schedule.evaluate_tick(context).run_requests
@@ -82,7 +83,7 @@ def test_a_day_with_a_successful_or_running_run_is_not_requested_again_a_failed_
         with dg.build_schedule_context(
             instance=instance,
             scheduled_execution_time=datetime(2026, 3, 5, hour, 5, tzinfo=SP),
-            resources={"crm_db": CrmDatabase(url=database_url)},
+            resources={"crm_db": CrmDatabase(url=database_url), "settings": RecompraSettings()},
             repository_def=defs.get_repository_def(),
         ) as context:
             requests = cashback_expiry_schedule.evaluate_tick(context).run_requests

@@ -13,6 +13,7 @@ from recompra_pipelines.automation.lifecycle import lifecycle_schedule
 from recompra_pipelines.domain.rfm import DEFAULT_THRESHOLDS
 from recompra_pipelines.partitions import ORGANIZATIONS, org_day_key
 from recompra_pipelines.resources.crm_database import CrmDatabase
+from recompra_pipelines.resources.settings import RecompraSettings
 from recompra_pipelines.sync.ledger_steps import reconcile_day_cashback
 from recompra_pipelines.sync.lifecycle_steps import create_lifecycle_interactions, run_rfm
 from recompra_pipelines_tests.cashback.ledger_helpers import SP, add_client, add_sale, balance
@@ -299,7 +300,7 @@ def test_lifecycle_assets_and_schedule(engine, database_url, instance):
         LIFECYCLE_ASSETS,
         partition_key=str(org_day_key(org, date(2026, 3, 2))),
         instance=instance,
-        resources={"crm_db": CrmDatabase(url=database_url)},
+        resources={"crm_db": CrmDatabase(url=database_url), "settings": RecompraSettings()},
     )
     assert metadata(result, "rfm_analysis")["method"] == "QUINTILES"
     assert metadata(result, "rfm_analysis")["buyers"] == 1
@@ -309,7 +310,7 @@ def test_lifecycle_assets_and_schedule(engine, database_url, instance):
         with dg.build_schedule_context(
             instance=instance,
             scheduled_execution_time=tick,
-            resources={"crm_db": CrmDatabase(url=database_url)},
+            resources={"crm_db": CrmDatabase(url=database_url), "settings": RecompraSettings()},
         ) as context:
             return lifecycle_schedule(context)
 

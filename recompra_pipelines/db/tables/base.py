@@ -10,6 +10,8 @@ Conventions (docs/architecture.md#re-run-safety):
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
@@ -56,4 +58,22 @@ def inserted_at_column() -> sa.Column:
 def updated_at_column() -> sa.Column:
     return sa.Column(
         "data_atualizacao", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()
+    )
+
+
+def checked_enum(name: str, values: Iterable[str]) -> sa.Enum:
+    """A text column limited to ``values`` (a ``StrEnum`` of domain.vocabulary, or the trigger
+    registry's kinds) by a CHECK constraint.
+
+    A CHECK (not a PostgreSQL ENUM type) keeps migrations to plain ``ALTER TABLE`` when a
+    value is added. ``name`` names the constraint (``ck_<table>_<name>``), so it must be
+    unique within its table: use the column name.
+    """
+    return sa.Enum(
+        *(str(value) for value in values),
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        validate_strings=True,
+        length=40,
     )

@@ -20,46 +20,33 @@ instead of the old exact-match that lost whatever it missed
 
 from __future__ import annotations
 
-from typing import Literal
-
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 from recompra_pipelines.db.tables.base import (
     JSONB,
     Money,
+    checked_enum,
     id_column,
     inserted_at_column,
     metadata,
     organization_column,
     updated_at_column,
 )
-from recompra_pipelines.db.tables.cashback import AmountType, checked_enum
-from recompra_pipelines.domain.segments import RFM_SEGMENTS
+from recompra_pipelines.domain.campaign_triggers import RECURRENT, trigger_kinds
+from recompra_pipelines.domain.segments import RfmSegment
+from recompra_pipelines.domain.vocabulary import (
+    AmountType,
+    AttributionModel,
+    ConversionType,
+    InteractionType,
+    RecurrenceType,
+    ScheduleBlock,
+    SendStatus,
+    TimeUnit,
+)
 
 Timestamp = sa.DateTime(timezone=True)
-
-TriggerType = Literal[
-    "PRIMEIRA-COMPRA",
-    "NOVA-COMPRA",
-    "QUANTIDADE-TOTAL-COMPRAS",
-    "VALOR-TOTAL-COMPRAS",
-    "CASHBACK-ACUMULADO",
-    "CASHBACK-EXPIRANDO",
-    "ENTRADA-SEGMENTAÇÃO",
-    "PERMANÊNCIA-SEGMENTAÇÃO",
-    "ANIVERSARIO_CLIENTE",
-    "RECORRENTE",
-]
-TimeUnit = Literal["DIAS", "SEMANAS", "MESES", "ANOS"]
-# The eight 3-hour blocks of the day (organization time) in which scheduled messages go out.
-ScheduleBlock = Literal["00:00", "03:00", "06:00", "09:00", "12:00", "15:00", "18:00", "21:00"]
-RecurrenceType = Literal["DIARIO", "SEMANAL", "MENSAL"]
-RfmSegment = Literal[RFM_SEGMENTS]  # the labels as a type, for org files and the CHECK
-InteractionType = Literal["ENVIO-MENSAGEM", "ENVIO-EMAIL", "LIGAÇÃO", "ATENDIMENTO"]
-SendStatus = Literal["PENDENTE", "ENVIANDO", "ENVIADO", "ENTREGUE", "LIDO", "FALHOU", "IGNORADO"]
-AttributionModel = Literal["LAST_TOUCH", "FIRST_TOUCH", "LINEAR"]
-ConversionType = Literal["AQUISICAO", "REATIVACAO", "ACELERACAO", "ATRASADA", "REGULAR"]
 
 _WEEKDAYS = "ARRAY[0,1,2,3,4,5,6]::smallint[]"
 _MONTH_DAYS = "ARRAY[" + ",".join(str(day) for day in range(1, 32)) + "]::smallint[]"
@@ -75,7 +62,7 @@ campaigns = sa.Table(
     sa.Column("titulo", sa.Text, nullable=False),
     sa.Column("descricao", sa.Text, nullable=True),
     sa.Column("ativo", sa.Boolean, nullable=False, server_default=sa.text("true")),
-    sa.Column("gatilho_tipo", checked_enum("gatilho_tipo", TriggerType), nullable=False),
+    sa.Column("gatilho_tipo", checked_enum("gatilho_tipo", trigger_kinds()), nullable=False),
     # Trigger thresholds; each applies to one trigger type and is NULL otherwise.
     sa.Column("gatilho_nova_compra_valor_minimo", Money, nullable=True),
     sa.Column("gatilho_quantidade_total_compras", sa.Integer, nullable=True),
@@ -174,7 +161,8 @@ campaigns = sa.Table(
         name="cashback_geracao_completo",
     ),
     sa.CheckConstraint(
-        "cashback_geracao_tipo IS DISTINCT FROM 'PERCENTUAL' OR cashback_geracao_valor <= 100",
+        f"cashback_geracao_tipo IS DISTINCT FROM '{AmountType.PERCENT}'"
+        " OR cashback_geracao_valor <= 100",
         name="cashback_geracao_percentual_ate_100",
     ),
     sa.CheckConstraint(
@@ -184,7 +172,7 @@ campaigns = sa.Table(
     ),
     sa.CheckConstraint("atribuicao_janela_dias > 0", name="atribuicao_janela_positiva"),
     sa.CheckConstraint(
-        "(gatilho_tipo = 'RECORRENTE') = (recorrencia_tipo IS NOT NULL)"
+        f"(gatilho_tipo = '{RECURRENT.kind}') = (recorrencia_tipo IS NOT NULL)"
         " AND (recorrencia_tipo IS NULL"
         " OR (recorrencia_intervalo IS NOT NULL AND execucao_agendada_bloco IS NOT NULL))"
         " AND recorrencia_intervalo > 0"
@@ -236,7 +224,7 @@ interactions = sa.Table(
         "tipo",
         checked_enum("tipo", InteractionType),
         nullable=False,
-        server_default="ENVIO-MENSAGEM",
+        server_default=InteractionType.MESSAGE.value,
     ),
     sa.Column("titulo", sa.Text, nullable=False),
     sa.Column("descricao", sa.Text, nullable=True),
@@ -256,7 +244,7 @@ interactions = sa.Table(
         "status_envio",
         checked_enum("status_envio", SendStatus),
         nullable=True,
-        server_default="PENDENTE",
+        server_default=SendStatus.PENDING.value,
     ),
     # Earliest moment the dispatcher may (re)try: the scheduled instant, then backoff.
     sa.Column("envio_proxima_tentativa_data", Timestamp, nullable=True),
@@ -299,7 +287,9 @@ interactions = sa.Table(
         "ix_interactions_envios_pendentes",
         "organizacao_id",
         "envio_proxima_tentativa_data",
-        postgresql_where=sa.text("status_envio IN ('PENDENTE', 'ENVIANDO')"),
+        postgresql_where=sa.text(
+            f"status_envio IN ('{SendStatus.PENDING}', '{SendStatus.SENDING}')"
+        ),
     ),
     # Status webhooks find the interaction by the message id WhatsApp returned.
     sa.Index(
@@ -324,7 +314,7 @@ campaign_conversions = sa.Table(
         "atribuicao_modelo",
         checked_enum("atribuicao_modelo", AttributionModel),
         nullable=False,
-        server_default="LAST_TOUCH",
+        server_default=AttributionModel.LAST_TOUCH.value,
     ),
     sa.Column("atribuicao_peso", sa.Numeric(5, 4), nullable=False, server_default="1"),
     sa.Column("atribuicao_receita", Money, nullable=False),

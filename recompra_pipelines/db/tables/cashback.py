@@ -15,46 +15,28 @@ policy for reversing already-redeemed cashback is ``SALDO-NEGATIVO`` (claw back)
 
 from __future__ import annotations
 
-from typing import Literal, get_args
-
 import sqlalchemy as sa
 
 from recompra_pipelines.db.tables.base import (
     JSONB,
     Money,
+    checked_enum,
     id_column,
     inserted_at_column,
     metadata,
     organization_column,
     updated_at_column,
 )
+from recompra_pipelines.domain.vocabulary import (
+    AmountType,
+    ConsumedReversalPolicy,
+    LedgerEntryKind,
+    LotStatus,
+)
 
 Timestamp = sa.DateTime(timezone=True)
-
-AmountType = Literal["FIXO", "PERCENTUAL"]
-LedgerEntryType = Literal["ACÚMULO", "RESGATE", "EXPIRAÇÃO", "CANCELAMENTO"]
-LedgerEntryStatus = Literal["ATIVO", "CONSUMIDO", "EXPIRADO"]
-# What a sale cancellation does with the part of its cashback that was already redeemed:
-# BAIXA writes it off (the business absorbs it, recorded on the CANCELAMENTO entry);
-# SALDO-NEGATIVO claws it back (the balance goes negative and future accruals repay it).
-ConsumedReversalPolicy = Literal["BAIXA", "SALDO-NEGATIVO"]
-
-
-def checked_enum(name: str, values: object) -> sa.Enum:
-    """A text column limited to the values of a ``Literal`` by a CHECK constraint.
-
-    A CHECK (not a PostgreSQL ENUM type) keeps migrations to plain ``ALTER TABLE`` when a
-    value is added. ``name`` names the constraint (``ck_<table>_<name>``), so it must be
-    unique within its table: use the column name.
-    """
-    return sa.Enum(
-        *get_args(values),
-        name=name,
-        native_enum=False,
-        create_constraint=True,
-        validate_strings=True,
-        length=40,
-    )
+# An accrual lot with something left to consume (the partial indexes' predicate).
+OPEN_LOT = f"tipo = '{LedgerEntryKind.ACCRUAL}' AND status = '{LotStatus.ACTIVE}'"
 
 
 cashback_programs = sa.Table(
@@ -85,7 +67,7 @@ cashback_programs = sa.Table(
         "cancelamento_consumido_politica",
         checked_enum("cancelamento_consumido_politica", ConsumedReversalPolicy),
         nullable=False,
-        server_default="BAIXA",
+        server_default=ConsumedReversalPolicy.WRITE_OFF.value,
     ),
     sa.Column("ativo", sa.Boolean, nullable=False, server_default=sa.text("true")),
     inserted_at_column(),
@@ -95,7 +77,8 @@ cashback_programs = sa.Table(
         name="valores_nao_negativos",
     ),
     sa.CheckConstraint(
-        "acumulo_tipo <> 'PERCENTUAL' OR (acumulo_valor <= 100 AND acumulo_valor_parceiro <= 100)",
+        f"acumulo_tipo <> '{AmountType.PERCENT}'"
+        " OR (acumulo_valor <= 100 AND acumulo_valor_parceiro <= 100)",
         name="acumulo_percentual_ate_100",
     ),
     sa.CheckConstraint(
@@ -105,7 +88,8 @@ cashback_programs = sa.Table(
     sa.CheckConstraint(
         "(resgate_limite_tipo IS NULL) = (resgate_limite_valor IS NULL)"
         " AND (resgate_limite_valor IS NULL OR resgate_limite_valor >= 0)"
-        " AND (resgate_limite_tipo IS DISTINCT FROM 'PERCENTUAL' OR resgate_limite_valor <= 100)",
+        f" AND (resgate_limite_tipo IS DISTINCT FROM '{AmountType.PERCENT}'"
+        " OR resgate_limite_valor <= 100)",
         name="resgate_limite",
     ),
     # The program of an organization: at most one active at a time.
@@ -149,8 +133,8 @@ cashback_program_transactions = sa.Table(
     organization_column(),
     sa.Column("programa_id", sa.Uuid, sa.ForeignKey("cashback_programs.id"), nullable=False),
     sa.Column("cliente_id", sa.Uuid, sa.ForeignKey("clients.id"), nullable=False),
-    sa.Column("tipo", checked_enum("tipo", LedgerEntryType), nullable=False),
-    sa.Column("status", checked_enum("status", LedgerEntryStatus), nullable=False),
+    sa.Column("tipo", checked_enum("tipo", LedgerEntryKind), nullable=False),
+    sa.Column("status", checked_enum("status", LotStatus), nullable=False),
     # Signed: credits positive, debits negative.
     sa.Column("valor", Money, nullable=False),
     # What is left of an accrual lot; always 0 on other entries.
@@ -189,16 +173,23 @@ cashback_program_transactions = sa.Table(
     updated_at_column(),
     sa.CheckConstraint("valor_restante >= 0", name="valor_restante_nao_negativo"),
     sa.CheckConstraint(
-        "valor_baixa >= 0 AND (tipo = 'CANCELAMENTO' OR valor_baixa = 0)",
+        f"valor_baixa >= 0 AND (tipo = '{LedgerEntryKind.REVERSAL}' OR valor_baixa = 0)",
         name="baixa_so_em_cancelamento",
     ),
     sa.CheckConstraint(
-        "tipo <> 'ACÚMULO' OR (valor > 0 AND valor_restante <= valor)", name="acumulo_positivo"
+        f"tipo <> '{LedgerEntryKind.ACCRUAL}' OR (valor > 0 AND valor_restante <= valor)",
+        name="acumulo_positivo",
     ),
-    sa.CheckConstraint("tipo = 'ACÚMULO' OR valor_restante = 0", name="restante_so_em_acumulo"),
-    sa.CheckConstraint("tipo NOT IN ('RESGATE', 'EXPIRAÇÃO') OR valor < 0", name="debito_negativo"),
     sa.CheckConstraint(
-        "status <> 'CONSUMIDO' OR (tipo = 'ACÚMULO' AND valor_restante = 0)",
+        f"tipo = '{LedgerEntryKind.ACCRUAL}' OR valor_restante = 0", name="restante_so_em_acumulo"
+    ),
+    sa.CheckConstraint(
+        f"tipo NOT IN ('{LedgerEntryKind.REDEMPTION}', '{LedgerEntryKind.EXPIRY}') OR valor < 0",
+        name="debito_negativo",
+    ),
+    sa.CheckConstraint(
+        f"status <> '{LotStatus.CONSUMED}'"
+        f" OR (tipo = '{LedgerEntryKind.ACCRUAL}' AND valor_restante = 0)",
         name="consumido_sem_restante",
     ),
     sa.CheckConstraint(
@@ -219,14 +210,14 @@ cashback_program_transactions = sa.Table(
         "organizacao_id",
         "cliente_id",
         "expiracao_data",
-        postgresql_where=sa.text("tipo = 'ACÚMULO' AND status = 'ATIVO'"),
+        postgresql_where=sa.text(OPEN_LOT),
     ),
     # Open lots by expiry date, for the expiry and expiring-soon jobs.
     sa.Index(
         "ix_cashback_program_transactions_lotes_abertos_expiracao",
         "organizacao_id",
         "expiracao_data",
-        postgresql_where=sa.text("tipo = 'ACÚMULO' AND status = 'ATIVO'"),
+        postgresql_where=sa.text(OPEN_LOT),
     ),
 )
 

@@ -9,7 +9,7 @@ An internal-gateway connection is a session of the company's gateway (``gateway_
 variable that holds it (``gateway_segredo_env``), read when sending. A template is registered per organization by (name, language) and records
 how its body parameters are filled: ``parametros`` is a JSON list, in body order, of
 ``{"nome": <Meta parameter name, NULL for positional templates>, "identificador":
-<variable key, one of TemplateVariable>}``, which lets a send be validated against the
+<variable key, one of domain.vocabulary.TemplateVariable>}``, which lets a send be validated against the
 template before it leaves (docs/whatsapp.md#what-meta-rejects-and-how-we-avoid-it).
 
 Chats and chat messages are the conversation record shown by the CRM's service hub
@@ -19,63 +19,30 @@ interaction sent.
 
 from __future__ import annotations
 
-from typing import Literal
-
 import sqlalchemy as sa
 
 from recompra_pipelines.db.tables.base import (
     JSONB,
+    checked_enum,
     id_column,
     inserted_at_column,
     metadata,
     organization_column,
     updated_at_column,
 )
-from recompra_pipelines.db.tables.cashback import checked_enum
+from recompra_pipelines.domain.vocabulary import (
+    MessageAuthorType,
+    MessageContentType,
+    MessageStatus,
+    TemplateCategory,
+    TemplateHeaderType,
+    TemplateParameterFormat,
+    TemplateStatus,
+)
 from recompra_pipelines.domain.whatsapp_delivery import WebhookEventKind
 from recompra_pipelines.domain.whatsapp_dispatch import ConnectionType
 
 Timestamp = sa.DateTime(timezone=True)
-
-# Meta's own vocabularies keep Meta's spelling.
-TemplateCategory = Literal["MARKETING", "UTILITY", "AUTHENTICATION"]
-TemplateParameterFormat = Literal["POSITIONAL", "NAMED"]
-TemplateHeaderType = Literal["IMAGE", "VIDEO", "DOCUMENT"]
-TemplateStatus = Literal[
-    "APPROVED",
-    "PENDING",
-    "REJECTED",
-    "PAUSED",
-    "DISABLED",
-    "IN_APPEAL",
-    "PENDING_DELETION",
-    "DELETED",
-    "LIMIT_EXCEEDED",
-]
-# The values a template parameter can be filled with (docs/whatsapp.md#template-variables).
-TemplateVariable = Literal[
-    "clientName",
-    "clientPhoneNumber",
-    "clientEmail",
-    "clientSegmentation",
-    "clientFavoriteProduct",
-    "clientFavoriteProductGroup",
-    "clientSuggestedProduct",
-    "purchaseValue",
-    "purchaseCashbackAccumulated",
-    "purchaseCashbackNewBalance",
-    "purchaseSellerName",
-    "cashbackAvailableBalance",
-    "cashbackLifetimeAccumulated",
-    "cashbackLifetimeRedeemed",
-    "cashbackExpiringAmount",
-    "cashbackExpiringDate",
-]
-MessageContentType = Literal["TEXTO", "IMAGEM", "VIDEO", "DOCUMENTO", "AUDIO"]
-MessageAuthorType = Literal["CLIENTE", "USUÁRIO"]
-MessageStatus = Literal["PENDENTE", "ENVIADO", "ENTREGUE", "LIDO", "FALHOU"]
-ConnectionTypeValue = Literal[tuple(t.value for t in ConnectionType)]
-WebhookEventKindValue = Literal[tuple(k.value for k in WebhookEventKind)]
 
 whatsapp_connections = sa.Table(
     "whatsapp_connections",
@@ -84,7 +51,7 @@ whatsapp_connections = sa.Table(
     organization_column(),
     sa.Column(
         "tipo",
-        checked_enum("tipo", ConnectionTypeValue),
+        checked_enum("tipo", ConnectionType),
         nullable=False,
         server_default=ConnectionType.CLOUD_API.value,
     ),
@@ -136,7 +103,7 @@ whatsapp_templates = sa.Table(
         "categoria",
         checked_enum("categoria", TemplateCategory),
         nullable=False,
-        server_default="MARKETING",
+        server_default=TemplateCategory.MARKETING.value,
     ),
     sa.Column(
         "parametros_formato",
@@ -196,7 +163,7 @@ chat_messages = sa.Table(
         "conteudo_tipo",
         checked_enum("conteudo_tipo", MessageContentType),
         nullable=False,
-        server_default="TEXTO",
+        server_default=MessageContentType.TEXT.value,
     ),
     sa.Column("conteudo_texto", sa.Text, nullable=True),
     sa.Column("conteudo_midia_url", sa.Text, nullable=True),
@@ -205,7 +172,7 @@ chat_messages = sa.Table(
     ),
     sa.Column("whatsapp_message_id", sa.Text, nullable=True),
     sa.Column(
-        "status", checked_enum("status", MessageStatus), nullable=False, server_default="PENDENTE"
+        "status", checked_enum("status", MessageStatus), nullable=False, server_default=MessageStatus.PENDING.value
     ),
     # A campaign message follows its interaction's delivery (status webhooks).
     sa.Column("data_entrega", Timestamp, nullable=True),
@@ -284,7 +251,7 @@ whatsapp_events = sa.Table(
     metadata,
     id_column(),
     sa.Column("chave", sa.Text, nullable=False),
-    sa.Column("tipo", checked_enum("tipo", WebhookEventKindValue), nullable=False),
+    sa.Column("tipo", checked_enum("tipo", WebhookEventKind), nullable=False),
     sa.Column(
         "webhook_id",
         sa.Uuid,
