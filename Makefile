@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+# The bench's own environment for dlt, the comparison of `make bench` (never a product dependency).
+DLT_VENV ?= .venv-bench-dlt
+DLT_STAMP := $(DLT_VENV)/.installed-stamp
 
 .PHONY: install demo test bench bench-fleet lint
 
@@ -24,9 +27,14 @@ TEST_WORKERS ?= auto
 test: install
 	$(BIN)/python -m pytest -n $(TEST_WORKERS)
 
-# Ratios against a plain COPY / a bare read in the same run; results in bench/results/.
-bench: install
-	$(BIN)/python -m bench.run
+$(DLT_STAMP): bench/dlt/requirements.txt
+	test -x $(DLT_VENV)/bin/python || $(PYTHON) -m venv $(DLT_VENV)
+	$(DLT_VENV)/bin/python -m pip install --quiet -r bench/dlt/requirements.txt
+	touch $(DLT_STAMP)
+
+# Ratios against a plain COPY / a bare read / dlt in the same run; results in bench/results/.
+bench: install $(DLT_STAMP)
+	$(BIN)/python -m bench.run --dlt-python $(DLT_VENV)/bin/python
 	$(BIN)/python -m bench.rfm
 	$(BIN)/python -m bench.run_volume
 	$(BIN)/python -m bench.overhead

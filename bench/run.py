@@ -12,6 +12,11 @@ in one run.
 4. The same four steps again on the unchanged day: time ratio, and no CRM row rewritten (xmin).
 5. Org B (new token, same volume): the whole graph through a Dagster `materialize` of the
    partition, against a COPY of its own rows.
+6. Org C (new token, same volume), as a user would time it: a whole `recompra sync` (CLI
+   subprocess: process start, Dagster, matching, money, checks), first and on the unchanged
+   day; then dlt (bench/dlt/, its own virtualenv) merging the same day's JSON into the same
+   PostgreSQL server on the sale's key with its nested items, first load and re-load, each a
+   subprocess timed from its start.
 
 Every measured run has a time budget (--budget): past it, the run's statements on the bench
 database are cancelled and the figure is reported as not finished. Prints a table (figure,
@@ -54,7 +59,12 @@ RESULTS = Path(__file__).resolve().parent / "results"
 DEFAULT_DAY = date(2026, 11, 20)
 CRM_TABLES = ("sales", "sale_items", "clients", "products", "sellers", "partners")
 
-TARGET_SYNC_RATIO = 0.4
+TARGET_SYNC_RATIO = 0.25
+# The whole `recompra sync` against dlt merging the same day: we do more, and should be faster.
+TARGET_VS_DLT_FIRST = 0.5
+TARGET_VS_DLT_RELOAD = 0.1
+DLT_PYTHON = ROOT / ".venv-bench-dlt" / "bin" / "python"
+DLT_LOADER = Path(__file__).resolve().parent / "dlt" / "load_day.py"
 TARGET_GRAPH_RATIO = 0.25
 TARGET_RERUN_RATIO = 0.2
 TARGET_PEAK_BYTES = 1024**3
@@ -77,6 +87,12 @@ def main(argv: list[str] | None = None) -> int:
         "--copy-runs", type=int, default=3, help="COPY baseline repetitions (median)"
     )
     parser.add_argument("--out-dir", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--dlt-python",
+        type=Path,
+        default=DLT_PYTHON,
+        help="the interpreter of the dlt bench virtualenv (`make bench` creates it)",
+    )
     args = parser.parse_args(argv)
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -168,12 +184,42 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     report["copy_baseline_b"] = measure_copy(
                         engine, org_b, day, runs=args.copy_runs
                     ).as_dict()
+
+                say("org C: whole `recompra sync` (CLI subprocess), first and unchanged re-run")
+                org_c, token_c = _new_org(
+                    engine, simulator, base_url, f"bench-{tag}-c", args.sales, day, report, "org_c"
+                )
+                report["cli_sync"] = _cli_syncs(db.url, org_c, day, args)
+                say(
+                    "org C: "
+                    + ", ".join(
+                        f"{k} {v['seconds']:.1f} s (ok={v['success']})"
+                        for k, v in report["cli_sync"].items()
+                    )
+                )
+                if args.dlt_python.exists():
+                    say("org C: dlt merging the same day, first load and re-load (subprocess)")
+                    report["dlt"] = _dlt_loads(db.url, base_url, token_c, day, args)
+                    say(
+                        "dlt: "
+                        + ", ".join(
+                            f"{k} {v['seconds']:.1f} s (ok={v['success']})"
+                            for k, v in report["dlt"].items()
+                        )
+                    )
+                else:
+                    report["skipped"]["dlt"] = (
+                        f"no dlt virtualenv at {args.dlt_python} (`make bench` creates it from "
+                        "bench/dlt/requirements.txt)"
+                    )
             else:
                 reason = "the first sync did not finish, so there are no CRM rows to copy or re-run"
                 report["skipped"] = {
                     "copy_baseline": reason,
                     "rerun": reason,
                     "dagster": "the whole graph runs the same steps as the first sync, which did not finish",
+                    "cli_sync": "the whole sync runs the same steps as the first sync, which did not finish",
+                    "dlt": "compared with the whole sync, which was not measured",
                 }
         engine.dispose()
 
@@ -383,6 +429,92 @@ def _materialize(url: str, org_id: str, day: date, args: argparse.Namespace) -> 
         "step_status": {s.step_key: str(s.status.value if s.status else None) for s in stats},
         "checks_passed": checks,
     }
+
+
+def _timed_subprocess(command: list[str], env: dict[str, str], args) -> dict[str, Any]:
+    """Wall time of one subprocess from its start (interpreter, imports and all) to its exit."""
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        stdout, stderr = process.communicate(timeout=2 * args.budget)
+        killed = False
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        stdout, stderr = process.communicate()
+        killed = True
+    seconds = time.perf_counter() - started
+    result: dict[str, Any] = {
+        "seconds": seconds,
+        "success": process.returncode == 0 and not killed,
+        "returncode": process.returncode,
+        "killed": killed,
+    }
+    if not result["success"]:
+        result["error"] = (stderr or stdout).strip()[-2000:]
+    return result
+
+
+def _cli_syncs(url: str, org_id: str, day: date, args: argparse.Namespace) -> dict[str, Any]:
+    """`recompra sync` twice, as an operator runs it: the first sync of the day, then the
+    unchanged day again. A DAGSTER_HOME of its own (Dagster's default local storage), kept
+    across both runs as an operator's is."""
+    recompra = Path(sys.executable).with_name("recompra")
+    command = [str(recompra), "sync", "--org", org_id, "--date", day.isoformat()]
+    runs: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="recompra-bench-dagster-") as home:
+        env = {**os.environ, DATABASE_URL_ENV: url, "DAGSTER_HOME": home}
+        for name in ("first", "unchanged"):
+            runs[name] = _timed_subprocess(command, env, args)
+            if not runs[name]["success"]:
+                break
+    return runs
+
+
+def _dlt_loads(
+    url: str, base_url: str, token: str, day: date, args: argparse.Namespace
+) -> dict[str, Any]:
+    """dlt's first load of the day, then the re-load of the unchanged day (same pipeline)."""
+    parsed = sa.make_url(url)
+    database = {
+        "host": parsed.host or parsed.query.get("host") or "localhost",
+        "port": parsed.port or 5432,
+        "username": parsed.username or "postgres",
+        "password": parsed.password or "",
+        "database": parsed.database,
+    }
+    env = {
+        **os.environ,
+        "DLT_BENCH_ERP_TOKEN": token,
+        "DLT_BENCH_DATABASE": json.dumps(database),
+    }
+    runs: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="recompra-bench-dlt-") as directory:
+        out = Path(directory) / "result.json"
+        command = [
+            str(args.dlt_python),
+            str(DLT_LOADER),
+            "--server-url", base_url,
+            "--day", day.isoformat(),
+            "--pipelines-dir", str(Path(directory) / "pipelines"),
+            "--dataset", "dlt_online_software",
+            "--out", str(out),
+        ]  # fmt: skip
+        for name in ("first", "reload"):
+            out.unlink(missing_ok=True)
+            runs[name] = _timed_subprocess(command, env, args)
+            if out.exists():
+                runs[name].update(json.loads(out.read_text(encoding="utf-8")))
+            if not runs[name]["success"]:
+                break
+    return runs
 
 
 def _crm_counts(engine: sa.Engine, org_id: str, day: date) -> dict[str, int]:
@@ -599,6 +731,8 @@ def _figures(report: dict[str, Any]) -> list[Figure]:
             )
         )
 
+    figures += _dlt_figures(report)
+
     peak = first.get("max_rss_bytes", 0)
     complete = first["completed"]
     figures.append(
@@ -611,6 +745,74 @@ def _figures(report: dict[str, Any]) -> list[Figure]:
         )
     )
     return figures
+
+
+def _dlt_figures(report: dict[str, Any]) -> list[Figure]:
+    """The whole `recompra sync` of org C against dlt merging the same day."""
+    cli, dlt = report.get("cli_sync") or {}, report.get("dlt") or {}
+    pairs = (
+        ("first", "first", "first sync", "first load", TARGET_VS_DLT_FIRST),
+        ("unchanged", "reload", "re-run of the unchanged day", "re-load", TARGET_VS_DLT_RELOAD),
+    )
+    figures = []
+    for ours_key, theirs_key, ours_name, theirs_name, target in pairs:
+        name = f"Whole `recompra sync` {ours_name} ÷ dlt {theirs_name} of the same day"
+        ours, theirs = cli.get(ours_key), dlt.get(theirs_key)
+        if ours and theirs and ours["success"] and theirs["success"]:
+            ratio = ours["seconds"] / theirs["seconds"]
+            figures.append(
+                Figure(
+                    name,
+                    f"{ratio:.2f} ({ours['seconds']:.2f} s vs {theirs['seconds']:.2f} s)",
+                    f"≤ {target}",
+                    ratio <= target,
+                )
+            )
+            continue
+        if ours is None or theirs is None:
+            why = "not measured: " + (
+                report["skipped"].get("cli_sync" if ours is None else "dlt") or "earlier run failed"
+            )
+        else:
+            failed = ours if not ours["success"] else theirs
+            why = f"FAILED: {failed.get('error', '')[-300:]}"
+        figures.append(Figure(name, why, f"≤ {target}", None))
+    return figures
+
+
+def _dlt_rows(report: dict[str, Any]) -> list[tuple[str, str, str]]:
+    rows = []
+    for key, name in (("first", "first sync"), ("unchanged", "re-run of the unchanged day")):
+        run = (report.get("cli_sync") or {}).get(key)
+        if run:
+            rows.append(
+                (
+                    f"`recompra sync` {name}",
+                    f"{run['seconds']:.2f}",
+                    "ok" if run["success"] else "FAILED",
+                )
+            )
+    for key, name in (("first", "first load"), ("reload", "re-load of the unchanged day")):
+        run = (report.get("dlt") or {}).get(key)
+        if run:
+            steps = ", ".join(
+                f"{step} {seconds:.2f}"
+                for step, seconds in run.get("step_seconds", {}).items()
+                if step != "run"
+            )
+            rows.append(
+                (
+                    f"dlt {name}",
+                    f"{run['seconds']:.2f}",
+                    ("ok" if run["success"] else "FAILED")
+                    + (
+                        f"; in-process pipeline.run {run['run_seconds']:.2f} s ({steps})"
+                        if steps
+                        else ""
+                    ),
+                )
+            )
+    return rows
 
 
 def _step_rows(result: dict[str, Any]) -> list[tuple[str, str, str]]:
@@ -697,6 +899,17 @@ def _context_lines(report: dict[str, Any]) -> list[str]:
             )
             + "."
         )
+    dlt_first = (report.get("dlt") or {}).get("first")
+    if dlt_first and dlt_first.get("rows"):
+        lines.append(
+            f"dlt {dlt_first.get('dlt_version', '?')} (bench/dlt/load_day.py, its own virtualenv): one "
+            '`@dlt.resource(primary_key="id", write_disposition="merge")` over the day\'s records '
+            "fetched from the same simulator, default normalizer (items unnested into `sales__itens`), "
+            f"PostgreSQL destination on the same server; it stored {dlt_first['rows']['sales']:,} sales "
+            f"and {dlt_first['rows']['sales__itens']:,} items, every value as the ERP's text (no money, "
+            "no clients, no checks). `recompra sync` ran with a DAGSTER_HOME of its own (Dagster's "
+            "default local storage), kept for both runs."
+        )
     for what, reason in report["skipped"].items():
         lines.append(f"Skipped {what}: {reason}.")
     return lines
@@ -742,6 +955,14 @@ def write_outputs(report: dict[str, Any], out_dir: Path, stem: str) -> None:
         rows.append(("whole materialize() call", "", f"{dagster['seconds']:.2f}"))
         sections.append(
             ("Dagster materialize (org B), per step", ("Step", "Status", "Seconds"), rows)
+        )
+    if report.get("cli_sync") or report.get("dlt"):
+        sections.append(
+            (
+                "Org C: whole `recompra sync` vs dlt on the same day (subprocess wall time)",
+                ("Run", "Seconds", "Outcome"),
+                _dlt_rows(report),
+            )
         )
     context = _context_lines(report)
 

@@ -19,7 +19,8 @@ from recompra_pipelines.db.engine import (
     create_crm_engine,
     resolve_database_url,
 )
-from recompra_pipelines.errors import root_cause
+from recompra_pipelines.domain.local_time import DEFAULT_TIMEZONE
+from recompra_pipelines.errors import root_cause, validation_problems
 
 
 def _database_url() -> str:
@@ -94,7 +95,7 @@ def org_apply(file: Path) -> None:
 @click.option(
     "--id", "org_id", default=None, help="Organization id (a slug); generated if omitted."
 )
-@click.option("--timezone", default="America/Sao_Paulo", show_default=True)
+@click.option("--timezone", default=DEFAULT_TIMEZONE, show_default=True)
 @click.option(
     "--effects-start",
     type=click.DateTime(["%Y-%m-%d"]),
@@ -119,10 +120,7 @@ def org_add(name, integration, token, server_url, org_id, timezone, effects_star
             }
         )
     except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg'].removeprefix('Value error, ')}"
-            for e in error.errors()
-        )
+        problems = "; ".join(validation_problems(error))
         raise click.ClickException(f"invalid organization: {problems}") from None
     if not _apply(org_file, create_only=True):  # False: the id is taken
         raise click.ClickException(

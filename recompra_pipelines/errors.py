@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import psycopg
+import pydantic
 import sqlalchemy as sa
 
 MAX_LINE = 500
@@ -36,3 +37,15 @@ def one_line(text: str) -> str:
     """The first line of `text` (a database error's DETAIL line can hold a row's values)."""
     line = text.strip().splitlines()[0] if text.strip() else ""
     return line if len(line) <= MAX_LINE else line[: MAX_LINE - 1] + "…"
+
+
+def validation_problems(error: pydantic.ValidationError, *, whole: str = "") -> list[str]:
+    """Each problem of a pydantic validation as ``<field.path>: <message>`` (pydantic's
+    ``Value error, `` prefix dropped: our validators' messages say what is wrong); a problem of
+    the whole object is prefixed with ``whole``, or with nothing when it is empty."""
+    problems = []
+    for problem in error.errors():
+        where = ".".join(str(part) for part in problem["loc"]) or whole
+        message = problem["msg"].removeprefix("Value error, ")
+        problems.append(f"{where}: {message}" if where else message)
+    return problems

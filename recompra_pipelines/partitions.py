@@ -13,9 +13,11 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
+from recompra_pipelines.domain.local_time import DEFAULT_TIMEZONE
+
 ORGANIZATIONS = "organizations"
 PARTITIONS_START_DATE = "2024-01-01"
-DAY_TIMEZONE = "America/Sao_Paulo"
+DAY_TIMEZONE = DEFAULT_TIMEZONE
 
 # The tags Dagster puts on every run of an org x day partition (the run queue's per-organization
 # limit keys on the org one).

@@ -42,6 +42,7 @@ from bench.fleet.ticks import (
 )
 from bench.fleet.warmup import WarmUp, warm_up
 from recompra_pipelines.asset_groups import SYNC_JOB
+from recompra_pipelines.automation.run_status import IN_PROGRESS
 from recompra_pipelines.demo import DemoPorts
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,14 +56,7 @@ FAILURE_MESSAGES = 3
 # The demo's fixed ports (UI, simulators, webhook receiver): never bound by the bench.
 RESERVED_PORTS = tuple(DemoPorts().services().values())
 LOG_TAIL_LINES = 40
-UNFINISHED = dg.RunsFilter(
-    statuses=[
-        dg.DagsterRunStatus.QUEUED,
-        dg.DagsterRunStatus.NOT_STARTED,
-        dg.DagsterRunStatus.STARTING,
-        dg.DagsterRunStatus.STARTED,
-    ]
-)
+UNFINISHED = dg.RunsFilter(statuses=IN_PROGRESS)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ import dagster as dg
 
 from recompra_pipelines.asset_groups import AssetGroup
 from recompra_pipelines.assets.step_inputs import require_step_input
+from recompra_pipelines.domain.parsing import to_centavos
 from recompra_pipelines.partitions import org_day_of, org_day_partitions
 from recompra_pipelines.resources.crm_database import CrmDatabase
 from recompra_pipelines.sync.ledger_steps import reconcile_day_cashback
@@ -16,7 +17,7 @@ from recompra_pipelines.sync.preconditions import SyncStep
 
 def centavos(value) -> dg.MetadataValue:
     """Money as integer centavos: exact, and still plottable across partitions."""
-    return dg.MetadataValue.int(int(value * 100))
+    return dg.MetadataValue.int(to_centavos(value))
 
 
 @dg.asset(

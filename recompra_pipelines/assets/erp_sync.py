@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from recompra_pipelines.asset_groups import AssetGroup
+from recompra_pipelines.assets.cashback import centavos
 from recompra_pipelines.assets.step_inputs import require_step_input
 from recompra_pipelines.partitions import org_day_of, org_day_partitions
 from recompra_pipelines.resources.crm_database import CrmDatabase
@@ -141,10 +142,7 @@ def crm_sales(context: dg.AssetExecutionContext, crm_db: CrmDatabase) -> dg.Mate
         for name, value in vars(counts).items()
         if name != "valid_sales_total"
     }
-    # Money as integer centavos: exact, and still plottable across partitions.
-    metadata["valid_sales_total_centavos"] = dg.MetadataValue.int(
-        int(counts.valid_sales_total * 100)
-    )
+    metadata["valid_sales_total_centavos"] = centavos(counts.valid_sales_total)
     metadata["erp_records"] = dg.MetadataValue.int(progress.staged_records or 0)
     metadata["erp_day_empty"] = dg.MetadataValue.bool(not progress.staged_records)
     return dg.MaterializeResult(metadata=metadata)

@@ -3,6 +3,7 @@
 import dagster as dg
 
 from recompra_pipelines.automation.daily import daily_run_requests
+from recompra_pipelines.domain.local_time import DEFAULT_TIMEZONE
 from recompra_pipelines.resources.crm_database import CrmDatabase
 from recompra_pipelines.resources.settings import RecompraSettings
 
@@ -17,7 +18,7 @@ cashback_expiry_job = dg.define_asset_job(
 @dg.schedule(
     cron_schedule="5 * * * *",
     job=cashback_expiry_job,
-    execution_timezone="America/Sao_Paulo",
+    execution_timezone=DEFAULT_TIMEZONE,
     default_status=dg.DefaultScheduleStatus.RUNNING,
 )
 def cashback_expiry_schedule(

@@ -4,12 +4,13 @@ import dagster as dg
 
 from recompra_pipelines.assets.catalog import erp_catalog
 from recompra_pipelines.automation.tick_log import Decision, TickDecisions
+from recompra_pipelines.domain.local_time import DEFAULT_TIMEZONE
 from recompra_pipelines.partitions import ORGANIZATIONS
 from recompra_pipelines.resources.crm_database import CrmDatabase
 from recompra_pipelines.sync.catalog_steps import has_catalog
 from recompra_pipelines.sync.organizations import integrated_organizations
 
-CATALOG_TIMEZONE = "America/Sao_Paulo"
+CATALOG_TIMEZONE = DEFAULT_TIMEZONE
 
 erp_catalog_job = dg.define_asset_job(
     "erp_catalog_job",

@@ -4,6 +4,7 @@ from datetime import timedelta
 
 import dagster as dg
 
+from recompra_pipelines.automation.run_status import IN_PROGRESS
 from recompra_pipelines.automation.tick_log import Decision, TickDecisions
 from recompra_pipelines.domain.sync_plan import latest_day_past_hour
 from recompra_pipelines.partitions import ORGANIZATIONS, is_partition_day, org_day_key
@@ -14,13 +15,7 @@ RUN_KEY_TAG = "dagster/run_key"
 # A day's run that succeeded or is under way: the day is not requested again. A failed or
 # cancelled one is, on the next hourly tick (a transient failure must not leave a day's
 # expiry or lifecycle undone until someone backfills it).
-DONE_OR_UNDER_WAY = [
-    dg.DagsterRunStatus.SUCCESS,
-    dg.DagsterRunStatus.QUEUED,
-    dg.DagsterRunStatus.NOT_STARTED,
-    dg.DagsterRunStatus.STARTING,
-    dg.DagsterRunStatus.STARTED,
-]
+DONE_OR_UNDER_WAY = [dg.DagsterRunStatus.SUCCESS, *IN_PROGRESS]
 
 
 def daily_run_requests(

@@ -7,8 +7,10 @@ from datetime import UTC, date, datetime
 import dagster as dg
 
 from recompra_pipelines.asset_groups import SYNC_GRAPH_ASSETS, SYNC_JOB
+from recompra_pipelines.automation.run_status import IN_PROGRESS
 from recompra_pipelines.automation.tick_log import Decision, TickDecisions
 from recompra_pipelines.db.sales_load import days_with_unconfirmed_absences
+from recompra_pipelines.domain.local_time import DEFAULT_TIMEZONE
 from recompra_pipelines.domain.sync_plan import days_to_sync
 from recompra_pipelines.partitions import (
     ORGANIZATIONS,
@@ -25,13 +27,7 @@ from recompra_pipelines.sync.organizations import (
     organizations_with_daily_work,
 )
 
-SYNC_TIMEZONE = "America/Sao_Paulo"
-IN_PROGRESS = [
-    dg.DagsterRunStatus.QUEUED,
-    dg.DagsterRunStatus.NOT_STARTED,
-    dg.DagsterRunStatus.STARTING,
-    dg.DagsterRunStatus.STARTED,
-]
+SYNC_TIMEZONE = DEFAULT_TIMEZONE
 
 # The per org x day sync graph, with the checks of its assets.
 SYNC_GRAPH = dg.AssetSelection.assets(*SYNC_GRAPH_ASSETS)

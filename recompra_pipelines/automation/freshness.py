@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 
 import dagster as dg
@@ -33,6 +33,7 @@ from recompra_pipelines.automation.tick_log import Decision, TickDecisions
 from recompra_pipelines.dagster_ui import organization_runs_page
 from recompra_pipelines.db.sync_progress import StepMarker, day_progress
 from recompra_pipelines.domain.incidents import Alert, Observation, track
+from recompra_pipelines.domain.local_time import local_midnight
 from recompra_pipelines.partitions import ORGANIZATIONS, PARTITION_TAG, org_day_key
 from recompra_pipelines.resources.alerting import Alerting
 from recompra_pipelines.resources.crm_database import CrmDatabase
@@ -88,7 +89,7 @@ def evaluate_freshness(
         since = f"the last successful sync ended {_minutes(now - synced_at)} min ago"
     else:
         # Nothing synced yet today: the day has been waiting since its local midnight.
-        synced_at = datetime.combine(day, time(), org.timezone)
+        synced_at = local_midnight(day, org.timezone)
         since = "no successful sync of the day yet"
     minutes = _minutes(now - synced_at)
 

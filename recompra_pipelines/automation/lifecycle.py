@@ -4,6 +4,7 @@ import dagster as dg
 
 from recompra_pipelines.asset_groups import AssetGroup
 from recompra_pipelines.automation.daily import daily_run_requests
+from recompra_pipelines.domain.local_time import DEFAULT_TIMEZONE
 from recompra_pipelines.resources.crm_database import CrmDatabase
 from recompra_pipelines.resources.settings import RecompraSettings
 
@@ -18,7 +19,7 @@ lifecycle_job = dg.define_asset_job(
 @dg.schedule(
     cron_schedule="10 * * * *",
     job=lifecycle_job,
-    execution_timezone="America/Sao_Paulo",
+    execution_timezone=DEFAULT_TIMEZONE,
     default_status=dg.DefaultScheduleStatus.RUNNING,
 )
 def lifecycle_schedule(

@@ -6,10 +6,11 @@ from datetime import UTC
 import dagster as dg
 
 from recompra_pipelines.automation.tick_log import Decision, TickDecisions
+from recompra_pipelines.domain.local_time import DEFAULT_TIMEZONE
 from recompra_pipelines.resources.crm_database import CrmDatabase
 from recompra_pipelines.sync.organizations import organization_ids
 
-MAINTENANCE_TIMEZONE = "America/Sao_Paulo"
+MAINTENANCE_TIMEZONE = DEFAULT_TIMEZONE
 
 erp_retention_job = dg.define_asset_job(
     "erp_retention_job",

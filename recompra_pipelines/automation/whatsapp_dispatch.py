@@ -10,18 +10,12 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
+from recompra_pipelines.automation.run_status import IN_PROGRESS
 from recompra_pipelines.automation.tick_log import Decision, TickDecisions
 from recompra_pipelines.messaging.dispatcher import organizations_with_due_messages
 from recompra_pipelines.partitions import ORGANIZATIONS, PARTITION_TAG, organization_partitions
 from recompra_pipelines.resources.crm_database import CrmDatabase
 from recompra_pipelines.resources.whatsapp import DISPATCH_ENV, WhatsAppCloudApi
-
-IN_PROGRESS = [
-    dg.DagsterRunStatus.QUEUED,
-    dg.DagsterRunStatus.NOT_STARTED,
-    dg.DagsterRunStatus.STARTING,
-    dg.DagsterRunStatus.STARTED,
-]
 
 whatsapp_dispatch = dg.define_asset_job(
     "whatsapp_dispatch",

@@ -13,6 +13,7 @@ from recompra_pipelines.db.bulk import copy_rows
 from recompra_pipelines.db.ordering import sale_order
 from recompra_pipelines.domain.attribution import BuyingPattern, conversion_type, deltas
 from recompra_pipelines.domain.normalization import DATE_ONLY, TIME_FROM_CAPTURE, TIME_FROM_ERP
+from recompra_pipelines.domain.parsing import to_centavos
 
 SENT = ("ENVIADO", "ENTREGUE", "LIDO")
 
@@ -172,7 +173,7 @@ def attribute_day(conn: sa.Connection, org_id: str, day: date) -> AttributionCou
         attributed=len(candidates),
         conversions_written=written,
         conversions_removed=removed,
-        attributed_revenue_centavos=int(revenue * 100),
+        attributed_revenue_centavos=to_centavos(revenue),
         attributed_by_erp_time=by_rule[TIME_FROM_ERP],
         attributed_by_capture_time=by_rule[TIME_FROM_CAPTURE],
         attributed_by_day=by_rule[DATE_ONLY],

@@ -33,6 +33,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
+from recompra_pipelines.db import key_sql
 from recompra_pipelines.db.bulk import analyze_after_bulk_write, copy_new_rows, copy_rows
 from recompra_pipelines.db.ordering import lot_key, lot_origin, sale_order
 from recompra_pipelines.domain.cashback import (
@@ -51,6 +52,12 @@ from recompra_pipelines.domain.cashback import (
     lot_expiry,
     rate_amount,
     redemption_cap,
+)
+from recompra_pipelines.domain.keys import (
+    campaign_grant_key,
+    expiry_key,
+    redemption_key,
+    reversal_key,
 )
 from recompra_pipelines.domain.parsing import quantize_money
 
@@ -405,29 +412,9 @@ def _write_books(
 # ------------------------------------------------------------------------------ sales
 
 
-def content_revision_suffix(content_revision: int) -> str:
-    """The part of a sale-tied key naming the sale's content revision: nothing for revision 0
-    (so every key written before edits were reconciled stays valid), ``.c<n>`` once the ERP
-    edited the sale's value n times: ``acumulo:<sale>:r0.c2:comprador:<client>``."""
-    return f".c{content_revision}" if content_revision else ""
-
-
-def _content_revision_suffix_sql(column: str) -> str:
-    """``content_revision_suffix`` in SQL, for keys built set-wise."""
-    return f"CASE WHEN {column} > 0 THEN '.c' || {column}::text ELSE '' END"
-
-
-def _accrual_key_sql(alias: str) -> str:
-    """``acumulo:<sale>:r<validity revision>[.c<content revision>]:<role>:<beneficiary>``."""
-    return (
-        f"'acumulo:' || {alias}.id::text || ':' || 'r' || {alias}.validade_revisao::text"
-        f" || {_content_revision_suffix_sql(f'{alias}.conteudo_revisao')}"
-        f" || ':' || lower({alias}.ator) || ':' || {alias}.beneficiario_id::text"
-    )
-
-
-def reversal_key(lot_id: UUID) -> str:
-    return f"estorno:{lot_id}"
+_ACCRUAL_KEY = key_sql.accrual_key(
+    "b.id", "b.validade_revisao", "b.conteudo_revisao", "b.ator", "b.beneficiario_id"
+)
 
 
 # The sale's accruals that no longer hold, with why. Entries written before content revisions
@@ -457,7 +444,7 @@ _STALE_ACCRUALS = sa.text(
       LEFT JOIN campaigns ca ON ca.organizacao_id = t.organizacao_id AND ca.id = t.campanha_id
       WHERE t.organizacao_id = :org AND s.data_referencia = :day AND t.tipo = 'ACÚMULO'
         AND NOT EXISTS (SELECT 1 FROM cashback_program_transactions r
-                        WHERE r.organizacao_id = :org AND r.chave_idempotencia = 'estorno:' || t.id::text)
+                        WHERE r.organizacao_id = :org AND r.chave_idempotencia = {key_sql.reversal_key("t.id")})
     )
     SELECT c.*,
            COALESCE((SELECT sum(a.valor)
@@ -500,7 +487,7 @@ _PENDING_ACCRUALS = sa.text(
       FROM eligible e
       WHERE e.parceiro_cliente_id IS NOT NULL AND e.parceiro_cliente_id IS DISTINCT FROM e.cliente_id
     ), keyed AS (
-      SELECT b.*, {_accrual_key_sql("b")} AS chave
+      SELECT b.*, {_ACCRUAL_KEY} AS chave
       FROM beneficiaries b
     )
     SELECT k.* FROM keyed k
@@ -664,13 +651,6 @@ class CampaignGrant:
         return campaign_grant_key(self.campaign_id, self.interaction_id, self.sale_content_revision)
 
 
-def campaign_grant_key(campaign_id: object, interaction_id: object, content_revision: int) -> str:
-    """``campanha:<campaign>:interacao:<interaction>[.c<content revision>]``."""
-    return f"campanha:{campaign_id}:interacao:{interaction_id}" + content_revision_suffix(
-        content_revision
-    )
-
-
 def grant_campaign_cashbacks(
     conn: sa.Connection,
     org_id: str,
@@ -788,7 +768,7 @@ _STALE_CAMPAIGN_GRANTS = sa.text(
     WHERE t.organizacao_id = :org AND s.data_referencia = :day AND t.tipo = 'ACÚMULO'
       AND s.valida AND NOT s.cancelada AND t.venda_revisao = s.validade_revisao
       AND NOT EXISTS (SELECT 1 FROM cashback_program_transactions r
-                      WHERE r.organizacao_id = :org AND r.chave_idempotencia = 'estorno:' || t.id::text)
+                      WHERE r.organizacao_id = :org AND r.chave_idempotencia = {key_sql.reversal_key("t.id")})
       AND ((i.status_envio = 'IGNORADO' AND i.erro_codigo = :withdrawn_code)
            OR (COALESCE(t.venda_conteudo_revisao, 0) <> s.conteudo_revisao
                AND c.cashback_geracao_ativo AND c.cashback_geracao_tipo = 'PERCENTUAL'))
@@ -913,7 +893,7 @@ def redeem(
     cap = redemption_cap(program.limit_kind, program.limit_value, sale_value)
     account = (program.id, client_id)
     books = _open_books(conn, org_id, [account], lots_for=[account])
-    key = f"resgate:{reference}"
+    key = redemption_key(reference)
     existing = _entry_id_by_key(conn, org_id, key)
     if existing is not None:
         if existing.cliente_id != client_id or -existing.valor != amount:
@@ -995,7 +975,7 @@ def expire_due_lots(conn: sa.Connection, org_id: str, day: date, now: datetime) 
         if not any(lot.id == r.id for lot in book.lots):
             continue  # spent by a redemption that committed before our lock
         entry = book.expire(
-            r.id, {"chave_idempotencia": f"expiracao:{r.id}", "metadados": {"dia": day.isoformat()}}
+            r.id, {"chave_idempotencia": expiry_key(r.id), "metadados": {"dia": day.isoformat()}}
         )
         counts.expired_lots += 1
         counts.expired -= entry.amount

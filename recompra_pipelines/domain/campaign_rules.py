@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 
 from recompra_pipelines.domain.campaign_triggers import trigger_definition
 from recompra_pipelines.domain.cashback import rate_amount
+from recompra_pipelines.domain.keys import event_interaction_key, purchase_interaction_key
 from recompra_pipelines.domain.segments import DEFAULT_SEGMENT
 from recompra_pipelines.domain.vocabulary import SkipReason, TimeUnit
 
@@ -142,8 +143,10 @@ def idempotency_key(campaign: Campaign, purchase: Purchase | Trigger) -> str:
     """One interaction per campaign, client and sale revision, or per campaign,
     client and trigger event."""
     if isinstance(purchase, Trigger):
-        return f"{campaign.id}:{purchase.client_id}:{purchase.key}"
-    return f"{campaign.id}:{purchase.client_id}:venda:{purchase.sale_id}:r{purchase.sale_revision}"
+        return event_interaction_key(campaign.id, purchase.client_id, purchase.key)
+    return purchase_interaction_key(
+        campaign.id, purchase.client_id, purchase.sale_id, purchase.sale_revision
+    )
 
 
 def schedule(
@@ -270,6 +273,11 @@ def purchase_context(
             "compraCashbackNovoSaldo": str(purchase.cashback_balance_after),
         }
     return context
+
+
+# A sale first seen more than this many days after its day triggers no campaign by default
+# (organizations.configuracao.campanhas.idade_maxima_venda_dias).
+DEFAULT_MAX_SALE_AGE_DAYS = 3
 
 
 def eligible_for_effects(

@@ -18,13 +18,14 @@ and a debt exists only while the client has no active lot left.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 from uuid import UUID, uuid4
 from zoneinfo import ZoneInfo
 
+from recompra_pipelines.domain.local_time import local_midnight
 from recompra_pipelines.domain.parsing import quantize_money
 from recompra_pipelines.domain.vocabulary import (
     AmountType,
@@ -101,11 +102,6 @@ def redemption_cap(
 
 
 # ------------------------------------------------------------------------------ dates
-
-
-def local_midnight(day: date, timezone: ZoneInfo) -> datetime:
-    """The instant local day ``day`` starts in ``timezone`` (DST-safe)."""
-    return datetime.combine(day, time.min, tzinfo=timezone)
 
 
 def lot_expiry(sale_day: date, validity_days: int | None, timezone: ZoneInfo) -> datetime | None:

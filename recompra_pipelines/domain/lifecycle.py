@@ -14,6 +14,7 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from recompra_pipelines.domain.campaign_rules import Campaign, Period
+from recompra_pipelines.domain.local_time import local_midnight
 from recompra_pipelines.domain.vocabulary import RecurrenceType, TimeUnit
 
 DEFAULT_NOTICE = Period(3, TimeUnit.DAYS)
@@ -27,10 +28,6 @@ def acting_day(day: date) -> date:
 def trigger_time(day: date, hour: int, timezone: ZoneInfo) -> datetime:
     """When the lifecycle run of ``day`` decides: its acting day at the lifecycle hour."""
     return datetime.combine(acting_day(day), time(hour), tzinfo=timezone)
-
-
-def local_midnight(day: date, timezone: ZoneInfo) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=timezone)
 
 
 def is_birthday(birth: date, day: date) -> bool:

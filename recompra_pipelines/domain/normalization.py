@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from recompra_pipelines.domain.client_matching import ClientEvidence
 from recompra_pipelines.domain.documents import parse_tax_document
+from recompra_pipelines.domain.local_time import local_midnight
 from recompra_pipelines.domain.names import (
     clean_name,
     is_anonymous_client,
@@ -57,7 +58,7 @@ def best_known_sale_time(
         return erp_time, TIME_FROM_ERP
     if first_seen_at.astimezone(timezone).date() == business_date:
         return first_seen_at, TIME_FROM_CAPTURE
-    return datetime.combine(business_date, time(0), tzinfo=timezone), DATE_ONLY
+    return local_midnight(business_date, timezone), DATE_ONLY
 
 
 def client_evidence(sale: CanonicalSale) -> ClientEvidence | None:

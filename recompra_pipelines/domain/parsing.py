@@ -112,6 +112,11 @@ def format_ddmmyyyy(d: date) -> str:
     return f"{d.day:02d}{d.month:02d}{d.year:04d}"
 
 
+def to_centavos(value: Decimal) -> int:
+    """Money as integer centavos, rounded by ``quantize_money`` (exact for posted amounts)."""
+    return int(quantize_money(value) * 100)
+
+
 def quantize_money(value: Decimal) -> Decimal:
     """Round to centavos, half up: THE one rounding rule of the project.
 

@@ -28,6 +28,9 @@ from pydantic import (
 
 from recompra_pipelines.connectors.registry import CONNECTORS
 from recompra_pipelines.credentials import env_key
+from recompra_pipelines.domain.campaign_rules import DEFAULT_MAX_SALE_AGE_DAYS
+from recompra_pipelines.domain.local_time import DEFAULT_TIMEZONE
+from recompra_pipelines.errors import validation_problems
 from recompra_pipelines.orgfile.engagement import EngagementConfig
 
 # Organization ids are Dagster partition keys: no `|`, `,` or spaces
@@ -75,13 +78,7 @@ class IntegrationConfig(BaseModel):
         try:
             self._settings = model.model_validate(self.model_extra or {})
         except ValidationError as error:
-            raise ValueError(
-                "; ".join(
-                    f"{'.'.join(str(p) for p in e['loc']) + ': ' if e['loc'] else ''}"
-                    f"{e['msg'].removeprefix('Value error, ')}"
-                    for e in error.errors()
-                )
-            ) from None
+            raise ValueError("; ".join(validation_problems(error))) from None
         return self
 
     def stored_config(self) -> dict[str, Any]:
@@ -94,7 +91,7 @@ class CampaignSettings(_Model):
     # At most this many marketing messages per client per organization-local day (None: no cap).
     daily_message_cap: int | None = Field(default=None, ge=1)
     # Sales first seen more than this many days after their date (a late backfill) fire nothing.
-    max_sale_age_days: int = Field(default=3, ge=0)
+    max_sale_age_days: int = Field(default=DEFAULT_MAX_SALE_AGE_DAYS, ge=0)
 
     def stored(self) -> dict[str, Any]:
         return {
@@ -128,7 +125,7 @@ class RfmThresholds(_Model):
 class OrgFile(EngagementConfig):
     id: str = Field(pattern=ORG_ID_PATTERN)
     name: str = Field(min_length=1, max_length=MAX_NAME_LENGTH)
-    timezone: str = "America/Sao_Paulo"
+    timezone: str = DEFAULT_TIMEZONE
     # Sales dated before this day load as history only (no cashback, campaigns, messages).
     # Default: the day the integration was first activated.
     effects_start: date | None = None
@@ -170,7 +167,7 @@ class OrgFile(EngagementConfig):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown IANA timezone {value!r} (e.g. America/Sao_Paulo)") from None
+            raise ValueError(f"unknown IANA timezone {value!r} (e.g. {DEFAULT_TIMEZONE})") from None
         return value
 
 
@@ -193,10 +190,7 @@ def load_org_file(path: Path) -> OrgFile:
     try:
         return OrgFile.model_validate(data)
     except ValidationError as error:
-        problems = "\n".join(
-            f"  - {'.'.join(str(p) for p in e['loc']) or '(file)'}: {e['msg'].removeprefix('Value error, ')}"
-            for e in error.errors()
-        )
+        problems = "\n".join(f"  - {p}" for p in validation_problems(error, whole="(file)"))
         raise OrgFileError(f"{path}: invalid organization file:\n{problems}") from None
 
 

@@ -33,13 +33,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from recompra_pipelines.domain.local_time import DEFAULT_TIMEZONE
 from recompra_pipelines.simulators.br_fake_data import mobile_digits, person_name, render_phone
 from recompra_pipelines.simulators.serving import serve_in_thread
 
 HISTORY_PATH = "/api/partner/v1/orders/history"
 DETAIL_PATH = "/api/partner/v1/orders/{order_id:int}"
 CATALOG_PATH = "/api/partner/v1/catalog"
-STORE_TIMEZONE = ZoneInfo("America/Sao_Paulo")
+STORE_TIMEZONE = ZoneInfo(DEFAULT_TIMEZONE)
 OPENING_HOUR, CLOSING_HOUR = 11, 23
 
 # (external_code or None, name, unit price in cents, kind)

@@ -37,6 +37,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from recompra_pipelines import json_codec
+from recompra_pipelines.domain.local_time import DEFAULT_TIMEZONE
 from recompra_pipelines.simulators.online_software_sales import (
     MALFORMATIONS,
     REMOVE_FIELD,
@@ -63,7 +64,7 @@ __all__ = [
 
 LISTAR_VENDAS_PATH = "/planodecontas/apirestweb/vends/listvends.php"
 ROTINA = "listarVendas001"
-STORE_TIMEZONE = ZoneInfo("America/Sao_Paulo")
+STORE_TIMEZONE = ZoneInfo(DEFAULT_TIMEZONE)
 MAX_WINDOW_DAYS = 366
 REQUEST_LOG_LIMIT = 10_000
 

@@ -4,8 +4,7 @@
 that day's segment entries and stays, and the next day's expiring cashback, birthdays and
 recurrent days (`domain.lifecycle.acting_day`), into interactions through the same path as
 purchases (`campaign_steps.create_interactions`): same keys, frequency rules, daily
-cap, outbox and campaign cashback. Trigger keys: `segmento:<label>:<since>`,
-`permanencia:<label>:<since>`, `expira:<lot>`, `aniversario:<yyyy>`, `recorrente:<yyyy-mm-dd>`.
+cap, outbox and campaign cashback. Each trigger's event key is built by `domain.keys`.
 """
 
 from __future__ import annotations
@@ -30,6 +29,13 @@ from recompra_pipelines.domain.campaign_triggers import (
     Firing,
     trigger_definition,
     trigger_kinds,
+)
+from recompra_pipelines.domain.keys import (
+    birthday_event,
+    expiring_event,
+    recurrent_event,
+    segment_entry_event,
+    segment_stay_event,
 )
 from recompra_pipelines.domain.lifecycle import (
     acting_day,
@@ -129,7 +135,7 @@ def _segment_entries(conn, org, campaign, day, at, title) -> list[Trigger]:
         day=day,
     )
     return [
-        _trigger(row, at, f"segmento:{row.titulo}:{row.desde}", title)
+        _trigger(row, at, segment_entry_event(row.titulo, row.desde), title)
         for row in rows
         if in_segment(campaign, row.titulo)
     ]
@@ -143,7 +149,7 @@ def _segment_stays(conn, org, campaign, day, at, title) -> list[Trigger]:
         day=day,
     )
     return [
-        _trigger(row, at, f"permanencia:{row.titulo}:{row.desde}", title)
+        _trigger(row, at, segment_stay_event(row.titulo, row.desde), title)
         for row in rows
         if in_segment(campaign, row.titulo) and permanence_due(campaign, row.desde, day)
     ]
@@ -157,7 +163,7 @@ def _birthdays(conn, org, campaign, day, at, title) -> list[Trigger]:
         "(EXTRACT(MONTH FROM c.data_nascimento), EXTRACT(DAY FROM c.data_nascimento))"
         " IN (" + ", ".join(f"({m}, {d})" for m, d in birthday_days(morning)) + ")",
     )
-    return [_trigger(row, at, f"aniversario:{morning.year}", title) for row in rows]
+    return [_trigger(row, at, birthday_event(morning.year), title) for row in rows]
 
 
 def _recurrent_days(conn, org, campaign, day, at, title) -> list[Trigger]:
@@ -166,7 +172,7 @@ def _recurrent_days(conn, org, campaign, day, at, title) -> list[Trigger]:
         return []
     rows = _clients(conn, org.id, "true")
     return [
-        _trigger(row, at, f"recorrente:{morning.isoformat()}", title)
+        _trigger(row, at, recurrent_event(morning), title)
         for row in rows
         if in_segment(campaign, row.titulo)
     ]
@@ -221,7 +227,7 @@ def _expiring(
         _trigger(
             row,
             at,
-            f"expira:{row.lote}",
+            expiring_event(row.lote),
             title,
             cashbackExpirandoValor=str(row.total),
             cashbackExpirandoData=row.expiracao_data.astimezone(org.timezone).strftime("%d/%m/%Y"),

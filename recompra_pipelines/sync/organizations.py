@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 
 from recompra_pipelines.db.tables.sync import organizations
+from recompra_pipelines.domain.campaign_rules import DEFAULT_MAX_SALE_AGE_DAYS
 
 
 class UnknownOrganization(LookupError):
@@ -33,7 +34,9 @@ class Organization:
 
     @property
     def max_sale_age_days(self) -> int:
-        return self.settings.get("campanhas", {}).get("idade_maxima_venda_dias", 3)
+        return self.settings.get("campanhas", {}).get(
+            "idade_maxima_venda_dias", DEFAULT_MAX_SALE_AGE_DAYS
+        )
 
     def __repr__(self) -> str:  # the integration config holds secrets
         return f"Organization(id={self.id!r}, integration_type={self.integration_type!r})"

@@ -5,7 +5,9 @@ Numbers arrive as strings ("45.90", sometimes "45,90"), except the item's `vcust
 number; dates are DD/MM/YYYY with an optional DD/MM/YYYY HH:mm[:ss] `datahora`. The models
 keep the values the mapper reads as the ERP sent them (the mapper parses them, so a bad value is
 reported with its field name instead of failing the whole payload); other keys are ignored
-here - the raw record itself is stored in the extract and hashed whole.
+here - the raw record itself is stored in the extract and hashed whole. The mapper checks
+records against WireSale and WireItem by hand, field by field in their order, instead of
+validating a model per record and per item (a 20,000-sale day has ~90,000 items).
 """
 
 from __future__ import annotations

@@ -61,19 +61,20 @@ def updated_at_column() -> sa.Column:
     )
 
 
-def checked_enum(name: str, values: Iterable[str]) -> sa.Enum:
+def checked_enum(name: str, values: Iterable[str], *, check_in_python: bool = True) -> sa.Enum:
     """A text column limited to ``values`` (a ``StrEnum`` of domain.vocabulary, or the trigger
     registry's kinds) by a CHECK constraint.
 
     A CHECK (not a PostgreSQL ENUM type) keeps migrations to plain ``ALTER TABLE`` when a
     value is added. ``name`` names the constraint (``ck_<table>_<name>``), so it must be
-    unique within its table: use the column name.
+    unique within its table: use the column name. ``check_in_python=False`` leaves the
+    judgement to the database's CHECK alone (SQLAlchemy then passes any string through).
     """
     return sa.Enum(
         *(str(value) for value in values),
         name=name,
         native_enum=False,
         create_constraint=True,
-        validate_strings=True,
+        validate_strings=check_in_python,
         length=40,
     )

@@ -172,7 +172,10 @@ chat_messages = sa.Table(
     ),
     sa.Column("whatsapp_message_id", sa.Text, nullable=True),
     sa.Column(
-        "status", checked_enum("status", MessageStatus), nullable=False, server_default=MessageStatus.PENDING.value
+        "status",
+        checked_enum("status", MessageStatus),
+        nullable=False,
+        server_default=MessageStatus.PENDING.value,
     ),
     # A campaign message follows its interaction's delivery (status webhooks).
     sa.Column("data_entrega", Timestamp, nullable=True),

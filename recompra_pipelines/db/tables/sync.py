@@ -21,6 +21,7 @@ from recompra_pipelines.db.tables.base import (
     organization_column,
     updated_at_column,
 )
+from recompra_pipelines.domain.local_time import DEFAULT_TIMEZONE
 
 Timestamp = sa.DateTime(timezone=True)
 
@@ -37,7 +38,7 @@ organizations = sa.Table(
     # The id is also the Dagster dynamic partition key, so it must never hold `|`, `,` or spaces.
     sa.Column("id", sa.Text, primary_key=True),
     sa.Column("nome", sa.Text, nullable=False),
-    sa.Column("fuso_horario", sa.Text, nullable=False, server_default="America/Sao_Paulo"),
+    sa.Column("fuso_horario", sa.Text, nullable=False, server_default=DEFAULT_TIMEZONE),
     sa.Column("integracao_tipo", sa.Text, nullable=True),
     # Holds the ERP token: read it only to call the ERP, never log or copy it anywhere.
     sa.Column(
