@@ -51,5 +51,5 @@ bench-fleet: install
 
 # Ruff, then the import contracts of pyproject.toml's [tool.importlinter] (layers, Dagster at the edge).
 lint: install
-	$(BIN)/ruff check recompra_pipelines recompra_pipelines_tests bench
+	$(BIN)/ruff check recompra_pipelines recompra_pipelines_tests bench examples
 	$(BIN)/lint-imports --no-cache

@@ -29,7 +29,7 @@ from bench.database import bench_database
 from recompra_pipelines.db.engine import create_crm_engine
 from recompra_pipelines.db.ledger_audit import audit_ledger
 from recompra_pipelines.orgfile.organization import OrgFile
-from recompra_pipelines.orgfile.writer import apply_org_file
+from recompra_pipelines.orgfile_store.writer import apply_org_file
 
 CLIENTS = 20_000
 ORG = "bench-ledger"

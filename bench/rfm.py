@@ -19,7 +19,7 @@ from bench.database import bench_database
 from recompra_pipelines.db.engine import create_crm_engine
 from recompra_pipelines.db.rfm import window_start
 from recompra_pipelines.orgfile.organization import OrgFile
-from recompra_pipelines.orgfile.writer import apply_org_file
+from recompra_pipelines.orgfile_store.writer import apply_org_file
 from recompra_pipelines.sync.lifecycle_steps import run_rfm
 
 CLIENTS = 50_000

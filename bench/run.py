@@ -51,7 +51,7 @@ from bench.report import FIGURE_HEADER, Figure, figure_rows, markdown_table, tex
 from bench.sync_once import STEPS
 from recompra_pipelines.db.engine import DATABASE_URL_ENV, create_crm_engine
 from recompra_pipelines.orgfile.organization import OrgFile
-from recompra_pipelines.orgfile.writer import apply_org_file
+from recompra_pipelines.orgfile_store.writer import apply_org_file
 from recompra_pipelines.simulators.erp_online_software import OnlineSoftwareSimulator
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -100,7 +100,7 @@ def _small_run_seconds() -> float:
     from bench.database import bench_database
     from recompra_pipelines.db.engine import create_crm_engine
     from recompra_pipelines.orgfile.organization import OrgFile
-    from recompra_pipelines.orgfile.writer import apply_org_file
+    from recompra_pipelines.orgfile_store.writer import apply_org_file
     from recompra_pipelines.partitions import ORGANIZATIONS as ORG_PARTITIONS
     from recompra_pipelines.partitions import org_day_key
 

@@ -108,8 +108,8 @@ def instrument(profile: Profile, engine: sa.Engine, integration_type: str) -> No
     profile.wrap(connector, "records", "json.loads of the extract (connector.records)")
     profile.wrap(connector, "map_record", "map_record per sale (connector.map_record)")
     profile.wrap(steps, "latest_extract", "read stored extract text (latest_extract)")
-    profile.wrap(steps, "pending_ids", "pending_ids")
-    profile.wrap(steps, "resolve_repeated_ids", "resolve_repeated_ids")
+    profile.wrap(connector, "pending_ids", "pending_ids")
+    profile.wrap(connector, "resolve_repeated_ids", "resolve_repeated_ids")
     profile.wrap(steps, "normalize_sale", "normalize_sale per sale")
     profile.wrap(steps, "replace_staging", "replace_staging (delete + COPY + quarantine)")
     copy_label = lambda conn, table, *rest, **kw: f"COPY {table} (incl. building rows)"  # noqa: E731

@@ -38,7 +38,7 @@ from bench.report import Figure, figure_rows, markdown_table, text_table
 from recompra_pipelines.db.engine import create_crm_engine
 from recompra_pipelines.messaging.webhook_receiver import BATCH_WORKERS, WEBHOOK_PATH
 from recompra_pipelines.orgfile.organization import OrgFile
-from recompra_pipelines.orgfile.writer import apply_org_file
+from recompra_pipelines.orgfile_store.writer import apply_org_file
 from recompra_pipelines.simulators import whatsapp_webhooks as hooks
 
 MESSAGES = 3_000

@@ -89,9 +89,19 @@ def org_apply(file: Path) -> None:
 
 @org.command("add")
 @click.option("--name", required=True, help="Display name of the organization.")
-@click.option("--integration", required=True, help="Integration type, e.g. online-software.")
-@click.option("--token", required=True, help="The ERP token.")
-@click.option("--server-url", default=None, help="The ERP server base URL.")
+@click.option(
+    "--integration", required=True, help="Integration type, e.g. online-software, cardapio-web."
+)
+@click.option("--token", default=None, help="The ERP token (the integration's `token` field).")
+@click.option("--server-url", default=None, help="The ERP server base URL (`server_url`).")
+@click.option(
+    "--set",
+    "fields",
+    multiple=True,
+    metavar="FIELD=VALUE",
+    help="Any field of the integration's config (repeatable), e.g. --set merchant_id=123"
+    " --set api_key_env=CW_KEY; an unknown FIELD is refused with the type's fields.",
+)
 @click.option(
     "--id", "org_id", default=None, help="Organization id (a slug); generated if omitted."
 )
@@ -102,12 +112,19 @@ def org_apply(file: Path) -> None:
     default=None,
     help="First day with cashback, campaigns and messages (default: today).",
 )
-def org_add(name, integration, token, server_url, org_id, timezone, effects_start) -> None:
-    """Create an organization with an ERP integration; prints the new id."""
+def org_add(name, integration, token, server_url, fields, org_id, timezone, effects_start) -> None:
+    """Create an organization with an ERP integration of any registered type; prints the new
+    id. The integration's fields are its connector's config model's."""
     from pydantic import ValidationError
 
-    from recompra_pipelines.orgfile.organization import OrgFile
+    from recompra_pipelines.orgfile.organization import OrgFile, integration_fields
 
+    try:
+        config = integration_fields(
+            integration, {"token": token, "server_url": server_url}, _field_values(fields)
+        )
+    except ValueError as error:
+        raise click.ClickException(str(error)) from error
     org_id = org_id or _new_org_id(name)
     try:
         org_file = OrgFile.model_validate(
@@ -116,7 +133,7 @@ def org_add(name, integration, token, server_url, org_id, timezone, effects_star
                 "name": name,
                 "timezone": timezone,
                 "effects_start": effects_start.date() if effects_start else None,
-                "integration": {"type": integration, "token": token, "server_url": server_url},
+                "integration": {"type": integration, **config},
             }
         )
     except ValidationError as error:
@@ -129,12 +146,22 @@ def org_add(name, integration, token, server_url, org_id, timezone, effects_star
     click.echo(org_id)
 
 
+def _field_values(pairs: tuple[str, ...]) -> dict[str, str]:
+    values = {}
+    for pair in pairs:
+        field, separator, value = pair.partition("=")
+        if not separator or not field.strip():
+            raise click.BadParameter(f"{pair!r} is not FIELD=VALUE", param_hint="--set")
+        values[field.strip()] = value
+    return values
+
+
 def _apply(org_file, create_only: bool = False) -> bool:
     """Write the organization in one transaction; a failure is one line without the file's
     secrets (a database error never shows the statement's parameters)."""
     from recompra_pipelines.credentials import Redactor
     from recompra_pipelines.db.tables.sync import organizations
-    from recompra_pipelines.orgfile.writer import apply_org_file
+    from recompra_pipelines.orgfile_store.writer import apply_org_file
 
     redactor = Redactor(org_file.secret_values())
     try:

@@ -64,11 +64,6 @@ def resolved(
     return result
 
 
-def secret_values(config: Mapping[str, Any], secret_keys: Iterable[str]) -> list[str]:
-    """The secrets of a resolved config."""
-    return [str(config[key]) for key in secret_keys if config.get(key)]
-
-
 class Redactor:
     """Replaces the given secrets, in every spelling a server may echo them in, by REDACTED."""
 

@@ -234,7 +234,7 @@ class Demo:
     def apply_demo_orgs(self) -> list[str]:
         """Each demo org file, its ERP pointed at this demo's simulator."""
         from recompra_pipelines.orgfile.organization import OrgFile
-        from recompra_pipelines.orgfile.writer import apply_org_file
+        from recompra_pipelines.orgfile_store.writer import apply_org_file
 
         engine = create_crm_engine(self.database_url)
         org_ids = []

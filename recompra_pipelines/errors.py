@@ -9,12 +9,30 @@ import sqlalchemy as sa
 MAX_LINE = 500
 
 
+class StepError(RuntimeError):
+    """An error whose message is the whole account: where it happened and what its cause said.
+
+    Reports stop at it instead of descending to its cause, which stays chained (`raise ... from`)
+    so the traceback still shows where the cause came from.
+    """
+
+
+def step_error_names() -> frozenset[str]:
+    """Class names of the StepError kinds (a serialized Dagster error keeps only the name)."""
+    names, pending = set(), [StepError]
+    while pending:
+        kind = pending.pop()
+        names.add(kind.__name__)
+        pending.extend(kind.__subclasses__())
+    return frozenset(names)
+
+
 def root_cause(error: BaseException) -> str:
     """`Type: message` of the innermost exception `error` was raised from, on one line.
 
     A database error is reported by the driver's own first line (which never includes the
     statement or its parameters: those can carry tokens), an error raised from another by that
-    other one, since it says what actually went wrong.
+    other one, since it says what actually went wrong; a StepError by itself.
     """
     cause = innermost(error)
     if isinstance(cause, sa.exc.DBAPIError) and cause.orig is not None:
@@ -25,12 +43,13 @@ def root_cause(error: BaseException) -> str:
 
 def innermost(error: BaseException) -> BaseException:
     seen = {id(error)}
-    while True:
+    while not isinstance(error, StepError):
         nested = error.__cause__ or (None if error.__suppress_context__ else error.__context__)
         if nested is None or id(nested) in seen:
             return error
         seen.add(id(nested))
         error = nested
+    return error
 
 
 def one_line(text: str) -> str:

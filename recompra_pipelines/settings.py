@@ -123,9 +123,10 @@ WHATSAPP_DISPATCH = Switch("RECOMPRA_WHATSAPP_DISPATCH", True)
 # Retention of the CRM's own records of the ERPs and of WhatsApp (the erp_retention asset).
 RETENTION_RAW_EXTRACT_DAYS = WholeNumber("RECOMPRA_RETENTION_RAW_EXTRACT_DAYS", 90, minimum=1)
 RETENTION_QUARANTINE_DAYS = WholeNumber("RECOMPRA_RETENTION_QUARANTINE_DAYS", 180, minimum=1)
-# Webhook deliveries are kept for replay and audit; the statuses they carried are already on the
-# interactions, so after this long they only take space.
-RETENTION_WEBHOOK_DAYS = WholeNumber("RECOMPRA_RETENTION_WEBHOOK_DAYS", 90, minimum=1)
+# Webhook bodies are kept to read again what Meta sent; once their events are applied the
+# statuses are on the interactions. At least 8 days: Meta delivers an unacknowledged webhook
+# again for up to 7 days, and a body no longer stored would be stored and applied once more.
+RETENTION_WEBHOOK_DAYS = WholeNumber("RECOMPRA_RETENTION_WEBHOOK_DAYS", 90, minimum=8)
 # Catalog extracts: the catalog tables hold the current products; an older answer is only
 # needed to explain a change, for as long as the raw sales extracts are kept.
 RETENTION_CATALOG_EXTRACT_DAYS = WholeNumber(

@@ -14,9 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -26,6 +24,7 @@ from recompra_pipelines.db.engine import (
     DATABASE_URL_ENV,
     create_crm_engine,
     ensure_database,
+    temporary_embedded_server,
     with_psycopg_driver,
 )
 from recompra_pipelines.db.migrate import upgrade
@@ -47,24 +46,6 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(no_skips, "recompra-no-skips")
 
 
-@contextlib.contextmanager
-def embedded_server() -> Iterator[str]:
-    """A PostgreSQL of its own in a temporary directory (pgserver), deleted afterwards."""
-    try:
-        import pgserver
-    except ImportError as missing:
-        raise RuntimeError(
-            f"{TEST_DATABASE_URL_ENV} is not set and the embedded PostgreSQL (pgserver) is not "
-            "installed: run `make test`, or `pip install -e '.[dev]'`"
-        ) from missing
-    with tempfile.TemporaryDirectory(prefix="recompra-test-pg-") as directory:
-        server = pgserver.get_server(Path(directory) / "pgdata", cleanup_mode="delete")
-        try:
-            yield with_psycopg_driver(server.get_uri("postgres"))
-        finally:
-            server.cleanup()
-
-
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node) -> None:
     """xdist controller, before each worker starts: share one embedded server among them."""
@@ -73,7 +54,7 @@ def pytest_configure_node(node) -> None:
     config = node.config
     if _shared_server not in config.stash:
         stack = contextlib.ExitStack()
-        config.stash[_shared_server] = stack, stack.enter_context(embedded_server())
+        config.stash[_shared_server] = stack, stack.enter_context(temporary_embedded_server())
     node.workerinput[EMBEDDED_SERVER_URL] = config.stash[_shared_server][1]
 
 
@@ -90,7 +71,7 @@ def database_server_url(request: pytest.FixtureRequest) -> Iterator[str]:
     if configured:
         yield with_psycopg_driver(configured)
         return
-    with embedded_server() as url:
+    with temporary_embedded_server() as url:
         yield url
 
 

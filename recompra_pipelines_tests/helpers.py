@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from recompra_pipelines.automation.erp_sync import SYNC_GRAPH
 from recompra_pipelines.definitions import defs
 from recompra_pipelines.orgfile.organization import OrgFile
-from recompra_pipelines.orgfile.writer import apply_org_file
+from recompra_pipelines.orgfile_store.writer import apply_org_file
 from recompra_pipelines.partitions import ORGANIZATIONS, org_day_key
 from recompra_pipelines.resources.crm_database import CrmDatabase
 from recompra_pipelines.resources.erp import ErpConnectors

@@ -335,7 +335,7 @@ def _wait_ready(path: Path, simulators: subprocess.Popen) -> dict:
 def _apply_org_files(crm_url: str, directory: Path) -> list[str]:
     from recompra_pipelines.db.engine import create_crm_engine
     from recompra_pipelines.orgfile.organization import OrgFile
-    from recompra_pipelines.orgfile.writer import apply_org_file
+    from recompra_pipelines.orgfile_store.writer import apply_org_file
 
     engine = create_crm_engine(crm_url)
     org_ids = []

@@ -9,8 +9,9 @@ from datetime import date
 import dagster as dg
 
 from recompra_pipelines.db.engine import create_crm_engine
+from recompra_pipelines.db.extracts import staged_record_counts
 from recompra_pipelines.db.sales_load import days_with_unconfirmed_absences
-from recompra_pipelines.errors import one_line
+from recompra_pipelines.errors import one_line, step_error_names
 from recompra_pipelines.partitions import ORGANIZATIONS, org_day_key
 from recompra_pipelines.resources.crm_database import CrmDatabase
 from recompra_pipelines.sync import steps
@@ -58,7 +59,8 @@ class SyncSummary:
 
 
 def dagster_instance() -> dg.DagsterInstance:
-    """The DAGSTER_HOME instance when there is one (runs show in the UI), else an ephemeral one."""
+    """The DAGSTER_HOME instance when there is one (runs show in the UI), else an ephemeral one.
+    (DAGSTER_HOME is Dagster's own variable, read the way Dagster reads it.)"""
     return (
         dg.DagsterInstance.get()
         if os.environ.get("DAGSTER_HOME")
@@ -170,11 +172,7 @@ def sync_partition(
     engine = create_crm_engine(database_url)
     try:
         with engine.connect() as conn:
-            received, quarantined = conn.exec_driver_sql(
-                "SELECT registros_recebidos, registros_quarentena FROM erp_staging_extracts "
-                "WHERE organizacao_id = %s AND data_referencia = %s",
-                (org_id, day),
-            ).one()
+            received, quarantined = staged_record_counts(conn, org_id, day)
     finally:
         engine.dispose()
     return SyncSummary(
@@ -201,12 +199,14 @@ def _check_line(evaluation: dg.AssetCheckEvaluation) -> str:
 
 def failure_causes(result: dg.ExecuteInProcessResult) -> list[str]:
     """Why the run failed, one line per cause: each failed step's innermost error (what the
-    step itself raised, not Dagster's wrapper) and each failed blocking check's description."""
+    step itself raised, not Dagster's wrapper; a StepError, whose message already tells its
+    cause, rather than that cause) and each failed blocking check's description."""
     causes = []
     for event in result.all_events:
         if event.event_type_value == "STEP_FAILURE" and event.step_failure_data.error:
             error = event.step_failure_data.error
-            while error.cause is not None:
+            whole_accounts = step_error_names()
+            while error.cause is not None and error.cls_name not in whole_accounts:
                 error = error.cause
             if error.cls_name != "DagsterAssetCheckFailedError":
                 # "package.module.SyncError: ..." reads as "SyncError: ...".

@@ -12,7 +12,7 @@ import dagster as dg
 
 from recompra_pipelines.automation.run_status import IN_PROGRESS
 from recompra_pipelines.automation.tick_log import Decision, TickDecisions
-from recompra_pipelines.messaging.dispatcher import organizations_with_due_messages
+from recompra_pipelines.db.outbox import organizations_with_due_messages
 from recompra_pipelines.partitions import ORGANIZATIONS, PARTITION_TAG, organization_partitions
 from recompra_pipelines.resources.crm_database import CrmDatabase
 from recompra_pipelines.resources.whatsapp import DISPATCH_ENV, WhatsAppCloudApi
@@ -42,7 +42,7 @@ def whatsapp_dispatch_sensor(
             decisions.record(org_id, Decision.PAUSED, f"{DISPATCH_ENV}=off")
         return decisions.skip_reason("WhatsApp dispatch is paused")
     with crm_db.engine.connect() as conn:
-        due = set(organizations_with_due_messages(conn, datetime.now(UTC)))
+        due = set(organizations_with_due_messages(conn, datetime.now(UTC), whatsapp.claim_expiry()))
     busy = {
         run.tags.get(PARTITION_TAG): run.run_id
         for run in context.instance.get_runs(

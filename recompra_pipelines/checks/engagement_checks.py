@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 import dagster as dg
 import sqlalchemy as sa
 
-from recompra_pipelines.checks.queries import counts_metadata, partition_row, selected
+from recompra_pipelines.checks.queries import counts_metadata, selected
+from recompra_pipelines.db.outbox import engagement_counts, pending_messages
 from recompra_pipelines.domain.vocabulary import SkipReason
 from recompra_pipelines.messaging.breaker import suspended_connections
-from recompra_pipelines.messaging.outbox import DUE_AT, HAS_TEMPLATE, UNKNOWN_RESULT
 from recompra_pipelines.partitions import org_day_of, org_day_partitions
 from recompra_pipelines.resources.crm_database import CrmDatabase
 from recompra_pipelines.resources.whatsapp import WhatsAppCloudApi
@@ -82,44 +82,6 @@ NUMBERS_NOT_SUSPENDED = dg.AssetCheckSpec(
     "the network to it) is down for this number.",
 )
 
-# NOT MATERIALIZED: each count is planned on its own with the interactions' indexes, instead
-# of scanning the organization's whole outbox into a temporary result first.
-_COUNTS = f"""
-WITH day_interactions AS NOT MATERIALIZED (
-    SELECT i.*, s.cancelada AS venda_cancelada
-    FROM interactions i JOIN sales s ON s.id = i.venda_id
-    WHERE i.organizacao_id = :org AND s.data_referencia = :day
-), outbox AS NOT MATERIALIZED (
-    SELECT * FROM interactions WHERE organizacao_id = :org
-)
-SELECT
-  (SELECT count(*) FROM day_interactions WHERE venda_cancelada AND status_envio = 'PENDENTE')
-     AS unsent_of_cancelled_sales,
-  (SELECT count(*) FROM day_interactions i JOIN organizations o ON o.id = i.organizacao_id
-   WHERE i.agendamento_bloco_referencia IS NULL AND i.tipo = 'ENVIO-MENSAGEM' AND {HAS_TEMPLATE}
-     AND i.status_envio IN ('PENDENTE', 'ENVIANDO')
-     AND {DUE_AT} < now() - make_interval(mins => :unsent_minutes)) AS late_immediate,
-  (SELECT count(*) FROM campaign_conversions cc JOIN sales s ON s.id = cc.venda_id
-   WHERE cc.organizacao_id = :org AND s.data_referencia = :day AND NOT s.valida)
-     AS conversions_on_invalid_sales,
-  (SELECT count(*) FROM outbox WHERE status_envio = 'ENVIANDO'
-     AND erro_codigo = '{UNKNOWN_RESULT}'
-     AND data_envio < now() - make_interval(mins => :resolution_minutes)) AS unknown_result,
-  (SELECT count(*) FROM outbox WHERE status_envio = 'ENVIANDO'
-     AND erro_codigo = '{UNKNOWN_RESULT}'
-     AND data_envio >= now() - make_interval(mins => :resolution_minutes)) AS awaiting_status,
-  (SELECT count(*) FROM outbox WHERE status_envio = 'ENVIANDO'
-     AND erro_codigo IS DISTINCT FROM '{UNKNOWN_RESULT}'
-     AND envio_reservado_data < now() - CAST(:claim_bound AS interval)) AS stale_claims,
-  (SELECT count(*) FROM outbox i JOIN organizations o ON o.id = i.organizacao_id
-   WHERE i.status_envio = 'PENDENTE' AND i.tipo = 'ENVIO-MENSAGEM' AND {HAS_TEMPLATE}
-     AND {DUE_AT} < now() - make_interval(mins => :unsent_minutes)) AS overdue,
-  (SELECT count(*) FROM outbox WHERE status_envio = 'FALHOU'
-     AND data_atualizacao >= now() - interval '24 hours') AS failed,
-  (SELECT count(*) FROM outbox WHERE status_envio IN ('ENVIADO', 'ENTREGUE', 'LIDO', 'FALHOU')
-     AND data_atualizacao >= now() - interval '24 hours') AS finished
-"""
-
 
 @dg.multi_asset_check(
     specs=[
@@ -137,15 +99,17 @@ def engagement_checks(
     context: dg.AssetCheckExecutionContext, crm_db: CrmDatabase, whatsapp: WhatsAppCloudApi
 ):
     """Interactions, conversions and the outbox of the day's organization, in one query."""
-    row = partition_row(
-        context,
-        crm_db,
-        _COUNTS,
-        unsent_minutes=UNSENT_AFTER_MINUTES,
-        claim_bound=whatsapp.claim_expiry(),
-        resolution_minutes=UNKNOWN_RESOLUTION_MINUTES,
-    )
-    suspended, waiting = _suspended_numbers(crm_db, org_day_of(context).org_id)
+    part = org_day_of(context)
+    with crm_db.engine.connect() as conn:
+        row = engagement_counts(
+            conn,
+            part.org_id,
+            part.day,
+            unsent_minutes=UNSENT_AFTER_MINUTES,
+            resolution_minutes=UNKNOWN_RESOLUTION_MINUTES,
+            claim_bound=whatsapp.claim_expiry(),
+        )
+    suspended, waiting = _suspended_numbers(crm_db, part.org_id)
     rate = row.failed / row.finished if row.finished else 0.0
     results = [
         (
@@ -236,14 +200,7 @@ def _suspended_numbers(crm_db: CrmDatabase, org_id: str) -> tuple[list[sa.Row], 
         suspended = suspended_connections(conn, org_id, datetime.now(UTC))
         if not suspended:
             return suspended, 0
-        waiting = conn.scalar(
-            sa.text(
-                "SELECT count(*) FROM interactions WHERE organizacao_id = :org"
-                " AND status_envio = 'PENDENTE' AND tipo = 'ENVIO-MENSAGEM'"
-            ),
-            {"org": org_id},
-        )
-    return suspended, waiting
+        return suspended, pending_messages(conn, org_id)
 
 
 ENGAGEMENT_CHECKS = [engagement_checks]

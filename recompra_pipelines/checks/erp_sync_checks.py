@@ -2,8 +2,9 @@
 
 import dagster as dg
 
-from recompra_pipelines.checks.queries import counts_metadata, partition_row, selected
+from recompra_pipelines.checks.queries import counts_metadata, selected
 from recompra_pipelines.connectors.registry import connector_for
+from recompra_pipelines.db.check_counts import sync_day_counts
 from recompra_pipelines.db.extracts import latest_extract, staged_extract_hash
 from recompra_pipelines.partitions import org_day_of, org_day_partitions
 from recompra_pipelines.resources.crm_database import CrmDatabase
@@ -72,53 +73,6 @@ BUYER_TOTALS = dg.AssetCheckSpec(
     "their valid sales (the campaign triggers read these totals).",
 )
 
-# What a sale's value is made of, for every connector: the items' net total (item discounts
-# already taken), minus order-level discounts, plus the delivery, service and additional fees.
-# Online Software sends none of the order-level amounts (NULL: nothing to add or take); a
-# CardápioWeb order's total includes its delivery fee and takes its coupons off.
-EXPLAINED_TOTAL_SQL = """itens_valor_liquido - COALESCE(valor_desconto, 0)
-    + COALESCE(valor_taxa_entrega, 0) + COALESCE(valor_taxa_servico, 0)
-    + COALESCE(valor_taxa_adicional, 0)"""
-
-# Everything the four checks read, about the day's staging and sales, in one round trip.
-_DAY_COUNTS = f"""
-WITH staged AS (
-    SELECT * FROM erp_staging_sales WHERE organizacao_id = :org AND data_referencia = :day
-), buyers AS (
-    SELECT DISTINCT cliente_id FROM sales
-    WHERE organizacao_id = :org AND data_referencia = :day AND cliente_id IS NOT NULL
-), buyer_totals AS (
-    SELECT b.cliente_id, count(s.id) AS purchases, COALESCE(sum(s.valor_total), 0) AS total
-    FROM buyers b
-    LEFT JOIN sales s ON s.organizacao_id = :org AND s.cliente_id = b.cliente_id AND s.valida
-    GROUP BY b.cliente_id
-)
-SELECT
-  (SELECT registros_recebidos FROM erp_staging_extracts
-   WHERE organizacao_id = :org AND data_referencia = :day) AS received,
-  (SELECT registros_quarentena FROM erp_staging_extracts
-   WHERE organizacao_id = :org AND data_referencia = :day) AS quarantined,
-  (SELECT count(*) FROM staged) AS staged_sales,
-  (SELECT count(*) FROM staged st JOIN sales s
-     ON s.organizacao_id = st.organizacao_id AND s.integracao_tipo = st.integracao_tipo
-    AND s.id_externo = st.id_externo AND s.hash_conteudo = st.hash_conteudo) AS loaded_sales,
-  (SELECT COALESCE(sum(json_array_length(itens)), 0) FROM staged) AS staged_items,
-  (SELECT count(*) FROM staged st JOIN sales s
-     ON s.organizacao_id = st.organizacao_id AND s.integracao_tipo = st.integracao_tipo
-    AND s.id_externo = st.id_externo
-   JOIN sale_items i ON i.venda_id = s.id) AS loaded_items,
-  (SELECT count(*) FROM staged WHERE valida) AS sales_checked,
-  (SELECT count(*) FROM staged WHERE valida
-     AND abs(valor_total - ({EXPLAINED_TOTAL_SQL})) > CAST(:tolerance AS numeric))
-     AS outside_tolerance,
-  (SELECT COALESCE(max(abs(valor_total - ({EXPLAINED_TOTAL_SQL}))), 0) * 100 FROM staged
-   WHERE valida) AS largest_difference_centavos,
-  (SELECT count(*) FROM buyers) AS buyers,
-  (SELECT count(*) FROM buyer_totals t JOIN clients c ON c.id = t.cliente_id
-   WHERE c.metadata_total_compras <> t.purchases
-      OR c.metadata_valor_total_compras <> t.total) AS buyers_with_wrong_totals
-"""
-
 
 @dg.multi_asset_check(
     specs=[QUARANTINE_RATE, SALES_MATCH_STAGING, SALE_TOTALS, BUYER_TOTALS], can_subset=True
@@ -126,7 +80,9 @@ SELECT
 def erp_day_checks(context: dg.AssetCheckExecutionContext, crm_db: CrmDatabase):
     """The day's staging and sales: quarantine rate, staged = loaded, sale values explained by
     their lines, buyers' purchase totals. One step and one query for the four of them."""
-    row = partition_row(context, crm_db, _DAY_COUNTS, tolerance=SALE_TOTAL_TOLERANCE)
+    part = org_day_of(context)
+    with crm_db.engine.connect() as conn:
+        row = sync_day_counts(conn, part.org_id, part.day, tolerance=SALE_TOTAL_TOLERANCE)
     received, quarantined = row.received or 0, row.quarantined or 0
     rate = quarantined / received if received else 0.0
     results = [

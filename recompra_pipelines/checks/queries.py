@@ -1,4 +1,4 @@
-"""What most checks do first: one SQL row of counts about the check's org x day partition."""
+"""What the multi-asset checks share: counts as metadata, and the results a run selected."""
 
 from __future__ import annotations
 
@@ -6,19 +6,6 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import dagster as dg
-import sqlalchemy as sa
-
-from recompra_pipelines.partitions import org_day_of
-from recompra_pipelines.resources.crm_database import CrmDatabase
-
-
-def partition_row(
-    context: dg.AssetCheckExecutionContext, crm_db: CrmDatabase, sql: str, **params: Any
-) -> sa.Row:
-    """The one row `sql` returns, with `:org` and `:day` bound to the check's partition."""
-    part = org_day_of(context)
-    with crm_db.engine.connect() as conn:
-        return conn.execute(sa.text(sql), {"org": part.org_id, "day": part.day, **params}).one()
 
 
 def counts_metadata(counts: Mapping[str, Any]) -> dict[str, dg.MetadataValue]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from pydantic import SecretStr
 
@@ -34,10 +33,3 @@ def check_secret(value: SecretStr | None, env_name: str | None, field: str) -> N
         raise ValueError(f"{env_key(field)}: {env_name[:60]!r} is not an environment variable name")
     if value is not None and not value.get_secret_value().strip():
         raise ValueError(f"{field} is empty")
-
-
-def stored_secret(value: SecretStr | None, env_name: str | None, field: str) -> dict[str, Any]:
-    """How the secret is stored: itself, or only the name of its environment variable."""
-    if env_name is not None:
-        return {env_key(field): env_name}
-    return {field: value.get_secret_value().strip()}

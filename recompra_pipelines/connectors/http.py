@@ -136,7 +136,7 @@ def send_with_retries(
             last_problem = f"connection failed ({type(error).__name__})"
             wait = _backoff(attempt, retry)
         except BodyTooLarge as error:
-            raise ErpRequestError(f"{describe}: {error} (not retried)") from None
+            raise ErpRequestError(f"{describe}: {error} (not retried)") from error
         else:
             if answer.status_code not in RETRYABLE_STATUS:
                 return HttpOutcome(response=answer, attempts=attempt)

@@ -1,36 +1,28 @@
-"""Integration types and the connectors that serve them.
-
-A connector fetches one organization-day from its ERP (returning the raw response untouched),
-splits a stored response into records, and maps one record to a `CanonicalSale`. Everything
-downstream of the mapper is shared by every ERP, so adding an ERP is one package.
+"""Integration types and the connectors that serve them (`connectors.base.Connector`).
 
 Built-in connectors are listed here; third-party ones register through the Python entry-point
-group `recompra_pipelines.connectors` (value `module:attribute`, a connector class or instance),
-so a separately installed package adds an integration type without editing this project (see
-docs/adding-an-integration.md). Both are loaded on first use.
+group `recompra_pipelines.connectors` (value `module:attribute`, a `Connector` subclass or
+instance), so a separately installed package adds an integration type without editing this
+project (see docs/adding-an-integration.md). Both are loaded on first use.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import threading
 from collections.abc import Iterator, Mapping
-from datetime import date
 from importlib.metadata import entry_points
-from typing import Any, Protocol, runtime_checkable
-from zoneinfo import ZoneInfo
+from typing import Any
 
-from pydantic import BaseModel
-
-from recompra_pipelines.connectors.extract import RawExtract
+from recompra_pipelines.connectors.base import Connector, ConnectorConfig
 from recompra_pipelines.connectors.http import FetchSettings
-from recompra_pipelines.domain.sales import CanonicalSale
 
 ONLINE_SOFTWARE = "ONLINE-SOFTWARE"
 CARDAPIO_WEB = "CARDAPIO-WEB"
 ENTRY_POINT_GROUP = "recompra_pipelines.connectors"
-__all__ = ["CONNECTORS", "Connector", "FetchSettings", "connector_for", "pending_ids"]
+__all__ = ["CONNECTORS", "Connector", "FetchSettings", "connector_for"]
 
 # Built-ins as `module:attribute`, imported only when asked for (no HTTP stack for a CLI call
 # that never fetches).
@@ -40,48 +32,6 @@ BUILT_IN = {
 }
 
 log = logging.getLogger(__name__)
-
-
-@runtime_checkable
-class Connector(Protocol):
-    """What an ERP package provides. Optional extras a connector may define:
-
-    - `pending_ids(text) -> list[str]`: records the ERP listed but did not deliver in this
-      extract (e.g. a failed detail call). They are reported and retried by the next run, and
-      never treated as missing or cancelled.
-    - `uses_previous_extract = True`: `fetch_day` then receives the latest stored extract of the
-      day as `previous`, the ERP's cheap change check (reuse what did not change).
-    - `field_names`: canonical sale and item field names -> the wire names they come from, so
-      a mapped sale the CRM cannot store (domain.storable) is quarantined under the ERP's name
-      for the field.
-    - `fetch_catalog(config, settings) -> RawExtract` and `read_catalog(text) ->
-      domain.catalog.Catalog`: the ERP's product catalog, synced daily (CardápioWeb).
-    - `answer_is_complete(text) -> bool`: whether this extract (whose records could be read)
-      lists every sale of the day, so that a sale missing from it is missing at the ERP. Only
-      then can a sale vanish (after two such answers in a row, see `db.sales_load`); without
-      the method a connector's sales are never taken for vanished.
-    """
-
-    integration_type: str
-    # Keys of the stored integration config that are secrets (never logged or stored in extracts).
-    secret_keys: frozenset[str]
-    # Validates the org file's `integration` section (minus `type` and `active`) and has a
-    # `stored_config() -> dict` giving what `fetch_day` receives as `config`.
-    config_model: type[BaseModel]
-
-    def fetch_day(
-        self,
-        config: dict[str, Any],
-        day: date,
-        settings: FetchSettings,
-        *,
-        timezone: ZoneInfo,
-        previous: str | None = None,
-    ) -> RawExtract: ...
-
-    def records(self, text: str) -> list[Any]: ...
-
-    def map_record(self, record: Any, *, day: date, timezone: ZoneInfo) -> CanonicalSale: ...
 
 
 class ConnectorRegistry(Mapping[str, Connector]):
@@ -100,6 +50,29 @@ class ConnectorRegistry(Mapping[str, Connector]):
             if self._loaded is None:
                 self._loaded = _load_all()
             return self._loaded
+
+    @contextlib.contextmanager
+    def registered(self, connector: Connector) -> Iterator[Connector]:
+        """`connector` served under its integration type while the block runs (a plugin's
+        tests, before or without `pip install`); then what was there before again."""
+        problem = contract_problem(connector)
+        if problem:
+            raise ValueError(f"not a connector: {problem}")
+        name = connector.integration_type
+        if name in BUILT_IN:
+            raise ValueError(f"integration type {name!r} is built in")
+        loaded = self._connectors()
+        before = loaded.get(name)
+        loaded[name] = connector
+        try:
+            yield connector
+        finally:
+            with self._lock:
+                current = self._loaded if self._loaded is not None else {}
+                if before is None:
+                    current.pop(name, None)
+                else:
+                    current[name] = before
 
     def reload(self) -> None:
         """Forget what was loaded (after installing a plugin in a running process, or in tests)."""
@@ -124,7 +97,7 @@ def _load_all() -> dict[str, Connector]:
         except Exception as error:  # a broken plugin is reported, not fatal
             log.error("connector plugin %s (%s) failed to load: %r", entry.name, entry.value, error)
             continue
-        problem = _contract_problem(connector)
+        problem = contract_problem(connector)
         name = getattr(connector, "integration_type", entry.name)
         if problem or name in BUILT_IN:
             log.error(
@@ -146,20 +119,22 @@ def _instantiate(obj: Any) -> Connector:
     return obj() if isinstance(obj, type) else obj
 
 
-def _contract_problem(connector: Any) -> str | None:
-    missing = [
-        name
-        for name in (
-            "integration_type",
-            "secret_keys",
-            "config_model",
-            "fetch_day",
-            "records",
-            "map_record",
-        )
-        if not hasattr(connector, name)
-    ]
-    return f"missing {', '.join(missing)}" if missing else None
+def contract_problem(connector: Any) -> str | None:
+    """Why a plugin's object cannot serve as a connector, or None. Abstract members left
+    undefined already fail at instantiation (`_instantiate`)."""
+    if not isinstance(connector, Connector):
+        return f"{type(connector).__name__} is not a connectors.base.Connector"
+    if not isinstance(getattr(connector, "integration_type", None), str):
+        return "integration_type is not set"
+    model = getattr(connector, "config_model", None)
+    if not (isinstance(model, type) and issubclass(model, ConnectorConfig)):
+        return "config_model is not a connectors.base.ConnectorConfig"
+    if connector.has_catalog and (
+        type(connector).fetch_catalog is Connector.fetch_catalog
+        or type(connector).read_catalog is Connector.read_catalog
+    ):
+        return "has_catalog is set but fetch_catalog or read_catalog is not defined"
+    return None
 
 
 CONNECTORS = ConnectorRegistry()
@@ -173,22 +148,3 @@ def connector_for(integration_type: str) -> Connector:
         raise ValueError(
             f"unknown integration type {integration_type!r} (known: {known})"
         ) from None
-
-
-def answer_is_complete(connector: Connector, text: str) -> bool:
-    """Whether the extract lists the whole day (see `Connector`); False when the connector
-    does not say."""
-    complete = getattr(connector, "answer_is_complete", None)
-    return bool(complete(text)) if complete else False
-
-
-def pending_ids(connector: Connector, text: str) -> list[str]:
-    """Records listed by the ERP but not delivered in this extract (see `Connector`); none
-    for an extract that cannot be read (its reading error says why)."""
-    pending = getattr(connector, "pending_ids", None)
-    if pending is None:
-        return []
-    try:
-        return list(pending(text))
-    except Exception:
-        return []

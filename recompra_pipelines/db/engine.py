@@ -8,6 +8,7 @@ so `make demo`, the CLI and Dagster's processes all see the same data.
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -60,6 +61,25 @@ def _embedded_server(*, cleanup_mode: str | None):
     home = recompra_home()
     home.mkdir(parents=True, exist_ok=True)
     return pgserver.get_server(home / "pgdata", cleanup_mode=cleanup_mode)
+
+
+@contextmanager
+def temporary_embedded_server() -> Iterator[str]:
+    """A PostgreSQL of its own in a temporary directory (pgserver), deleted afterwards: for
+    tests, which must not share the CRM's embedded server under RECOMPRA_HOME."""
+    try:
+        import pgserver
+    except ImportError as missing:
+        raise EmbeddedDatabaseUnavailable(
+            "no database server URL is given and the embedded PostgreSQL (pgserver) is not"
+            " installed: install the dev extra (`pip install -e '.[dev]'`)"
+        ) from missing
+    with tempfile.TemporaryDirectory(prefix="recompra-test-pg-") as directory:
+        server = pgserver.get_server(Path(directory) / "pgdata", cleanup_mode="delete")
+        try:
+            yield with_psycopg_driver(server.get_uri("postgres"))
+        finally:
+            server.cleanup()
 
 
 def ensure_database(server_url: str, name: str) -> str:

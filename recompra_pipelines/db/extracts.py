@@ -174,3 +174,17 @@ def staged_extract_hash(conn: sa.Connection, org_id: str, day: date) -> str | No
             erp_staging_extracts.c.data_referencia == day,
         )
     )
+
+
+def staged_record_counts(conn: sa.Connection, org_id: str, day: date) -> tuple[int, int]:
+    """(records received, records quarantined) of the extract the day's staging was built from."""
+    received, quarantined = conn.execute(
+        sa.select(
+            erp_staging_extracts.c.registros_recebidos,
+            erp_staging_extracts.c.registros_quarentena,
+        ).where(
+            erp_staging_extracts.c.organizacao_id == org_id,
+            erp_staging_extracts.c.data_referencia == day,
+        )
+    ).one()
+    return received, quarantined

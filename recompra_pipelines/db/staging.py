@@ -246,7 +246,7 @@ def _sale_row(org_id: str, day: date, integration_type: str, n: NormalizedSale) 
         p.code if p else (s.partner_code or "N/A"), p.identifier if p else None,
         p.document if p else None,
         s.total, s.total_cost, s.items_net_total, s.document, s.model, s.series, s.movement,
-        s.nature, s.sale_type, s.situation, s.access_key or "N/A", s.channel, s.delivery_mode,
+        s.stored_nature, s.sale_type, s.situation, s.access_key or "N/A", s.channel, s.delivery_mode,
         n.sale_time, n.sale_time_precision, n.valid, s.content_hash,
         s.discount_total, s.delivery_fee, s.service_fee, s.additional_fee,
         list(s.discounts) or None, list(s.payments) or None,

@@ -85,65 +85,89 @@ def match_clients(
     as more same-named clients become known.
     """
     result: MatchResult[K] = MatchResult()
-    known = list(known)
-    name_of_known = {client.id: client.name_key for client in known}
+    clients = _ClientIndex(known)
     previous = previous or {}
-    records = list(records)
-    records.sort(key=lambda record: not (record[1].external_id or record[1].phone_base))
-    by_external: dict[str, Ref] = {}
-    by_phone: dict[str, Ref] = {}
-    by_name: dict[str, list[tuple[Ref, bool]]] = {}  # name key -> [(ref, has phone)]
-
-    def index(ref: Ref, name_key: str, phone_base: str | None, external_id: str | None) -> None:
-        if external_id:
-            by_external.setdefault(external_id, ref)
-        if phone_base:
-            by_phone.setdefault(phone_base, ref)
-        entries = by_name.setdefault(name_key, [])
-        entries[:] = [entry for entry in entries if entry[0] != ref]
-        entries.append((ref, bool(phone_base)))
-
-    for client in known:
-        index(("known", client.id), client.name_key, client.phone_base, client.external_id)
-
-    for key, evidence in records:
-        kept = previous.get(key)
-        ref = (
-            (evidence.external_id and by_external.get(evidence.external_id))
-            or (evidence.phone_base and by_phone.get(evidence.phone_base))
-            or (
-                ("known", kept)
-                if not evidence.phone_base and kept and name_of_known.get(kept) == evidence.name_key
-                else None
-            )
-            or _by_name(by_name.get(evidence.name_key, []), has_phone=bool(evidence.phone_base))
-        )
-        if ref and evidence.phone_base and evidence.phone_base not in by_phone:
-            # Matched on the name by a client without a phone: it now has one.
-            _give_phone(result, ref, evidence)
-            index(ref, evidence.name_key, evidence.phone_base, None)
-        if not ref:
-            result.new_clients.append(
-                NewClient(
-                    name=evidence.name,
-                    name_key=evidence.name_key,
-                    phone=evidence.phone,
-                    phone_base=evidence.phone_base,
-                    phone_e164=evidence.phone_e164,
-                    external_id=evidence.external_id,
-                )
-            )
-            ref = ("new", len(result.new_clients) - 1)
-            index(ref, evidence.name_key, evidence.phone_base, evidence.external_id)
-        elif evidence.external_id and evidence.external_id not in by_external:
-            index(ref, evidence.name_key, None, evidence.external_id)
-
+    by_evidence = sorted(
+        records, key=lambda record: not (record[1].external_id or record[1].phone_base)
+    )
+    for key, evidence in by_evidence:
+        ref = clients.find(evidence, previous.get(key))
+        if ref is None:
+            ref = _new_client(result, evidence)
+            clients.add(ref, evidence.name_key, evidence.phone_base, evidence.external_id)
+        else:
+            _learn(result, clients, ref, evidence)
         kind, target = ref
         if kind == "known":
             result.existing[key] = target  # type: ignore[assignment]
         else:
             result.created[key] = target  # type: ignore[assignment]
     return result
+
+
+class _ClientIndex:
+    """The clients matching can land on (known ones, then those it creates) by ERP id, phone
+    and name key; the first client indexed under an id or a phone keeps it."""
+
+    def __init__(self, known: Iterable[KnownClient]) -> None:
+        self.by_external: dict[str, Ref] = {}
+        self.by_phone: dict[str, Ref] = {}
+        self.by_name: dict[str, list[tuple[Ref, bool]]] = {}  # name key -> [(ref, has phone)]
+        self.name_of_known: dict[UUID, str] = {}
+        for client in known:
+            self.name_of_known[client.id] = client.name_key
+            self.add(("known", client.id), client.name_key, client.phone_base, client.external_id)
+
+    def add(self, ref: Ref, name_key: str, phone_base: str | None, external_id: str | None) -> None:
+        if external_id:
+            self.by_external.setdefault(external_id, ref)
+        if phone_base:
+            self.by_phone.setdefault(phone_base, ref)
+        entries = self.by_name.setdefault(name_key, [])
+        entries[:] = [entry for entry in entries if entry[0] != ref]
+        entries.append((ref, bool(phone_base)))
+
+    def find(self, evidence: ClientEvidence, kept: UUID | None) -> Ref | None:
+        """The ERP id's client, else the phone's, else the client the sale is stored with when
+        the names agree (name-only evidence), else the name's (see `_by_name`)."""
+        return (
+            (evidence.external_id and self.by_external.get(evidence.external_id))
+            or (evidence.phone_base and self.by_phone.get(evidence.phone_base))
+            or (
+                ("known", kept)
+                if not evidence.phone_base
+                and kept
+                and self.name_of_known.get(kept) == evidence.name_key
+                else None
+            )
+            or _by_name(
+                self.by_name.get(evidence.name_key, []), has_phone=bool(evidence.phone_base)
+            )
+        )
+
+
+def _new_client(result: MatchResult, evidence: ClientEvidence) -> Ref:
+    result.new_clients.append(
+        NewClient(
+            name=evidence.name,
+            name_key=evidence.name_key,
+            phone=evidence.phone,
+            phone_base=evidence.phone_base,
+            phone_e164=evidence.phone_e164,
+            external_id=evidence.external_id,
+        )
+    )
+    return ("new", len(result.new_clients) - 1)
+
+
+def _learn(result: MatchResult, clients: _ClientIndex, ref: Ref, evidence: ClientEvidence) -> None:
+    """What a matched record adds to its client: a phone it lacked, an ERP id it lacked."""
+    if evidence.phone_base and evidence.phone_base not in clients.by_phone:
+        # Matched on the name by a client without a phone: it now has one.
+        _give_phone(result, ref, evidence)
+        clients.add(ref, evidence.name_key, evidence.phone_base, None)
+    if evidence.external_id and evidence.external_id not in clients.by_external:
+        clients.add(ref, evidence.name_key, None, evidence.external_id)
 
 
 def _by_name(entries: list[tuple[Ref, bool]], *, has_phone: bool) -> Ref | None:

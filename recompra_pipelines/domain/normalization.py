@@ -16,7 +16,7 @@ from recompra_pipelines.domain.names import (
     name_match_key,
 )
 from recompra_pipelines.domain.phones import parse_brazilian_phone
-from recompra_pipelines.domain.sales import CanonicalSale, is_valid_sale
+from recompra_pipelines.domain.sales import CanonicalSale
 
 # Precision of a stored sale time (sales.data_venda_precisao).
 TIME_FROM_ERP = "ERP"
@@ -100,5 +100,5 @@ def normalize_sale(
         partner=partner_reference(sale.partner_code),
         sale_time=sale_time,
         sale_time_precision=precision,
-        valid=is_valid_sale(sale.nature, sale.total),
+        valid=sale.valid,
     )

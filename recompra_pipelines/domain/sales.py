@@ -1,13 +1,15 @@
 """The canonical sale: what every ERP connector maps its wire records to, and the rules on it.
 
 A connector turns one wire record into a `CanonicalSale` or raises `RecordRejected` naming the
-field; everything after that (matching, staging, upserts, effects) is ERP-agnostic.
+field; everything after that (matching, staging, upserts, effects) is ERP-agnostic. What a
+record is (a sale, a cancelled one, something else) is the connector's decision, given as a
+neutral `SaleStatus`; the ERP's own codes (natures, situations) are kept as it sent them.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -17,14 +19,27 @@ from typing import Any, Generic, TypeVar
 from recompra_pipelines.domain.addresses import DeliveryAddress
 from recompra_pipelines.json_codec import canonical_bytes
 
-# Natures that make an Online Software record a sale
-# (docs/erp-wire-formats.md#natures-and-status-codes).
-VALID_NATURES = frozenset({"SN01", "NFCE"})
 
-# Repeated ids ("troco" lines, docs/erp-wire-formats.md#repeated-ids-troco-lines): the real sale is
-# the occurrence whose value equals its items' net total within this tolerance (the ERP vendor's own
-# integration's figure).
-ITEMS_TOTAL_TOLERANCE = Decimal("0.011")
+class SaleStatus(StrEnum):
+    """What a record is, as its connector decides from the ERP's own codes."""
+
+    # A sale that took place: it counts (cashback, campaigns, counters) when its total is
+    # positive.
+    COMPLETED = "COMPLETED"
+    # A sale the ERP says was cancelled.
+    CANCELLED = "CANCELLED"
+    # Another kind of record the ERP lists among sales (a quote, a transfer, a return): stored,
+    # never counted.
+    NOT_A_SALE = "NOT_A_SALE"
+
+
+# `sales.natureza` as the CRM application reads it, for an ERP without natures of its own:
+# the CRM counts `SN01` as a sale (its RFM and reports filter on it).
+CRM_NATURES = {
+    SaleStatus.COMPLETED: "SN01",
+    SaleStatus.CANCELLED: "CANCELADO",
+    SaleStatus.NOT_A_SALE: "N/A",
+}
 
 
 class RemovalReason(StrEnum):
@@ -84,7 +99,7 @@ class CanonicalSale:
     seller_name: str | None
     partner_code: str | None
     total: Decimal
-    nature: str
+    status: SaleStatus
     model: str
     series: str
     document: str
@@ -106,6 +121,9 @@ class CanonicalSale:
     discounts: tuple[dict[str, Any], ...] = ()
     payments: tuple[dict[str, Any], ...] = ()
     delivery_address: DeliveryAddress | None = None
+    # The ERP's own nature code (Online Software's `natureza`), when it has one; stored as
+    # `sales.natureza`, else the CRM's code for the status (CRM_NATURES).
+    nature: str | None = None
     # Values the connector did not recognise but loaded anyway (enum drift), e.g.
     # "sales_channel: unknown value 'tiktok'": reported by the run, never a rejection.
     warnings: tuple[str, ...] = ()
@@ -119,18 +137,19 @@ class CanonicalSale:
         return sum((item.total_cost for item in self.items), Decimal("0"))
 
     @property
-    def looks_cancelled(self) -> bool:
-        return self.total <= 0 or self.situation == "02"
+    def valid(self) -> bool:
+        """A sale counts (cashback, campaigns, counters) when it is a completed sale with value.
 
+        The old code only looked at the nature, yet treated a value of 0 as a cancellation;
+        requiring both keeps "valid" and "cancelled" exact opposites
+        (docs/decisions.md#d-01-a-sale-is-valid-when-its-nature-is-a-sale-and-it-has-value).
+        """
+        return self.status is SaleStatus.COMPLETED and self.total > 0
 
-def is_valid_sale(nature: str, total: Decimal) -> bool:
-    """A sale counts (cashback, campaigns, counters) when its nature is a sale and it has value.
-
-    The old code only looked at the nature, yet treated a value of 0 as a cancellation;
-    requiring both keeps "valid" and "cancelled" exact opposites
-    (docs/decisions.md#d-01-a-sale-is-valid-when-its-nature-is-a-sale-and-it-has-value).
-    """
-    return nature.strip().upper() in VALID_NATURES and total > 0
+    @property
+    def stored_nature(self) -> str:
+        """`sales.natureza`: the ERP's nature, else the CRM's code for the status."""
+        return self.nature or CRM_NATURES[self.status]
 
 
 def first_line_per_product(sales: Iterable[CanonicalSale]) -> list[CanonicalItem]:
@@ -157,21 +176,27 @@ class Occurrence(Generic[T]):
 @dataclass(frozen=True)
 class RepeatedIdResolution(Generic[T]):
     kept: list[Occurrence[T]]
-    # Cash-movement ("troco") lines dropped in favour of the real sale with the same id.
+    # Repeats dropped in favour of the occurrence kept (identical ones, or an ERP's cash-movement
+    # lines that repeat a sale's id).
     dropped: list[Occurrence[T]]
     # Ids whose occurrences cannot be told apart: every occurrence goes to quarantine.
     ambiguous: dict[str, list[Occurrence[T]]]
 
 
-def resolve_repeated_ids(occurrences: Sequence[Occurrence[T]]) -> RepeatedIdResolution[T]:
-    """Keep one occurrence per external id (docs/erp-wire-formats.md#repeated-ids-troco-lines).
+def keep_identical_repeats(occurrences: Sequence[Occurrence[T]]) -> RepeatedIdResolution[T]:
+    """One occurrence per external id, for an ERP that does not repeat ids on purpose: identical
+    repeats (same content hash) collapse into one; an id listed with different contents cannot
+    be told apart and is ambiguous (quarantined, never guessed)."""
+    return resolve_repeated_ids(occurrences, pick=lambda distinct: None)
 
-    Online Software repeats a sale's id for cash movements: the same items with another value.
-    Identical repeats collapse. Otherwise the real sale is the one whose value matches its
-    items' net total; among several matches, or when none matches, a cancelled-looking one
-    (value ≤ 0 or situação 02) wins when it is the only one. Anything else is ambiguous and is
-    quarantined rather than guessed.
-    """
+
+def resolve_repeated_ids(
+    occurrences: Sequence[Occurrence[T]],
+    pick: Callable[[list[Occurrence[T]]], Occurrence[T] | None],
+) -> RepeatedIdResolution[T]:
+    """Keep one occurrence per external id: identical repeats collapse; for an id listed with
+    different contents, `pick` names the real sale among its distinct occurrences, or None when
+    none can be told apart (the group is then ambiguous)."""
     by_id: dict[str, list[Occurrence[T]]] = {}
     for occurrence in occurrences:
         by_id.setdefault(occurrence.sale.external_id, []).append(occurrence)
@@ -181,11 +206,7 @@ def resolve_repeated_ids(occurrences: Sequence[Occurrence[T]]) -> RepeatedIdReso
     ambiguous: dict[str, list[Occurrence[T]]] = {}
     for external_id, group in by_id.items():
         distinct = _distinct_by_content(group)
-        if len(distinct) == 1:
-            kept.append(distinct[0])
-            dropped.extend(o for o in group if o is not distinct[0])
-            continue
-        winner = _pick_real_sale(distinct)
+        winner = distinct[0] if len(distinct) == 1 else pick(distinct)
         if winner is None:
             ambiguous[external_id] = group
         else:
@@ -199,16 +220,3 @@ def _distinct_by_content(group: list[Occurrence[T]]) -> list[Occurrence[T]]:
     for occurrence in group:
         seen.setdefault(occurrence.sale.content_hash, occurrence)
     return list(seen.values())
-
-
-def _pick_real_sale(group: list[Occurrence[T]]) -> Occurrence[T] | None:
-    matching = [
-        o for o in group if abs(o.sale.total - o.sale.items_net_total) <= ITEMS_TOTAL_TOLERANCE
-    ]
-    if len(matching) == 1:
-        return matching[0]
-    pool = matching or group
-    cancelled = [o for o in pool if o.sale.looks_cancelled]
-    if len(cancelled) == 1:
-        return cancelled[0]
-    return None

@@ -16,7 +16,9 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
+from recompra_pipelines.db import outbox as due
 from recompra_pipelines.deadlines import Deadline
+from recompra_pipelines.domain.vocabulary import MessageStatus
 from recompra_pipelines.domain.whatsapp_consent import MARKETING, consent_skip
 from recompra_pipelines.domain.whatsapp_delivery import UNDELIVERABLE_CODE
 from recompra_pipelines.domain.whatsapp_dispatch import (
@@ -31,6 +33,7 @@ from recompra_pipelines.domain.whatsapp_dispatch import (
 from recompra_pipelines.domain.whatsapp_messages import (
     ClientFields,
     MessageRejected,
+    RenderedMessage,
     TemplateSpec,
     render_message,
     variable_values,
@@ -38,7 +41,8 @@ from recompra_pipelines.domain.whatsapp_messages import (
 from recompra_pipelines.messaging import chats, contacts, delivery, limits, outbox
 from recompra_pipelines.messaging.breaker import Breakers, BreakerSettings
 from recompra_pipelines.messaging.channels import WhatsAppChannels
-from recompra_pipelines.messaging.outbox import DUE_AT, HAS_TEMPLATE, ClaimedSend
+from recompra_pipelines.messaging.cloud_api import SendResult
+from recompra_pipelines.messaging.outbox import ClaimedSend
 
 Clock = Callable[[], datetime]
 Sleep = Callable[[float], None]
@@ -108,12 +112,12 @@ def dispatch_organization(
         counts.expired_claims_released, counts.expired_claims_unknown = (
             outbox.release_expired_claims(conn, org_id, now, settings.claim_expiry)
         )
-        counts.late_skipped = outbox.skip_late(conn, org_id, now, settings.max_lateness)
-        counts.skipped += outbox.skip_inactive_campaigns(conn, org_id, now)
+        counts.late_skipped = due.skip_late(conn, org_id, now, settings.max_lateness)
+        counts.skipped += due.skip_inactive_campaigns(conn, org_id, now)
         quiet = QuietHours.parse(org.configuracao)
         quiet_until = quiet.ends_after(now, ZoneInfo(org.fuso_horario)) if quiet else None
         if quiet_until is not None:
-            counts.deferred = outbox.defer_due(conn, org_id, now, quiet_until)
+            counts.deferred = due.defer_due(conn, org_id, now, quiet_until)
             return counts
         breakers = Breakers.load(conn, org_id, settings.breaker)
     limits.forget_idle_recipients(engine, org_id, now)
@@ -127,30 +131,6 @@ def dispatch_organization(
         counts.claimed += len(batch)
         _deliver_batch(engine, api, batch, settings, clock, sleep, counts, breakers, deadline)
     return counts
-
-
-def organizations_with_due_messages(
-    conn: sa.Connection, now: datetime, claim_expiry: timedelta = DispatchSettings.claim_expiry
-) -> list[str]:
-    """Organizations with at least one interaction due to (re)send at ``now``, or a claim
-    of a dead dispatcher to release."""
-    return list(
-        conn.execute(
-            sa.text(
-                f"""SELECT i.organizacao_id FROM interactions i
-                    JOIN organizations o ON o.id = i.organizacao_id
-                    WHERE i.status_envio = 'PENDENTE' AND i.tipo = 'ENVIO-MENSAGEM'
-                      AND {HAS_TEMPLATE}
-                      AND {DUE_AT} <= CAST(:now AS timestamptz)
-                    UNION
-                    SELECT i.organizacao_id FROM interactions i
-                    WHERE i.status_envio = 'ENVIANDO' AND i.envio_tentativa_iniciada_data IS NULL
-                      AND i.envio_reservado_data < CAST(:now AS timestamptz) - :expiry
-                    ORDER BY 1"""
-            ),
-            {"now": now, "expiry": claim_expiry},
-        ).scalars()
-    )
 
 
 def _deliver_batch(engine, api, batch, settings, clock, sleep, counts, breakers, deadline):
@@ -193,13 +173,38 @@ def _deliver(
     started: list[bool],
     breakers: Breakers,
 ) -> None:
-    problem = _missing_setup(send) or _consent_problem(send, clock())
+    """One claimed send: its message, the recipient's and the number's turn, the request
+    (recorded as attempted just before it leaves), and what the answer means for the row."""
+    rendered = _message(engine, send, clock(), counts)
+    if rendered is None:
+        return
+    template, message = rendered
+    prepared = api.prepare(send, template, message)
+    if not _wait_for_turn(engine, send, message, settings, clock, sleep, counts):
+        return
+    with engine.begin() as conn:
+        if not outbox.start_attempt(conn, send, clock()):
+            return  # the claim expired and was released: another dispatch owns it now
+        if send.chat_hub:
+            chats.record_outgoing(conn, send, message, send.template.id, clock())
+    started.append(True)
+    result = api.send(send, prepared)
+    with engine.begin() as conn:
+        _record_result(conn, send, result, clock(), settings, breakers, counts)
+
+
+def _message(
+    engine: sa.Engine, send: ClaimedSend, now: datetime, counts: DispatchCounts
+) -> tuple[TemplateSpec, RenderedMessage] | None:
+    """The template and the message to send, or None when the interaction is skipped (setup,
+    consent, a template variable without a value) or fails (a message Meta would refuse),
+    recorded."""
+    problem = _missing_setup(send) or _consent_problem(send, now)
     if problem is not None:
         with engine.begin() as conn:
             outbox.mark_skipped(conn, send, *problem)
         counts.skipped += 1
-        return
-    template = TemplateSpec.from_row(send.template)
+        return None
     client = ClientFields(
         name=send.client_name,
         phone=send.client_phone,
@@ -209,6 +214,7 @@ def _deliver(
         favourite_group=send.client_favourite_group,
         cashback_lifetime_redeemed=send.client_cashback_redeemed,
     )
+    template = TemplateSpec.from_row(send.template)
     try:
         message = render_message(
             template,
@@ -224,9 +230,21 @@ def _deliver(
             else:
                 outbox.mark_failed(conn, send, rejected.code, str(rejected), attempted=False)
                 counts.failed += 1
-        return
+        return None
+    return template, message
 
-    prepared = api.prepare(send, template, message)
+
+def _wait_for_turn(
+    engine: sa.Engine,
+    send: ClaimedSend,
+    message: RenderedMessage,
+    settings: DispatchSettings,
+    clock: Clock,
+    sleep: Sleep,
+    counts: DispatchCounts,
+) -> bool:
+    """Whether the send may go now: a recipient messaged too recently defers it (recorded,
+    False); otherwise it waits here for the number's next slot of its throughput."""
     org_id, sender = send.organization_id, send.sender
     busy_until = limits.take_recipient_slot(
         engine, org_id, sender, message.to, clock(), settings.recipient_interval
@@ -235,60 +253,64 @@ def _deliver(
         with engine.begin() as conn:
             outbox.mark_retry(conn, send, None, None, busy_until, attempted=False)
         counts.deferred += 1
-        return
+        return False
     slot = limits.take_number_slot(
         engine, org_id, sender, clock(), phone_number_interval(settings.messages_per_second)
     )
     wait = (slot - clock()).total_seconds()
     if wait > 0:
         sleep(wait)
-    with engine.begin() as conn:
-        if not outbox.start_attempt(conn, send, clock()):
-            return  # the claim expired and was released: another dispatch owns it now
-        if send.chat_hub:
-            chats.record_outgoing(conn, send, message, send.template.id, clock())
-    started.append(True)
-    result = api.send(send, prepared)
-    now = clock()
-    with engine.begin() as conn:
-        if endpoint_failed(result.outcome, result.http_status):
-            breakers.record_failure(conn, send.connection_id, now)
-        else:
-            breakers.record_answer(conn, send.connection_id)
-        if result.outcome is Outcome.SENT:
-            outbox.mark_sent(conn, send, result.wamid, now, send.template.id)
-            # Statuses that came before this answer and could not be matched then.
-            delivery.apply_pending(conn, [result.wamid])
-            chat_status = "ENVIADO"
-            counts.sent += 1
-        elif result.outcome is Outcome.UNKNOWN:
-            outbox.mark_unknown(conn, send, result.error_message or "", now)
-            chat_status = None
-            counts.unknown += 1
-        elif result.outcome is Outcome.RETRY and send.attempts + 1 < settings.max_attempts:
-            delay = retry_delay(
-                send.attempts + 1,
-                str(send.interaction_id),
-                base=settings.backoff_base,
-                cap=settings.backoff_cap,
+    return True
+
+
+def _record_result(
+    conn: sa.Connection,
+    send: ClaimedSend,
+    result: SendResult,
+    now: datetime,
+    settings: DispatchSettings,
+    breakers: Breakers,
+    counts: DispatchCounts,
+) -> None:
+    """The answer on the row (sent, unknown, retry later, failed), on the number's breaker,
+    on the contact (an undeliverable number is suppressed) and on the chat hub."""
+    if endpoint_failed(result.outcome, result.http_status):
+        breakers.record_failure(conn, send.connection_id, now)
+    else:
+        breakers.record_answer(conn, send.connection_id)
+    chat_status = None
+    if result.outcome is Outcome.SENT:
+        outbox.mark_sent(conn, send, result.wamid, now, send.template.id)
+        # Statuses that came before this answer and could not be matched then.
+        delivery.apply_pending(conn, [result.wamid])
+        chat_status = MessageStatus.SENT
+        counts.sent += 1
+    elif result.outcome is Outcome.UNKNOWN:
+        outbox.mark_unknown(conn, send, result.error_message or "", now)
+        counts.unknown += 1
+    elif result.outcome is Outcome.RETRY and send.attempts + 1 < settings.max_attempts:
+        delay = retry_delay(
+            send.attempts + 1,
+            str(send.interaction_id),
+            base=settings.backoff_base,
+            cap=settings.backoff_cap,
+        )
+        outbox.mark_retry(
+            conn, send, result.error_code, result.error_message, now + delay, attempted=True
+        )
+        counts.retry_scheduled += 1
+    else:
+        outbox.mark_failed(
+            conn, send, result.error_code or "", result.error_message or "", attempted=True
+        )
+        if result.error_code == str(UNDELIVERABLE_CODE):
+            contacts.suppress_unreachable(
+                conn, [(send.organization_id, send.client_phone_e164, now)]
             )
-            outbox.mark_retry(
-                conn, send, result.error_code, result.error_message, now + delay, attempted=True
-            )
-            chat_status = None
-            counts.retry_scheduled += 1
-        else:
-            outbox.mark_failed(
-                conn, send, result.error_code or "", result.error_message or "", attempted=True
-            )
-            if result.error_code == str(UNDELIVERABLE_CODE):
-                contacts.suppress_unreachable(
-                    conn, [(send.organization_id, send.client_phone_e164, now)]
-                )
-            chat_status = "FALHOU"
-            counts.failed += 1
-        if send.chat_hub and chat_status is not None:
-            chats.record_result(conn, send, chat_status, result.wamid)
+        chat_status = MessageStatus.FAILED
+        counts.failed += 1
+    if send.chat_hub and chat_status is not None:
+        chats.record_result(conn, send, chat_status, result.wamid)
 
 
 def _consent_problem(send: ClaimedSend, now: datetime) -> tuple[str, str] | None:

@@ -15,14 +15,13 @@ read here when a message is about to go out.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
 from recompra_pipelines import json_codec
-from recompra_pipelines.credentials import MissingSecret
+from recompra_pipelines.credentials import MissingSecret, from_env
 from recompra_pipelines.deadlines import (
     BodyTooLarge,
     Deadline,
@@ -59,14 +58,14 @@ class GatewayConnection:
 
 def gateway_secret(connection: GatewayConnection, org_id: str) -> str:
     """Resolve the secret from the environment, or say exactly what to set."""
-    value = os.environ.get(connection.secret_env, "").strip()
-    if not value:
+    try:
+        return from_env(connection.secret_env, what="the WhatsApp gateway secret")
+    except MissingSecret:
         raise GatewaySecretMissing(
             f"organization {org_id}: the WhatsApp gateway secret is read from the environment"
             f" variable {connection.secret_env}, which is not set in this process; set it"
             " where WhatsApp dispatch runs. The organization's messages stay queued."
-        )
-    return value
+        ) from None
 
 
 class GatewayClient:

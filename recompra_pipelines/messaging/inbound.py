@@ -20,13 +20,14 @@ from uuid import UUID
 import sqlalchemy as sa
 
 from recompra_pipelines.domain.phones import telefone_base
+from recompra_pipelines.domain.vocabulary import MessageStatus
 from recompra_pipelines.domain.whatsapp_consent import ConsentSettings, phone_from_wa_id
 from recompra_pipelines.domain.whatsapp_dispatch import ConnectionType
 from recompra_pipelines.messaging import contacts
 from recompra_pipelines.messaging.webhook_payload import content_type, message_texts
 
 CUSTOMER = "CLIENTE"  # chat_messages.autor_tipo
-RECEIVED = "ENTREGUE"  # chat_messages.status of a message that reached us
+RECEIVED = MessageStatus.DELIVERED  # chat_messages.status of a message that reached us
 
 _OWNERS = sa.text(
     f"""

@@ -30,35 +30,11 @@ from uuid import UUID
 import sqlalchemy as sa
 
 from recompra_pipelines.credentials import from_env
+from recompra_pipelines.db.outbox import UNKNOWN_RESULT, claim_due
+from recompra_pipelines.domain.vocabulary import SendStatus
 from recompra_pipelines.domain.whatsapp_consent import ConsentSettings, ContactState
 from recompra_pipelines.domain.whatsapp_dispatch import ConnectionType
 from recompra_pipelines.messaging.gateway import GatewayConnection
-
-UNKNOWN_RESULT = "RESULTADO_DESCONHECIDO"
-LATE = "ATRASADA"
-# The interaction's campaign was paused or deactivated before it went out.
-CAMPAIGN_INACTIVE = "CAMPANHA_INATIVA"
-
-# When an interaction becomes due: its retry/defer time, else its scheduled (date, block) in
-# the organization's timezone, else as soon as it exists (immediate campaigns).
-DUE_AT = """COALESCE(
-    i.envio_proxima_tentativa_data,
-    CASE WHEN i.agendamento_data_referencia IS NULL THEN i.data_insercao
-         ELSE (i.agendamento_data_referencia
-               + CAST(COALESCE(i.agendamento_bloco_referencia, '00:00') AS time))
-              AT TIME ZONE o.fuso_horario END)"""
-IMMEDIATE = "i.agendamento_bloco_referencia IS NULL"
-# Only interactions with a template are messages to send; one without (a campaign that has
-# none yet) stays PENDENTE untouched, as in the old sender.
-HAS_TEMPLATE = """COALESCE(i.whatsapp_template_id,
-    (SELECT ca.whatsapp_template_id FROM campaigns ca WHERE ca.id = i.campanha_id)) IS NOT NULL"""
-
-_DUE_ROWS = f"""
-    SELECT i.id FROM interactions i JOIN organizations o ON o.id = i.organizacao_id
-    WHERE i.organizacao_id = :org AND i.status_envio = 'PENDENTE'
-      AND i.tipo = 'ENVIO-MENSAGEM' AND {HAS_TEMPLATE}
-      AND {DUE_AT} <= CAST(:now AS timestamptz) {{extra}}
-"""
 
 
 @dataclass(frozen=True)
@@ -101,78 +77,12 @@ class ClaimedSend:
         return self.gateway.session_id if self.gateway else self.phone_number_id
 
 
-def skip_late(conn: sa.Connection, org_id: str, now: datetime, max_lateness) -> int:
-    """Never-tried interactions due longer ago than ``max_lateness`` are IGNORADO: a missed
-    block is caught up within the allowance, after that a stale message does more harm."""
-    query = _DUE_ROWS.format(
-        extra=f"AND i.envio_tentativas = 0 AND {DUE_AT} < CAST(:now AS timestamptz) - :late"
-        " FOR UPDATE OF i SKIP LOCKED"
-    )
-    return conn.execute(
-        sa.text(
-            f"""UPDATE interactions SET status_envio = 'IGNORADO', erro_codigo = '{LATE}',
-                erro_envio = 'due more than ' || CAST(:late AS text) || ' ago; not sent late',
-                data_atualizacao = now()
-            WHERE id IN ({query})"""
-        ),
-        {"org": org_id, "now": now, "late": max_lateness},
-    ).rowcount
-
-
-def skip_inactive_campaigns(conn: sa.Connection, org_id: str, now: datetime) -> int:
-    """Due interactions of a paused or deactivated campaign are IGNORADO, not sent: pausing a
-    campaign stops its queued messages. Skipped when due rather than when paused, so a
-    campaign paused and reactivated in between sends on time; one reactivated after its
-    messages were due finds them skipped (or, if no dispatcher ran meanwhile, past the
-    lateness allowance), never flushed all at once."""
-    query = _DUE_ROWS.format(
-        extra="AND EXISTS (SELECT 1 FROM campaigns ca WHERE ca.organizacao_id = i.organizacao_id"
-        " AND ca.id = i.campanha_id AND NOT ca.ativo) FOR UPDATE OF i SKIP LOCKED"
-    )
-    return conn.execute(
-        sa.text(
-            f"""UPDATE interactions SET status_envio = 'IGNORADO', erro_codigo = '{CAMPAIGN_INACTIVE}',
-                erro_envio = 'a campanha foi pausada ou desativada antes do envio',
-                data_atualizacao = now()
-            WHERE id IN ({query})"""
-        ),
-        {"org": org_id, "now": now},
-    ).rowcount
-
-
-def defer_due(conn: sa.Connection, org_id: str, now: datetime, until: datetime) -> int:
-    """Move the organization's due interactions to ``until`` (the end of its quiet hours)."""
-    query = _DUE_ROWS.format(extra="FOR UPDATE OF i SKIP LOCKED")
-    return conn.execute(
-        sa.text(
-            f"""UPDATE interactions SET envio_proxima_tentativa_data = :until,
-                data_atualizacao = now() WHERE id IN ({query})"""
-        ),
-        {"org": org_id, "now": now, "until": until},
-    ).rowcount
-
-
 def claim(
     conn: sa.Connection, org_id: str, now: datetime, *, limit: int, immediate_only: bool
 ) -> list[ClaimedSend]:
     """Mark up to ``limit`` due interactions ENVIANDO (oldest due first) and load their
     client, template and connection. Commit before sending."""
-    query = _DUE_ROWS.format(
-        extra=(f"AND {IMMEDIATE} " if immediate_only else "")
-        + f"ORDER BY {DUE_AT}, i.id LIMIT :limit FOR UPDATE OF i SKIP LOCKED"
-    )
-    ids = (
-        conn.execute(
-            sa.text(
-                f"""UPDATE interactions SET status_envio = 'ENVIANDO', envio_reservado_data = :now,
-                envio_tentativa_iniciada_data = NULL, data_atualizacao = now()
-                WHERE id IN ({query}) RETURNING id"""
-            ),
-            {"org": org_id, "now": now, "limit": limit},
-        )
-        .scalars()
-        .all()
-    )
+    ids = claim_due(conn, org_id, now, limit=limit, immediate_only=immediate_only)
     if not ids:
         return []
     rows = conn.execute(
@@ -410,7 +320,7 @@ def mark_failed(
     return _finish(
         conn,
         send,
-        status_envio="FALHOU",
+        status_envio=SendStatus.FAILED,
         erro_codigo=code,
         erro_envio=reason,
         envio_tentativas=send.attempts + (1 if attempted else 0),
@@ -422,7 +332,7 @@ def mark_skipped(conn: sa.Connection, send: ClaimedSend, code: str, reason: str)
     return _finish(
         conn,
         send,
-        status_envio="IGNORADO",
+        status_envio=SendStatus.SKIPPED,
         erro_codigo=code,
         erro_envio=reason,
         envio_reservado_data=None,
@@ -443,7 +353,7 @@ def mark_retry(
     return _finish(
         conn,
         send,
-        status_envio="PENDENTE",
+        status_envio=SendStatus.PENDING,
         erro_codigo=code,
         erro_envio=reason,
         envio_tentativas=send.attempts + (1 if attempted else 0),

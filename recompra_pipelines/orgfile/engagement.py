@@ -3,7 +3,7 @@ campaigns.
 
 Field names are English snake_case; enumerated values keep the business's strings
 (``FIXO``, ``PRIMEIRA-COMPRA``, ``DIAS``, ``18:00``, ``CLIENTES RECENTES``).
-``orgfile/engagement_writer.py`` maps the models to the Portuguese columns.
+``orgfile_store/engagement_writer.py`` maps the models to the Portuguese columns.
 
 Everything that can be checked without the database is checked here, so a bad file fails
 before anything is written, with a message naming the campaign or template and the field.

@@ -26,6 +26,7 @@ from pydantic import (
     model_validator,
 )
 
+from recompra_pipelines.connectors.base import ConnectorConfig
 from recompra_pipelines.connectors.registry import CONNECTORS
 from recompra_pipelines.credentials import env_key
 from recompra_pipelines.domain.campaign_rules import DEFAULT_MAX_SALE_AGE_DAYS
@@ -60,12 +61,17 @@ class IntegrationConfig(BaseModel):
 
     type: str
     active: bool = True
-    _settings: BaseModel | None = PrivateAttr(default=None)
+    _settings: ConnectorConfig | None = PrivateAttr(default=None)
+
+    @staticmethod
+    def normalized_type(value: str) -> str:
+        """`online-software`, `ONLINE_SOFTWARE` -> `ONLINE-SOFTWARE`."""
+        return value.strip().upper().replace("_", "-")
 
     @field_validator("type")
     @classmethod
     def _known_type(cls, value: str) -> str:
-        normalized = value.strip().upper().replace("_", "-")
+        normalized = cls.normalized_type(value)
         if normalized not in CONNECTORS:
             raise ValueError(
                 f"unknown integration type {value!r}; known: {', '.join(sorted(CONNECTORS))}"
@@ -74,15 +80,33 @@ class IntegrationConfig(BaseModel):
 
     @model_validator(mode="after")
     def _connector_settings(self) -> IntegrationConfig:
-        model = CONNECTORS[self.type].config_model
-        try:
-            self._settings = model.model_validate(self.model_extra or {})
-        except ValidationError as error:
-            raise ValueError("; ".join(validation_problems(error))) from None
+        # A ConnectorConfigError is a ValueError: pydantic reports it under `integration`.
+        self._settings = CONNECTORS[self.type].validate_config(self.model_extra or {})
         return self
 
     def stored_config(self) -> dict[str, Any]:
-        return self._settings.stored_config()
+        """What `organizations.integracao_configuracao` keeps (checked to read back as is)."""
+        return CONNECTORS[self.type].stored_config(self._settings)
+
+
+def integration_fields(
+    integration_type: str, flags: dict[str, Any], values: dict[str, Any]
+) -> dict[str, Any]:
+    """An `integration` section from command-line flags (given ones only) and FIELD=VALUE
+    pairs, each field checked to be one of the type's connector's config fields."""
+    connector = CONNECTORS.get(IntegrationConfig.normalized_type(integration_type))
+    if connector is None:
+        known = ", ".join(sorted(CONNECTORS))
+        raise ValueError(f"unknown integration type {integration_type!r}; known: {known}")
+    fields = connector.config_model.model_fields
+    given = {key: value for key, value in flags.items() if value is not None} | values
+    unknown = sorted(key for key in given if key not in fields)
+    if unknown:
+        raise ValueError(
+            f"{connector.integration_type} has no field {', '.join(unknown)}; its fields:"
+            f" {', '.join(fields)}"
+        )
+    return given
 
 
 class CampaignSettings(_Model):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dagster as dg
 
 from recompra_pipelines import settings as env
+from recompra_pipelines.domain.retention import RetentionPolicy
 from recompra_pipelines.domain.sync_plan import SyncCadence
 
 
@@ -46,3 +47,15 @@ class RecompraSettings(dg.ConfigurableResource):
 
     def lifecycle_local_hour(self) -> int:
         return env.LIFECYCLE_HOUR.resolve(self.lifecycle_hour)
+
+    def retention_policy(self) -> RetentionPolicy:
+        return RetentionPolicy(
+            raw_extract_days=env.RETENTION_RAW_EXTRACT_DAYS.resolve(
+                self.retention_raw_extract_days
+            ),
+            quarantine_days=env.RETENTION_QUARANTINE_DAYS.resolve(self.retention_quarantine_days),
+            webhook_days=env.RETENTION_WEBHOOK_DAYS.resolve(self.retention_webhook_days),
+            catalog_extract_days=env.RETENTION_CATALOG_EXTRACT_DAYS.resolve(
+                self.retention_catalog_extract_days
+            ),
+        )

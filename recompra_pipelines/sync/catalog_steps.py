@@ -20,8 +20,7 @@ def has_catalog(integration_type: str | None) -> bool:
     """Whether the organization's ERP connector syncs a product catalog."""
     if not integration_type:
         return False
-    connector = connector_for(integration_type)
-    return hasattr(connector, "fetch_catalog") and hasattr(connector, "read_catalog")
+    return connector_for(integration_type).has_catalog
 
 
 def sync_catalog(
@@ -56,7 +55,7 @@ def sync_catalog(
         raise SyncError(
             f"organization {org_id}, catalog: {storable_text(reason)[:MAX_LABEL_LENGTH]} (raw"
             f" response kept as erp_catalog_extracts id {extract_id})"
-        ) from None
+        ) from error
     with engine.begin() as conn:
         lock_organization(conn, org_id)
         return apply_catalog(conn, org_id, catalog, now), catalog.rejected

@@ -16,8 +16,8 @@ from datetime import date, datetime
 import sqlalchemy as sa
 
 from recompra_pipelines.db import campaign_interactions as store
+from recompra_pipelines.db import lifecycle_candidates as lifecycle_db
 from recompra_pipelines.db.bulk import lock_organization
-from recompra_pipelines.db.ordering import lot_key, lot_origin
 from recompra_pipelines.db.rfm import RfmCounts, analyse
 from recompra_pipelines.domain.campaign_rules import Campaign, Trigger, in_segment
 from recompra_pipelines.domain.campaign_triggers import (
@@ -97,19 +97,6 @@ def _favourites(row) -> dict[str, str]:
     }
 
 
-CLIENTS = """
-SELECT c.id, c.analise_rfm_titulo AS titulo, c.analise_rfm_titulo_anterior AS anterior,
-       c.analise_rfm_desde AS desde, p.descricao AS produto, c.metadata_grupo_mais_comprado AS grupo
-FROM clients c LEFT JOIN products p ON p.id = c.metadata_produto_mais_comprado_id
-WHERE c.organizacao_id = :org AND {where}
-ORDER BY c.id
-"""
-
-
-def _clients(conn: sa.Connection, org_id: str, where: str, **params) -> list:
-    return conn.execute(sa.text(CLIENTS.format(where=where)), {"org": org_id, **params}).all()
-
-
 def _candidates(
     conn: sa.Connection, org: Organization, campaign: Campaign, day: date, at: datetime
 ) -> list[tuple[Campaign, Trigger]]:
@@ -127,13 +114,7 @@ def _candidates(
 
 
 def _segment_entries(conn, org, campaign, day, at, title) -> list[Trigger]:
-    rows = _clients(
-        conn,
-        org.id,
-        "c.analise_rfm_data_referencia = :day AND c.analise_rfm_desde = :day"
-        " AND c.analise_rfm_titulo_anterior IS NOT NULL",
-        day=day,
-    )
+    rows = lifecycle_db.segment_entries(conn, org.id, day)
     return [
         _trigger(row, at, segment_entry_event(row.titulo, row.desde), title)
         for row in rows
@@ -142,12 +123,7 @@ def _segment_entries(conn, org, campaign, day, at, title) -> list[Trigger]:
 
 
 def _segment_stays(conn, org, campaign, day, at, title) -> list[Trigger]:
-    rows = _clients(
-        conn,
-        org.id,
-        "c.analise_rfm_data_referencia = :day AND c.analise_rfm_desde < :day",
-        day=day,
-    )
+    rows = lifecycle_db.segment_stays(conn, org.id, day)
     return [
         _trigger(row, at, segment_stay_event(row.titulo, row.desde), title)
         for row in rows
@@ -157,12 +133,7 @@ def _segment_stays(conn, org, campaign, day, at, title) -> list[Trigger]:
 
 def _birthdays(conn, org, campaign, day, at, title) -> list[Trigger]:
     morning = acting_day(day)
-    rows = _clients(
-        conn,
-        org.id,
-        "(EXTRACT(MONTH FROM c.data_nascimento), EXTRACT(DAY FROM c.data_nascimento))"
-        " IN (" + ", ".join(f"({m}, {d})" for m, d in birthday_days(morning)) + ")",
-    )
+    rows = lifecycle_db.born_on(conn, org.id, birthday_days(morning))
     return [_trigger(row, at, birthday_event(morning.year), title) for row in rows]
 
 
@@ -170,7 +141,7 @@ def _recurrent_days(conn, org, campaign, day, at, title) -> list[Trigger]:
     morning = acting_day(day)
     if not recurs_on(campaign, morning):
         return []
-    rows = _clients(conn, org.id, "true")
+    rows = lifecycle_db.all_clients(conn, org.id)
     return [
         _trigger(row, at, recurrent_event(morning), title)
         for row in rows
@@ -182,32 +153,6 @@ def _trigger(row, at: datetime, key: str, title: str, **context) -> Trigger:
     return Trigger(
         client_id=row.id, time=at, key=key, title=title, context=_favourites(row) | context
     )
-
-
-EXPIRING = f"""
-WITH lots AS (
-    SELECT t.id, t.cliente_id, t.valor_restante, t.expiracao_data,
-           row_number() OVER (PARTITION BY t.cliente_id
-                              ORDER BY t.valor_restante DESC, t.expiracao_data,
-                                       {lot_key("t", "s", "ca")}, t.id) AS ordem,
-           sum(t.valor_restante) OVER (PARTITION BY t.cliente_id) AS total
-    FROM cashback_program_transactions t
-    JOIN cashback_programs p ON p.id = t.programa_id AND p.ativo
-    {lot_origin("t")}
-    WHERE t.organizacao_id = :org AND t.tipo = 'ACÚMULO' AND t.status = 'ATIVO'
-      AND t.valor_restante > 0 AND t.expiracao_data > :start AND t.expiracao_data <= :end
-)
-SELECT l.id AS lote, l.cliente_id AS id, l.total, l.expiracao_data,
-       b.saldo_valor_resgatado_total AS resgatado, p.descricao AS produto,
-       c.metadata_grupo_mais_comprado AS grupo
-FROM lots l
-JOIN clients c ON c.id = l.cliente_id
-LEFT JOIN products p ON p.id = c.metadata_produto_mais_comprado_id
-LEFT JOIN cashback_program_balances b ON b.organizacao_id = :org AND b.cliente_id = l.cliente_id
- AND b.programa_id = (SELECT id FROM cashback_programs WHERE organizacao_id = :org AND ativo LIMIT 1)
-WHERE l.ordem = 1
-ORDER BY l.cliente_id
-"""
 
 
 def _expiring(
@@ -222,7 +167,7 @@ def _expiring(
     after ``day``); the relevant lot (and key) is the largest one, the earliest on ties
     (docs/business-rules.md#cashback-about-to-expire). No segmentation filter."""
     start, end = notice_window(campaign, acting_day(day), org.timezone)
-    rows = conn.execute(sa.text(EXPIRING), {"org": org.id, "start": start, "end": end}).all()
+    rows = lifecycle_db.expiring_lots(conn, org.id, start, end)
     return [
         _trigger(
             row,

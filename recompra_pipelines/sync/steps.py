@@ -7,6 +7,7 @@ one wrote to the database, so any step can be re-run alone, and re-running is al
 from __future__ import annotations
 
 import dataclasses
+import logging
 import re
 from collections import Counter
 from collections.abc import Callable
@@ -14,20 +15,16 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 
+from recompra_pipelines.connectors.base import ConnectorConfig, ConnectorConfigError
 from recompra_pipelines.connectors.errors import ErpPayloadError, ErpRequestError
 from recompra_pipelines.connectors.extract import RawExtract
 from recompra_pipelines.connectors.http import RetrySettings
-from recompra_pipelines.connectors.registry import (
-    Connector,
-    FetchSettings,
-    answer_is_complete,
-    connector_for,
-    pending_ids,
-)
-from recompra_pipelines.credentials import MissingSecret, Redactor, resolved, secret_values
+from recompra_pipelines.connectors.registry import Connector, FetchSettings, connector_for
+from recompra_pipelines.credentials import MissingSecret, Redactor
 from recompra_pipelines.db.bulk import lock_organization
 from recompra_pipelines.db.entities import EntityCounts, upsert_entities
 from recompra_pipelines.db.extracts import (
@@ -53,14 +50,16 @@ from recompra_pipelines.domain.sales import (
     Occurrence,
     RecordRejected,
     record_hash,
-    resolve_repeated_ids,
 )
 from recompra_pipelines.domain.storable import MAX_KEY_LENGTH, shown, storable_text, unstorable
+from recompra_pipelines.errors import StepError
 from recompra_pipelines.sync.allocation import collector_paused
 from recompra_pipelines.sync.organizations import Organization, load_organization
 
+log = logging.getLogger(__name__)
 
-class SyncError(RuntimeError):
+
+class SyncError(StepError):
     """A step cannot go on; the message names the organization and day."""
 
 
@@ -121,7 +120,7 @@ def _fetch(
         org = _integrated(load_organization(conn, org_id))
         connector = connector_for(org.integration_type)
         previous = None
-        if getattr(connector, "uses_previous_extract", False):
+        if connector.uses_previous_extract:
             stored = latest_extract(conn, org_id, day)
             if stored is not None and stored.integration_type == connector.integration_type:
                 previous = stored.text
@@ -140,23 +139,40 @@ def call_erp(
     org: Organization,
     connector: Connector,
     where: str,
-    call: Callable[[dict[str, Any]], RawExtract],
+    call: Callable[[ConnectorConfig], RawExtract],
 ) -> RawExtract:
-    """`call` with the organization's integration config, its secrets given by reference
-    read from this run's environment. Whatever goes wrong is a SyncError starting with
-    `where`, and neither it nor the answer carries a secret."""
+    """`call` with the organization's integration config, parsed by the connector's model, its
+    secrets given by reference read from this run's environment.
+
+    The ERP's expected failures (it cannot be asked, its answer cannot be read, the config is
+    wrong) are a SyncError starting with `where`, caused by the original error; anything else is
+    a bug in the connector and propagates as it is, its traceback intact and `where` added as a
+    note. Neither carries a secret: the redactor rewrites the error's own message too.
+    """
     try:
-        config = resolved(org.integration_config, connector.secret_keys)
-    except MissingSecret as missing:
-        raise SyncError(f"{where}: integration {missing}") from None
-    redactor = Redactor(secret_values(config, connector.secret_keys))
+        config = connector.parse_config(org.integration_config)
+    except (MissingSecret, ConnectorConfigError) as problem:
+        raise SyncError(f"{where}: integration {problem}") from problem
+    redactor = Redactor(config.secret_values())
     try:
         raw = call(config)
-    except (ErpRequestError, ValueError) as error:
-        raise SyncError(redactor.text(f"{where}: {error}")) from None
-    except Exception as error:  # a connector's bug: reported, never with a secret in it
-        raise SyncError(redactor.text(f"{where}: {type(error).__name__}: {error}")) from None
+    except Exception as error:
+        _redact_message(error, redactor)
+        if isinstance(error, ErpRequestError | ErpPayloadError):
+            raise SyncError(f"{where}: {error}") from error
+        error.add_note(f"in the {connector.integration_type} connector, {where}")
+        raise
     return _without_secrets(raw, redactor)
+
+
+def _redact_message(error: BaseException, redactor: Redactor) -> None:
+    """Replace the secrets in an exception's own text (and its causes'), in place: a server may
+    echo a credential into an error, and a traceback is logged with its message."""
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        error.args = tuple(redactor.text(a) if isinstance(a, str) else a for a in error.args)
+        error = error.__cause__ or error.__context__
 
 
 def _without_secrets(raw: RawExtract, redactor: Redactor) -> RawExtract:
@@ -239,7 +255,7 @@ def fetch_raw_extract(
         new_content=new_content,
         size_bytes=len(raw.content),
         attempts=raw.attempts,
-        pending=len(pending_ids(connector, raw.text)),
+        pending=len(_pending_ids(connector, raw.text)),
     )
 
 
@@ -269,73 +285,18 @@ def normalize_sales(engine: sa.Engine, org_id: str, day: date, now: datetime) ->
                 f"organization {org_id}, day {day}: ERP payload cannot be read: {reading_error} "
                 f"(raw response kept as erp_raw_extracts id {extract.id})"
             )
-
-        pending = pending_ids(connector, extract.text)
-        unchanged, fresh = _split_by_staged_content(records, staged_content(conn, org_id, day))
-        quarantined: list[QuarantinedRecord] = []
-        parsed: list[Occurrence[Any]] = []
-
-        field_names = getattr(connector, "field_names", None)
-
-        def map_record(record: Any) -> None:
-            try:
-                sale = connector.map_record(record, day=day, timezone=org.timezone)
-            except RecordRejected as rejection:
-                quarantined.append(_quarantined(record, rejection.field, rejection.reason))
-                return
-            except Exception as error:  # a mapper bug on one record must not stop the day
-                quarantined.append(
-                    _quarantined(
-                        record,
-                        WHOLE_RECORD,
-                        f"the {extract.integration_type} mapper failed on this record: "
-                        f"{type(error).__name__}: {shown(str(error))}",
-                    )
-                )
-                return
-            problem = unstorable(sale)
-            if problem is not None:
-                quarantined.append(_quarantined(record, problem.field(field_names), problem.reason))
-            else:
-                parsed.append(Occurrence(sale=sale, payload=record))
-
-        for record in fresh:
-            map_record(record)
-        # An id the ERP repeats is resolved over all of its occurrences
-        # (docs/erp-wire-formats.md#repeated-ids-troco-lines): its staged occurrence, if any, goes
-        # back into the group.
-        regrouped = [
-            unchanged.pop(external_id)
-            for external_id in {o.sale.external_id for o in parsed} & unchanged.keys()
-        ]
-        for record in regrouped:
-            map_record(record)
-
-        repeated = resolve_repeated_ids(parsed)
-        for external_id, group in repeated.ambiguous.items():
-            for occurrence in group:
-                quarantined.append(
-                    _quarantined(
-                        occurrence.payload,
-                        "id",
-                        f"id {external_id} repeated {len(group)} times and no occurrence is "
-                        "identifiable as the real sale",
-                    )
-                )
-        normalized = [normalize_sale(o.sale, org.timezone, now) for o in repeated.kept]
+        pending = connector.pending_ids(extract.text)
+        mapping = DayMapping(connector, day, org.timezone)
+        mapping.map_changed(records, staged_content(conn, org_id, day))
+        normalized = [normalize_sale(o.sale, org.timezone, now) for o in mapping.kept]
         summary = StagingSummary(
             received=len(records),
-            staged=len(unchanged) + len(normalized),
-            quarantined=len(quarantined),
-            troco_dropped=len(repeated.dropped),
-            # A quarantined record without an id could be any sale: none can be missing. An
-            # answer listing nothing at all looks the same when the ERP's database is down
-            # as when a day's sales were all deleted, and the first is far likelier.
-            complete=bool(records)
-            and answer_is_complete(connector, extract.text)
-            and all(q.external_id for q in quarantined),
+            staged=len(mapping.unchanged) + len(normalized),
+            quarantined=len(mapping.quarantined),
+            troco_dropped=len(mapping.dropped),
+            complete=_lists_whole_day(connector, extract.text, records, mapping.quarantined),
             listed_not_staged=tuple(
-                sorted({q.external_id for q in quarantined if q.external_id} | set(pending))
+                sorted({q.external_id for q in mapping.quarantined if q.external_id} | set(pending))
             ),
         )
         replace_staging(
@@ -346,8 +307,8 @@ def normalize_sales(engine: sa.Engine, org_id: str, day: date, now: datetime) ->
             extract_id=extract.id,
             content_hash=extract.content_hash,
             sales=normalized,
-            unchanged=unchanged.keys(),
-            quarantined=quarantined,
+            unchanged=mapping.unchanged.keys(),
+            quarantined=mapping.quarantined,
             summary=summary,
         )
     return NormalizeResult(
@@ -355,13 +316,95 @@ def normalize_sales(engine: sa.Engine, org_id: str, day: date, now: datetime) ->
         already_staged=False,
         received=summary.received,
         staged=summary.staged,
-        mapped=len(fresh) + len(regrouped),
-        unchanged=len(unchanged),
+        mapped=mapping.mapped,
+        unchanged=len(mapping.unchanged),
         quarantined=summary.quarantined,
         troco_dropped=summary.troco_dropped,
-        quarantined_by_field=dict(Counter(_field_family(q.field) for q in quarantined)),
+        quarantined_by_field=dict(Counter(_field_family(q.field) for q in mapping.quarantined)),
         pending=len(pending),
-        warnings=dict(Counter(w for o in repeated.kept for w in o.sale.warnings)),
+        warnings=dict(Counter(w for o in mapping.kept for w in o.sale.warnings)),
+    )
+
+
+class DayMapping:
+    """One extract's records as sales to stage (`kept`), repeats `dropped`, records
+    `quarantined` (each with its field and reason), and the staged rows kept as they are
+    (`unchanged`: external id -> record)."""
+
+    def __init__(self, connector: Connector, day: date, timezone: ZoneInfo) -> None:
+        self.connector, self.day, self.timezone = connector, day, timezone
+        self.quarantined: list[QuarantinedRecord] = []
+        self.unchanged: dict[str, Any] = {}
+        self.kept: list[Occurrence[Any]] = []
+        self.dropped: list[Occurrence[Any]] = []
+        self.mapped = 0
+        self._parsed: list[Occurrence[Any]] = []
+
+    def map_changed(self, records: list[Any], staged: dict[str, str]) -> None:
+        """Map the records whose content is not staged yet, then settle repeated ids."""
+        self.unchanged, fresh = _split_by_staged_content(records, staged)
+        for record in fresh:
+            self._map(record)
+        # An id the ERP repeats is resolved over all of its occurrences
+        # (docs/erp-wire-formats.md#repeated-ids-troco-lines): its staged occurrence, if any, goes
+        # back into the group.
+        regrouped = [
+            self.unchanged.pop(external_id)
+            for external_id in {o.sale.external_id for o in self._parsed} & self.unchanged.keys()
+        ]
+        for record in regrouped:
+            self._map(record)
+        self.mapped = len(fresh) + len(regrouped)
+        self._resolve_repeated_ids()
+
+    def _map(self, record: Any) -> None:
+        connector = self.connector
+        try:
+            sale = connector.map_record(record, day=self.day, timezone=self.timezone)
+        except RecordRejected as rejection:
+            self._quarantine(record, rejection.field, rejection.reason)
+            return
+        except Exception as error:  # a mapper bug on one record must not stop the day
+            self._quarantine(
+                record,
+                WHOLE_RECORD,
+                f"the {connector.integration_type} mapper failed on this record: "
+                f"{type(error).__name__}: {shown(str(error))}",
+            )
+            return
+        problem = unstorable(sale)
+        if problem is not None:
+            self._quarantine(record, problem.field(connector.field_names), problem.reason)
+        else:
+            self._parsed.append(Occurrence(sale=sale, payload=record))
+
+    def _resolve_repeated_ids(self) -> None:
+        repeated = self.connector.resolve_repeated_ids(self._parsed)
+        self.kept, self.dropped = repeated.kept, repeated.dropped
+        for external_id, group in repeated.ambiguous.items():
+            for occurrence in group:
+                self._quarantine(
+                    occurrence.payload,
+                    "id",
+                    f"id {external_id} repeated {len(group)} times and no occurrence is "
+                    "identifiable as the real sale",
+                )
+
+    def _quarantine(self, record: Any, field_name: str, reason: str) -> None:
+        self.quarantined.append(_quarantined(self.connector, record, field_name, reason))
+
+
+def _lists_whole_day(
+    connector: Connector, text: str, records: list[Any], quarantined: list[QuarantinedRecord]
+) -> bool:
+    """Whether a sale missing from this answer is missing at the ERP. A quarantined record
+    without an id could be any sale: none can be missing. An answer listing nothing at all
+    looks the same when the ERP's database is down as when a day's sales were all deleted, and
+    the first is far likelier."""
+    return (
+        bool(records)
+        and connector.answer_is_complete(text)
+        and all(q.external_id for q in quarantined)
     )
 
 
@@ -421,9 +464,11 @@ def _integrated(org: Organization) -> Organization:
     return org
 
 
-def _quarantined(record: Any, field_name: str, reason: str) -> QuarantinedRecord:
+def _quarantined(
+    connector: Connector, record: Any, field_name: str, reason: str
+) -> QuarantinedRecord:
     return QuarantinedRecord(
-        external_id=_record_id(record),
+        external_id=_record_id(connector, record),
         field=storable_text(field_name)[:MAX_LABEL_LENGTH],
         reason=storable_text(reason)[:MAX_LABEL_LENGTH],
         record=record,
@@ -431,12 +476,28 @@ def _quarantined(record: Any, field_name: str, reason: str) -> QuarantinedRecord
     )
 
 
-def _record_id(record: Any) -> str | None:
-    """The record's `id` as a label for the quarantine row (the record itself is kept whole)."""
-    external_id = record.get("id") if isinstance(record, dict) else None
-    if isinstance(external_id, bool) or not isinstance(external_id, str | int):
+def _record_id(connector: Connector, record: Any) -> str | None:
+    """The record's id as its connector reads it: a label for the quarantine row (the record
+    itself is kept whole), cut to what a key column holds."""
+    try:
+        external_id = connector.record_id(record)
+    except Exception:
+        # The contract says never raise; a record that breaks it is kept without an id, which
+        # only makes the day's answer count as incomplete (no sale of it can vanish).
+        log.exception("%s record_id failed on a quarantined record", connector.integration_type)
         return None
-    return storable_text(str(external_id).strip())[:MAX_KEY_LENGTH] or None
+    if not isinstance(external_id, str):
+        return None
+    return storable_text(external_id.strip())[:MAX_KEY_LENGTH] or None
+
+
+def _pending_ids(connector: Connector, text: str) -> list[str]:
+    """`connector.pending_ids` of a stored extract; none for one that cannot be read (its
+    reading error says why)."""
+    try:
+        return connector.pending_ids(text)
+    except ErpPayloadError:
+        return []
 
 
 _INDEX = re.compile(r"\[\d+\]")

@@ -20,7 +20,7 @@ from recompra_pipelines.automation.lifecycle import lifecycle_schedule
 from recompra_pipelines.definitions import defs
 from recompra_pipelines.domain.sync_plan import SyncCadence, days_to_sync
 from recompra_pipelines.orgfile.organization import OrgFile
-from recompra_pipelines.orgfile.writer import apply_org_file
+from recompra_pipelines.orgfile_store.writer import apply_org_file
 from recompra_pipelines.partitions import ORGANIZATIONS
 from recompra_pipelines.resources.crm_database import CrmDatabase
 from recompra_pipelines.resources.settings import RecompraSettings

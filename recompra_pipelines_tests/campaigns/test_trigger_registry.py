@@ -26,7 +26,7 @@ from recompra_pipelines.domain.campaign_triggers import (
     trigger_kinds,
 )
 from recompra_pipelines.orgfile.engagement import EngagementConfig
-from recompra_pipelines.orgfile.engagement_writer import apply_engagement
+from recompra_pipelines.orgfile_store.engagement_writer import apply_engagement
 from recompra_pipelines.sync.lifecycle_steps import CANDIDATE_FINDERS
 
 # Fires on every even-numbered purchase of a client, from a minimum value.

@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from recompra_pipelines.db import ledger
+from recompra_pipelines.db.ledger import books
 from recompra_pipelines.sync.ledger_steps import expire_day_cashback, reconcile_day_cashback
 from recompra_pipelines_tests.cashback.ledger_helpers import (
     SP,
@@ -458,7 +459,7 @@ def test_a_ledger_key_written_meanwhile_rolls_the_step_back(engine):
     )
 
     with pytest.raises(ledger.LedgerConflict), engine.begin() as conn:
-        ledger._write_books(conn, org, {(program.id, client): book}, now)
+        books.write_books(conn, org, {(program.id, client): book}, now)
 
     assert [e.id for e in entries(engine, org, client)] == [accrual.id]
     assert_consistent(engine, org)

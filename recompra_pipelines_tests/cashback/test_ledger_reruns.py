@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from recompra_pipelines.automation.erp_sync import SYNC_GRAPH
 from recompra_pipelines.db import ledger
+from recompra_pipelines.db.ledger import books
 from recompra_pipelines.sync.ledger_steps import reconcile_day_cashback
 from recompra_pipelines_tests.cashback.ledger_helpers import (
     add_client,
@@ -46,21 +47,21 @@ def test_a_rerun_over_unchanged_sales_writes_nothing(engine):
     assert ledger_versions(engine, org) == before
 
 
-@pytest.mark.parametrize("crash_at", ["_write_books", "_open_books", "_ensure_balances"])
+@pytest.mark.parametrize("crash_at", ["write_books", "open_books", "ensure_balances"])
 def test_a_crash_anywhere_in_the_step_rolls_back_and_the_retry_accrues_once(
     engine, monkeypatch, crash_at
 ):
     org, clients = _org_with_sales(engine)
-    original = getattr(ledger, crash_at)
+    original = getattr(books, crash_at)
 
     def crash_after(*args, **kwargs):
         original(*args, **kwargs)
         raise RuntimeError("worker died")
 
-    monkeypatch.setattr(ledger, crash_at, crash_after)
+    monkeypatch.setattr(books, crash_at, crash_after)
     with pytest.raises(RuntimeError, match="worker died"):
         reconcile_day_cashback(engine, org, DAY)
-    monkeypatch.setattr(ledger, crash_at, original)
+    monkeypatch.setattr(books, crash_at, original)
     assert (
         count(
             engine,

@@ -22,9 +22,9 @@ from recompra_pipelines.connectors.cardapio_web.envelope import (
 from recompra_pipelines.connectors.cardapio_web.mapper import map_order
 from recompra_pipelines.connectors.http import FetchSettings, RetrySettings
 from recompra_pipelines.connectors.rate_limit import TokenBucket
-from recompra_pipelines.domain.sales import RecordRejected
+from recompra_pipelines.domain.sales import RecordRejected, SaleStatus
 from recompra_pipelines.orgfile.organization import OrgFile
-from recompra_pipelines.orgfile.writer import apply_org_file
+from recompra_pipelines.orgfile_store.writer import apply_org_file
 from recompra_pipelines_tests.helpers import count, materialize_day, metadata, row_versions
 
 DAY = date(2026, 11, 20)
@@ -345,7 +345,8 @@ def test_mapper_multiplies_options_by_quantity_and_keeps_external_codes():
     assert item.gross == Decimal("56.30") and item.net == Decimal("56.30")
     assert item.discount == Decimal("0.00")
     assert sale.erp_time == datetime(2026, 11, 20, 20, 30, tzinfo=SP)
-    assert (sale.channel, sale.delivery_mode, sale.nature) == ("iFood", "ENTREGA", "SN01")
+    assert (sale.channel, sale.delivery_mode, sale.stored_nature) == ("iFood", "ENTREGA", "SN01")
+    assert sale.status is SaleStatus.COMPLETED and sale.valid
     assert sale.client_external_id == "7" and sale.discount_total == Decimal("1.00")
     assert sale.delivery_fee == Decimal("5.00") and sale.warnings == ()
 
@@ -354,7 +355,8 @@ def test_mapper_tolerates_enum_drift_and_rejects_bad_amounts_by_field():
     drifted = map_order(
         order(sales_channel="tiktok", status="refunded_partially"), day=DAY, timezone=SP
     )
-    assert drifted.channel == "tiktok" and drifted.nature == "REFUNDED_PARTIALLY"
+    assert drifted.channel == "tiktok" and drifted.stored_nature == "REFUNDED_PARTIALLY"
+    assert drifted.status is SaleStatus.NOT_A_SALE and not drifted.valid
     assert "sales_channel: unknown value 'tiktok'" in drifted.warnings
     with pytest.raises(RecordRejected) as rejected:
         map_order(order(total="abc"), day=DAY, timezone=SP)

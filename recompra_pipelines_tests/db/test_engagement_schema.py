@@ -20,7 +20,7 @@ from recompra_pipelines.db.tables.cashback import (
 from recompra_pipelines.db.tables.messaging import whatsapp_connections, whatsapp_templates
 from recompra_pipelines.db.tables.sync import clients, organizations
 from recompra_pipelines.orgfile.engagement import CampaignConfig, EngagementConfig
-from recompra_pipelines.orgfile.engagement_writer import (
+from recompra_pipelines.orgfile_store.engagement_writer import (
     EngagementApplyError,
     apply_campaigns,
     apply_engagement,

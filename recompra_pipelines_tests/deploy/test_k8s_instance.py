@@ -18,11 +18,6 @@ from dagster._core.run_coordinator import QueuedRunCoordinator
 from dagster._serdes import ConfigurableClassData
 from dagster_k8s import K8sRunLauncher
 
-from recompra_pipelines.assets.maintenance import (
-    QUARANTINE_DAYS_ENV,
-    RAW_EXTRACT_DAYS_ENV,
-    RetentionPolicy,
-)
 from recompra_pipelines.resources.dagster_history import (
     MAX_RUNS_ENV,
     MAX_TICKS_ENV,
@@ -30,6 +25,8 @@ from recompra_pipelines.resources.dagster_history import (
     TICK_DAYS_ENV,
     DagsterHistoryRetention,
 )
+from recompra_pipelines.resources.settings import RecompraSettings
+from recompra_pipelines.settings import RETENTION_QUARANTINE_DAYS, RETENTION_RAW_EXTRACT_DAYS
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -43,6 +40,8 @@ ONE_RUN_PER_ORG = {
     "value": {"applyLimitPerUniqueValue": True},
     "limit": 1,
 }
+RAW_EXTRACT_DAYS_ENV = RETENTION_RAW_EXTRACT_DAYS.env
+QUARANTINE_DAYS_ENV = RETENTION_QUARANTINE_DAYS.env
 DAGSTER_HISTORY_ENV = (RUN_DAYS_ENV, MAX_RUNS_ENV, TICK_DAYS_ENV, MAX_TICKS_ENV)
 CONFIGURABLE_SECTIONS = (
     "scheduler",
@@ -146,7 +145,8 @@ def test_run_pods_get_retention_settings_the_maintenance_jobs_accept(values, mon
     history = DagsterHistoryRetention().limits()
     assert history.run_days == int(env[RUN_DAYS_ENV])
     assert history.max_runs == int(env[MAX_RUNS_ENV])
-    assert RetentionPolicy.from_env().raw_extract_days == int(env[RAW_EXTRACT_DAYS_ENV])
+    policy = RecompraSettings().retention_policy()
+    assert policy.raw_extract_days == int(env[RAW_EXTRACT_DAYS_ENV])
 
 
 def test_the_helm_values_keep_secrets_out_and_run_the_documented_image(values):

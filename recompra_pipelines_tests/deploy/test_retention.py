@@ -10,16 +10,15 @@ import dagster as dg
 import pytest
 import sqlalchemy as sa
 
-from recompra_pipelines.assets.maintenance import (
-    QUARANTINE_DAYS_ENV,
-    RAW_EXTRACT_DAYS_ENV,
-    RetentionPolicy,
-    erp_retention,
-)
+from recompra_pipelines.assets.maintenance import erp_retention
 from recompra_pipelines.definitions import defs
 from recompra_pipelines.resources.crm_database import CrmDatabase
+from recompra_pipelines.resources.settings import RecompraSettings
+from recompra_pipelines.settings import RETENTION_QUARANTINE_DAYS, RETENTION_RAW_EXTRACT_DAYS
 from recompra_pipelines_tests.helpers import count, materialize_day, new_org
 
+RAW_EXTRACT_DAYS_ENV = RETENTION_RAW_EXTRACT_DAYS.env
+QUARANTINE_DAYS_ENV = RETENTION_QUARANTINE_DAYS.env
 TODAY = datetime.now(UTC).astimezone(ZoneInfo("America/Sao_Paulo")).date()
 OLD_DAY = TODAY - timedelta(days=200)
 RECENT_DAY = TODAY - timedelta(days=10)
@@ -35,7 +34,7 @@ def _materialize_retention(instance, database_url):
     return dg.materialize(
         [erp_retention],
         instance=instance,
-        resources={"crm_db": CrmDatabase(url=database_url)},
+        resources={"crm_db": CrmDatabase(url=database_url), "settings": RecompraSettings()},
     )
 
 
@@ -183,16 +182,17 @@ def test_an_old_day_fetched_again_recently_keeps_its_extracts(
 def test_retention_days_come_from_the_environment(monkeypatch):
     monkeypatch.delenv(RAW_EXTRACT_DAYS_ENV, raising=False)
     monkeypatch.delenv(QUARANTINE_DAYS_ENV, raising=False)
-    assert RetentionPolicy.from_env() == RetentionPolicy(raw_extract_days=90, quarantine_days=180)
+    policy = RecompraSettings().retention_policy
+    assert (policy().raw_extract_days, policy().quarantine_days) == (90, 180)
     monkeypatch.setenv(RAW_EXTRACT_DAYS_ENV, "30")
     monkeypatch.setenv(QUARANTINE_DAYS_ENV, "365")
-    assert RetentionPolicy.from_env() == RetentionPolicy(raw_extract_days=30, quarantine_days=365)
+    assert (policy().raw_extract_days, policy().quarantine_days) == (30, 365)
     monkeypatch.setenv(QUARANTINE_DAYS_ENV, "0")
     with pytest.raises(ValueError, match=QUARANTINE_DAYS_ENV):
-        RetentionPolicy.from_env()
+        policy()
     monkeypatch.setenv(RAW_EXTRACT_DAYS_ENV, "ninety")
     with pytest.raises(ValueError, match=RAW_EXTRACT_DAYS_ENV):
-        RetentionPolicy.from_env()
+        policy()
 
 
 def test_retention_runs_daily_in_its_own_group():

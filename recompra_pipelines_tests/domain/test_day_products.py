@@ -6,7 +6,7 @@ import dataclasses
 import random
 
 from recompra_pipelines.domain.sales import first_line_per_product
-from recompra_pipelines_tests.domain.test_repeated_ids import sale
+from recompra_pipelines_tests.connectors.test_online_software_repeated_ids import sale
 
 
 def with_items(external_id: str, *described: tuple[str, str]):

@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from recompra_pipelines.domain.addresses import DeliveryAddress
-from recompra_pipelines.domain.sales import CanonicalItem, CanonicalSale
+from recompra_pipelines.domain.sales import CanonicalItem, CanonicalSale, SaleStatus
 from recompra_pipelines.domain.storable import (
     MONEY,
     QUANTITY,
@@ -28,7 +28,7 @@ ITEM = CanonicalItem(
 SALE = CanonicalSale(
     external_id="1", business_date=date(2026, 11, 20), erp_time=None, client_name="JOSÉ ÁVILA",
     client_phone="(11) 98765-4321", client_external_id=None, seller_name="Carla",
-    partner_code=None, total=Decimal("10.00"), nature="SN01", model="65", series="1",
+    partner_code=None, total=Decimal("10.00"), status=SaleStatus.COMPLETED, nature="SN01", model="65", series="1",
     document="1", movement="RECEITAS", sale_type=None, situation="00", access_key=None,
     channel=None, delivery_mode=None, items=(ITEM, dataclasses.replace(ITEM, line=2)),
     content_hash="h",

@@ -285,6 +285,10 @@ def test_client_variables_come_from_the_crm_when_the_trigger_stored_none(engine)
             sa.text("UPDATE clients SET email = 'ana@example.com' WHERE id = :c"), {"c": new_buyer}
         )
     third = new_interaction(engine, org_id, new_buyer, "favorito", metadados=purchase)
+    # The fake clock moved only by the first dispatch's waits, while the new interaction was
+    # stored at the database's now(): on a loaded machine that is more than the clock's one
+    # second ahead, and the interaction would not be due yet.
+    clock.advance(seconds=60)
     with simulator.run_in_thread() as url:
         assert dispatch(engine, url, org_id, clock).sent == 1
     message = simulator.messages[-1]

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from recompra_pipelines.db.engine import create_crm_engine, ensure_database
 from recompra_pipelines.db.migrate import upgrade
 from recompra_pipelines.orgfile.organization import OrgFile
-from recompra_pipelines.orgfile.writer import apply_org_file
+from recompra_pipelines.orgfile_store.writer import apply_org_file
 from recompra_pipelines.sync import campaign_steps, steps
 from recompra_pipelines.sync.ledger_steps import reconcile_day_cashback
 

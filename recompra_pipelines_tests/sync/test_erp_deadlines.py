@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from recompra_pipelines.connectors.http import FetchSettings
 from recompra_pipelines.orgfile.organization import OrgFile
-from recompra_pipelines.orgfile.writer import apply_org_file
+from recompra_pipelines.orgfile_store.writer import apply_org_file
 from recompra_pipelines.resources.erp import ErpConnectors
 from recompra_pipelines.sync import steps
 from recompra_pipelines_tests.connectors.test_cardapio_web import cw_simulator, new_cw_org

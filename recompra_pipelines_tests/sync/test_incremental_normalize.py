@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import sqlalchemy as sa
 
-from recompra_pipelines.domain.sales import VALID_NATURES
+from recompra_pipelines.connectors.online_software.mapper import SALE_NATURES
 from recompra_pipelines.sync import steps
 from recompra_pipelines_tests.helpers import materialize_day, metadata, new_org
 
@@ -62,7 +62,7 @@ def test_a_changed_day_maps_only_the_changes_and_stages_what_a_full_pass_would(
     records = [
         r
         for r in simulator.sales_for(token, DAY)
-        if r["natureza"] in VALID_NATURES and Decimal(str(r["valor"]).replace(",", ".")) > 0
+        if r["natureza"] in SALE_NATURES and Decimal(str(r["valor"]).replace(",", ".")) > 0
     ]
     simulator.configure(
         token, extra_sales=[renamed(records[0], "900001"), renamed(records[1], "900002")]

@@ -55,7 +55,7 @@ def read_catalog(text: str) -> Catalog:
     try:
         body = json_codec.loads(text)
     except json_codec.JSONDecodeError as error:
-        raise ErpPayloadError(f"catalog is not JSON ({error.msg} at char {error.pos})") from None
+        raise ErpPayloadError(f"catalog is not JSON ({error.msg} at char {error.pos})") from error
     if not isinstance(body, dict) or not isinstance(body.get("categories"), list):
         raise ErpPayloadError("catalog is not an object with a 'categories' list")
     catalog = Catalog()

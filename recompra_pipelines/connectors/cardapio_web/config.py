@@ -8,18 +8,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
+from recompra_pipelines.connectors.base import ConnectorConfig
 from recompra_pipelines.connectors.cardapio_web.schema import (
     DETAILS_PER_MINUTE,
     HISTORY_PER_MINUTE,
 )
-from recompra_pipelines.connectors.config import check_secret, http_url, stored_secret
+from recompra_pipelines.connectors.config import check_secret, http_url
 
 
-class CardapioWebConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class CardapioWebConfig(ConnectorConfig):
     merchant_id: str = Field(min_length=1, max_length=100)
     api_key: SecretStr | None = None
     api_key_env: str | None = None
@@ -41,16 +40,3 @@ class CardapioWebConfig(BaseModel):
     def _key_or_reference(self) -> CardapioWebConfig:
         check_secret(self.api_key, self.api_key_env, "api_key")
         return self
-
-    def stored_config(self) -> dict[str, Any]:
-        config: dict[str, Any] = {
-            "merchant_id": self.merchant_id,
-            **stored_secret(self.api_key, self.api_key_env, "api_key"),
-        }
-        if self.server_url:
-            config["server_url"] = self.server_url
-        if self.history_per_minute != HISTORY_PER_MINUTE:
-            config["history_per_minute"] = self.history_per_minute
-        if self.details_per_minute != DETAILS_PER_MINUTE:
-            config["details_per_minute"] = self.details_per_minute
-        return config

@@ -6,6 +6,7 @@ from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from recompra_pipelines.connectors.base import Connector, id_field
 from recompra_pipelines.connectors.cardapio_web.catalog import read_catalog
 from recompra_pipelines.connectors.cardapio_web.client import CardapioWebClient
 from recompra_pipelines.connectors.cardapio_web.config import CardapioWebConfig
@@ -16,36 +17,33 @@ from recompra_pipelines.connectors.cardapio_web.envelope import (
     read_day_extract,
 )
 from recompra_pipelines.connectors.cardapio_web.mapper import FIELD_NAMES, map_order
-from recompra_pipelines.connectors.cardapio_web.schema import (
-    DETAILS_PER_MINUTE,
-    HISTORY_PER_MINUTE,
-)
 from recompra_pipelines.connectors.errors import ErpPayloadError
 from recompra_pipelines.connectors.extract import RawExtract
+from recompra_pipelines.connectors.http import FetchSettings
 from recompra_pipelines.domain.catalog import Catalog
 from recompra_pipelines.domain.sales import CanonicalSale
 
 
-class CardapioWebConnector:
+class CardapioWebConnector(Connector[CardapioWebConfig]):
     integration_type = "CARDAPIO-WEB"
-    secret_keys = frozenset({"api_key"})
     config_model = CardapioWebConfig
     field_names = FIELD_NAMES
     # The cheap change check: unchanged orders keep the detail stored by the previous run.
     uses_previous_extract = True
+    has_catalog = True
 
     def fetch_day(
         self,
-        config: dict[str, Any],
+        config: CardapioWebConfig,
         day: date,
-        settings,
+        settings: FetchSettings,
         *,
         timezone: ZoneInfo,
         previous: str | None = None,
     ) -> RawExtract:
         return _client(config, settings).fetch_day(day, timezone, _readable(previous))
 
-    def fetch_catalog(self, config: dict[str, Any], settings) -> RawExtract:
+    def fetch_catalog(self, config: CardapioWebConfig, settings: FetchSettings) -> RawExtract:
         return _client(config, settings).fetch_catalog()
 
     def read_catalog(self, text: str) -> Catalog:
@@ -53,6 +51,9 @@ class CardapioWebConnector:
 
     def records(self, text: str) -> list[Any]:
         return order_records(text)
+
+    def record_id(self, record: Any) -> str | None:
+        return id_field(record, "id")
 
     def pending_ids(self, text: str) -> list[str]:
         return pending_order_ids(text)
@@ -64,17 +65,14 @@ class CardapioWebConnector:
         return map_order(record, day=day, timezone=timezone)
 
 
-def _client(config: dict[str, Any], settings) -> CardapioWebClient:
-    for key in ("merchant_id", "api_key"):
-        if not str(config.get(key) or "").strip():
-            raise ValueError(f"the CardápioWeb integration config has no {key}")
+def _client(config: CardapioWebConfig, settings: FetchSettings) -> CardapioWebClient:
     return CardapioWebClient(
-        merchant_id=str(config["merchant_id"]),
-        api_key=config["api_key"],
-        base_url=config.get("server_url"),
+        merchant_id=config.merchant_id,
+        api_key=config.secret("api_key"),
+        base_url=config.server_url,
         settings=settings,
-        history_per_minute=config.get("history_per_minute", HISTORY_PER_MINUTE),
-        details_per_minute=config.get("details_per_minute", DETAILS_PER_MINUTE),
+        history_per_minute=config.history_per_minute,
+        details_per_minute=config.details_per_minute,
     )
 
 

@@ -53,7 +53,7 @@ def read_day_extract(text: str) -> DayExtract:
     try:
         body = json_codec.loads(text)
     except json_codec.JSONDecodeError as error:
-        raise ErpPayloadError(f"extract is not JSON ({error.msg} at char {error.pos})") from None
+        raise ErpPayloadError(f"extract is not JSON ({error.msg} at char {error.pos})") from error
     if not isinstance(body, dict) or body.get("format") != FORMAT:
         raise ErpPayloadError(f"extract is not a {FORMAT} document")
     pages = body.get("history_pages")

@@ -40,17 +40,21 @@ from recompra_pipelines.connectors.cardapio_web.schema import (
 from recompra_pipelines.domain.addresses import delivery_address
 from recompra_pipelines.domain.parsing import parse_non_negative_decimal, quantize_money
 from recompra_pipelines.domain.sales import (
+    CRM_NATURES,
     WHOLE_RECORD,
     CanonicalItem,
     CanonicalSale,
     RecordRejected,
+    SaleStatus,
     record_hash,
 )
 
 MODEL = "CARDAPIO-WEB"
 CLOSED, CANCELED = "closed", "canceled"
-SALE_NATURE = "SN01"
-CANCELLED_NATURE = "CANCELADO"
+# What an order's status makes it; any other status (one CardápioWeb adds) is kept as the
+# sale's nature and never counts.
+SALE_STATUSES = {CLOSED: SaleStatus.COMPLETED, CANCELED: SaleStatus.CANCELLED}
+CLOSED_SITUATION = "FECHADO"
 DELIVERY_MODES = {
     "delivery": "ENTREGA",
     "takeout": "RETIRADA",
@@ -111,7 +115,8 @@ def map_order(record: Any, *, day: date, timezone: ZoneInfo) -> CanonicalSale:
     if not status:
         raise RecordRejected("status", "missing")
     warnings.check("status", status, ORDER_STATUSES)
-    nature = {CLOSED: SALE_NATURE, CANCELED: CANCELLED_NATURE}.get(status, status.upper())
+    sale_status = SALE_STATUSES.get(status, SaleStatus.NOT_A_SALE)
+    nature = None if status in SALE_STATUSES else status.upper()
     order_type = _text(wire.order_type) or None
     warnings.check("order_type", order_type, ORDER_TYPES)
     channel = _text(wire.sales_channel) or None
@@ -141,13 +146,14 @@ def map_order(record: Any, *, day: date, timezone: ZoneInfo) -> CanonicalSale:
         seller_name=None,
         partner_code=None,
         total=_money("total", _required(wire.total, "total")),
+        status=sale_status,
         nature=nature,
         model=MODEL,
         series="N/A",
         document=_text(wire.fiscal_document) or "N/A",
         movement=order_type or "N/A",
         sale_type=order_type,
-        situation="FECHADO" if nature == SALE_NATURE else nature,
+        situation=CLOSED_SITUATION if status == CLOSED else nature or CRM_NATURES[sale_status],
         access_key=None,
         # An unknown channel is kept as sent: visible in the CRM, and reported as drift.
         channel=CHANNELS.get(channel, channel) if channel else "NÃO DEFINIDO",

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from pydantic import SecretStr, field_validator, model_validator
 
-from pydantic import BaseModel, ConfigDict, SecretStr, field_validator, model_validator
+from recompra_pipelines.connectors.base import ConnectorConfig
+from recompra_pipelines.connectors.config import check_secret, http_url
 
-from recompra_pipelines.connectors.config import check_secret, http_url, stored_secret
 
-
-class OnlineSoftwareConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class OnlineSoftwareConfig(ConnectorConfig):
     server_url: str | None = None
     token: SecretStr | None = None
     token_env: str | None = None
@@ -25,9 +22,3 @@ class OnlineSoftwareConfig(BaseModel):
     def _token_or_reference(self) -> OnlineSoftwareConfig:
         check_secret(self.token, self.token_env, "token")
         return self
-
-    def stored_config(self) -> dict[str, Any]:
-        config = stored_secret(self.token, self.token_env, "token")
-        if self.server_url:
-            config["server_url"] = self.server_url
-        return config

@@ -2,43 +2,47 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from recompra_pipelines.connectors.base import Connector, id_field
 from recompra_pipelines.connectors.extract import RawExtract
+from recompra_pipelines.connectors.http import FetchSettings
 from recompra_pipelines.connectors.online_software.client import OnlineSoftwareClient
 from recompra_pipelines.connectors.online_software.config import OnlineSoftwareConfig
 from recompra_pipelines.connectors.online_software.envelope import sales_records
 from recompra_pipelines.connectors.online_software.mapper import FIELD_NAMES, map_sale
-from recompra_pipelines.domain.sales import CanonicalSale
+from recompra_pipelines.connectors.online_software.repeated_ids import resolve_cash_repeats
+from recompra_pipelines.domain.sales import CanonicalSale, Occurrence, RepeatedIdResolution
 
 
-class OnlineSoftwareConnector:
+class OnlineSoftwareConnector(Connector[OnlineSoftwareConfig]):
     integration_type = "ONLINE-SOFTWARE"
-    secret_keys = frozenset({"token"})
     config_model = OnlineSoftwareConfig
     field_names = FIELD_NAMES
 
     def fetch_day(
         self,
-        config: dict[str, Any],
+        config: OnlineSoftwareConfig,
         day: date,
-        settings,
+        settings: FetchSettings,
         *,
         timezone: ZoneInfo,
         previous: str | None = None,
     ) -> RawExtract:
         # The ERP's dates are its own local days (DDMMYYYY), so the timezone is not needed.
-        if not str(config.get("token") or "").strip():
-            raise ValueError("the Online Software integration config has no token")
         client = OnlineSoftwareClient(
-            token=config["token"], server_url=config.get("server_url"), settings=settings
+            token=config.secret("token"), server_url=config.server_url, settings=settings
         )
         return client.list_sales(day)
 
     def records(self, text: str) -> list[Any]:
         return sales_records(text)
+
+    def record_id(self, record: Any) -> str | None:
+        return id_field(record, "id")
 
     def answer_is_complete(self, text: str) -> bool:
         """`listarVendas001` answers the whole day in one response, and a response that is not
@@ -47,3 +51,9 @@ class OnlineSoftwareConnector:
 
     def map_record(self, record: Any, *, day: date, timezone: ZoneInfo) -> CanonicalSale:
         return map_sale(record, day=day, timezone=timezone)
+
+    def resolve_repeated_ids(
+        self, occurrences: Sequence[Occurrence[Any]]
+    ) -> RepeatedIdResolution[Any]:
+        """The ERP repeats a sale's id for its cash movements (see `repeated_ids`)."""
+        return resolve_cash_repeats(occurrences)

@@ -33,7 +33,7 @@ def sales_records(text: str) -> list[Any]:
     except json_codec.JSONDecodeError as error:
         raise ErpPayloadError(
             f"response is not JSON ({error.msg} at char {error.pos}): {_excerpt(text)}"
-        ) from None
+        ) from error
     if not isinstance(body, dict):
         raise ErpPayloadError(
             f"response is a JSON {type(body).__name__}, not an object with 'resultado'"

@@ -26,6 +26,7 @@ from recompra_pipelines.domain.sales import (
     CanonicalItem,
     CanonicalSale,
     RecordRejected,
+    SaleStatus,
     record_hash,
 )
 from recompra_pipelines.domain.storable import shown
@@ -44,6 +45,10 @@ FIELD_NAMES = {
     "group": "grupo", "product_type": "tipo", "quantity": "qtde", "unit_price": "valorunit",
     "gross": "vprod", "discount": "vdesc", "unit_cost": "vcusto", "total_cost": "vcusto",
 }  # fmt: skip
+
+# Natures that make a record a sale (docs/erp-wire-formats.md#natures-and-status-codes); any
+# other nature (SN02-SN99, COND) is loaded but never counts.
+SALE_NATURES = frozenset({"SN01", "NFCE"})
 
 # Online Software is a point-of-sale ERP: every sale is an in-store sale.
 CHANNEL = "Loja Física"
@@ -98,7 +103,7 @@ def map_sale(record: Any, *, day: date, timezone: ZoneInfo) -> CanonicalSale:
             f"dated {business_date.isoformat()}, outside the requested day {day.isoformat()}",
         )
     total = _field("valor", _money, _required(wire["valor"], "valor"))
-    nature = _text(_required(wire["natureza"], "natureza"))
+    nature = _text(_required(wire["natureza"], "natureza")).upper()
     items = _map_items(record.get("itens"))
 
     return CanonicalSale(
@@ -113,7 +118,8 @@ def map_sale(record: Any, *, day: date, timezone: ZoneInfo) -> CanonicalSale:
         seller_name=_text(wire["vendedor"]) or None,
         partner_code=_text(wire["parceiro"]) or None,
         total=total,
-        nature=nature.upper(),
+        status=SaleStatus.COMPLETED if nature in SALE_NATURES else SaleStatus.NOT_A_SALE,
+        nature=nature,
         model=_text(wire["modelo"]) or "N/A",
         series=_text(wire["serie"]) or "N/A",
         document=_text(wire["documento"]) or "N/A",

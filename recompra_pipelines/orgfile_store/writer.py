@@ -9,8 +9,8 @@ import sqlalchemy as sa
 
 from recompra_pipelines.db.bulk import lock_organization
 from recompra_pipelines.db.tables.sync import organizations
-from recompra_pipelines.orgfile.engagement_writer import apply_engagement
 from recompra_pipelines.orgfile.organization import OrgFile
+from recompra_pipelines.orgfile_store.engagement_writer import apply_engagement
 
 
 def apply_org_file(conn: sa.Connection, org: OrgFile) -> bool:
