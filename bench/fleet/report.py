@@ -14,7 +14,7 @@ from bench.fleet.orgs import fleet
 from bench.fleet.processes import Part
 from bench.fleet.ticks import percentile
 from bench.report import markdown_table
-from recompra_pipelines.resources.dagster_history import DEFAULT_RUN_DAYS, DEFAULT_TICK_DAYS
+from recompra_pipelines import settings
 
 MB = 2**20
 DAY_SECONDS = 86_400
@@ -231,8 +231,9 @@ def _storage(result: FleetResult) -> list[str]:
     per_day = _per_day_bytes(result)
     n = result.settings.n
     kept_per_day = KEPT_RUNS_PER_ORG_DAY * n * run_bytes
-    bounded = DEFAULT_RUN_DAYS * result.runs_per_day_modelled * run_bytes + (
-        DEFAULT_TICK_DAYS * ticks_per_day * tick_bytes
+    bounded = (
+        settings.RETENTION_DAGSTER_RUN_DAYS.default * result.runs_per_day_modelled * run_bytes
+        + (settings.RETENTION_DAGSTER_TICK_DAYS.default * ticks_per_day * tick_bytes)
     )
     retention = result.retention
     before = storage.total(result.storage_before_retention)
@@ -251,8 +252,8 @@ def _storage(result: FleetResult) -> list[str]:
         f"dispatch).",
         f"- **Without retention: +{_megabytes(per_day)} a day, for ever** "
         f"({per_day * 30 / 2**30:.1f} GB a month).",
-        f"- **With the retention job's defaults** ({DEFAULT_RUN_DAYS} days of runs, "
-        f"{DEFAULT_TICK_DAYS} days of ticks): bounded at about {bounded / 2**30:.2f} GB, plus "
+        f"- **With the retention job's defaults** ({settings.RETENTION_DAGSTER_RUN_DAYS.default} days of runs, "
+        f"{settings.RETENTION_DAGSTER_TICK_DAYS.default} days of ticks): bounded at about {bounded / 2**30:.2f} GB, plus "
         f"the runs kept for partition status ({KEPT_RUNS_PER_ORG_DAY} per organization a day: "
         f"+{_megabytes(kept_per_day)} a day, {kept_per_day / max(per_day, 1):.1%} of the "
         f"growth without retention).",

@@ -20,9 +20,10 @@ from dagster._core.definitions.run_request import InstigatorType
 from dagster._core.event_api import RunStatusChangeRecordsFilter
 from dagster._core.scheduler.instigation import TickStatus
 
-from recompra_pipelines.automation.erp_sync import erp_sync_job, sync_cadence
+from recompra_pipelines.automation.erp_sync import erp_sync_job
 from recompra_pipelines.domain.sync_plan import days_to_sync
 from recompra_pipelines.partitions import PARTITION_TAG, is_partition_day, org_day_key
+from recompra_pipelines.resources.settings import RecompraSettings
 
 SYNC_SCHEDULE = "erp_sync_schedule"
 EVENTS_PER_PAGE = 10_000
@@ -143,7 +144,7 @@ def tick_stats(
 ) -> TickStats:
     """`sync_runs`: every erp_sync run there is (warm-up included), to tell busy partitions."""
     scheduled = datetime.fromtimestamp(tick.timestamp).astimezone(timezone)
-    cadence = sync_cadence()
+    cadence = RecompraSettings().sync_cadence()
     due = {
         str(org_day_key(org_id, day))
         for org_id in org_ids
