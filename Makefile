@@ -38,6 +38,7 @@ bench: install $(DLT_STAMP)
 	$(BIN)/python -m bench.rfm
 	$(BIN)/python -m bench.run_volume
 	$(BIN)/python -m bench.overhead
+	$(BIN)/python -m bench.run_cost
 	$(BIN)/python -m bench.backfill
 	$(BIN)/python -m bench.webhooks
 	$(BIN)/python -m bench.ledger_checks

@@ -197,16 +197,39 @@ def _new_org_id(name: str) -> str:
 @click.option(
     "--date", "day", required=True, type=click.DateTime(["%Y-%m-%d"]), help="Business day."
 )
-def sync(org_id: str, day) -> None:
-    """Materialize one org x day partition of the sync graph in this process."""
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Run even when the ERP's answer is unchanged since the last successful run.",
+)
+def sync(org_id: str, day, force: bool) -> None:
+    """Materialize one org x day partition of the sync graph in this process.
+
+    With a Dagster instance (DAGSTER_HOME), the day is first checked as the schedule checks it:
+    when the ERP answers exactly what the partition's last successful run processed, no run
+    starts and the line printed says so and why.
+    """
     from recompra_pipelines.automation.materialize import (
         SyncSummary,
+        check_content,
         dagster_instance,
         format_table,
         sync_partition,
     )
 
-    summary = sync_partition(dagster_instance(), _database_url(), org_id, day.date())
+    instance, database_url = dagster_instance(), _database_url()
+    content_hash = None
+    # An ephemeral instance has no earlier run to compare with: nothing to check.
+    if not force and not instance.is_ephemeral:
+        check = check_content(instance, database_url, org_id, day.date())
+        if check.skip_reason is not None:
+            click.echo(
+                f"{org_id} {day.date()}: skipped, no run started: {check.skip_reason}. "
+                "`--force` syncs it anyway."
+            )
+            return
+        content_hash = check.content_hash
+    summary = sync_partition(instance, database_url, org_id, day.date(), content_hash)
     if not summary.success:
         raise click.ClickException(f"sync of {org_id} {day.date()} failed: {summary.error}")
     click.echo(format_table([summary.row()], SyncSummary.COLUMNS))

@@ -159,10 +159,17 @@ def test_tokens_appear_nowhere_after_echoes_errors_and_a_failed_apply(
         assert applied.exit_code == 0, applied.output
 
         sync = ["sync", "--org", org_id, "--date", TODAY.isoformat()]
-        echoed_200, echoed_401, after_500 = (runner.invoke(main, sync) for _ in range(3))
-        outputs += [echoed_200.output, echoed_401.output, after_500.output]
+        # --force: no change check first, so each answer above goes to a run's own fetch.
+        echoed_200, echoed_401, after_500 = (
+            runner.invoke(main, [*sync, "--force"]) for _ in range(3)
+        )
+        # Then as an operator syncs: the change check's fetch, then the run's (the last run
+        # recorded no content to compare with).
+        checked = runner.invoke(main, sync)
+        outputs += [echoed_200.output, echoed_401.output, after_500.output, checked.output]
 
-    assert erp.calls == 4  # the 500 was retried, and the day then loaded
+    assert erp.calls == 6  # the 500 was retried and the day loaded; then a check and a run
+    assert checked.exit_code == 0, checked.output
     assert echoed_200.exit_code == 1
     assert "erp_raw_extract_is_readable: ERP payload cannot be read: 'resultado' is not a list" \
         " of sales: 'Token [redacted] nao autorizado'" in echoed_200.output  # fmt: skip

@@ -107,14 +107,17 @@ def crm_entities(context: dg.AssetExecutionContext, crm_db: CrmDatabase) -> dg.M
 
     Clients match by ERP client id, then phone (`telefone_base`), then normalized name; two
     different phones are never merged on a name. "AO CONSUMIDOR" and other placeholders are
-    anonymous. Entities keep what was first seen and only gain missing details.
+    anonymous. Entities keep what was first seen and only gain missing details. When they were
+    already upserted from the content staging holds, nothing is matched again
+    (`already_upserted`).
     """
     require_step_input(context, crm_db, SyncStep.ENTITIES)
     part = org_day_of(context)
     counts = steps.upsert_day_entities(crm_db.engine, part.org_id, part.day)
-    return dg.MaterializeResult(
-        metadata={name: dg.MetadataValue.int(value) for name, value in vars(counts).items()}
-    )
+    metadata: dict[str, object] = {"already_upserted": counts is None}
+    if counts is not None:
+        metadata.update({name: dg.MetadataValue.int(value) for name, value in vars(counts).items()})
+    return dg.MaterializeResult(metadata=metadata)
 
 
 @dg.asset(

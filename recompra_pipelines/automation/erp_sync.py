@@ -158,7 +158,7 @@ def _decide(
     elif check.error is not None:
         decisions.record(partition.subject, Decision.CHANGE_CHECK_FAILED, check.error)
     else:
-        last = _last_run(instance, key)
+        last = last_sync_run(instance, key)
         if last is None:
             decisions.record(partition.subject, Decision.LAUNCHED, "no run of this day yet")
         elif last.status != dg.DagsterRunStatus.SUCCESS:
@@ -216,7 +216,7 @@ def _check_contents(crm_db: CrmDatabase, due: list[DuePartition]) -> dict[str, C
     return checks
 
 
-def _last_run(instance: dg.DagsterInstance, partition_key: str) -> dg.DagsterRun | None:
+def last_sync_run(instance: dg.DagsterInstance, partition_key: str) -> dg.DagsterRun | None:
     """The partition's latest `erp_sync` run, whatever launched it."""
     records = instance.get_run_records(
         filters=dg.RunsFilter(job_name=erp_sync_job.name, tags={PARTITION_TAG: partition_key}),

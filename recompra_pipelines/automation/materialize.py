@@ -10,9 +10,11 @@ import dagster as dg
 
 from recompra_pipelines.db.engine import create_crm_engine
 from recompra_pipelines.db.extracts import staged_record_counts
+from recompra_pipelines.db.sales_load import days_with_unconfirmed_absences
 from recompra_pipelines.errors import one_line, step_error_names
 from recompra_pipelines.partitions import ORGANIZATIONS, org_day_key
 from recompra_pipelines.resources.crm_database import CrmDatabase
+from recompra_pipelines.sync import steps
 from recompra_pipelines.sync.organizations import load_organization
 
 
@@ -66,9 +68,61 @@ def dagster_instance() -> dg.DagsterInstance:
     )
 
 
-def sync_partition(
+@dataclass(frozen=True)
+class ContentCheck:
+    """What the ERP answers for the day now, against the partition's last run."""
+
+    content_hash: str | None  # None: the ERP did not answer the check (the sync runs anyway)
+    # Why no run is needed ("unchanged since run ..."), else None.
+    skip_reason: str | None = None
+
+
+def check_content(
     instance: dg.DagsterInstance, database_url: str, org_id: str, day: date
+) -> ContentCheck:
+    """The schedule's change check for one org x day, before anything starts a run: skip when
+    the ERP answers exactly the content the partition's last run processed and that run
+    succeeded, unless a sale missing from an earlier answer awaits confirmation."""
+    from recompra_pipelines.automation.erp_sync import CONTENT_HASH_TAG, last_sync_run
+
+    engine = create_crm_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            load_organization(conn, org_id)  # an unknown organization fails here, as below
+            confirming = (org_id, day) in days_with_unconfirmed_absences(conn)
+        try:
+            content_hash = steps.fetch_day(
+                engine, org_id, day, steps.QUICK_CHECK_FETCH
+            ).content_hash
+        except Exception:  # the run fetches again and reports what the ERP did
+            return ContentCheck(content_hash=None)
+    finally:
+        engine.dispose()
+    last = last_sync_run(instance, str(org_day_key(org_id, day)))
+    if (
+        confirming
+        or last is None
+        or last.status != dg.DagsterRunStatus.SUCCESS
+        or last.tags.get(CONTENT_HASH_TAG) != content_hash
+    ):
+        return ContentCheck(content_hash=content_hash)
+    return ContentCheck(
+        content_hash=content_hash,
+        skip_reason=f"the ERP's answer is unchanged since run {last.run_id}, which succeeded "
+        f"(content {content_hash[:16]})",
+    )
+
+
+def sync_partition(
+    instance: dg.DagsterInstance,
+    database_url: str,
+    org_id: str,
+    day: date,
+    content_hash: str | None = None,
 ) -> SyncSummary:
+    """Run `erp_sync` for the org x day in this process; `content_hash` (from `check_content`)
+    is recorded on the run, as the schedule records it, for the next check to compare with."""
+    from recompra_pipelines.automation.erp_sync import CONTENT_HASH_TAG
     from recompra_pipelines.definitions import defs
 
     # Only an organization of the CRM becomes a partition: a mistyped id (or `a,b`) would
@@ -85,6 +139,7 @@ def sync_partition(
     result = job.execute_in_process(
         instance=instance,
         partition_key=org_day_key(org_id, day),
+        tags={CONTENT_HASH_TAG: content_hash} if content_hash else None,
         raise_on_error=False,
         # The run's database is the one asked for, whatever RECOMPRA_DATABASE_URL says.
         resources={"crm_db": CrmDatabase(url=database_url)},

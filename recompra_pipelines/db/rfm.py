@@ -13,13 +13,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import sqlalchemy as sa
 
 from recompra_pipelines.db.bulk import copy_rows
 from recompra_pipelines.domain.campaign_rules import Period
-from recompra_pipelines.domain.rfm import parse_thresholds, score
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# pandas and numpy (the scoring, `domain.rfm`) are imported by the functions that use them:
+# every run worker imports the whole code location, and pandas + numpy are ~0.7 s of it that
+# only the once-a-day RFM step needs (`bench/results/run_cost.md`).
 
 WINDOW = Period(12, "MESES")
 # The most days WINDOW spans (a leap year): the days the analysis of a day reads, for lineage.
@@ -105,6 +111,8 @@ def window_start(day: date) -> date:
 
 
 def client_aggregates(conn: sa.Connection, org_id: str, day: date) -> pd.DataFrame:
+    import pandas as pd
+
     result = conn.execute(
         sa.text(CLIENT_AGGREGATES), {"org": org_id, "day": day, "start": window_start(day)}
     )
@@ -115,6 +123,8 @@ def analyse(
     conn: sa.Connection, org_id: str, day: date, thresholds_raw, now: datetime
 ) -> RfmCounts:
     """Score every client of the organization for `day` and store it (caller holds the lock)."""
+    from recompra_pipelines.domain.rfm import parse_thresholds, score
+
     thresholds = parse_thresholds(thresholds_raw)
     scored = score(client_aggregates(conn, org_id, day), thresholds)
     conn.execute(

@@ -42,7 +42,7 @@ from recompra_pipelines.db.staging import (
     replace_staging,
     staged_content,
 )
-from recompra_pipelines.db.sync_progress import StepMarker, mark_done
+from recompra_pipelines.db.sync_progress import StepMarker, day_progress, mark_done
 from recompra_pipelines.db.tables.sync import erp_staging_extracts, organizations
 from recompra_pipelines.domain.normalization import normalize_sale
 from recompra_pipelines.domain.sales import (
@@ -430,9 +430,15 @@ def _split_by_staged_content(
     return unchanged, fresh
 
 
-def upsert_day_entities(engine: sa.Engine, org_id: str, day: date) -> EntityCounts:
+def upsert_day_entities(engine: sa.Engine, org_id: str, day: date) -> EntityCounts | None:
+    """The day's clients, sellers, partners and products from staging; None when they were
+    already upserted from exactly the content staging holds (its marker says so): the same rows
+    would be matched again to change nothing, ~0.2 s of every unchanged-content run of a
+    1,000-sale day (a lookback tick), more for a larger one."""
     with collector_paused(), engine.begin() as conn:
         lock_organization(conn, org_id)
+        if day_progress(conn, org_id, day).done(StepMarker.ENTITIES):
+            return None
         counts = upsert_entities(conn, org_id, day)
         mark_done(conn, org_id, day, StepMarker.ENTITIES)
         return counts

@@ -12,13 +12,15 @@ import sys
 import time
 from datetime import UTC, date, datetime
 
+import dagster as dg
 import httpx
 import sqlalchemy as sa
 from click.testing import CliRunner
 
+from recompra_pipelines.automation.erp_sync import CONTENT_HASH_TAG
 from recompra_pipelines.cli import main
 from recompra_pipelines.simulators import whatsapp_webhooks as hooks
-from recompra_pipelines_tests.helpers import count
+from recompra_pipelines_tests.helpers import count, new_org
 
 DAY = date(2026, 11, 17)
 
@@ -317,3 +319,35 @@ def test_the_demo_wires_the_simulator_to_the_receiver(database_url, monkeypatch)
             time.sleep(0.1)
         engine.dispose()
     assert stored == 1
+
+
+def test_an_unchanged_day_is_skipped_and_says_why(engine, erp_simulator, monkeypatch, tmp_path):
+    simulator, url = erp_simulator
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    org_id, token = new_org(engine, url)
+    simulator.configure(token, sales_per_day=12)
+    runner = CliRunner()
+    sync = ["sync", "--org", org_id, "--date", DAY.isoformat()]
+
+    first = runner.invoke(main, sync)
+    again = runner.invoke(main, sync)
+    simulator.configure(token, sales_per_day=13)
+    changed = runner.invoke(main, sync)
+    forced = runner.invoke(main, [*sync, "--force"])
+
+    with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
+        runs = instance.get_runs()[::-1]  # oldest first
+    assert [r.status for r in runs] == [dg.DagsterRunStatus.SUCCESS] * 3
+    first_run, changed_run, forced_run = runs
+    assert first.exit_code == 0 and org_id in first.stdout.splitlines()[-1]
+    assert again.exit_code == 0, again.output
+    assert again.stdout.strip() == (
+        f"{org_id} {DAY}: skipped, no run started: the ERP's answer is unchanged since run "
+        f"{first_run.run_id}, which succeeded (content "
+        f"{first_run.tags[CONTENT_HASH_TAG][:16]}). `--force` syncs it anyway."
+    )
+    assert forced.exit_code == 0 and "skipped" not in forced.output
+    assert CONTENT_HASH_TAG not in forced_run.tags  # not checked, so no content to vouch for
+    assert changed.exit_code == 0 and "skipped" not in changed.output
+    assert changed_run.tags[CONTENT_HASH_TAG] != first_run.tags[CONTENT_HASH_TAG]
+    assert count(engine, "SELECT count(*) FROM sales WHERE organizacao_id = :o", o=org_id) == 13

@@ -265,6 +265,17 @@ def _render_instance(values: dict) -> dict:
                 "max_concurrent_runs": queued["maxConcurrentRuns"],
                 "tag_concurrency_limits": queued["tagConcurrencyLimits"],
                 "dequeue_interval_seconds": queued["dequeueIntervalSeconds"],
+                # The chart writes these two only when set.
+                **(
+                    {"dequeue_use_threads": queued["dequeueUseThreads"]}
+                    if queued.get("dequeueUseThreads")
+                    else {}
+                ),
+                **(
+                    {"dequeue_num_workers": queued["dequeueNumWorkers"]}
+                    if queued.get("dequeueNumWorkers")
+                    else {}
+                ),
             },
         },
         "compute_logs": {

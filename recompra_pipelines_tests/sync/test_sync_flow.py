@@ -101,6 +101,7 @@ def test_rerunning_an_unchanged_day_writes_no_row(engine, database_url, erp_simu
     assert row_versions(engine, org_id) == before
     assert metadata(again, "erp_raw_extract")["new_content"] is False
     assert metadata(again, "erp_normalized_sales")["already_staged"] is True
+    assert metadata(again, "crm_entities")["already_upserted"] is True
     sales = metadata(again, "crm_sales")
     assert (sales["inserted"], sales["updated"], sales["unchanged"]) == (0, 0, sales["staged"])
     assert (
@@ -110,6 +111,34 @@ def test_rerunning_an_unchanged_day_writes_no_row(engine, database_url, erp_simu
     assert (
         count(engine, "SELECT capturas FROM erp_raw_extracts WHERE organizacao_id = :o", o=org_id)
         == 2
+    )
+
+
+def test_entities_are_matched_again_when_the_staged_content_changes(
+    engine, database_url, erp_simulator, instance
+):
+    simulator, url = erp_simulator
+    org_id, token = new_org(engine, url)
+    simulator.configure(token, sales_per_day=40)
+    first = materialize_day(instance, database_url, org_id, DAY)
+    assert metadata(first, "crm_entities")["already_upserted"] is False
+    newcomer = {**simulator.sales_for(token, DAY)[0], "id": "900000001"}
+    newcomer.update(cliente="Cliente Novo Da Silva", clientefone="", clientecelular="11987654321")
+    simulator.configure(token, extra_sales=[newcomer])
+
+    again = materialize_day(instance, database_url, org_id, DAY)
+
+    entities = metadata(again, "crm_entities")
+    assert entities["already_upserted"] is False
+    assert entities["clients_inserted"] == 1
+    assert (
+        count(
+            engine,
+            "SELECT count(*) FROM clients WHERE organizacao_id = :o AND nome = :n",
+            o=org_id,
+            n="Cliente Novo Da Silva",
+        )
+        == 1
     )
 
 
