@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from recompra_pipelines.db.engine import create_crm_engine
     from recompra_pipelines.orgfile.organization import OrgFile
-    from recompra_pipelines.orgfile.writer import apply_org_file
+    from recompra_pipelines.orgfile_store.writer import apply_org_file
     from recompra_pipelines.partitions import ORGANIZATIONS, org_day_key
 
     simulator = OnlineSoftwareSimulator()
