@@ -86,6 +86,7 @@ def _requested(
     defs: dg.Definitions, database_url: str, schedule_name: str, tick: datetime, home: Path
 ) -> list[RunSpec]:
     from recompra_pipelines.resources.crm_database import CrmDatabase
+    from recompra_pipelines.resources.settings import RecompraSettings
 
     schedule = defs.resolve_schedule_def(schedule_name)
     with (
@@ -93,7 +94,7 @@ def _requested(
         dg.build_schedule_context(
             instance=instance,
             scheduled_execution_time=tick,
-            resources={"crm_db": CrmDatabase(url=database_url)},
+            resources={"crm_db": CrmDatabase(url=database_url), "settings": RecompraSettings()},
             repository_def=defs.get_repository_def(),
         ) as context,
     ):
