@@ -211,7 +211,7 @@ def _resources(result: FleetResult) -> list[str]:
         f"{_seconds(percentile(starts, 0.5))} to start (process and code import) + "
         f"{_seconds(percentile(durations, 0.5))} running (p50 of the sync runs).",
         "",
-        "New PostgreSQL connections per run (dagster-postgres opens one per storage operation): "
+        "New PostgreSQL connections per run, every process of the deployment counted (daemon, code servers, run workers): "
         + ", ".join(
             f"{label} {count / runs:.0f}" for label, count in result.connections_opened.items()
         )
