@@ -483,13 +483,19 @@ def _dlt_loads(
 ) -> dict[str, Any]:
     """dlt's first load of the day, then the re-load of the unchanged day (same pipeline)."""
     parsed = sa.make_url(url)
-    database = {
-        "host": parsed.host or parsed.query.get("host") or "localhost",
-        "port": parsed.port or 5432,
-        "username": parsed.username or "postgres",
-        "password": parsed.password or "",
-        "database": parsed.database,
-    }
+    # dlt takes a connection string; an embedded server listens on a Unix socket only, which
+    # libpq reads from the `host` query parameter (the authority part cannot hold a path), and
+    # dlt insists on a password even where the server trusts local connections.
+    socket_dir = parsed.query.get("host")
+    database = sa.URL.create(
+        "postgresql",
+        username=parsed.username or "postgres",
+        password=parsed.password or "unused",
+        host=parsed.host or "localhost",
+        port=parsed.port or 5432,
+        database=parsed.database,
+        query={"host": socket_dir} if socket_dir else {},
+    ).render_as_string(hide_password=False)
     env = {
         **os.environ,
         "DLT_BENCH_ERP_TOKEN": token,

@@ -5,7 +5,7 @@
 
 Runs in the bench's own virtualenv (bench/dlt/requirements.txt), never the product's, so it
 imports nothing of recompra_pipelines. The ERP token comes from DLT_BENCH_ERP_TOKEN and the
-database from DLT_BENCH_DATABASE (host, port, user, password, database as JSON), so neither
+database from DLT_BENCH_DATABASE (a PostgreSQL connection string, as a JSON string), so neither
 shows in `ps`.
 
 The pipeline is dlt's documented shape for "merge a REST answer on its key": one

@@ -1,10 +1,8 @@
 """Sales and items of one org x day from staging, plus the buyers' purchase totals.
 
-Sales never stored before (the whole day, on its first sync) take a plain `INSERT … SELECT`
-with their items: no conflict to look for, so no ON CONFLICT work per row. The rest take one
-`INSERT … SELECT … ON CONFLICT DO UPDATE … WHERE changed` per table: a sale whose ERP content,
-buyer, seller and partner are unchanged is not rewritten, and items are upserted in place by
-(sale, line) only for sales that changed, never deleted and re-inserted.
+One `INSERT … SELECT … ON CONFLICT DO UPDATE … WHERE changed` per table: a sale whose ERP
+content, buyer, seller and partner are unchanged is not rewritten, and items are upserted in
+place by (sale, line) only for sales that changed, never deleted and re-inserted.
 """
 
 from __future__ import annotations
@@ -43,44 +41,13 @@ class SalesCounts:
     removed: int = 0
 
 
-# The staged sales of the org x day with their seller and partner ids (aliased `s`).
-STAGED_WITH_IDS = """
+UPSERT_SALES = f"""
+WITH staged AS (
     SELECT s.*, v.id AS vendedor_id, p.id AS parceiro_id
     FROM erp_staging_sales s
     LEFT JOIN sellers v ON v.organizacao_id = s.organizacao_id AND v.identificador = s.vendedor_identificador
     LEFT JOIN partners p ON p.organizacao_id = s.organizacao_id AND p.identificador = s.parceiro_identificador
     WHERE s.organizacao_id = :org AND s.data_referencia = :day
-"""
-
-SALE_COLUMNS = """organizacao_id, integracao_tipo, id_externo, data_referencia, data_venda, data_venda_precisao,
-        cliente_id, vendedor_id, vendedor_nome, parceiro_id, parceiro, valor_total, custo_total,
-        documento, modelo, serie, movimento, natureza, tipo, situacao, chave, canal,
-        entrega_modalidade, valida, hash_conteudo, extracao_id,
-        valor_desconto, valor_taxa_entrega, valor_taxa_servico, valor_taxa_adicional,
-        descontos, pagamentos"""
-
-# Staged columns in SALE_COLUMNS' order, the extract id from the statement's parameter.
-STAGED_SALE_VALUES = SALE_COLUMNS.replace("extracao_id", ":extract_id")
-
-# Sales whose key the CRM has never stored: inserted as they are. The organization's lock
-# (held by the step) keeps any other writer from adding one of these keys meanwhile.
-INSERT_NEW_SALES = f"""
-WITH staged AS ({STAGED_WITH_IDS}
-      AND NOT EXISTS (
-          SELECT 1 FROM sales sa
-          WHERE sa.organizacao_id = s.organizacao_id AND sa.integracao_tipo = s.integracao_tipo
-            AND sa.id_externo = s.id_externo)
-)
-INSERT INTO sales ({SALE_COLUMNS})
-SELECT {STAGED_SALE_VALUES}
-FROM staged
-RETURNING id, id_externo, valida, cancelada, cliente_id, true AS inserted, NULL::boolean AS was_valid,
-          NULL::boolean AS was_cancelled, NULL::uuid AS previous_cliente_id
-"""
-
-# The other staged sales (INSERT_NEW_SALES runs first: what it inserted is stored exactly so).
-UPSERT_SALES = f"""
-WITH staged AS ({STAGED_WITH_IDS}
       -- Sales stored exactly so are left out here rather than by ON CONFLICT's WHERE, which
       -- would lock each of them (a busy day's tick would lock 20,000 rows to change 400).
       AND NOT EXISTS (
@@ -99,8 +66,19 @@ previous AS MATERIALIZED (
      AND sa.id_externo = s.id_externo
 ),
 upserted AS (
-    INSERT INTO sales AS sa ({SALE_COLUMNS})
-    SELECT {STAGED_SALE_VALUES}
+    INSERT INTO sales AS sa (
+        organizacao_id, integracao_tipo, id_externo, data_referencia, data_venda, data_venda_precisao,
+        cliente_id, vendedor_id, vendedor_nome, parceiro_id, parceiro, valor_total, custo_total,
+        documento, modelo, serie, movimento, natureza, tipo, situacao, chave, canal,
+        entrega_modalidade, valida, hash_conteudo, extracao_id,
+        valor_desconto, valor_taxa_entrega, valor_taxa_servico, valor_taxa_adicional,
+        descontos, pagamentos)
+    SELECT organizacao_id, integracao_tipo, id_externo, data_referencia, data_venda, data_venda_precisao,
+        cliente_id, vendedor_id, vendedor_nome, parceiro_id, parceiro, valor_total, custo_total,
+        documento, modelo, serie, movimento, natureza, tipo, situacao, chave, canal,
+        entrega_modalidade, valida, hash_conteudo, :extract_id,
+        valor_desconto, valor_taxa_entrega, valor_taxa_servico, valor_taxa_adicional,
+        descontos, pagamentos
     FROM staged
     ON CONFLICT (organizacao_id, integracao_tipo, id_externo) DO UPDATE SET
         data_referencia = excluded.data_referencia,
@@ -171,15 +149,12 @@ SELECT u.id, u.id_externo, u.valida, u.cancelada, u.cliente_id,
 FROM upserted u LEFT JOIN previous p ON p.id = u.id
 """
 
-ITEM_COLUMNS = """organizacao_id, venda_id, linha, produto_id, quantidade, valor_unitario,
+UPSERT_ITEMS = f"""
+WITH upserted AS (
+    INSERT INTO sale_items AS si (
+        organizacao_id, venda_id, linha, produto_id, quantidade, valor_unitario,
         valor_venda_total_bruto, valor_total_desconto, valor_venda_total_liquido,
-        valor_custo_unitario, valor_custo_total, metadados"""
-
-
-def _changed_sales_items(inserted: bool) -> str:
-    """SQL: the staged items of the sales in tmp_changed_sales that this run inserted (or
-    not), as rows in ITEM_COLUMNS' order."""
-    return f"""
+        valor_custo_unitario, valor_custo_total, metadados)
     SELECT s.organizacao_id, c.venda_id, i.linha, pr.id, i.quantidade, i.valor_unitario,
            i.valor_venda_total_bruto, i.valor_total_desconto, i.valor_venda_total_liquido,
            i.valor_custo_unitario, i.valor_custo_total, i.metadados
@@ -188,15 +163,6 @@ def _changed_sales_items(inserted: bool) -> str:
       ON s.organizacao_id = :org AND s.data_referencia = :day AND s.id_externo = c.id_externo
     CROSS JOIN LATERAL {staged_items("s")}
     JOIN products pr ON pr.organizacao_id = s.organizacao_id AND pr.codigo = i.produto_codigo
-    WHERE {"" if inserted else "NOT "}c.inserida"""
-
-
-# A sale inserted by this run has no items yet: its lines go in as they are.
-INSERT_NEW_ITEMS = f"INSERT INTO sale_items ({ITEM_COLUMNS}){_changed_sales_items(inserted=True)}"
-
-UPSERT_ITEMS = f"""
-WITH upserted AS (
-    INSERT INTO sale_items AS si ({ITEM_COLUMNS}){_changed_sales_items(inserted=False)}
     ON CONFLICT (venda_id, linha) DO UPDATE SET
         produto_id = excluded.produto_id,
         quantidade = excluded.quantidade,
@@ -349,8 +315,7 @@ def _reconcile_absences(
 
 def load_sales(conn: sa.Connection, org_id: str, day: date, extract_id: UUID | None) -> SalesCounts:
     params = {"org": org_id, "day": day}
-    new = conn.execute(sa.text(INSERT_NEW_SALES), {**params, "extract_id": extract_id}).all()
-    changed = new + conn.execute(sa.text(UPSERT_SALES), {**params, "extract_id": extract_id}).all()
+    changed = conn.execute(sa.text(UPSERT_SALES), {**params, "extract_id": extract_id}).all()
 
     items_inserted = items_updated = items_deleted = 0
     if changed:
@@ -372,12 +337,8 @@ def load_sales(conn: sa.Connection, org_id: str, day: date, extract_id: UUID | N
             },
         )
         allow_day_sized_sorts(conn)
-        if new:
-            items_inserted = conn.execute(sa.text(INSERT_NEW_ITEMS), params).rowcount
-        if len(new) < len(changed):
-            upserted, items_updated = conn.execute(sa.text(UPSERT_ITEMS), params).one()
-            items_inserted += upserted
-            items_deleted = conn.execute(sa.text(DELETE_REMOVED_ITEMS), params).rowcount
+        items_inserted, items_updated = conn.execute(sa.text(UPSERT_ITEMS), params).one()
+        items_deleted = conn.execute(sa.text(DELETE_REMOVED_ITEMS), params).rowcount
         conn.execute(sa.text("DROP TABLE tmp_changed_sales"))
 
     absent, removed, removed_buyers = _reconcile_absences(conn, org_id, day)
