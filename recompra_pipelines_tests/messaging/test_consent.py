@@ -17,13 +17,11 @@ from recompra_pipelines.sync.campaign_steps import create_interactions
 from recompra_pipelines.sync.organizations import load_organization
 from recompra_pipelines_tests.messaging.support import (
     TOKEN,
-    FakeClock,
     dispatch,
     interaction,
     new_client,
     new_interaction,
     post,
-    simulator_for_templates,
     unique_phone_number_id,
     whatsapp_org,
 )
@@ -38,22 +36,6 @@ BIRTHDAY = {
     "trigger": "ANIVERSARIO_CLIENTE",
     "template": "boas_vindas",
 }
-
-
-@pytest.fixture(scope="module")
-def served():
-    clock = FakeClock()
-    sim = simulator_for_templates(clock)
-    with sim.run_in_thread() as url:
-        yield sim, url, clock
-
-
-@pytest.fixture
-def simulator(served):
-    sim, _, clock = served
-    sim.reset()
-    clock.reset()
-    return served
 
 
 @pytest.fixture

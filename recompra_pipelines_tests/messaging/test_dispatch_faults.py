@@ -32,7 +32,6 @@ from recompra_pipelines_tests.messaging.support import (
     interaction,
     new_client,
     new_interaction,
-    simulator_for_templates,
     whatsapp_org,
 )
 
@@ -42,22 +41,6 @@ HANG = 120
 # machine never mistakes one for the other.
 PATIENCE = 1.0
 STALL = 10.0
-
-
-@pytest.fixture(scope="module")
-def served():
-    clock = FakeClock()
-    sim = simulator_for_templates(clock)
-    with sim.run_in_thread() as url:
-        yield sim, url, clock
-
-
-@pytest.fixture
-def simulator(served):
-    sim, _, clock = served
-    sim.reset()
-    clock.reset()
-    return served
 
 
 def callbacks(messages: list[dict]) -> Counter:

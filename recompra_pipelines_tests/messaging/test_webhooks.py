@@ -8,7 +8,6 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import httpx
-import pytest
 import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -34,32 +33,14 @@ from recompra_pipelines_tests.messaging.support import (
     APP_SECRET,
     PHONE_ID,
     VERIFY_TOKEN,
-    FakeClock,
     dispatch,
     interaction,
     new_client,
     new_interaction,
     post,
-    simulator_for_templates,
     unique_phone_number_id,
     whatsapp_org,
 )
-
-
-@pytest.fixture(scope="module")
-def served():
-    clock = FakeClock()
-    sim = simulator_for_templates(clock)
-    with sim.run_in_thread() as url:
-        yield sim, url, clock
-
-
-@pytest.fixture
-def simulator(served):
-    sim, _, clock = served
-    sim.reset()
-    clock.reset()
-    return served
 
 
 def sent_message(engine, simulator, org_id: str):
