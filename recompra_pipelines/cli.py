@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from recompra_pipelines.dagster_ui import DAGSTER_URL_ENV, DEFAULT_DAGSTER_URL
+from recompra_pipelines.dagster_ui import DAGSTER_URL_ENV, DEFAULT_DAGSTER_URL, dagster_home
 from recompra_pipelines.db.engine import (
     EmbeddedDatabaseUnavailable,
     create_crm_engine,
@@ -205,23 +205,24 @@ def _new_org_id(name: str) -> str:
 def sync(org_id: str, day, force: bool) -> None:
     """Materialize one org x day partition of the sync graph in this process.
 
-    With a Dagster instance (DAGSTER_HOME), the day is first checked as the schedule checks it:
-    when the ERP answers exactly what the partition's last successful run processed, no run
-    starts and the line printed says so and why.
+    The day is first checked as the schedule checks it: when the ERP answers exactly the
+    content the last complete sync of the day processed, no run starts and the line printed
+    says so and why. That sync is known from the CRM (what `recompra sync` recorded: no Dagster
+    is loaded to skip) and, with a Dagster instance (DAGSTER_HOME), from the partition's last
+    successful run, the daemon's included.
     """
-    from recompra_pipelines.automation.materialize import (
-        SyncSummary,
-        check_content,
-        dagster_instance,
-        format_table,
-        sync_partition,
-    )
+    from recompra_pipelines.sync.change_check import check_day_content
 
-    instance, database_url = dagster_instance(), _database_url()
-    content_hash = None
-    # An ephemeral instance has no earlier run to compare with: nothing to check.
-    if not force and not instance.is_ephemeral:
-        check = check_content(instance, database_url, org_id, day.date())
+    database_url, content_hash = _database_url(), None
+    if not force:
+        check = check_day_content(database_url, org_id, day.date())
+        if dagster_home():
+            from recompra_pipelines.automation.materialize import (
+                check_against_last_run,
+                dagster_instance,
+            )
+
+            check = check_against_last_run(dagster_instance(), org_id, day.date(), check)
         if check.skip_reason is not None:
             click.echo(
                 f"{org_id} {day.date()}: skipped, no run started: {check.skip_reason}. "
@@ -229,7 +230,14 @@ def sync(org_id: str, day, force: bool) -> None:
             )
             return
         content_hash = check.content_hash
-    summary = sync_partition(instance, database_url, org_id, day.date(), content_hash)
+    from recompra_pipelines.automation.materialize import (
+        SyncSummary,
+        dagster_instance,
+        format_table,
+        sync_partition,
+    )
+
+    summary = sync_partition(dagster_instance(), database_url, org_id, day.date(), content_hash)
     if not summary.success:
         raise click.ClickException(f"sync of {org_id} {day.date()} failed: {summary.error}")
     click.echo(format_table([summary.row()], SyncSummary.COLUMNS))

@@ -1,8 +1,10 @@
-"""Where the Dagster webserver is, and the UI pages that operators are sent to.
+"""Where the Dagster webserver and instance are, and the UI pages that operators are sent to.
 
 One address for everything that talks to or links into the UI: `recompra backfill` submits
 there, and alerts link to runs and checks there. No Dagster import: the CLI stays quick.
 """
+
+import os
 
 from recompra_pipelines.settings import DAGSTER_URL
 
@@ -13,6 +15,12 @@ DEFAULT_DAGSTER_URL = DAGSTER_URL.default
 def dagster_url() -> str:
     """The webserver's address: ``RECOMPRA_DAGSTER_URL``, else the local default."""
     return DAGSTER_URL.read() or DEFAULT_DAGSTER_URL
+
+
+def dagster_home() -> str | None:
+    """The Dagster instance's directory (DAGSTER_HOME, Dagster's own variable, read the way
+    Dagster reads it); None: commands that run the graph use an ephemeral instance."""
+    return os.environ.get("DAGSTER_HOME") or None
 
 
 def run_page(base_url: str, run_id: str) -> str:

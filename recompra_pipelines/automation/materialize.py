@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 import dagster as dg
 
+from recompra_pipelines.dagster_ui import dagster_home
 from recompra_pipelines.db.engine import create_crm_engine
 from recompra_pipelines.db.extracts import staged_record_counts
-from recompra_pipelines.db.sales_load import days_with_unconfirmed_absences
+from recompra_pipelines.db.sync_progress import mark_complete_sync
 from recompra_pipelines.errors import one_line, step_error_names
 from recompra_pipelines.partitions import ORGANIZATIONS, org_day_key
 from recompra_pipelines.resources.crm_database import CrmDatabase
-from recompra_pipelines.sync import steps
+from recompra_pipelines.sync.change_check import ContentCheck
 from recompra_pipelines.sync.organizations import load_organization
 
 
@@ -59,57 +59,32 @@ class SyncSummary:
 
 
 def dagster_instance() -> dg.DagsterInstance:
-    """The DAGSTER_HOME instance when there is one (runs show in the UI), else an ephemeral one.
-    (DAGSTER_HOME is Dagster's own variable, read the way Dagster reads it.)"""
-    return (
-        dg.DagsterInstance.get()
-        if os.environ.get("DAGSTER_HOME")
-        else dg.DagsterInstance.ephemeral()
-    )
+    """The DAGSTER_HOME instance when there is one (runs show in the UI), else an ephemeral one."""
+    return dg.DagsterInstance.get() if dagster_home() else dg.DagsterInstance.ephemeral()
 
 
-@dataclass(frozen=True)
-class ContentCheck:
-    """What the ERP answers for the day now, against the partition's last run."""
-
-    content_hash: str | None  # None: the ERP did not answer the check (the sync runs anyway)
-    # Why no run is needed ("unchanged since run ..."), else None.
-    skip_reason: str | None = None
-
-
-def check_content(
-    instance: dg.DagsterInstance, database_url: str, org_id: str, day: date
+def check_against_last_run(
+    instance: dg.DagsterInstance, org_id: str, day: date, check: ContentCheck
 ) -> ContentCheck:
-    """The schedule's change check for one org x day, before anything starts a run: skip when
-    the ERP answers exactly the content the partition's last run processed and that run
-    succeeded, unless a sale missing from an earlier answer awaits confirmation."""
+    """The schedule's change check on top of the CRM's (`check_day_content`): no run is needed
+    either when the ERP answers exactly the content the partition's last run processed and that
+    run succeeded (its run tag; runs the daemon launched included). Its reason, naming the run,
+    replaces the CRM's."""
     from recompra_pipelines.automation.erp_sync import CONTENT_HASH_TAG, last_sync_run
 
-    engine = create_crm_engine(database_url)
-    try:
-        with engine.connect() as conn:
-            load_organization(conn, org_id)  # an unknown organization fails here, as below
-            confirming = (org_id, day) in days_with_unconfirmed_absences(conn)
-        try:
-            content_hash = steps.fetch_day(
-                engine, org_id, day, steps.QUICK_CHECK_FETCH
-            ).content_hash
-        except Exception:  # the run fetches again and reports what the ERP did
-            return ContentCheck(content_hash=None)
-    finally:
-        engine.dispose()
+    if check.content_hash is None or check.confirming or instance.is_ephemeral:
+        return check
     last = last_sync_run(instance, str(org_day_key(org_id, day)))
     if (
-        confirming
-        or last is None
+        last is None
         or last.status != dg.DagsterRunStatus.SUCCESS
-        or last.tags.get(CONTENT_HASH_TAG) != content_hash
+        or last.tags.get(CONTENT_HASH_TAG) != check.content_hash
     ):
-        return ContentCheck(content_hash=content_hash)
-    return ContentCheck(
-        content_hash=content_hash,
+        return check
+    return replace(
+        check,
         skip_reason=f"the ERP's answer is unchanged since run {last.run_id}, which succeeded "
-        f"(content {content_hash[:16]})",
+        f"(content {check.content_hash[:16]})",
     )
 
 
@@ -120,8 +95,9 @@ def sync_partition(
     day: date,
     content_hash: str | None = None,
 ) -> SyncSummary:
-    """Run `erp_sync` for the org x day in this process; `content_hash` (from `check_content`)
-    is recorded on the run, as the schedule records it, for the next check to compare with."""
+    """Run `erp_sync` for the org x day in this process; `content_hash` (from the change check)
+    is recorded on the run, as the schedule records it, and once the run succeeded in the CRM
+    (the COMPLETE_SYNC marker), for the next check to compare with."""
     from recompra_pipelines.automation.erp_sync import CONTENT_HASH_TAG
     from recompra_pipelines.definitions import defs
 
@@ -171,6 +147,9 @@ def sync_partition(
     sales = _metadata(result, "crm_sales")
     engine = create_crm_engine(database_url)
     try:
+        if content_hash is not None:
+            with engine.begin() as conn:
+                mark_complete_sync(conn, org_id, day, content_hash)
         with engine.connect() as conn:
             received, quarantined = staged_record_counts(conn, org_id, day)
     finally:

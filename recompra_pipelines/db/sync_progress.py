@@ -16,6 +16,8 @@ class StepMarker(StrEnum):
     ENTITIES = "entidades_hash_conteudo"
     SALES = "vendas_hash_conteudo"
     CASHBACK = "cashback_hash_conteudo"
+    # Every step of a sync run; recorded by `recompra sync` after its run succeeded.
+    COMPLETE_SYNC = "sincronizacao_hash_conteudo"
 
 
 @dataclass(frozen=True)
@@ -67,3 +69,18 @@ def mark_done(conn: sa.Connection, org_id: str, day: date, marker: StepMarker) -
         ),
         {"org": org_id, "day": day},
     )
+
+
+def mark_complete_sync(conn: sa.Connection, org_id: str, day: date, content_hash: str) -> bool:
+    """Record that a whole sync run completed for `content_hash`, the ERP answer it was started
+    for; nothing is recorded when staging holds other content by now (the run fetched a newer
+    answer, or another run restaged the day): the next sync then runs. True when recorded."""
+    result = conn.execute(
+        sa.text(
+            f"UPDATE erp_staging_extracts SET {StepMarker.COMPLETE_SYNC.value} = hash_conteudo"
+            " WHERE organizacao_id = :org AND data_referencia = :day"
+            " AND hash_conteudo = :content_hash"
+        ),
+        {"org": org_id, "day": day, "content_hash": content_hash},
+    )
+    return result.rowcount == 1

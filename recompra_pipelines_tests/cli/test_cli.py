@@ -351,3 +351,58 @@ def test_an_unchanged_day_is_skipped_and_says_why(engine, erp_simulator, monkeyp
     assert changed.exit_code == 0 and "skipped" not in changed.output
     assert changed_run.tags[CONTENT_HASH_TAG] != first_run.tags[CONTENT_HASH_TAG]
     assert count(engine, "SELECT count(*) FROM sales WHERE organizacao_id = :o", o=org_id) == 13
+
+
+def test_without_dagster_home_an_unchanged_day_is_skipped_without_loading_dagster(
+    engine, erp_simulator, monkeypatch
+):
+    """No Dagster instance, so no earlier run to ask: the CRM's record of the last complete
+    sync decides, in a process that never imports Dagster. A change, then the earlier answer
+    again, runs each time: the CRM holds what the last run staged, not the earlier answer."""
+    simulator, url = erp_simulator
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    org_id, token = new_org(engine, url)
+    simulator.configure(token, sales_per_day=12)
+    sync = ["sync", "--org", org_id, "--date", DAY.isoformat()]
+    in_a_fresh_process = (
+        "import sys; from recompra_pipelines.cli import main; "
+        "main(sys.argv[1:], standalone_mode=False); "
+        "print('dagster imported:', 'dagster' in sys.modules)"
+    )
+    runner = CliRunner()
+
+    def outcome(result) -> str:
+        assert result.exit_code == 0, result.output
+        return "skipped" if "skipped, no run started" in result.output else "ran"
+
+    first = runner.invoke(main, sync)
+    first_content = _staged_hash(engine, org_id)
+    again = subprocess.run(
+        [sys.executable, "-c", in_a_fresh_process, *sync], capture_output=True, text=True
+    )
+    simulator.configure(token, sales_per_day=13)
+    changed = runner.invoke(main, sync)
+    simulator.configure(token, sales_per_day=12)
+    earlier_answer = runner.invoke(main, sync)
+    # The 13th sale is missing from that answer: only a second answer confirms it gone.
+    confirmed = runner.invoke(main, sync)
+    settled = runner.invoke(main, sync)
+
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.splitlines() == [
+        f"{org_id} {DAY}: skipped, no run started: the ERP's answer is the content the last "
+        f"complete sync of this day processed (content {first_content[:16]}). "
+        "`--force` syncs it anyway.",
+        "dagster imported: False",
+    ]
+    assert [outcome(r) for r in (first, changed, earlier_answer, confirmed, settled)] == [
+        "ran", "ran", "ran", "ran", "skipped"
+    ]  # fmt: skip
+
+
+def _staged_hash(engine: sa.Engine, org_id: str) -> str:
+    with engine.connect() as conn:
+        return conn.scalar(
+            sa.text("SELECT hash_conteudo FROM erp_staging_extracts WHERE organizacao_id = :o"),
+            {"o": org_id},
+        )

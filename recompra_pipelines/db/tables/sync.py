@@ -425,6 +425,9 @@ erp_staging_extracts = sa.Table(
     sa.Column("entidades_hash_conteudo", sa.Text, nullable=True),
     sa.Column("vendas_hash_conteudo", sa.Text, nullable=True),
     sa.Column("cashback_hash_conteudo", sa.Text, nullable=True),
+    # The staged content a whole sync run (every step of the graph) last completed for, as
+    # `recompra sync` records it: its change check when no Dagster history is there to ask.
+    sa.Column("sincronizacao_hash_conteudo", sa.Text, nullable=True),
     prefixes=["UNLOGGED"],
 )
 

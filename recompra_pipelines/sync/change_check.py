@@ -1,0 +1,60 @@
+"""Whether `recompra sync` needs a run at all, decided without Dagster (the CLI stays quick).
+
+The ERP's answer for the day is fetched once and hashed. No run is needed when that answer is
+the content staging holds and a whole sync run completed for it (the COMPLETE_SYNC marker that
+`recompra sync` records after its run succeeded). Staging holding that content means no other
+answer was staged since, so the CRM is exactly what that run left; a crash empties staging
+(UNLOGGED) and the next call runs. A sale missing from an earlier answer is confirmed gone
+only by another run, so such a day always runs, as the schedule's check has it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from recompra_pipelines.db.engine import create_crm_engine
+from recompra_pipelines.db.sales_load import days_with_unconfirmed_absences
+from recompra_pipelines.db.sync_progress import StepMarker, day_progress
+from recompra_pipelines.sync import steps
+from recompra_pipelines.sync.organizations import load_organization
+
+
+@dataclass(frozen=True)
+class ContentCheck:
+    """What the ERP answers for the day now, and why no run is needed, if none is."""
+
+    content_hash: str | None  # None: the ERP did not answer the check (the sync runs anyway)
+    # A sale missing from an earlier answer awaits a second answer: the day must run.
+    confirming: bool = False
+    # Why no run is needed ("the ERP's answer is ..."), else None.
+    skip_reason: str | None = None
+
+def check_day_content(database_url: str, org_id: str, day: date) -> ContentCheck:
+    """The ERP's answer for the org x day now, against the last complete sync in the CRM."""
+    engine = create_crm_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            load_organization(conn, org_id)  # an unknown organization fails here, as a run would
+            confirming = (org_id, day) in days_with_unconfirmed_absences(conn)
+        try:
+            content_hash = steps.fetch_day(
+                engine, org_id, day, steps.QUICK_CHECK_FETCH
+            ).content_hash
+        except Exception:  # the run fetches again and reports what the ERP did
+            return ContentCheck(content_hash=None, confirming=confirming)
+        with engine.connect() as conn:
+            progress = day_progress(conn, org_id, day)
+    finally:
+        engine.dispose()
+    if (
+        not confirming
+        and progress.staged_hash == content_hash
+        and progress.done(StepMarker.COMPLETE_SYNC)
+    ):
+        return ContentCheck(
+            content_hash=content_hash,
+            skip_reason="the ERP's answer is the content the last complete sync of this day "
+            f"processed (content {content_hash[:16]})",
+        )
+    return ContentCheck(content_hash=content_hash, confirming=confirming)
