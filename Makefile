@@ -32,13 +32,20 @@ $(DLT_STAMP): bench/dlt/requirements.txt
 	$(DLT_VENV)/bin/python -m pip install --quiet -r bench/dlt/requirements.txt
 	touch $(DLT_STAMP)
 
+# The code the fixed cost of a run is compared with (bench/run_cost.py): main before #17's
+# cheaper runs (pooled Dagster storage, lazy imports, entity skip, change check) were merged.
+RUN_COST_BASELINE ?= 7eb290e
+RUN_COST_BASELINE_DIR := .bench-baseline
+
 # Ratios against a plain COPY / a bare read / dlt in the same run; results in bench/results/.
 bench: install $(DLT_STAMP)
 	$(BIN)/python -m bench.run --dlt-python $(DLT_VENV)/bin/python
 	$(BIN)/python -m bench.rfm
 	$(BIN)/python -m bench.run_volume
 	$(BIN)/python -m bench.overhead
-	$(BIN)/python -m bench.run_cost
+	rm -rf $(RUN_COST_BASELINE_DIR) && mkdir -p $(RUN_COST_BASELINE_DIR)
+	git archive $(RUN_COST_BASELINE) recompra_pipelines dagster.yaml | tar -x -C $(RUN_COST_BASELINE_DIR)
+	$(BIN)/python -m bench.run_cost --baseline-root $(RUN_COST_BASELINE_DIR) --baseline-label "main before #17's cheaper runs, $(RUN_COST_BASELINE)"
 	$(BIN)/python -m bench.backfill
 	$(BIN)/python -m bench.webhooks
 	$(BIN)/python -m bench.ledger_checks
