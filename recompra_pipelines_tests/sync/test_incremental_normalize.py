@@ -117,3 +117,42 @@ def test_a_changed_day_maps_only_the_changes_and_stages_what_a_full_pass_would(
     # products of sales gone from the listing (they exist already, and creating one twice is a
     # no-op).
     assert {p["codigo"] for p in products} <= {p["codigo"] for p in incremental_summary[4]}
+
+
+def test_the_day_just_fetched_is_parsed_once_and_any_other_is_read_from_storage(
+    engine, erp_simulator, monkeypatch
+):
+    """Fetch and normalize in one process (as a run's steps are): the normalize step takes the
+    records the fetch just read. Another fetch in between (another day) hands over nothing for
+    this one, which is then read back from its stored extract, and stages the same rows."""
+    simulator, url = erp_simulator
+    org_id, token = new_org(engine, url)
+    simulator.configure(token, sales_per_day=30)
+    connector_type = type(steps.connector_for("ONLINE-SOFTWARE"))
+    parsed: list[int] = []
+    records = connector_type.records
+    monkeypatch.setattr(
+        connector_type,
+        "records",
+        lambda self, text: parsed.append(len(text)) or records(self, text),
+    )
+    now = datetime(2026, 11, 21, 12, tzinfo=UTC)
+
+    steps.fetch_raw_extract(engine, org_id, DAY)
+    steps.normalize_sales(engine, org_id, DAY, now)
+    assert len(parsed) == 1  # the fetch's reading only
+    held = staging(engine, org_id)
+
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text("DELETE FROM erp_staging_extracts WHERE organizacao_id = :o"), {"o": org_id}
+        )
+        conn.execute(
+            sa.text("DELETE FROM erp_staging_sales WHERE organizacao_id = :o"), {"o": org_id}
+        )
+    steps.fetch_raw_extract(engine, org_id, DAY)  # stored already: not read again
+    steps.fetch_raw_extract(engine, org_id, date(2026, 11, 19))  # read: held instead of DAY
+    parsed.clear()
+    steps.normalize_sales(engine, org_id, DAY, now)
+    assert len(parsed) == 1  # DAY's stored extract, read back
+    assert staging(engine, org_id) == held and len(held) > 0
