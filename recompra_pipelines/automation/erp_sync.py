@@ -22,6 +22,7 @@ from recompra_pipelines.partitions import (
 from recompra_pipelines.resources.crm_database import CrmDatabase
 from recompra_pipelines.resources.settings import RecompraSettings
 from recompra_pipelines.sync import steps
+from recompra_pipelines.sync.change_check import ContentCheck
 from recompra_pipelines.sync.organizations import (
     integrated_organizations,
     organizations_with_daily_work,
@@ -67,14 +68,6 @@ class DuePartition:
     @property
     def subject(self) -> str:
         return f"{self.org_id} {self.day}"
-
-
-@dataclass(frozen=True)
-class ContentCheck:
-    """What the ERP answers for a day now: its content hash, or why the check failed."""
-
-    content_hash: str | None = None
-    error: str | None = None
 
 
 @dg.schedule(

@@ -22,13 +22,17 @@ from recompra_pipelines.sync.organizations import load_organization
 
 @dataclass(frozen=True)
 class ContentCheck:
-    """What the ERP answers for the day now, and why no run is needed, if none is."""
+    """What the ERP answers for a day now (its content hash, or why the check failed), and
+    why no run is needed, if none is. The schedule's check and `recompra sync`'s both."""
 
-    content_hash: str | None  # None: the ERP did not answer the check (the sync runs anyway)
+    content_hash: str | None = None
+    # Why the ERP's answer could not be had (the run then fetches again and reports it).
+    error: str | None = None
     # A sale missing from an earlier answer awaits a second answer: the day must run.
     confirming: bool = False
     # Why no run is needed ("the ERP's answer is ..."), else None.
     skip_reason: str | None = None
+
 
 def check_day_content(database_url: str, org_id: str, day: date) -> ContentCheck:
     """The ERP's answer for the org x day now, against the last complete sync in the CRM."""
@@ -41,8 +45,8 @@ def check_day_content(database_url: str, org_id: str, day: date) -> ContentCheck
             content_hash = steps.fetch_day(
                 engine, org_id, day, steps.QUICK_CHECK_FETCH
             ).content_hash
-        except Exception:  # the run fetches again and reports what the ERP did
-            return ContentCheck(content_hash=None, confirming=confirming)
+        except Exception as error:  # the run fetches again and reports what the ERP did
+            return ContentCheck(error=str(error)[:300], confirming=confirming)
         with engine.connect() as conn:
             progress = day_progress(conn, org_id, day)
     finally:
