@@ -10,7 +10,7 @@ import dagster as dg
 from recompra_pipelines.dagster_ui import dagster_home
 from recompra_pipelines.db.engine import create_crm_engine
 from recompra_pipelines.db.extracts import staged_record_counts
-from recompra_pipelines.db.sync_progress import mark_complete_sync
+from recompra_pipelines.db.sync_progress import StepMarker, mark_done
 from recompra_pipelines.errors import one_line, step_error_names
 from recompra_pipelines.partitions import ORGANIZATIONS, org_day_key
 from recompra_pipelines.resources.crm_database import CrmDatabase
@@ -149,7 +149,7 @@ def sync_partition(
     try:
         if content_hash is not None:
             with engine.begin() as conn:
-                mark_complete_sync(conn, org_id, day, content_hash)
+                mark_done(conn, org_id, day, StepMarker.COMPLETE_SYNC, content_hash=content_hash)
         with engine.connect() as conn:
             received, quarantined = staged_record_counts(conn, org_id, day)
     finally:

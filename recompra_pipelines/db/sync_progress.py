@@ -58,29 +58,25 @@ def day_progress(conn: sa.Connection, org_id: str, day: date) -> DayProgress:
     )
 
 
-def mark_done(conn: sa.Connection, org_id: str, day: date, marker: StepMarker) -> None:
+def mark_done(
+    conn: sa.Connection,
+    org_id: str,
+    day: date,
+    marker: StepMarker,
+    *,
+    content_hash: str | None = None,
+) -> None:
     """Record, in the step's own transaction, that it completed for the staged content (no
-    write when it already had: a re-run over unchanged data writes nothing)."""
+    write when it already had: a re-run over unchanged data writes nothing). With
+    `content_hash` (the ERP answer a whole sync run was started for), only while staging still
+    holds that content: a run that fetched a newer answer, or a day another run restaged
+    meanwhile, records nothing, and the next sync runs."""
     conn.execute(
         sa.text(
             f"UPDATE erp_staging_extracts SET {marker.value} = hash_conteudo"
             " WHERE organizacao_id = :org AND data_referencia = :day"
             f" AND {marker.value} IS DISTINCT FROM hash_conteudo"
-        ),
-        {"org": org_id, "day": day},
-    )
-
-
-def mark_complete_sync(conn: sa.Connection, org_id: str, day: date, content_hash: str) -> bool:
-    """Record that a whole sync run completed for `content_hash`, the ERP answer it was started
-    for; nothing is recorded when staging holds other content by now (the run fetched a newer
-    answer, or another run restaged the day): the next sync then runs. True when recorded."""
-    result = conn.execute(
-        sa.text(
-            f"UPDATE erp_staging_extracts SET {StepMarker.COMPLETE_SYNC.value} = hash_conteudo"
-            " WHERE organizacao_id = :org AND data_referencia = :day"
-            " AND hash_conteudo = :content_hash"
+            + ("" if content_hash is None else " AND hash_conteudo = :content_hash")
         ),
         {"org": org_id, "day": day, "content_hash": content_hash},
     )
-    return result.rowcount == 1

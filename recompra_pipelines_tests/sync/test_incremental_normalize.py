@@ -156,3 +156,27 @@ def test_the_day_just_fetched_is_parsed_once_and_any_other_is_read_from_storage(
     steps.normalize_sales(engine, org_id, DAY, now)
     assert len(parsed) == 1  # DAY's stored extract, read back
     assert staging(engine, org_id) == held and len(held) > 0
+
+
+def test_a_whole_sync_is_recorded_only_for_the_content_staging_still_holds(engine, erp_simulator):
+    """`recompra sync` records the content its run was started for; if staging holds another
+    answer by then (the run fetched a newer one), nothing is recorded and the next call runs."""
+    from recompra_pipelines.db.sync_progress import StepMarker, day_progress, mark_done
+
+    simulator, url = erp_simulator
+    org_id, token = new_org(engine, url)
+    simulator.configure(token, sales_per_day=5)
+    steps.fetch_raw_extract(engine, org_id, DAY)
+    steps.normalize_sales(engine, org_id, DAY, datetime(2026, 11, 21, 12, tzinfo=UTC))
+
+    def recorded() -> str | None:
+        with engine.connect() as conn:
+            return day_progress(conn, org_id, DAY).completed[StepMarker.COMPLETE_SYNC]
+
+    with engine.begin() as conn:
+        staged = day_progress(conn, org_id, DAY).staged_hash
+        mark_done(conn, org_id, DAY, StepMarker.COMPLETE_SYNC, content_hash="0" * 64)
+    assert recorded() is None
+    with engine.begin() as conn:
+        mark_done(conn, org_id, DAY, StepMarker.COMPLETE_SYNC, content_hash=staged)
+    assert recorded() == staged
