@@ -215,7 +215,9 @@ def sync(org_id: str, day, force: bool) -> None:
 
     database_url, content_hash = _database_url(), None
     if not force:
-        check = check_day_content(database_url, org_id, day.date())
+        check = check_day_content(
+            database_url, org_id, day.date(), other_history=bool(dagster_home())
+        )
         if dagster_home():
             from recompra_pipelines.automation.materialize import (
                 check_against_last_run,

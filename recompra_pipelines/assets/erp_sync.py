@@ -41,7 +41,8 @@ def erp_raw_extract(
             "size_bytes": dg.MetadataValue.int(result.size_bytes),
             "http_attempts": dg.MetadataValue.int(result.attempts),
             "pending_records": dg.MetadataValue.int(result.pending),
-            "content_hash": result.content_hash[:16],
+            # Whole: the key of erp_raw_extracts.hash_conteudo and of the runs' content tag.
+            "content_hash": result.content_hash,
         }
     )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import date
+from typing import Any
 
 import dagster as dg
 
@@ -95,9 +96,10 @@ def sync_partition(
     day: date,
     content_hash: str | None = None,
 ) -> SyncSummary:
-    """Run `erp_sync` for the org x day in this process; `content_hash` (from the change check)
-    is recorded on the run, as the schedule records it, and once the run succeeded in the CRM
-    (the COMPLETE_SYNC marker), for the next check to compare with."""
+    """Run `erp_sync` for the org x day in this process; `content_hash` (from the change check,
+    when it asked the ERP) is recorded on the run, as the schedule records it. Once the run
+    succeeded, the content its own fetch stored is recorded in the CRM (the COMPLETE_SYNC
+    marker) for the next check to compare with, while staging still holds it."""
     from recompra_pipelines.automation.erp_sync import CONTENT_HASH_TAG
     from recompra_pipelines.definitions import defs
 
@@ -147,9 +149,14 @@ def sync_partition(
     sales = _metadata(result, "crm_sales")
     engine = create_crm_engine(database_url)
     try:
-        if content_hash is not None:
-            with engine.begin() as conn:
-                mark_done(conn, org_id, day, StepMarker.COMPLETE_SYNC, content_hash=content_hash)
+        with engine.begin() as conn:
+            mark_done(
+                conn,
+                org_id,
+                day,
+                StepMarker.COMPLETE_SYNC,
+                content_hash=_metadata(result, "erp_raw_extract")["content_hash"],
+            )
         with engine.connect() as conn:
             received, quarantined = staged_record_counts(conn, org_id, day)
     finally:
@@ -204,7 +211,7 @@ def failure_causes(result: dg.ExecuteInProcessResult) -> list[str]:
     return causes or ["the run failed without a step error (see the run in Dagster)"]
 
 
-def _metadata(result: dg.ExecuteInProcessResult, node: str) -> dict[str, int]:
+def _metadata(result: dg.ExecuteInProcessResult, node: str) -> dict[str, Any]:
     materialization = result.asset_materializations_for_node(node)[0]
     return {key: value.value for key, value in materialization.metadata.items()}
 

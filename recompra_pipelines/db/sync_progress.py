@@ -68,9 +68,8 @@ def mark_done(
 ) -> None:
     """Record, in the step's own transaction, that it completed for the staged content (no
     write when it already had: a re-run over unchanged data writes nothing). With
-    `content_hash` (the ERP answer a whole sync run was started for), only while staging still
-    holds that content: a run that fetched a newer answer, or a day another run restaged
-    meanwhile, records nothing, and the next sync runs."""
+    `content_hash` (the ERP answer a whole sync run fetched), only while staging still holds
+    that content: a day another run restaged meanwhile records nothing, and the next sync runs."""
     conn.execute(
         sa.text(
             f"UPDATE erp_staging_extracts SET {marker.value} = hash_conteudo"

@@ -375,8 +375,11 @@ def test_without_dagster_home_an_unchanged_day_is_skipped_without_loading_dagste
         assert result.exit_code == 0, result.output
         return "skipped" if "skipped, no run started" in result.output else "ran"
 
+    asked = len(simulator.requests_for(token))
     first = runner.invoke(main, sync)
     first_content = _staged_hash(engine, org_id)
+    # Never synced whole: nothing to compare an answer with, so only the run asks the ERP.
+    assert len(simulator.requests_for(token)) - asked == 1
     again = subprocess.run(
         [sys.executable, "-c", in_a_fresh_process, *sync], capture_output=True, text=True
     )
@@ -398,6 +401,10 @@ def test_without_dagster_home_an_unchanged_day_is_skipped_without_loading_dagste
     assert [outcome(r) for r in (first, changed, earlier_answer, confirmed, settled)] == [
         "ran", "ran", "ran", "ran", "skipped"
     ]  # fmt: skip
+    forced = runner.invoke(main, [*sync, "--force"])
+    after_forced = runner.invoke(main, sync)
+    # A forced run completes the day like any other: the next call compares with it.
+    assert [outcome(r) for r in (forced, after_forced)] == ["ran", "skipped"]
 
 
 def _staged_hash(engine: sa.Engine, org_id: str) -> str:
