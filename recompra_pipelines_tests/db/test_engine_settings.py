@@ -5,8 +5,8 @@ import sqlalchemy as sa
 from recompra_pipelines.db.engine import DatabaseTimeouts, create_crm_engine
 
 
-def _settings(url: str, timeouts: DatabaseTimeouts = DatabaseTimeouts()) -> dict[str, str]:
-    engine = create_crm_engine(url, timeouts)
+def _settings(url: str, timeouts: DatabaseTimeouts | None = None) -> dict[str, str]:
+    engine = create_crm_engine(url, timeouts or DatabaseTimeouts())
     try:
         with engine.connect() as conn:
             return {
