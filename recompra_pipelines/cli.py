@@ -21,6 +21,7 @@ from recompra_pipelines.db.engine import (
 )
 from recompra_pipelines.domain.local_time import DEFAULT_TIMEZONE
 from recompra_pipelines.errors import root_cause, validation_problems
+from recompra_pipelines.process_exit import skip_final_collections
 
 
 def _database_url() -> str:
@@ -45,6 +46,7 @@ class _Commands(click.Group):
 @click.group(cls=_Commands)
 def main() -> None:
     """Recompra Pipelines: keep the CRM in step with the ERPs."""
+    skip_final_collections()
 
 
 @main.group()
